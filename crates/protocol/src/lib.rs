@@ -1,1 +1,33 @@
+//! The sync protocol between satellites and their primary: versioned messages and the
+//! codec that turns them into HTTP bodies.
+//!
+//! # Layout
+//!
+//! - [`messages`]: every request and response body, version [`VERSION`].
+//! - [`codec`]: JSON bodies, zstd-compressed when large, decoded within size limits.
+//!
+//! # The exchange
+//!
+//! A satellite enrols once with the organisation's sync key and receives its own site
+//! credentials. From then on every request carries those credentials, and a sync round is:
+//!
+//! 1. **push**: local changes in outbox order, in batches; the primary applies each batch
+//!    in one transaction and acknowledges the highest outbox sequence it has made durable.
+//!    A retried batch is recognised by its sequence numbers and not applied twice.
+//! 2. **pull**: routed records with a primary sequence above the satellite's cursor, in
+//!    pages; the satellite applies each page and its new cursor in one transaction. With
+//!    `wait_ms` the primary holds an empty pull open until something arrives (long-poll),
+//!    so a change reaches online sites in milliseconds.
 
+pub mod codec;
+pub mod messages;
+
+pub use codec::{CodecError, decode, encode};
+pub use messages::*;
+
+/// The protocol version this build speaks. Sent in the `Sitesync-Protocol` header; a
+/// primary refuses versions it does not know with a clear error.
+pub const VERSION: u32 = 1;
+
+/// The HTTP header carrying [`VERSION`].
+pub const VERSION_HEADER: &str = "sitesync-protocol";

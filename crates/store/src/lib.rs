@@ -1,1 +1,137 @@
+//! Durable storage of a site: its records, its outbox of changes not yet pushed, and on
+//! the primary the organisations, stores and sites it serves. SQLite, in WAL mode.
+//!
+//! # Layout
+//!
+//! - [`Store`] (this file): opening the database and running transactions.
+//! - `schema`: the tables, created and upgraded by `PRAGMA user_version`.
+//! - `records`: reading records and writing them locally.
+//! - `sync`: applying pushed changes on the primary, serving and applying pulls,
+//!   the satellite's outbox.
+//! - `admin`: organisations, stores, sites and restricted collections (primary).
+//! - `journal`: the conflict and rejection logs, and small settings in `meta`.
+//!
+//! # Guarantees
+//!
+//! Every method that writes runs in one `BEGIN IMMEDIATE` transaction and commits with
+//! `synchronous=FULL`, so when it returns the write survives a crash of the process and
+//! of the machine, and when it fails nothing of it is left behind. Several processes may
+//! open the same database (a `serve` and a `record put` command): SQLite's locks
+//! serialise their writers, and every counter is read inside the writing transaction.
 
+mod admin;
+mod journal;
+mod records;
+mod schema;
+mod sync;
+
+pub use admin::{Org, SiteRow, StoreRow};
+pub use journal::{ConflictRow, RejectionRow};
+pub use records::{ListQuery, LocalWrite, StoredRecord};
+pub use sync::PushOutcome;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use sitesync_core::InvalidInput;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use thiserror::Error;
+
+/// A failed storage operation.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite failed (disk full, read-only folder, locked database, …).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back: the database was altered outside sitesync.
+    #[error("the database holds an unreadable {0}; restore it from a backup or re-enrol the site")]
+    Corrupt(String),
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The name or id is already in use.
+    #[error("{0}")]
+    Taken(String),
+    /// The input was refused.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The write is not allowed.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The database of one site.
+pub struct Store {
+    /// The connection that writes. One writer at a time is what SQLite allows anyway;
+    /// holding it behind a mutex keeps this process's writers from spinning on the lock.
+    writer: Mutex<Connection>,
+    /// A separate connection for reads, which WAL lets run beside the writer.
+    reader: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, upgrading its tables.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut writer = connect(path)?;
+        schema::upgrade(&mut writer)?;
+        let reader = connect(path)?;
+        Ok(Store {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `f` on the read connection, in one read transaction (a consistent snapshot).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&tx)
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Locks a connection. A thread that panicked while holding it cannot have left a
+/// transaction open (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Converts an id read from SQLite (always non-negative here) to `u64`.
+fn id(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Converts a `u64` id or sequence to SQLite's `i64` (all ids fit: they come from SQLite).
+fn sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

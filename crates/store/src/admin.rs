@@ -1,0 +1,410 @@
+//! The primary's administration data: organisations, stores, sites, assignments and
+//! restricted collections.
+
+use crate::sync::restricted_collections;
+use crate::{Store, StoreError, id, sql};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use sitesync_core::{Assignment, OrgId, SiteId, StoreId, validate};
+use sitesync_protocol::{SiteConfig, StoreRef};
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Its id.
+    pub id: OrgId,
+    /// Its name, unique on the primary.
+    pub name: String,
+    /// Which sync key is current: `org rotate-key` bumps it, retiring the old key.
+    pub key_generation: u64,
+}
+
+/// A store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRow {
+    /// Its id, unique on the primary.
+    pub id: StoreId,
+    /// Its organisation.
+    pub org: OrgId,
+    /// Its name, unique in the organisation.
+    pub name: String,
+}
+
+/// A satellite, as the primary knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRow {
+    /// Its site id (2 or more).
+    pub id: SiteId,
+    /// Its organisation.
+    pub org: OrgId,
+    /// Its name.
+    pub name: String,
+    /// SHA-256 of its secret, hex.
+    pub secret_hash: String,
+    /// The stores it holds.
+    pub assignment: Assignment,
+    /// Bumped at each change of assignment.
+    pub assignment_version: u64,
+    /// When it last made a sync request (ms since the epoch).
+    pub last_contact: Option<u64>,
+    /// It holds every routed record up to this sequence.
+    pub pull_cursor: u64,
+    /// Whether its access has been revoked.
+    pub revoked: bool,
+}
+
+impl Store {
+    /// Creates an organisation.
+    pub fn create_org(&self, name: &str, now_ms: u64) -> Result<Org, StoreError> {
+        validate::name("organisation name", name)?;
+        self.write(|tx| {
+            if find_org(tx, name)?.is_some() {
+                return Err(StoreError::Taken(format!(
+                    "an organisation named {name:?} already exists"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO orgs (name, created_at) VALUES (?1, ?2)",
+                params![name, sql(now_ms)],
+            )?;
+            Ok(Org {
+                id: id(tx.last_insert_rowid()),
+                name: name.to_string(),
+                key_generation: 1,
+            })
+        })
+    }
+
+    /// Every organisation, by id.
+    pub fn orgs(&self) -> Result<Vec<Org>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare("SELECT id, name, key_generation FROM orgs ORDER BY id")?;
+            let rows = stmt.query_map([], org_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// An organisation by id or name.
+    pub fn org(&self, id_or_name: &str) -> Result<Org, StoreError> {
+        self.read(|tx| find_org(tx, id_or_name))?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no organisation {id_or_name:?}; `sitesync org list` shows them"
+            ))
+        })
+    }
+
+    /// Retires an organisation's sync key and makes a new one current.
+    pub fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE orgs SET key_generation = key_generation + 1 WHERE id = ?1",
+                [sql(org)],
+            )?;
+            find_org(tx, &org.to_string())?
+                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
+        })
+    }
+
+    /// Creates a store in an organisation.
+    pub fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError> {
+        validate::name("store name", name)?;
+        self.write(|tx| {
+            if find_store(tx, org, name)?.is_some() {
+                return Err(StoreError::Taken(format!(
+                    "the organisation already has a store named {name:?}"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO stores (org, name) VALUES (?1, ?2)",
+                params![sql(org), name],
+            )?;
+            Ok(StoreRow {
+                id: id(tx.last_insert_rowid()),
+                org,
+                name: name.to_string(),
+            })
+        })
+    }
+
+    /// The stores of an organisation, by id.
+    pub fn stores(&self, org: OrgId) -> Result<Vec<StoreRow>, StoreError> {
+        self.read(|tx| org_stores(tx, org))
+    }
+
+    /// A store of an organisation, by id or name.
+    pub fn store(&self, org: OrgId, id_or_name: &str) -> Result<StoreRow, StoreError> {
+        self.read(|tx| find_store(tx, org, id_or_name))?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no store {id_or_name:?} in this organisation; `sitesync store list` shows them"
+                ))
+            })
+    }
+
+    /// Registers a satellite. Takes `requested` as its id when free (2 or more), or the
+    /// next free id.
+    pub fn create_site(
+        &self,
+        org: OrgId,
+        requested: Option<i64>,
+        name: &str,
+        secret_hash: &str,
+        assignment: &Assignment,
+        now_ms: u64,
+    ) -> Result<SiteId, StoreError> {
+        validate::name("site name", name)?;
+        self.write(|tx| {
+            let site = match requested {
+                Some(n) if n < 2 => {
+                    return Err(StoreError::Refused(format!(
+                        "site id {n} is not allowed: 1 is the primary, satellites use 2 or more"
+                    )));
+                }
+                Some(n) => {
+                    let n = SiteId::try_from(n).map_err(|_| {
+                        StoreError::Refused(format!("site id {n} is too large; the limit is {}", SiteId::MAX))
+                    })?;
+                    let holder: Option<String> = tx
+                        .query_row("SELECT name FROM sites WHERE id = ?1", [n], |row| row.get(0))
+                        .optional()?;
+                    if let Some(holder) = holder {
+                        return Err(StoreError::Taken(format!("site id {n} is taken by site {holder:?}")));
+                    }
+                    n
+                }
+                None => {
+                    let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 1) FROM sites", [], |row| row.get(0))?;
+                    SiteId::try_from(max + 1).map_err(|_| StoreError::Refused("no site id is free".into()))?
+                }
+            };
+            tx.execute(
+                "INSERT INTO sites (id, org, name, secret_hash, all_stores, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![site, sql(org), name, secret_hash, assignment.all_stores, sql(now_ms)],
+            )?;
+            for store in &assignment.stores {
+                tx.execute("INSERT INTO site_stores (site, store) VALUES (?1, ?2)", params![site, sql(*store)])?;
+            }
+            Ok(site)
+        })
+    }
+
+    /// Every satellite, by id.
+    pub fn sites(&self) -> Result<Vec<SiteRow>, StoreError> {
+        self.read(|tx| {
+            let ids: Vec<i64> = tx
+                .prepare("SELECT id FROM sites ORDER BY id")?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids.into_iter()
+                .filter_map(|n| SiteId::try_from(n).ok())
+                .map(|n| {
+                    site_row(tx, n)?.ok_or_else(|| StoreError::NotFound(format!("no site {n}")))
+                })
+                .collect()
+        })
+    }
+
+    /// A satellite by id, or by name.
+    pub fn site(&self, id_or_name: &str) -> Result<SiteRow, StoreError> {
+        self.read(|tx| {
+            let n = match id_or_name.parse::<SiteId>() {
+                Ok(n) => Some(n),
+                Err(_) => tx
+                    .query_row(
+                        "SELECT id FROM sites WHERE name = ?1 ORDER BY id LIMIT 1",
+                        [id_or_name],
+                        |row| row.get(0),
+                    )
+                    .optional()?,
+            };
+            match n {
+                Some(n) => site_row(tx, n),
+                None => Ok(None),
+            }
+        })?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no site {id_or_name:?}; `sitesync site list` shows them"
+            ))
+        })
+    }
+
+    /// Changes a site's stores. Stores taken away stay writable ("leaving") until the
+    /// site says it has pushed its last changes for them and purged them.
+    pub fn assign(&self, site: SiteId, assignment: &Assignment) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE site_stores SET leaving = 1 WHERE site = ?1",
+                [site],
+            )?;
+            for store in &assignment.stores {
+                tx.execute(
+                    "INSERT INTO site_stores (site, store) VALUES (?1, ?2)
+                     ON CONFLICT (site, store) DO UPDATE SET leaving = 0",
+                    params![site, sql(*store)],
+                )?;
+            }
+            tx.execute(
+                "UPDATE sites SET all_stores = ?2, assignment_version = assignment_version + 1 WHERE id = ?1",
+                params![site, assignment.all_stores],
+            )?;
+            if assignment.all_stores {
+                tx.execute("UPDATE site_stores SET leaving = 0 WHERE site = ?1", [site])?;
+            }
+            Ok(id(tx.query_row("SELECT assignment_version FROM sites WHERE id = ?1", [site], |row| row.get(0))?))
+        })
+    }
+
+    /// Notes a sync request from a site: when it came, how far it has pulled, and which
+    /// assignment it has applied (forgetting the stores it has now purged).
+    pub fn touch_site(
+        &self,
+        site: SiteId,
+        now_ms: u64,
+        pull_cursor: Option<u64>,
+        applied_assignment: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE sites SET last_contact = ?2, pull_cursor = COALESCE(?3, pull_cursor) WHERE id = ?1",
+                params![site, sql(now_ms), pull_cursor.map(sql)],
+            )?;
+            if let Some(version) = applied_assignment {
+                tx.execute(
+                    "DELETE FROM site_stores WHERE site = ?1 AND leaving = 1
+                       AND (SELECT assignment_version FROM sites WHERE id = ?1) <= ?2",
+                    params![site, sql(version)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Revokes a site: its credentials stop working.
+    pub fn revoke_site(&self, site: SiteId) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("UPDATE sites SET revoked = 1 WHERE id = ?1", [site])?;
+            Ok(())
+        })
+    }
+
+    /// What a site holds and may write, as sent to it.
+    pub fn site_config(&self, site: &SiteRow) -> Result<SiteConfig, StoreError> {
+        self.read(|tx| {
+            let stores = org_stores(tx, site.org)?
+                .into_iter()
+                .filter(|s| site.assignment.routes(Some(s.id)))
+                .map(|s| StoreRef {
+                    id: s.id,
+                    name: s.name,
+                })
+                .collect();
+            let mut restricted: Vec<String> =
+                restricted_collections(tx, site.org)?.into_iter().collect();
+            restricted.sort();
+            Ok(SiteConfig {
+                assignment_version: site.assignment_version,
+                all_stores: site.assignment.all_stores,
+                stores,
+                restricted,
+            })
+        })
+    }
+
+    /// Makes a collection writable on the primary only.
+    pub fn restrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError> {
+        validate::collection(collection)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO restricted (org, collection) VALUES (?1, ?2)",
+                params![sql(org), collection],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The collections only the primary may write.
+    pub fn restricted(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            let mut names: Vec<String> = restricted_collections(tx, org)?.into_iter().collect();
+            names.sort();
+            Ok(names)
+        })
+    }
+}
+
+fn org_row(row: &Row) -> rusqlite::Result<Org> {
+    Ok(Org {
+        id: id(row.get(0)?),
+        name: row.get(1)?,
+        key_generation: id(row.get(2)?),
+    })
+}
+
+fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>, StoreError> {
+    let by_id = id_or_name.parse::<i64>().ok();
+    Ok(tx
+        .query_row(
+            "SELECT id, name, key_generation FROM orgs WHERE id = ?1 OR name = ?2 ORDER BY name = ?2 DESC LIMIT 1",
+            params![by_id, id_or_name],
+            org_row,
+        )
+        .optional()?)
+}
+
+fn find_store(
+    tx: &Transaction,
+    org: OrgId,
+    id_or_name: &str,
+) -> Result<Option<StoreRow>, StoreError> {
+    let by_id = id_or_name.parse::<i64>().ok();
+    Ok(tx
+        .query_row(
+            "SELECT id, name FROM stores WHERE org = ?1 AND (id = ?2 OR name = ?3) ORDER BY name = ?3 DESC LIMIT 1",
+            params![sql(org), by_id, id_or_name],
+            |row| Ok(StoreRow { id: id(row.get(0)?), org, name: row.get(1)? }),
+        )
+        .optional()?)
+}
+
+fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT id, name FROM stores WHERE org = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([sql(org)], |row| {
+        Ok(StoreRow {
+            id: id(row.get(0)?),
+            org,
+            name: row.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, StoreError> {
+    let row = tx
+        .query_row(
+            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked
+             FROM sites WHERE id = ?1",
+            [site],
+            |row| {
+                Ok(SiteRow {
+                    id: site,
+                    org: id(row.get(0)?),
+                    name: row.get(1)?,
+                    secret_hash: row.get(2)?,
+                    assignment: Assignment { all_stores: row.get(3)?, stores: Default::default() },
+                    assignment_version: id(row.get(4)?),
+                    last_contact: row.get::<_, Option<i64>>(5)?.map(id),
+                    pull_cursor: id(row.get(6)?),
+                    revoked: row.get(7)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    let mut stmt =
+        tx.prepare_cached("SELECT store FROM site_stores WHERE site = ?1 AND leaving = 0")?;
+    row.assignment.stores = stmt
+        .query_map([site], |r| r.get::<_, i64>(0))?
+        .map(|r| r.map(id))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(row))
+}

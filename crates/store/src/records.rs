@@ -1,0 +1,236 @@
+//! Reading records, and writing them locally (from the CLI or the local API).
+
+use crate::journal::{meta_u64, set_meta};
+use crate::{Store, StoreError, id, sql};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::{Map, Value};
+use sitesync_core::{Clock, OrgId, RecordState, SiteId, StoreId, merge, validate};
+
+/// A record as this site holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// Its collection.
+    pub collection: String,
+    /// Its id.
+    pub id: String,
+    /// Its replicated state.
+    pub state: RecordState,
+    /// The sequence of its last change on this site.
+    pub seq: u64,
+}
+
+/// A write made at this site.
+#[derive(Debug, Clone)]
+pub enum LocalWrite {
+    /// Set these fields (others keep their values), creating the record if needed in
+    /// `store` (`None`: organisation-wide).
+    Put {
+        /// The store of a new record; must match the store of an existing one.
+        store: Option<StoreId>,
+        /// The fields to set.
+        fields: Map<String, Value>,
+    },
+    /// Delete the record.
+    Delete,
+}
+
+/// Which records `list` returns.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this collection.
+    pub collection: String,
+    /// Only this store's records.
+    pub store: Option<StoreId>,
+    /// Only ids after this one (the cursor of the previous page).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl Store {
+    /// One record, deleted or not; `None` if this site has never seen it.
+    pub fn record(
+        &self,
+        org: OrgId,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        self.read(|tx| {
+            Ok(
+                load(tx, org, collection, id)?.map(|(state, seq)| StoredRecord {
+                    collection: collection.to_string(),
+                    id: id.to_string(),
+                    state,
+                    seq,
+                }),
+            )
+        })
+    }
+
+    /// Live (not deleted) records of a collection, in id order.
+    pub fn list(&self, org: OrgId, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, state, seq FROM records
+                 WHERE org = ?1 AND collection = ?2 AND deleted = 0
+                   AND (?3 IS NULL OR store = ?3) AND id > ?4
+                 ORDER BY id LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    sql(org),
+                    query.collection,
+                    query.store.map(sql),
+                    query.after.as_deref().unwrap_or(""),
+                    query.limit
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Vec<u8>>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (record_id, bytes, seq) = row?;
+                out.push(StoredRecord {
+                    collection: query.collection.clone(),
+                    state: decode(&bytes, &record_id)?,
+                    id: record_id,
+                    seq: id(seq),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Makes a write at this site (id `site`) durable: merges it into the record and,
+    /// on a satellite (`outbox`), queues the change for the primary, in one transaction.
+    /// Returns the record as it now is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_local(
+        &self,
+        org: OrgId,
+        collection: &str,
+        record_id: &str,
+        write: LocalWrite,
+        site: SiteId,
+        now_ms: u64,
+        outbox: bool,
+    ) -> Result<StoredRecord, StoreError> {
+        validate::collection(collection)?;
+        validate::record_id(record_id)?;
+        self.write(|tx| {
+            let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
+            let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
+            let change = match write {
+                LocalWrite::Put { store, fields } => {
+                    if !state.is_empty() && store.is_some() && store != state.store {
+                        return Err(StoreError::Refused(format!(
+                            "record {record_id:?} belongs to {}; a record cannot move to another store",
+                            describe_store(state.store)
+                        )));
+                    }
+                    state.write(store, fields, &mut clock, now_ms, site)
+                }
+                LocalWrite::Delete => {
+                    if state.is_empty() || state.is_deleted() {
+                        return Err(StoreError::NotFound(format!(
+                            "no record {record_id:?} in collection {collection:?}"
+                        )));
+                    }
+                    state.delete(&mut clock, now_ms, site)
+                }
+            };
+            // The change was built from this very state, so it names the same store.
+            merge(&mut state, &change).map_err(|e| StoreError::Refused(e.to_string()))?;
+            let seq = next_seq(tx)?;
+            save(tx, org, collection, record_id, &state, seq)?;
+            if outbox {
+                tx.prepare_cached(
+                    "INSERT INTO outbox (collection, id, store, change) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![collection, record_id, change.store.map(sql), change.encode()])?;
+            }
+            set_meta(tx, "hlc", &clock.last().to_string())?;
+            Ok(StoredRecord {
+                collection: collection.to_string(),
+                id: record_id.to_string(),
+                state,
+                seq,
+            })
+        })
+    }
+}
+
+/// How a store is named in messages.
+pub(crate) fn describe_store(store: Option<StoreId>) -> String {
+    match store {
+        Some(store) => format!("store {store}"),
+        None => "no store (organisation-wide)".to_string(),
+    }
+}
+
+/// Reads a record's state and sequence inside a transaction.
+pub(crate) fn load(
+    tx: &Transaction,
+    org: OrgId,
+    collection: &str,
+    record_id: &str,
+) -> Result<Option<(RecordState, u64)>, StoreError> {
+    let row = tx
+        .prepare_cached(
+            "SELECT state, seq FROM records WHERE org = ?1 AND collection = ?2 AND id = ?3",
+        )?
+        .query_row(params![sql(org), collection, record_id], |row| {
+            Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    match row {
+        Some((bytes, seq)) => Ok(Some((decode(&bytes, record_id)?, id(seq)))),
+        None => Ok(None),
+    }
+}
+
+/// Writes a record's state with a new sequence inside a transaction.
+pub(crate) fn save(
+    tx: &Transaction,
+    org: OrgId,
+    collection: &str,
+    record_id: &str,
+    state: &RecordState,
+    seq: u64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO records (org, collection, id, store, deleted, seq, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (org, collection, id) DO UPDATE
+         SET store = excluded.store, deleted = excluded.deleted, seq = excluded.seq, state = excluded.state",
+    )?
+    .execute(params![
+        sql(org),
+        collection,
+        record_id,
+        state.store.map(sql),
+        state.is_deleted(),
+        sql(seq),
+        state.encode()
+    ])?;
+    Ok(())
+}
+
+/// The next record sequence number. Read inside the writing transaction, so writers in
+/// other processes never hand out the same number, and a reader never sees a later
+/// sequence committed before an earlier one.
+pub(crate) fn next_seq(tx: &Transaction) -> Result<u64, StoreError> {
+    let seq = meta_u64(tx, "seq")? + 1;
+    set_meta(tx, "seq", &seq.to_string())?;
+    Ok(seq)
+}
+
+pub(crate) fn decode(bytes: &[u8], record_id: &str) -> Result<RecordState, StoreError> {
+    RecordState::decode(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("record {record_id:?}: {e}")))
+}

@@ -1,0 +1,104 @@
+//! The tables. One schema serves both roles: a satellite simply leaves the
+//! organisation, store and site tables empty, and holds one organisation's records.
+//!
+//! Upgrades are numbered by `PRAGMA user_version`; each runs once, in a transaction.
+
+use crate::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+const VERSION_1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE orgs (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE,
+    key_generation INTEGER NOT NULL DEFAULT 1,   -- bumped by `org rotate-key`
+    created_at     INTEGER NOT NULL
+);
+CREATE TABLE stores (
+    id   INTEGER PRIMARY KEY,
+    org  INTEGER NOT NULL REFERENCES orgs(id),
+    name TEXT NOT NULL,
+    UNIQUE (org, name)
+);
+CREATE TABLE sites (
+    id                 INTEGER PRIMARY KEY,       -- 1 is the primary; satellites >= 2
+    org                INTEGER NOT NULL REFERENCES orgs(id),
+    name               TEXT NOT NULL,
+    secret_hash        TEXT NOT NULL,             -- SHA-256 of the 256-bit site secret
+    all_stores         INTEGER NOT NULL DEFAULT 0,
+    assignment_version INTEGER NOT NULL DEFAULT 1,
+    created_at         INTEGER NOT NULL,
+    last_contact       INTEGER,
+    pull_cursor        INTEGER NOT NULL DEFAULT 0, -- the site has every routed record up to here
+    push_acked         INTEGER NOT NULL DEFAULT 0, -- highest outbox seq applied from the site
+    revoked            INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE site_stores (
+    site    INTEGER NOT NULL REFERENCES sites(id),
+    store   INTEGER NOT NULL REFERENCES stores(id),
+    leaving INTEGER NOT NULL DEFAULT 0,  -- unassigned; pushes still accepted until the site purges
+    PRIMARY KEY (site, store)
+);
+CREATE TABLE restricted (
+    org        INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    PRIMARY KEY (org, collection)
+);
+CREATE TABLE records (
+    org        INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    store      INTEGER,                -- NULL: organisation-wide
+    deleted    INTEGER NOT NULL,       -- 1 when the state is a bare tombstone
+    seq        INTEGER NOT NULL,       -- sequence of the record's last change on this site
+    state      BLOB NOT NULL,          -- RecordState as canonical JSON
+    PRIMARY KEY (org, collection, id)
+) WITHOUT ROWID;
+CREATE INDEX records_by_seq ON records (org, seq);
+CREATE INDEX records_by_store ON records (org, store);
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after acks
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    store      INTEGER,
+    change     BLOB NOT NULL
+);
+CREATE TABLE rejections (
+    id         INTEGER PRIMARY KEY,
+    org        INTEGER NOT NULL,
+    site       INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    change_seq INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE TABLE conflicts (
+    id          INTEGER PRIMARY KEY,
+    org         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    collection  TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    field       TEXT NOT NULL,
+    winner      TEXT NOT NULL,   -- FieldVersion as JSON
+    loser       TEXT NOT NULL
+);
+";
+
+/// Brings the database up to the current schema.
+///
+/// The version is read inside the writing transaction, so two processes opening a new
+/// database at once cannot both create it.
+pub fn upgrade(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version < 1 {
+        tx.execute_batch(VERSION_1)?;
+        tx.pragma_update(None, "user_version", 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! The sync paths: the primary applying pushed changes and serving pulls, and the
+//! satellite keeping its outbox and applying what it pulled.
+
+use crate::journal::{log_conflicts, meta_u64, set_meta};
+use crate::records::{decode, describe_store, load, save};
+use crate::{Store, StoreError, id, sql};
+use rusqlite::{Transaction, params};
+use sitesync_core::{
+    Assignment, Clock, MergeError, OrgId, Rejection, SiteId, StoreId, merge, validate,
+};
+use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, RejectedChange};
+use std::collections::{BTreeSet, HashSet};
+
+/// What the primary did with one pushed batch.
+#[derive(Debug, Default)]
+pub struct PushOutcome {
+    /// The answer for the satellite.
+    pub response: PushResponse,
+    /// How many changes were merged.
+    pub applied: usize,
+    /// How many concurrent edits were found.
+    pub conflicts: usize,
+}
+
+/// The most rows one pull scans: a site of one small store among big ones still gets an
+/// answer (with `more`) in bounded time.
+const MAX_SCAN: usize = 50_000;
+
+impl Store {
+    /// Applies a batch pushed by satellite `site` of `org`, in one transaction.
+    ///
+    /// Changes at or below the site's acknowledged outbox sequence were applied before
+    /// (the satellite is retrying after a lost answer) and are skipped. Each other change
+    /// is checked against the site's assignment and the restricted collections, then
+    /// merged; a refused change is recorded in `rejections` with its reason.
+    pub fn apply_push(
+        &self,
+        org: OrgId,
+        site: SiteId,
+        changes: &[PushedChange],
+        now_ms: u64,
+    ) -> Result<PushOutcome, StoreError> {
+        self.write(|tx| {
+            let acked: i64 = tx.query_row(
+                "SELECT push_acked FROM sites WHERE id = ?1",
+                [site],
+                |row| row.get(0),
+            )?;
+            let writable = writable_assignment(tx, site)?;
+            let restricted = restricted_collections(tx, org)?;
+            let stores = org_stores(tx, org)?;
+            let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
+            let mut seq = meta_u64(tx, "seq")?;
+            let mut outcome = PushOutcome {
+                response: PushResponse {
+                    acked_through: id(acked),
+                    rejected: Vec::new(),
+                },
+                ..PushOutcome::default()
+            };
+            for change in changes.iter().filter(|c| c.seq > id(acked)) {
+                outcome.response.acked_through = outcome.response.acked_through.max(change.seq);
+                let verdict = check_change(change, site, &writable, &restricted, &stores);
+                let mut merged = None;
+                if verdict.is_ok() {
+                    let (mut state, _) =
+                        load(tx, org, &change.collection, &change.id)?.unwrap_or_default();
+                    match merge(&mut state, &change.change) {
+                        Ok(report) => merged = Some((state, report)),
+                        Err(MergeError::StoreMismatch { have, got }) => {
+                            merged = None;
+                            reject(
+                                tx,
+                                org,
+                                site,
+                                now_ms,
+                                change,
+                                Rejection::StoreMismatch {
+                                    have: describe_store(have),
+                                    got: describe_store(got),
+                                },
+                                &writable,
+                                &mut outcome,
+                            )?;
+                        }
+                    }
+                } else if let Err(rejection) = verdict {
+                    reject(
+                        tx,
+                        org,
+                        site,
+                        now_ms,
+                        change,
+                        rejection,
+                        &writable,
+                        &mut outcome,
+                    )?;
+                }
+                if let Some((state, report)) = merged {
+                    if let Some(latest) = change.change.latest() {
+                        clock.observe(latest.hlc);
+                    }
+                    log_conflicts(
+                        tx,
+                        org,
+                        now_ms,
+                        &change.collection,
+                        &change.id,
+                        &report.conflicts,
+                    )?;
+                    outcome.conflicts += report.conflicts.len();
+                    if report.changed {
+                        seq += 1;
+                        save(tx, org, &change.collection, &change.id, &state, seq)?;
+                    }
+                    outcome.applied += 1;
+                }
+            }
+            tx.execute(
+                "UPDATE sites SET push_acked = ?2, last_contact = ?3 WHERE id = ?1",
+                params![site, sql(outcome.response.acked_through), sql(now_ms)],
+            )?;
+            set_meta(tx, "seq", &seq.to_string())?;
+            set_meta(tx, "hlc", &clock.last().to_string())?;
+            Ok(outcome)
+        })
+    }
+
+    /// One page of the records routed to a site after `cursor`: organisation-wide
+    /// records and those of the assigned stores, or only of `only` (a backfill of newly
+    /// assigned stores, which excludes organisation-wide records the site already has).
+    /// Returns the records, the next cursor and whether more are waiting.
+    pub fn pull(
+        &self,
+        org: OrgId,
+        assignment: &Assignment,
+        only: Option<&BTreeSet<StoreId>>,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<PulledRecord>, u64, bool), StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, collection, id, store, state FROM records
+                 WHERE org = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![sql(org), sql(cursor)])?;
+            let mut records = Vec::new();
+            let mut next = cursor;
+            let mut scanned = 0;
+            while let Some(row) = rows.next()? {
+                if records.len() >= limit || scanned >= MAX_SCAN {
+                    return Ok((records, next, true));
+                }
+                scanned += 1;
+                next = id(row.get(0)?);
+                let store: Option<i64> = row.get(3)?;
+                let store = store.map(id);
+                let routed = match only {
+                    Some(only) => store.is_some_and(|s| only.contains(&s)),
+                    None => assignment.routes(store),
+                };
+                if !routed {
+                    continue;
+                }
+                let record_id: String = row.get(2)?;
+                let bytes: Vec<u8> = row.get(4)?;
+                records.push(PulledRecord {
+                    seq: next,
+                    collection: row.get(1)?,
+                    state: decode(&bytes, &record_id)?,
+                    id: record_id,
+                });
+            }
+            Ok((records, next, false))
+        })
+    }
+
+    /// How many records routed to a site changed after `cursor`.
+    pub fn routed_after(
+        &self,
+        org: OrgId,
+        assignment: &Assignment,
+        cursor: u64,
+    ) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let filter = if assignment.all_stores {
+                String::new()
+            } else {
+                let ids: Vec<String> = assignment.stores.iter().map(u64::to_string).collect();
+                format!(" AND (store IS NULL OR store IN ({}))", ids.join(","))
+            };
+            let n: i64 = tx.query_row(
+                &format!("SELECT COUNT(*) FROM records WHERE org = ?1 AND seq > ?2{filter}"),
+                params![sql(org), sql(cursor)],
+                |row| row.get(0),
+            )?;
+            Ok(id(n))
+        })
+    }
+
+    /// Applies pulled records on a satellite and saves the cursor under `cursor_key`, in
+    /// one transaction: after a crash the site resumes from the last page it applied.
+    /// Returns how many concurrent edits were found.
+    pub fn apply_pull(
+        &self,
+        org: OrgId,
+        records: &[PulledRecord],
+        cursor_key: &str,
+        cursor: u64,
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
+            let mut seq = meta_u64(tx, "seq")?;
+            let mut conflicts = 0;
+            for record in records {
+                let (mut state, _) =
+                    load(tx, org, &record.collection, &record.id)?.unwrap_or_default();
+                let changed = match merge(&mut state, &record.state) {
+                    Ok(report) => {
+                        log_conflicts(
+                            tx,
+                            org,
+                            now_ms,
+                            &record.collection,
+                            &record.id,
+                            &report.conflicts,
+                        )?;
+                        conflicts += report.conflicts.len();
+                        report.changed
+                    }
+                    // The primary decides a record's store: its copy replaces ours.
+                    Err(MergeError::StoreMismatch { .. }) => {
+                        state = record.state.clone();
+                        true
+                    }
+                };
+                if let Some(latest) = record.state.latest() {
+                    clock.observe(latest.hlc);
+                }
+                if changed {
+                    seq += 1;
+                    save(tx, org, &record.collection, &record.id, &state, seq)?;
+                }
+            }
+            set_meta(tx, "seq", &seq.to_string())?;
+            set_meta(tx, "hlc", &clock.last().to_string())?;
+            set_meta(tx, cursor_key, &cursor.to_string())?;
+            Ok(conflicts)
+        })
+    }
+
+    /// The oldest local changes not yet acknowledged by the primary.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<PushedChange>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, collection, id, change FROM outbox ORDER BY seq LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, collection, record_id, bytes) = row?;
+                out.push(PushedChange {
+                    seq: id(seq),
+                    collection,
+                    change: decode(&bytes, &record_id)?,
+                    id: record_id,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many local changes wait to be pushed.
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            Ok(id(tx.query_row(
+                "SELECT COUNT(*) FROM outbox",
+                [],
+                |row| row.get(0),
+            )?))
+        })
+    }
+
+    /// Takes in the primary's answer to a push on a satellite: drops acknowledged
+    /// changes from the outbox, records rejections and puts back the primary's copy of
+    /// each rejected record (or removes the record when the site may not hold it).
+    pub fn ack_push(
+        &self,
+        org: OrgId,
+        site: SiteId,
+        answer: &PushResponse,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM outbox WHERE seq <= ?1", [sql(answer.acked_through)])?;
+            let mut seq = meta_u64(tx, "seq")?;
+            for rejected in &answer.rejected {
+                tx.execute(
+                    "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![sql(org), site, sql(now_ms), sql(rejected.seq), rejected.collection, rejected.id, rejected.reason],
+                )?;
+                match &rejected.record {
+                    Some(state) => {
+                        seq += 1;
+                        save(tx, org, &rejected.collection, &rejected.id, state, seq)?;
+                    }
+                    None => {
+                        tx.execute(
+                            "DELETE FROM records WHERE org = ?1 AND collection = ?2 AND id = ?3",
+                            params![sql(org), rejected.collection, rejected.id],
+                        )?;
+                    }
+                }
+            }
+            set_meta(tx, "seq", &seq.to_string())?;
+            Ok(())
+        })
+    }
+
+    /// Removes a store's records from a satellite that no longer holds the store, with
+    /// any of its changes still queued (the caller pushes first).
+    pub fn purge_store(&self, org: OrgId, store: StoreId) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM records WHERE org = ?1 AND store = ?2",
+                params![sql(org), sql(store)],
+            )?;
+            tx.execute("DELETE FROM outbox WHERE store = ?1", [sql(store)])?;
+            Ok(n as u64)
+        })
+    }
+}
+
+/// Checks one pushed change before it is merged.
+fn check_change(
+    change: &PushedChange,
+    site: SiteId,
+    writable: &Assignment,
+    restricted: &HashSet<String>,
+    stores: &HashSet<StoreId>,
+) -> Result<(), Rejection> {
+    let invalid = |e: sitesync_core::InvalidInput| Rejection::Invalid(e.to_string());
+    validate::collection(&change.collection).map_err(invalid)?;
+    validate::record_id(&change.id).map_err(invalid)?;
+    let state = &change.change;
+    if state.fields.len() > validate::MAX_FIELDS {
+        return Err(Rejection::Invalid(format!(
+            "the change sets {} fields; the limit is {}",
+            state.fields.len(),
+            validate::MAX_FIELDS
+        )));
+    }
+    let values = state.values();
+    validate::fields(serde_json::Value::Object(values)).map_err(invalid)?;
+    let stamps = state.fields.values().map(|f| f.stamp).chain(state.deleted);
+    if let Some(forged) = stamps.into_iter().find(|s| s.site != site) {
+        return Err(Rejection::Invalid(format!(
+            "the change is stamped by site {}, not by the pushing site {site}",
+            forged.site
+        )));
+    }
+    if let Some(store) = state.store
+        && !stores.contains(&store)
+    {
+        return Err(Rejection::UnknownStore(store));
+    }
+    writable.may_write(state.store, restricted.contains(&change.collection))
+}
+
+/// Records a rejected change and adds it to the answer, with the primary's copy of the
+/// record when the site may hold it.
+#[allow(clippy::too_many_arguments)]
+fn reject(
+    tx: &Transaction,
+    org: OrgId,
+    site: SiteId,
+    now_ms: u64,
+    change: &PushedChange,
+    rejection: Rejection,
+    writable: &Assignment,
+    outcome: &mut PushOutcome,
+) -> Result<(), StoreError> {
+    let reason = rejection.to_string();
+    tracing::info!(site, collection = %change.collection, id = %change.id, %reason, "change rejected");
+    tx.execute(
+        "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            sql(org),
+            site,
+            sql(now_ms),
+            sql(change.seq),
+            change.collection,
+            change.id,
+            reason
+        ],
+    )?;
+    let record = match load(tx, org, &change.collection, &change.id)? {
+        Some((state, _)) if writable.routes(state.store) => Some(state),
+        _ => None,
+    };
+    outcome.response.rejected.push(RejectedChange {
+        seq: change.seq,
+        collection: change.collection.clone(),
+        id: change.id.clone(),
+        reason,
+        record,
+    });
+    Ok(())
+}
+
+/// The stores a site may write: those assigned, plus those being taken away whose last
+/// changes may still be on their way.
+fn writable_assignment(tx: &Transaction, site: SiteId) -> Result<Assignment, StoreError> {
+    let all_stores: bool = tx.query_row(
+        "SELECT all_stores FROM sites WHERE id = ?1",
+        [site],
+        |row| row.get(0),
+    )?;
+    let mut stmt = tx.prepare_cached("SELECT store FROM site_stores WHERE site = ?1")?;
+    let stores = stmt
+        .query_map([site], |row| row.get::<_, i64>(0))?
+        .map(|r| r.map(id))
+        .collect::<Result<_, _>>()?;
+    Ok(Assignment { all_stores, stores })
+}
+
+pub(crate) fn restricted_collections(
+    tx: &Transaction,
+    org: OrgId,
+) -> Result<HashSet<String>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT collection FROM restricted WHERE org = ?1")?;
+    let rows = stmt.query_map([sql(org)], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn org_stores(tx: &Transaction, org: OrgId) -> Result<HashSet<StoreId>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT id FROM stores WHERE org = ?1")?;
+    let rows = stmt.query_map([sql(org)], |row| row.get::<_, i64>(0))?;
+    Ok(rows.map(|r| r.map(id)).collect::<Result<_, _>>()?)
+}
