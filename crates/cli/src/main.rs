@@ -1,1 +1,278 @@
-fn main() {}
+//! `sitesync`: keeps the databases of many sites in sync through one primary.
+//!
+//! This binary only parses arguments, opens what a command needs and prints the result;
+//! the work is done by `sitesync-node` and the crates beneath it.
+
+mod admin;
+mod demo;
+mod output;
+mod records;
+mod run;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use sitesync_node::DataDir;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Keeps the databases of many sites in sync through one primary server.
+#[derive(Debug, Parser)]
+#[command(name = "sitesync", version, about, propagate_version = true)]
+struct Cli {
+    /// The site's data folder.
+    #[arg(
+        long,
+        global = true,
+        env = "SITESYNC_DATA",
+        default_value = "./sitesync-data"
+    )]
+    data: PathBuf,
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a site's data folder: a primary, or a satellite enrolled with a sync key.
+    #[command(subcommand)]
+    Init(Init),
+    /// Organisations on the primary.
+    #[command(subcommand)]
+    Org(Org),
+    /// Stores of an organisation, on the primary.
+    #[command(subcommand)]
+    Store(StoreCmd),
+    /// Satellites, on the primary.
+    #[command(subcommand)]
+    Site(SiteCmd),
+    /// Collections, on the primary.
+    #[command(subcommand)]
+    Collection(CollectionCmd),
+    /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
+    Serve,
+    /// Run one sync round (push, then pull until caught up); exits 0 when in sync.
+    Sync,
+    /// Read and write records on this site.
+    #[command(subcommand)]
+    Record(RecordCmd),
+    /// Where this site stands: in sync, changes to push or pull, errors.
+    Status,
+    /// The sync settings, locked behind the authorisation code.
+    #[command(subcommand)]
+    Settings(SettingsCmd),
+    /// Concurrent edits of the same field, and how they were resolved.
+    Conflicts {
+        /// The organisation (on the primary).
+        #[arg(long)]
+        org: Option<String>,
+        /// Show at most this many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Start a primary and two satellites in a temporary folder and watch records sync.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum Init {
+    /// Make this machine the primary (site 1).
+    Primary {
+        /// Address to listen on for satellites and the local API.
+        #[arg(long, default_value = "0.0.0.0:7700")]
+        listen: String,
+        /// The authorisation code that guards the sync settings (generated if absent).
+        #[arg(long)]
+        auth_code: Option<String>,
+    },
+    /// Enrol this machine as a satellite of a running primary.
+    Satellite(SatelliteArgs),
+}
+
+#[derive(Debug, Args)]
+struct SatelliteArgs {
+    /// The primary's URL, like http://primary.example:7700.
+    #[arg(long)]
+    primary: String,
+    /// The organisation's sync key (`sitesync org show` on the primary prints it).
+    #[arg(long)]
+    sync_key: String,
+    /// Ask for this site id (2 or more); the primary picks the next free one otherwise.
+    #[arg(long, allow_negative_numbers = true)]
+    site_id: Option<i64>,
+    /// A name for this site.
+    #[arg(long)]
+    name: Option<String>,
+    /// A store this site holds (by id or name); repeat for several.
+    #[arg(long = "store")]
+    stores: Vec<String>,
+    /// Hold every store of the organisation, including stores created later.
+    #[arg(long, conflicts_with = "stores")]
+    all_stores: bool,
+    /// Address the local API listens on.
+    #[arg(long, default_value = "127.0.0.1:7701")]
+    listen: String,
+    /// The authorisation code that guards the sync settings (generated if absent).
+    #[arg(long)]
+    auth_code: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Org {
+    /// Create an organisation and print its sync key.
+    Create { name: String },
+    /// List organisations.
+    List,
+    /// Show an organisation and its sync key.
+    Show { org: String },
+    /// Issue a new sync key; the old one stops enrolling sites.
+    RotateKey { org: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Create a store.
+    Create {
+        #[arg(long)]
+        org: String,
+        name: String,
+    },
+    /// List an organisation's stores.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SiteCmd {
+    /// List satellites: stores, last contact, how far behind.
+    List,
+    /// Change the stores a satellite holds.
+    Assign {
+        site: String,
+        stores: Vec<String>,
+        /// Every store of the organisation, including stores created later.
+        #[arg(long, conflicts_with = "stores")]
+        all_stores: bool,
+    },
+    /// End a satellite's access: its next request is refused.
+    Revoke { site: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum CollectionCmd {
+    /// Make a collection writable on the primary only (catalogues, price lists).
+    Restrict {
+        name: String,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordCmd {
+    /// Set fields of a record (others keep their values), creating it if needed.
+    Put {
+        collection: String,
+        id: String,
+        /// The fields, as a JSON object.
+        json: String,
+        /// The store of a new record (default: organisation-wide).
+        #[arg(long)]
+        store: Option<String>,
+        /// The organisation (on the primary).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Print a record.
+    Get {
+        collection: String,
+        id: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Delete a record.
+    Delete {
+        collection: String,
+        id: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// List the records of a collection.
+    List {
+        collection: String,
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Start after this record id.
+        #[arg(long)]
+        after: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SettingsCmd {
+    /// Show the settings (secrets only as "set").
+    Show,
+    /// Change a setting: primary-url, listen, name, auth-code, api-token.
+    Set {
+        key: String,
+        value: String,
+        /// The authorisation code.
+        #[arg(long)]
+        auth_code: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve);
+    output::init_logging(serving);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let dir = DataDir::new(&cli.data);
+    let out = output::Output { json: cli.json };
+    match cli.command {
+        Command::Init(Init::Primary { listen, auth_code }) => {
+            admin::init_primary(&dir, &out, &listen, auth_code)
+        }
+        Command::Init(Init::Satellite(args)) => admin::init_satellite(&dir, &out, args).await,
+        Command::Org(cmd) => admin::org(&dir, &out, cmd),
+        Command::Store(cmd) => admin::store(&dir, &out, cmd),
+        Command::Site(cmd) => admin::site(&dir, &out, cmd),
+        Command::Collection(CollectionCmd::Restrict { name, org }) => {
+            admin::restrict(&dir, &out, &name, &org)
+        }
+        Command::Serve => run::serve(dir).await,
+        Command::Sync => run::sync(dir, &out).await,
+        Command::Record(cmd) => records::run(&dir, &out, cmd),
+        Command::Status => run::status(dir, &out).await,
+        Command::Settings(cmd) => admin::settings(&dir, &out, cmd),
+        Command::Conflicts { org, limit } => records::conflicts(&dir, &out, org.as_deref(), limit),
+        Command::Demo => demo::run().await,
+    }
+}

@@ -1,1 +1,37 @@
+//! A running sitesync site: the primary's sync server, the satellite's sync agent, the
+//! local HTTP API, and the set-up and status operations the CLI calls.
+//!
+//! # Layout
+//!
+//! - [`config`]: the data folder and `config.toml`.
+//! - [`secrets`]: sync keys, site secrets, the authorisation code and API token.
+//! - [`site`]: a site opened from its data folder; record operations shared by the CLI
+//!   and the local API.
+//! - [`init`]: making a primary's or a satellite's data folder (enrolment).
+//! - [`settings`]: the sync settings behind the authorisation code.
+//! - [`node`]: the state a running node shares; [`serve`]: running it.
+//! - [`primary`]: the sync API (enrol, push, long-polling pull).
+//! - [`api`]: the local JSON API.
+//! - [`client`] and [`satellite`]: the satellite's side of the protocol.
+//! - [`status`]: `sitesync status`.
+//! - [`error`]: the node's error, and its mapping to HTTP statuses.
 
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod node;
+pub mod primary;
+pub mod satellite;
+pub mod secrets;
+pub mod serve;
+pub mod settings;
+pub mod site;
+pub mod status;
+mod wire;
+
+pub use config::{Config, DataDir, Role};
+pub use error::NodeError;
+pub use node::{Node, Shared, now_ms};
+pub use site::{RecordView, Site};

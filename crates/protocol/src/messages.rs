@@ -134,6 +134,10 @@ pub struct PullQuery {
     /// The assignment version the satellite has applied (and purged for).
     #[serde(default)]
     pub assignment_version: Option<u64>,
+    /// Count the routed records still waiting after this page (costs a scan: ask on
+    /// the first page of a long sync, for its progress bar, or for `status`).
+    #[serde(default)]
+    pub count: bool,
 }
 
 /// A record as the primary holds it, with the sequence of its last change.

@@ -1,0 +1,137 @@
+//! `sitesync record …` and `sitesync conflicts`: records on this site, whether or not
+//! `serve` runs. A write goes straight to the database, then nudges a running `serve`
+//! so it pushes the change at once.
+
+use crate::RecordCmd;
+use crate::output::{Output, table};
+use anyhow::{Context, Result};
+use serde_json::json;
+use sitesync_core::time;
+use sitesync_node::serve::{open, wake};
+use sitesync_node::{DataDir, RecordView, now_ms};
+use std::process::ExitCode;
+
+pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
+    let node = open(dir.clone())?;
+    let site = &node.site;
+    match cmd {
+        RecordCmd::Put {
+            collection,
+            id,
+            json,
+            store,
+            org,
+        } => {
+            let body: serde_json::Value = serde_json::from_str(&json).context(
+                "the fields are not valid JSON (give an object like '{\"name\": \"Aspirin\"}')",
+            )?;
+            let record = site.put(
+                org.as_deref(),
+                &collection,
+                &id,
+                body,
+                store.as_deref(),
+                now_ms(),
+            )?;
+            wake(dir);
+            print_record(out, &record);
+        }
+        RecordCmd::Get {
+            collection,
+            id,
+            org,
+        } => print_record(out, &site.get(org.as_deref(), &collection, &id)?),
+        RecordCmd::Delete {
+            collection,
+            id,
+            org,
+        } => {
+            let record = site.delete(org.as_deref(), &collection, &id, now_ms())?;
+            wake(dir);
+            out.print(&record, || format!("deleted {collection}/{id}"));
+        }
+        RecordCmd::List {
+            collection,
+            store,
+            org,
+            limit,
+            after,
+        } => {
+            let records = site.list(org.as_deref(), &collection, store.as_deref(), after, limit)?;
+            out.print(&records, || {
+                let rows: Vec<Vec<String>> = records
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.clone(),
+                            r.store.clone().unwrap_or_else(|| "-".into()),
+                            serde_json::Value::Object(r.fields.clone()).to_string(),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "STORE", "FIELDS"], &rows)
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_record(out: &Output, record: &RecordView) {
+    out.print(record, || {
+        format!(
+            "{}/{}  store: {}  updated {} by site {}\n{}",
+            record.collection,
+            record.id,
+            record.store.as_deref().unwrap_or("-"),
+            record.updated_at.as_deref().unwrap_or("-"),
+            record
+                .origin_site
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            serde_json::to_string_pretty(&record.fields).unwrap_or_default()
+        )
+    });
+}
+
+pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> Result<ExitCode> {
+    let node = open(dir.clone())?;
+    let org = node.site.org(org)?;
+    let rows: Vec<_> = node
+        .site
+        .store
+        .conflicts(org.id, limit)?
+        .into_iter()
+        .map(|c| {
+            json!({
+                "at": time::rfc3339(c.at), "collection": c.collection, "id": c.record_id, "field": c.field,
+                "winner": {"value": c.winner.value, "site": c.winner.stamp.site, "written_at": time::rfc3339(c.winner.stamp.millis())},
+                "loser": {"value": c.loser.value, "site": c.loser.stamp.site, "written_at": time::rfc3339(c.loser.stamp.millis())},
+                "rule": "last writer wins (hybrid logical clock, then the higher site id)",
+            })
+        })
+        .collect();
+    out.print(&rows, || {
+        if rows.is_empty() {
+            return "no conflicts".to_string();
+        }
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r["at"].as_str().unwrap_or("").to_string(),
+                    format!(
+                        "{}/{}",
+                        r["collection"].as_str().unwrap_or(""),
+                        r["id"].as_str().unwrap_or("")
+                    ),
+                    r["field"].as_str().unwrap_or("").to_string(),
+                    format!("{} (site {})", r["winner"]["value"], r["winner"]["site"]),
+                    format!("{} (site {})", r["loser"]["value"], r["loser"]["site"]),
+                ]
+            })
+            .collect();
+        table(&["FOUND", "RECORD", "FIELD", "KEPT", "LOST"], &cells)
+            + "\nrule: the later write wins (hybrid logical clock, ties to the higher site id)"
+    });
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,152 @@
+//! `serve`, `sync` and `status`.
+
+use crate::output::Output;
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use sitesync_node::satellite::Agent;
+use sitesync_node::serve::{open, serve as run_node};
+use sitesync_node::{DataDir, status};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Records below which `sync` shows no progress bar.
+const PROGRESS_OVER: u64 = 5_000;
+
+pub async fn serve(dir: DataDir) -> Result<ExitCode> {
+    let node = open(dir)?;
+    let role = if node.site.is_primary() {
+        "primary"
+    } else {
+        "satellite"
+    };
+    let site = node.site.config.site_id;
+    run_node(node, stop_signal(), |addr| {
+        println!("sitesync {role} (site {site}) serving on {addr}")
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub async fn sync(dir: DataDir, out: &Output) -> Result<ExitCode> {
+    let node = open(dir)?;
+    if node.site.is_primary() {
+        bail!(
+            "the primary is the hub and does not sync itself; run `sitesync sync` on a satellite"
+        );
+    }
+    let agent = Arc::new(Agent::new(node.clone())?);
+    let bar = ProgressBar::hidden();
+    let mut progress = |done: u64, total: u64| {
+        if total >= PROGRESS_OVER && bar.is_hidden() && !out.json {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "pulling {bar:40} {pos}/{len} records ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+        }
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let report = agent.sync(&mut progress).await?;
+    bar.finish_and_clear();
+    out.print(&report, || {
+        let mut text = format!("in sync: pushed {}, pulled {}", report.pushed, report.pulled);
+        if report.rejected > 0 {
+            text += &format!("\n{} of the pushed changes were rejected by the primary: `sitesync status` says why", report.rejected);
+        }
+        text
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
+    let node = open(dir)?;
+    let report = status::report(&node, true).await?;
+    let rejections = if node.site.is_primary() || report.rejected == 0 {
+        Vec::new()
+    } else {
+        let org = node.site.config.org_id.unwrap_or_default();
+        node.site.store.rejections(org, 5)?
+    };
+    out.print(&report, || {
+        let mut lines = vec![format!(
+            "{} (site {}, {})",
+            report.verdict, report.site_id, report.role
+        )];
+        let mut row = |k: &str, v: String| lines.push(format!("  {k:<14} {v}"));
+        if let Some(org) = &report.organisation {
+            row("organisation", org.clone());
+        }
+        if let Some(primary) = &report.primary {
+            row("primary", primary.clone());
+        }
+        if report.role == "satellite" {
+            row(
+                "stores",
+                if report.all_stores {
+                    "all".into()
+                } else if report.stores.is_empty() {
+                    "none (organisation-wide data only)".into()
+                } else {
+                    report.stores.join(", ")
+                },
+            );
+            row(
+                "last sync",
+                report.last_sync.clone().unwrap_or_else(|| "never".into()),
+            );
+            row("to push", report.to_push.to_string());
+            row(
+                "to pull",
+                report.to_pull.map_or("unknown".into(), |n| n.to_string()),
+            );
+        } else {
+            row(
+                "organisations",
+                report.organisations.unwrap_or(0).to_string(),
+            );
+            row("satellites", report.sites.unwrap_or(0).to_string());
+        }
+        row(
+            "serving",
+            report.serving.clone().unwrap_or_else(|| "no".into()),
+        );
+        row("rejected", report.rejected.to_string());
+        for r in &rejections {
+            row(
+                "",
+                format!("{}/{}: {}", r.collection, r.record_id, r.reason),
+            );
+        }
+        if let Some(error) = &report.last_error {
+            row("last error", error.clone());
+        }
+        lines.join("\n")
+    });
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,150 @@
+//! The local HTTP API of a running site (JSON).
+//!
+//! ```text
+//! PUT    /api/v1/{collection}/{id}[?store=S][&org=O]   set fields (body: a JSON object)
+//! GET    /api/v1/{collection}/{id}[?org=O]             one record
+//! DELETE /api/v1/{collection}/{id}[?org=O]             delete it
+//! GET    /api/v1/{collection}[?store=S&limit=N&after=ID&org=O]   list, in id order
+//! GET    /api/v1/status                                what `sitesync status --json` prints
+//! ```
+//!
+//! On loopback the API is open to the machine's users; bound to any other address it asks
+//! for the bearer token that `init` printed. The primary holds many organisations, so
+//! there `org` is required.
+
+use crate::error::NodeError;
+use crate::node::{Shared, blocking, now_ms};
+use crate::secrets::token_matches;
+use crate::site::RecordView;
+use crate::status;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+/// Largest record body the local API accepts.
+pub const MAX_RECORD_BODY: usize = 1 << 20;
+
+/// Query parameters of the record routes.
+#[derive(Debug, Default, Deserialize)]
+struct RecordQuery {
+    org: Option<String>,
+    store: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+/// The local API routes.
+pub fn routes(node: Shared) -> axum::Router<Shared> {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/{collection}", get(list))
+        .route(
+            "/api/v1/{collection}/{id}",
+            get(get_record).put(put_record).delete(delete_record),
+        )
+        .layer(from_fn_with_state(node, require_token))
+        // A nudge from `sitesync record …` in another process: carries nothing and
+        // only makes this node look for new changes, so it needs no token.
+        .route("/api/v1/_wake", post(wake))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_RECORD_BODY))
+}
+
+async fn require_token(
+    State(node): State<Shared>,
+    request: Request,
+    next: Next,
+) -> Result<Response, NodeError> {
+    if node.api_token_required {
+        let token = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !token.is_some_and(|t| token_matches(t, &node.site.config.api_token_hash)) {
+            return Err(NodeError::Unauthorised);
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+async fn put_record(
+    State(node): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+    Query(query): Query<RecordQuery>,
+    body: Bytes,
+) -> Result<Json<RecordView>, NodeError> {
+    let body: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| NodeError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let view = blocking(&node, move |node| {
+        node.site.put(
+            query.org.as_deref(),
+            &collection,
+            &id,
+            body,
+            query.store.as_deref(),
+            now_ms(),
+        )
+    })
+    .await?;
+    node.notify_changed();
+    Ok(Json(view))
+}
+
+async fn get_record(
+    State(node): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+    Query(query): Query<RecordQuery>,
+) -> Result<Json<RecordView>, NodeError> {
+    Ok(Json(
+        blocking(&node, move |node| {
+            node.site.get(query.org.as_deref(), &collection, &id)
+        })
+        .await?,
+    ))
+}
+
+async fn delete_record(
+    State(node): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+    Query(query): Query<RecordQuery>,
+) -> Result<Json<RecordView>, NodeError> {
+    let view = blocking(&node, move |node| {
+        node.site
+            .delete(query.org.as_deref(), &collection, &id, now_ms())
+    })
+    .await?;
+    node.notify_changed();
+    Ok(Json(view))
+}
+
+async fn list(
+    State(node): State<Shared>,
+    Path(collection): Path<String>,
+    Query(query): Query<RecordQuery>,
+) -> Result<Json<Vec<RecordView>>, NodeError> {
+    Ok(Json(
+        blocking(&node, move |node| {
+            node.site.list(
+                query.org.as_deref(),
+                &collection,
+                query.store.as_deref(),
+                query.after,
+                query.limit.unwrap_or(100),
+            )
+        })
+        .await?,
+    ))
+}
+
+async fn status(State(node): State<Shared>) -> Result<Json<status::Status>, NodeError> {
+    Ok(Json(status::report(&node, true).await?))
+}
+
+async fn wake(State(node): State<Shared>) {
+    node.notify_changed();
+}

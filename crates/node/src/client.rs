@@ -1,0 +1,147 @@
+//! The satellite's HTTP client for the primary's sync API.
+
+use crate::error::NodeError;
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sitesync_core::SiteId;
+use sitesync_protocol::{
+    EnrolRequest, EnrolResponse, ErrorBody, PullQuery, PullResponse, PushRequest, PushResponse,
+    VERSION, VERSION_HEADER, codec,
+};
+use std::time::Duration;
+
+/// Largest answer the satellite accepts from the primary, after decompression.
+const MAX_ANSWER: usize = 256 << 20;
+
+/// Talks to one primary.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    /// `Bearer <site>.<secret>`; empty before enrolment.
+    credential: String,
+}
+
+impl Client {
+    /// A client for the primary at `base` (like `http://10.0.0.5:7700`).
+    pub fn new(base: &str) -> Result<Client, NodeError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| NodeError::Internal(format!("cannot start the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            credential: String::new(),
+        })
+    }
+
+    /// The same client, sending this site's credentials.
+    pub fn with_credential(mut self, site: SiteId, secret: &str) -> Client {
+        self.credential = format!("Bearer {site}.{secret}");
+        self
+    }
+
+    /// The primary's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Enrols this satellite with a sync key.
+    pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, NodeError> {
+        let call = self.http.post(format!("{}/sync/v1/enrol", self.base));
+        self.send(call, Some(request), Duration::from_secs(30))
+            .await
+    }
+
+    /// Pushes a batch of changes.
+    pub async fn push(&self, request: &PushRequest) -> Result<PushResponse, NodeError> {
+        let call = self.http.post(format!("{}/sync/v1/push", self.base));
+        self.send(call, Some(request), Duration::from_secs(120))
+            .await
+    }
+
+    /// Pulls one page (waiting up to `query.wait_ms` for one).
+    pub async fn pull(&self, query: &PullQuery) -> Result<PullResponse, NodeError> {
+        let mut params = vec![("cursor", query.cursor.to_string())];
+        if let Some(limit) = query.limit {
+            params.push(("limit", limit.to_string()));
+        }
+        if let Some(wait) = query.wait_ms {
+            params.push(("wait_ms", wait.to_string()));
+        }
+        if let Some(stores) = &query.stores {
+            params.push(("stores", stores.clone()));
+        }
+        if let Some(version) = query.assignment_version {
+            params.push(("assignment_version", version.to_string()));
+        }
+        if query.count {
+            params.push(("count", "true".to_string()));
+        }
+        let encoded: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let call = self
+            .http
+            .get(format!("{}/sync/v1/pull?{}", self.base, encoded.join("&")));
+        let timeout = Duration::from_millis(query.wait_ms.unwrap_or(0)) + Duration::from_secs(60);
+        self.send::<(), _>(call, None, timeout).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        mut call: reqwest::RequestBuilder,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<T, NodeError> {
+        call = call
+            .timeout(timeout)
+            .header(VERSION_HEADER, VERSION.to_string());
+        if !self.credential.is_empty() {
+            call = call.header(AUTHORIZATION, &self.credential);
+        }
+        if let Some(body) = body {
+            let (bytes, compressed) = codec::encode(body);
+            call = call.header(CONTENT_TYPE, "application/json").body(bytes);
+            if compressed {
+                call = call.header(CONTENT_ENCODING, "zstd");
+            }
+        }
+        let response = call.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        let compressed = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"));
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        if status.is_success() {
+            return codec::decode(&bytes, compressed, MAX_ANSWER).map_err(|e| {
+                NodeError::Remote(format!(
+                    "the primary sent an answer this site cannot read: {e}"
+                ))
+            });
+        }
+        let detail = codec::decode::<ErrorBody>(&bytes, compressed, 1 << 20)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+        Err(match status.as_u16() {
+            401 => NodeError::Remote(format!(
+                "the primary refused this site's credentials ({detail}): the sync key may be wrong, or the site was revoked"
+            )),
+            400..=499 => NodeError::Remote(format!("the primary refused the request: {detail}")),
+            _ => NodeError::Remote(format!("the primary failed ({status}): {detail}")),
+        })
+    }
+
+    fn unreachable(&self, error: reqwest::Error) -> NodeError {
+        let reason = if error.is_timeout() {
+            "timed out".to_string()
+        } else if error.is_connect() {
+            "connection failed".to_string()
+        } else {
+            error.to_string()
+        };
+        NodeError::Remote(format!("cannot reach primary at {}: {reason}", self.base))
+    }
+}

@@ -1,0 +1,182 @@
+//! A site's data folder and its configuration file.
+//!
+//! ```text
+//! DATA/
+//!   config.toml    role, site id, addresses, hashes of the authorisation code and API token (0600)
+//!   sitesync.db    the SQLite database (0600), with its -wal and -shm files
+//!   primary.key    primary only: the key sync keys are derived from (0600)
+//!   site.key       satellite only: the site's own credential (0600)
+//!   serve.json     while `serve` runs: its process id and the address it listens on
+//! ```
+
+use serde::{Deserialize, Serialize};
+use sitesync_core::{OrgId, SiteId};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A problem with the data folder or its files.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The folder holds no site.
+    #[error(
+        "{0} is not a sitesync data folder; create one with `sitesync init primary` or `sitesync init satellite`, or pass --data"
+    )]
+    NotInitialised(PathBuf),
+    /// The folder already holds a site.
+    #[error("{0} already holds a sitesync site; use another --data folder")]
+    AlreadyInitialised(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid.
+    #[error("{path} is not a valid configuration: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The role a site plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Site 1: serves the organisations and their satellites.
+    Primary,
+    /// A site that syncs through the primary.
+    Satellite,
+}
+
+/// The contents of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Primary or satellite.
+    pub role: Role,
+    /// This site's id (1 on the primary).
+    pub site_id: SiteId,
+    /// This site's name.
+    pub name: String,
+    /// Where `serve` listens (the sync API on the primary, the local API on both).
+    pub listen: String,
+    /// argon2id hash of the authorisation code that guards the sync settings.
+    pub auth_code_hash: String,
+    /// SHA-256 of the bearer token the local API asks for when not bound to loopback.
+    pub api_token_hash: String,
+    /// Satellite: the primary's base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_url: Option<String>,
+    /// Satellite: the organisation it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<OrgId>,
+    /// Satellite: the organisation's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_name: Option<String>,
+}
+
+/// The paths of a data folder.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    /// The folder.
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    /// The data folder at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// `sitesync.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("sitesync.db")
+    }
+
+    /// `primary.key`.
+    pub fn primary_key_path(&self) -> PathBuf {
+        self.root.join("primary.key")
+    }
+
+    /// `site.key`.
+    pub fn site_key_path(&self) -> PathBuf {
+        self.root.join("site.key")
+    }
+
+    /// `serve.json`.
+    pub fn serve_path(&self) -> PathBuf {
+        self.root.join("serve.json")
+    }
+
+    /// Whether a site lives here.
+    pub fn is_initialised(&self) -> bool {
+        self.config_path().exists()
+    }
+
+    /// Reads `config.toml`.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let path = self.config_path();
+        if !path.exists() {
+            return Err(ConfigError::NotInitialised(self.root.clone()));
+        }
+        let text = read(&path)?;
+        toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes `config.toml` (0600), atomically: a crash leaves the old or the new file.
+    pub fn save(&self, config: &Config) -> Result<(), ConfigError> {
+        let text = toml::to_string(config).map_err(|e| ConfigError::Invalid {
+            path: self.config_path(),
+            message: e.to_string(),
+        })?;
+        write_private(&self.config_path(), text.as_bytes())
+    }
+
+    /// Reads a small private file (a key).
+    pub fn read_secret(&self, path: &Path) -> Result<String, ConfigError> {
+        Ok(read(path)?.trim().to_string())
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes a file readable by its owner only (0600), through a temporary file and a
+/// rename so that a crash never leaves half a file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}

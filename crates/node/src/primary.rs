@@ -1,0 +1,261 @@
+//! The primary's sync API: enrolment, push and long-polling pull.
+//!
+//! Every request but enrolment carries the site's credentials as
+//! `Authorization: Bearer <site id>.<secret>`; a wrong, missing or revoked credential
+//! gets the same 401 and changes nothing.
+
+use crate::error::NodeError;
+use crate::node::{Shared, blocking, now_ms};
+use crate::secrets::{SyncKeys, random_hex, token_hash, token_matches};
+use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use sitesync_core::Assignment;
+use sitesync_protocol::{
+    EnrolRequest, EnrolResponse, OrgRef, PullQuery, PullResponse, PushRequest,
+};
+use sitesync_store::SiteRow;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Most changes in one pushed batch.
+pub const MAX_BATCH: usize = 10_000;
+/// Largest pull page, in records.
+pub const MAX_PAGE: u32 = 5_000;
+/// Longest a pull may wait for a change.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// The sync routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/sync/v1/enrol", post(enrol))
+        .route("/sync/v1/push", post(push))
+        .route("/sync/v1/pull", get(pull))
+        // Compressed bodies are checked again after decompression, against the same limit.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_SYNC_BODY))
+}
+
+async fn enrol(
+    State(node): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, NodeError> {
+    check_version(&headers)?;
+    let request: EnrolRequest = decode(&headers, &body, 64 << 10)?;
+    let answer = blocking(&node, move |node| {
+        let keys = node
+            .sync_keys
+            .as_ref()
+            .ok_or_else(|| NodeError::NotFound("this site is not a primary".into()))?;
+        let Some((org_id, _)) = SyncKeys::parse(&request.sync_key) else {
+            return Err(NodeError::Unauthorised);
+        };
+        let org = node
+            .site
+            .store
+            .org(&org_id.to_string())
+            .map_err(|_| NodeError::Unauthorised)?;
+        if !keys.verify(&request.sync_key, org.id, org.key_generation) {
+            tracing::warn!(org = org.id, "enrolment with a wrong or retired sync key");
+            return Err(NodeError::Unauthorised);
+        }
+        let mut assignment = Assignment {
+            all_stores: request.all_stores,
+            stores: BTreeSet::new(),
+        };
+        for store in &request.stores {
+            let row = node.site.store.store(org.id, store).map_err(|_| {
+                NodeError::BadRequest(format!(
+                    "unknown store {store:?} in organisation {:?}",
+                    org.name
+                ))
+            })?;
+            assignment.stores.insert(row.id);
+        }
+        let secret = random_hex(32)?;
+        let name = request
+            .name
+            .clone()
+            .unwrap_or_else(|| "satellite".to_string());
+        let site_id = node.site.store.create_site(
+            org.id,
+            request.site_id,
+            &name,
+            &token_hash(&secret),
+            &assignment,
+            now_ms(),
+        )?;
+        let row = node.site.store.site(&site_id.to_string())?;
+        let config = node.site.store.site_config(&row)?;
+        tracing::info!(site = site_id, org = org.id, %name, "site enrolled");
+        Ok(EnrolResponse {
+            site_id,
+            secret,
+            org: OrgRef {
+                id: org.id,
+                name: org.name,
+            },
+            config,
+        })
+    })
+    .await?;
+    Ok(encode(&answer))
+}
+
+async fn push(
+    State(node): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, NodeError> {
+    check_version(&headers)?;
+    let site = authenticate(&node, &headers).await?;
+    let request: PushRequest = decode(&headers, &body, MAX_SYNC_BODY)?;
+    if request.changes.len() > MAX_BATCH {
+        return Err(NodeError::BadRequest(format!(
+            "the batch has {} changes; the limit is {MAX_BATCH}",
+            request.changes.len()
+        )));
+    }
+    let outcome = blocking(&node, move |node| {
+        Ok(node
+            .site
+            .store
+            .apply_push(site.org, site.id, &request.changes, now_ms())?)
+    })
+    .await?;
+    if outcome.applied > 0 {
+        node.notify_changed();
+    }
+    tracing::debug!(
+        site = site_id_of(&headers),
+        applied = outcome.applied,
+        rejected = outcome.response.rejected.len(),
+        "push"
+    );
+    Ok(encode(&outcome.response))
+}
+
+async fn pull(
+    State(node): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<PullQuery>,
+) -> Result<Response, NodeError> {
+    check_version(&headers)?;
+    let site = authenticate(&node, &headers).await?;
+    let only = match &query.stores {
+        Some(list) => Some(parse_stores(list, &site.assignment)?),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(1_000).min(MAX_PAGE) as usize;
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changed = node.changed.subscribe();
+    let (site_id, cursor, version) = (site.id, query.cursor, query.assignment_version);
+    // Only the main cursor says how far the site is; a backfill's cursor does not.
+    let main_cursor = only.is_none().then_some(cursor);
+    blocking(&node, move |node| {
+        Ok(node
+            .site
+            .store
+            .touch_site(site_id, now_ms(), main_cursor, version)?)
+    })
+    .await?;
+    let mut site = std::sync::Arc::new(site);
+    loop {
+        changed.borrow_and_update();
+        // A new assignment answers at once, so the site learns of it without delay.
+        let reassigned = version.is_some_and(|v| v != site.assignment_version);
+        let (s, o) = (site.clone(), only.clone());
+        let (records, next, more) = blocking(&node, move |node| {
+            Ok(node
+                .site
+                .store
+                .pull(s.org, &s.assignment, o.as_ref(), cursor, limit)?)
+        })
+        .await?;
+        let waiting = records.is_empty() && !more && !reassigned && !node.is_stopping();
+        if !waiting
+            || tokio::time::timeout_at(deadline, changed.changed())
+                .await
+                .is_err()
+        {
+            let s = site.clone();
+            let count = query.count;
+            let answer = blocking(&node, move |node| {
+                let remaining = if count {
+                    node.site.store.routed_after(s.org, &s.assignment, next)?
+                } else {
+                    0
+                };
+                let config = node.site.store.site_config(&s)?;
+                Ok(PullResponse {
+                    records,
+                    cursor: next,
+                    more,
+                    remaining,
+                    config,
+                })
+            })
+            .await?;
+            return Ok(encode(&answer));
+        }
+        let id = site_id.to_string();
+        site =
+            std::sync::Arc::new(blocking(&node, move |node| Ok(node.site.store.site(&id)?)).await?);
+    }
+}
+
+/// Checks a request's site credentials and returns the site.
+async fn authenticate(node: &Shared, headers: &HeaderMap) -> Result<SiteRow, NodeError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once('.'))
+        .map(|(id, secret)| (id.to_string(), secret.to_string()));
+    let Some((id, secret)) = presented else {
+        return Err(NodeError::Unauthorised);
+    };
+    let site = blocking(node, move |node| {
+        node.site
+            .store
+            .site(&id)
+            .map_err(|_| NodeError::Unauthorised)
+    })
+    .await?;
+    if site.revoked || !token_matches(&secret, &site.secret_hash) {
+        tracing::warn!(site = site.id, "sync request with wrong credentials");
+        return Err(NodeError::Unauthorised);
+    }
+    Ok(site)
+}
+
+/// The site id a request claims, for logs (never the secret).
+fn site_id_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once('.'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_default()
+}
+
+/// Parses a backfill's store list, keeping only stores the site holds.
+fn parse_stores(list: &str, assignment: &Assignment) -> Result<BTreeSet<u64>, NodeError> {
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.trim().parse::<u64>().map_err(|_| {
+                NodeError::BadRequest(format!(
+                    "stores must be store ids separated by commas, not {s:?}"
+                ))
+            })
+        })
+        .filter(|s| s.as_ref().map_or(true, |id| assignment.routes(Some(*id))))
+        .collect()
+}

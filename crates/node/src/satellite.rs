@@ -1,0 +1,376 @@
+//! The satellite's sync agent: pushes the outbox, pulls routed records, follows
+//! changes of assignment, and (under `serve`) keeps doing so live.
+//!
+//! Everything the agent knows lives in the database's `meta` table and is written in the
+//! same transaction as the records it describes, so a satellite killed at any moment
+//! resumes where it stopped:
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `pull_cursor` | every routed record up to this primary sequence is applied |
+//! | `assignment_applied` | the assignment version whose purge and backfill are done |
+//! | `backfill_stores`, `backfill_cursor` | a backfill of newly assigned stores in progress |
+//! | `last_sync`, `last_error`, `last_error_at` | for `status` |
+
+use crate::client::Client;
+use crate::error::NodeError;
+use crate::node::{Shared, blocking, now_ms};
+use crate::site::SITE_CONFIG;
+use sitesync_core::{OrgId, SiteId, StoreId};
+use sitesync_protocol::{PullQuery, PushRequest, SiteConfig};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Changes per pushed batch.
+const PUSH_BATCH: usize = 2_000;
+/// Records per pulled page.
+const PULL_PAGE: u32 = 2_000;
+/// How long a live pull waits for a change before asking again.
+const LIVE_WAIT_MS: u64 = 20_000;
+
+/// What one `sync` round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Local changes the primary acknowledged.
+    pub pushed: u64,
+    /// Of those, changes the primary rejected.
+    pub rejected: u64,
+    /// Records pulled and applied.
+    pub pulled: u64,
+}
+
+/// One pulled page, summarised.
+struct Page {
+    applied: u64,
+    more: bool,
+    remaining: u64,
+}
+
+/// A satellite's connection to its primary.
+pub struct Agent {
+    node: Shared,
+    client: Client,
+    org: OrgId,
+    site: SiteId,
+}
+
+impl Agent {
+    /// The agent of the satellite running in `node`.
+    pub fn new(node: Shared) -> Result<Agent, NodeError> {
+        let config = &node.site.config;
+        let url = config.primary_url.clone().ok_or_else(|| {
+            NodeError::Internal(
+                "this site has no primary URL; set one with `sitesync settings set primary-url`"
+                    .into(),
+            )
+        })?;
+        let secret = node.site.dir.read_secret(&node.site.dir.site_key_path())?;
+        let client = Client::new(&url)?.with_credential(config.site_id, &secret);
+        Ok(Agent {
+            org: config.org_id.unwrap_or_default(),
+            site: config.site_id,
+            client,
+            node,
+        })
+    }
+
+    /// The client, for `status`.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// One full round: push, pull until caught up, push what was written meanwhile.
+    /// `progress(done, total)` follows the pull.
+    pub async fn sync(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<SyncReport, NodeError> {
+        let result = self.sync_round(progress).await;
+        self.note(&result).await;
+        result
+    }
+
+    async fn sync_round(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<SyncReport, NodeError> {
+        let mut report = self.push_all().await?;
+        let mut total = 0;
+        loop {
+            let page = self.pull_page(0, report.pulled == 0 && total == 0).await?;
+            if total == 0 {
+                total = page.remaining + page.applied;
+            }
+            report.pulled += page.applied;
+            progress(report.pulled, total.max(report.pulled));
+            if !page.more {
+                break;
+            }
+        }
+        let again = self.push_all().await?;
+        report.pushed += again.pushed;
+        report.rejected += again.rejected;
+        Ok(report)
+    }
+
+    /// Runs until the node stops: a pusher woken by local writes and a long-polling puller.
+    pub async fn run(self: Arc<Self>) {
+        let pusher = tokio::spawn(self.clone().push_loop());
+        self.pull_loop().await;
+        pusher.abort();
+    }
+
+    async fn push_loop(self: Arc<Self>) {
+        let mut backoff = Backoff::default();
+        while !self.node.is_stopping() {
+            match self.push_all().await {
+                Ok(_) => backoff.reset(),
+                Err(e) => {
+                    self.note_error(&e).await;
+                    tokio::time::sleep(backoff.next()).await;
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = self.node.local_write.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    async fn pull_loop(self: Arc<Self>) {
+        let mut backoff = Backoff::default();
+        while !self.node.is_stopping() {
+            match self.pull_page(LIVE_WAIT_MS, false).await {
+                Ok(page) => {
+                    backoff.reset();
+                    if !page.more {
+                        self.note(&Ok(())).await;
+                    }
+                }
+                Err(e) => {
+                    self.note_error(&e).await;
+                    tokio::time::sleep(backoff.next()).await;
+                }
+            }
+        }
+    }
+
+    /// Pushes every queued change.
+    pub async fn push_all(&self) -> Result<SyncReport, NodeError> {
+        let mut report = SyncReport::default();
+        loop {
+            let batch =
+                blocking(&self.node, |node| Ok(node.site.store.outbox(PUSH_BATCH)?)).await?;
+            let Some(last) = batch.last().map(|c| c.seq) else {
+                return Ok(report);
+            };
+            let sent = batch.len() as u64;
+            let answer = self.client.push(&PushRequest { changes: batch }).await?;
+            if answer.acked_through < last {
+                return Err(NodeError::Remote(format!(
+                    "the primary acknowledged changes up to {} of {last}; will retry",
+                    answer.acked_through
+                )));
+            }
+            for rejected in &answer.rejected {
+                tracing::warn!(collection = %rejected.collection, id = %rejected.id, reason = %rejected.reason, "the primary rejected a change");
+            }
+            report.pushed += sent;
+            report.rejected += answer.rejected.len() as u64;
+            let (org, site) = (self.org, self.site);
+            blocking(&self.node, move |node| {
+                Ok(node.site.store.ack_push(org, site, &answer, now_ms())?)
+            })
+            .await?;
+        }
+    }
+
+    /// Pulls and applies one page, then follows any change of assignment.
+    async fn pull_page(&self, wait_ms: u64, count: bool) -> Result<Page, NodeError> {
+        let (cursor, applied) = blocking(&self.node, |node| {
+            Ok((
+                meta_u64(node, "pull_cursor")?,
+                meta_u64(node, "assignment_applied")?,
+            ))
+        })
+        .await?;
+        let query = PullQuery {
+            cursor,
+            limit: Some(PULL_PAGE),
+            wait_ms: Some(wait_ms),
+            stores: None,
+            assignment_version: Some(applied),
+            count,
+        };
+        let answer = self.client.pull(&query).await?;
+        let page = Page {
+            applied: answer.records.len() as u64,
+            more: answer.more,
+            remaining: answer.remaining,
+        };
+        let org = self.org;
+        blocking(&self.node, move |node| {
+            Ok(node.site.store.apply_pull(
+                org,
+                &answer.records,
+                "pull_cursor",
+                answer.cursor,
+                now_ms(),
+            )?)
+        })
+        .await?;
+        self.follow_assignment(answer.config).await?;
+        Ok(page)
+    }
+
+    /// Takes in the site configuration the primary sent. When the stores changed: pushes
+    /// what is queued, removes the stores taken away, then backfills the stores added.
+    async fn follow_assignment(&self, config: SiteConfig) -> Result<(), NodeError> {
+        let (old, applied) = blocking(&self.node, |node| {
+            Ok((
+                node.site.site_config()?,
+                meta_u64(node, "assignment_applied")?,
+            ))
+        })
+        .await?;
+        if config.assignment_version != applied {
+            let ids = |c: &SiteConfig| c.stores.iter().map(|s| s.id).collect::<BTreeSet<StoreId>>();
+            let removed: Vec<StoreId> = ids(&old).difference(&ids(&config)).copied().collect();
+            let added: Vec<String> = ids(&config)
+                .difference(&ids(&old))
+                .map(|s| s.to_string())
+                .collect();
+            if !removed.is_empty() {
+                self.push_all().await?;
+            }
+            let (org, version) = (self.org, config.assignment_version);
+            let text = serde_json::to_string(&config).unwrap_or_default();
+            blocking(&self.node, move |node| {
+                for store in removed {
+                    let n = node.site.store.purge_store(org, store)?;
+                    tracing::info!(
+                        store,
+                        records = n,
+                        "store no longer assigned: its records left this site"
+                    );
+                }
+                if !added.is_empty() {
+                    node.site
+                        .store
+                        .set_meta("backfill_stores", &added.join(","))?;
+                    node.site.store.set_meta("backfill_cursor", "0")?;
+                }
+                node.site.store.set_meta(SITE_CONFIG, &text)?;
+                node.site
+                    .store
+                    .set_meta("assignment_applied", &version.to_string())?;
+                Ok(())
+            })
+            .await?;
+        } else if config != old {
+            let text = serde_json::to_string(&config).unwrap_or_default();
+            blocking(&self.node, move |node| {
+                Ok(node.site.store.set_meta(SITE_CONFIG, &text)?)
+            })
+            .await?;
+        }
+        self.backfill().await
+    }
+
+    /// Pulls the existing records of newly assigned stores, resumably.
+    async fn backfill(&self) -> Result<(), NodeError> {
+        loop {
+            let (stores, cursor) = blocking(&self.node, |node| {
+                Ok((
+                    node.site.store.meta("backfill_stores")?.unwrap_or_default(),
+                    meta_u64(node, "backfill_cursor")?,
+                ))
+            })
+            .await?;
+            if stores.is_empty() {
+                return Ok(());
+            }
+            let query = PullQuery {
+                cursor,
+                limit: Some(PULL_PAGE),
+                stores: Some(stores),
+                ..PullQuery::default()
+            };
+            let answer = self.client.pull(&query).await?;
+            let org = self.org;
+            blocking(&self.node, move |node| {
+                node.site.store.apply_pull(
+                    org,
+                    &answer.records,
+                    "backfill_cursor",
+                    answer.cursor,
+                    now_ms(),
+                )?;
+                if !answer.more {
+                    node.site.store.set_meta("backfill_stores", "")?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+    }
+
+    /// Records the outcome of a round for `status`.
+    async fn note<T>(&self, result: &Result<T, NodeError>) {
+        match result {
+            Ok(_) => {
+                let _ = blocking(&self.node, |node| {
+                    Ok(node
+                        .site
+                        .store
+                        .set_meta("last_sync", &now_ms().to_string())?)
+                })
+                .await;
+            }
+            Err(e) => self.note_error(e).await,
+        }
+    }
+
+    async fn note_error(&self, error: &NodeError) {
+        tracing::warn!(%error, "sync failed");
+        let text = error.to_string();
+        let _ = blocking(&self.node, move |node| {
+            node.site.store.set_meta("last_error", &text)?;
+            Ok(node
+                .site
+                .store
+                .set_meta("last_error_at", &now_ms().to_string())?)
+        })
+        .await;
+    }
+}
+
+/// Reads a numeric `meta` value (0 when unset).
+pub fn meta_u64(node: &crate::node::Node, key: &str) -> Result<u64, NodeError> {
+    Ok(node
+        .site
+        .store
+        .meta(key)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Retry delays: 100 ms doubling up to 5 s.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(100u64.saturating_mul(1 << self.failures.min(6)))
+            .min(Duration::from_secs(5))
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}

@@ -1,0 +1,150 @@
+//! Secrets: how they are made, stored and checked.
+//!
+//! | secret | who chooses it | kept as |
+//! |---|---|---|
+//! | authorisation code | a person | argon2id hash in `config.toml` (slow to guess) |
+//! | site secret | random, 256 bits | SHA-256 on the primary; the satellite's own copy in `site.key` (0600) |
+//! | local API token | random, 256 bits | SHA-256 in `config.toml` |
+//! | sync key | derived | never stored: HMAC-SHA-256 of the organisation and its key generation under the primary key in `primary.key` (0600) |
+//!
+//! A random 256-bit secret cannot be guessed, so a fast hash protects it as well as a
+//! slow one and keeps every sync request cheap; argon2id is for what people choose.
+//! Every comparison of a secret runs in constant time.
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use sitesync_core::OrgId;
+use thiserror::Error;
+
+/// A secret could not be made or checked.
+#[derive(Debug, Error)]
+pub enum SecretError {
+    /// The operating system's random source failed.
+    #[error("cannot read random bytes from the operating system: {0}")]
+    Random(String),
+    /// A stored hash is not in the expected format.
+    #[error("the stored {0} hash is unreadable; reset it with `sitesync settings set`")]
+    BadHash(&'static str),
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> Result<String, SecretError> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
+    Ok(hex(&bytes))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of a random token, as hex: how site secrets and API tokens are stored.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Whether `token` hashes to `stored`, in constant time.
+pub fn token_matches(token: &str, stored: &str) -> bool {
+    constant_time_eq(token_hash(token).as_bytes(), stored.as_bytes())
+}
+
+/// An argon2id hash of a code a person chose (PHC string format, salted).
+pub fn code_hash(code: &str) -> Result<String, SecretError> {
+    Argon2::default()
+        .hash_password(code.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| SecretError::Random(e.to_string()))
+}
+
+/// Whether `code` matches an argon2id hash made by [`code_hash`].
+pub fn code_matches(code: &str, stored: &str) -> Result<bool, SecretError> {
+    let parsed =
+        PasswordHash::new(stored).map_err(|_| SecretError::BadHash("authorisation code"))?;
+    Ok(Argon2::default()
+        .verify_password(code.as_bytes(), &parsed)
+        .is_ok())
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Derives organisations' sync keys from the primary key.
+///
+/// A sync key reads `ss1-<org id>-<generation>-<32 hex digits>`: the primary can show it
+/// again at any time, rotation bumps the generation (retiring the old key), and nothing
+/// but the primary key is stored.
+pub struct SyncKeys {
+    primary_key: Vec<u8>,
+}
+
+impl SyncKeys {
+    /// Uses the primary key (the content of `primary.key`).
+    pub fn new(primary_key: &[u8]) -> SyncKeys {
+        SyncKeys {
+            primary_key: primary_key.to_vec(),
+        }
+    }
+
+    /// The sync key of an organisation at a key generation.
+    pub fn key(&self, org: OrgId, generation: u64) -> String {
+        format!("ss1-{org}-{generation}-{}", self.mac(org, generation))
+    }
+
+    /// The organisation a sync key claims to be for, and the generation; `None` if the
+    /// key is not shaped like one.
+    pub fn parse(key: &str) -> Option<(OrgId, u64)> {
+        let mut parts = key.trim().split('-');
+        let (tag, org, generation, mac) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if tag != "ss1" || parts.next().is_some() || mac.len() != 32 {
+            return None;
+        }
+        Some((org.parse().ok()?, generation.parse().ok()?))
+    }
+
+    /// Whether `key` is the current sync key of `org` at `generation`.
+    pub fn verify(&self, key: &str, org: OrgId, generation: u64) -> bool {
+        constant_time_eq(key.trim().as_bytes(), self.key(org, generation).as_bytes())
+    }
+
+    fn mac(&self, org: OrgId, generation: u64) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.primary_key) else {
+            return String::new();
+        };
+        mac.update(format!("sitesync sync key/{org}/{generation}").as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_keys_verify_and_rotate() {
+        let keys = SyncKeys::new(b"primary key bytes");
+        let k1 = keys.key(7, 1);
+        assert_eq!(SyncKeys::parse(&k1), Some((7, 1)));
+        assert!(keys.verify(&k1, 7, 1));
+        assert!(!keys.verify(&k1, 7, 2), "a rotated key retires the old one");
+        assert!(!keys.verify(&k1, 8, 1));
+        assert!(!SyncKeys::new(b"another primary").verify(&k1, 7, 1));
+        assert_eq!(SyncKeys::parse("ss1-x-1-00"), None);
+    }
+
+    #[test]
+    fn codes_and_tokens() {
+        let stored = code_hash("1234").unwrap();
+        assert!(!stored.contains("1234"));
+        assert!(code_matches("1234", &stored).unwrap());
+        assert!(!code_matches("1235", &stored).unwrap());
+        let token = random_hex(32).unwrap();
+        assert!(token_matches(&token, &token_hash(&token)));
+        assert!(!token_matches("guess", &token_hash(&token)));
+    }
+}

@@ -1,0 +1,132 @@
+//! `sitesync serve`: the node's HTTP server and background tasks, until stopped.
+
+use crate::api;
+use crate::config::{DataDir, Role};
+use crate::error::NodeError;
+use crate::node::{Node, Shared};
+use crate::primary;
+use crate::satellite::Agent;
+use crate::secrets::SyncKeys;
+use crate::site::Site;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// What `serve.json` says while `serve` runs.
+#[derive(Debug, Serialize, Deserialize)]
+struct Running {
+    pid: u32,
+    addr: SocketAddr,
+}
+
+/// Opens a node on the site in `dir` (for `serve`, and for commands that need one).
+pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
+    let site = Site::open(dir)?;
+    let sync_keys = match site.config.role {
+        Role::Primary => {
+            let key = site.dir.read_secret(&site.dir.primary_key_path())?;
+            Some(SyncKeys::new(key.as_bytes()))
+        }
+        Role::Satellite => None,
+    };
+    let api_token_required = !is_loopback(&site.config.listen);
+    Ok(Arc::new(Node {
+        site,
+        changed: watch::Sender::new(0),
+        local_write: Notify::new(),
+        sync_keys,
+        api_token_required,
+        stopping: AtomicBool::new(false),
+    }))
+}
+
+/// Serves until `shutdown` completes: the sync API on the primary, the local API on
+/// every site, and on a satellite the live sync agent. `ready` receives the address
+/// actually bound (useful with port 0).
+pub async fn serve(
+    node: Shared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), NodeError> {
+    let listen = node.site.config.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| NodeError::Internal(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+    let running = serde_json::to_vec(&Running {
+        pid: std::process::id(),
+        addr,
+    })
+    .unwrap_or_default();
+    crate::config::write_private(&node.site.dir.serve_path(), &running)?;
+    let mut app = api::routes(node.clone());
+    if node.site.is_primary() {
+        app = app.merge(primary::routes());
+    }
+    let app = app.with_state(node.clone());
+    let agent = match node.site.config.role {
+        Role::Satellite => Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())),
+        Role::Primary => None,
+    };
+    tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");
+    ready(addr);
+    let stopper = node.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("stopping");
+            stopper.stop();
+        })
+        .await;
+    if let Some(agent) = agent {
+        agent.abort();
+    }
+    let _ = std::fs::remove_file(node.site.dir.serve_path());
+    result.map_err(|e| NodeError::Internal(format!("server failed: {e}")))
+}
+
+/// The address a running `serve` of this data folder listens on, if one answers.
+pub fn running_address(dir: &DataDir) -> Option<String> {
+    let running: Running = serde_json::from_slice(&std::fs::read(dir.serve_path()).ok()?).ok()?;
+    TcpStream::connect_timeout(&running.addr, Duration::from_millis(300)).ok()?;
+    Some(running.addr.to_string())
+}
+
+/// Nudges a running `serve` of this data folder to look for new changes (after a
+/// `record` command wrote to the database). Does nothing when none runs.
+pub fn wake(dir: &DataDir) {
+    let Ok(bytes) = std::fs::read(dir.serve_path()) else {
+        return;
+    };
+    let Ok(running) = serde_json::from_slice::<Running>(&bytes) else {
+        return;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&running.addr, Duration::from_millis(300))
+    else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let request = format!(
+        "POST /api/v1/_wake HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        running.addr
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let mut answer = [0u8; 64];
+        let _ = stream.read(&mut answer);
+    }
+}
+
+/// Whether an address to listen on is loopback only.
+pub fn is_loopback(listen: &str) -> bool {
+    match listen.parse::<SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => listen.starts_with("localhost:"),
+    }
+}

@@ -1,0 +1,123 @@
+//! `sitesync settings`: the sync settings, locked behind the authorisation code as in
+//! mSupply's synchronisation preferences.
+
+use crate::config::{DataDir, Role};
+use crate::error::NodeError;
+use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
+use crate::site::Site;
+use sitesync_core::validate;
+
+/// The settings `settings set` changes.
+pub const KEYS: &[&str] = &["primary-url", "listen", "name", "auth-code", "api-token"];
+
+/// The settings as (key, value) pairs; secrets appear only as "set (stored hashed)".
+pub fn show(site: &Site) -> Result<Vec<(String, String)>, NodeError> {
+    let config = &site.config;
+    let mut rows = vec![
+        ("role", format!("{:?}", config.role).to_lowercase()),
+        ("site-id", config.site_id.to_string()),
+        ("name", config.name.clone()),
+        ("listen", config.listen.clone()),
+    ];
+    if config.role == Role::Satellite {
+        let sc = site.site_config()?;
+        rows.push((
+            "primary-url",
+            config.primary_url.clone().unwrap_or_default(),
+        ));
+        rows.push(("organisation", config.org_name.clone().unwrap_or_default()));
+        let stores: Vec<String> = sc.stores.into_iter().map(|s| s.name).collect();
+        rows.push((
+            "stores",
+            if sc.all_stores {
+                "all".to_string()
+            } else {
+                stores.join(", ")
+            },
+        ));
+        rows.push(("site-credential", "set (in site.key, 0600)".to_string()));
+    }
+    rows.push(("auth-code", "set (stored hashed)".to_string()));
+    rows.push(("api-token", "set (stored hashed)".to_string()));
+    Ok(rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// Changes one setting after checking the authorisation code. Returns a message for the
+/// person (with a new API token, shown once). A wrong code changes nothing.
+pub fn set(dir: &DataDir, key: &str, value: &str, auth_code: &str) -> Result<String, NodeError> {
+    let mut config = dir.load()?;
+    if !code_matches(auth_code, &config.auth_code_hash)? {
+        tracing::warn!(
+            setting = key,
+            "settings change with a wrong authorisation code"
+        );
+        return Err(NodeError::Forbidden(
+            "the authorisation code is wrong; nothing was changed".into(),
+        ));
+    }
+    let mut message = format!("{key} changed; restart `sitesync serve` if it is running");
+    match key {
+        "primary-url" if config.role == Role::Satellite => {
+            if !(value.starts_with("http://") || value.starts_with("https://")) {
+                return Err(NodeError::BadRequest(format!(
+                    "{value:?} must start with http:// or https://"
+                )));
+            }
+            config.primary_url = Some(value.trim_end_matches('/').to_string());
+        }
+        "primary-url" => {
+            return Err(NodeError::BadRequest(
+                "the primary has no primary-url".into(),
+            ));
+        }
+        "listen" => {
+            if value
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                return Err(NodeError::BadRequest(format!(
+                    "{value:?} is not an address like 127.0.0.1:7700"
+                )));
+            }
+            config.listen = value.to_string();
+        }
+        "name" => {
+            validate::name("site name", value)?;
+            config.name = value.to_string();
+        }
+        "auth-code" => {
+            if value.trim().len() < 4 {
+                return Err(NodeError::BadRequest(
+                    "the authorisation code must be at least 4 characters long".into(),
+                ));
+            }
+            config.auth_code_hash = code_hash(value.trim())?;
+            message = "auth-code changed".to_string();
+        }
+        "api-token" => {
+            if value != "new" {
+                return Err(NodeError::BadRequest(
+                    "use `settings set api-token new` to make a new token".into(),
+                ));
+            }
+            let token = random_hex(32)?;
+            config.api_token_hash = token_hash(&token);
+            message = format!(
+                "new API token (shown once): {token}\nrestart `sitesync serve` if it is running"
+            );
+        }
+        "site-id" | "stores" | "organisation" => {
+            return Err(NodeError::BadRequest(format!(
+                "{key} is set by the primary: enrol again with `sitesync init satellite`, or change stores with `sitesync site assign` on the primary"
+            )));
+        }
+        _ => {
+            return Err(NodeError::BadRequest(format!(
+                "unknown setting {key:?}; settings are {}",
+                KEYS.join(", ")
+            )));
+        }
+    }
+    dir.save(&config)?;
+    Ok(message)
+}

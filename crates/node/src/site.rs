@@ -1,0 +1,283 @@
+//! A site opened from its data folder, and the record operations that the CLI and the
+//! local API share: resolving organisation and store names, checking what this site may
+//! write, and presenting records.
+
+use crate::config::{Config, DataDir, Role};
+use crate::error::NodeError;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sitesync_core::{Assignment, OrgId, StoreId, time, validate};
+use sitesync_protocol::{OrgRef, SiteConfig};
+use sitesync_store::{ListQuery, LocalWrite, Store, StoredRecord};
+use std::collections::HashMap;
+
+/// The `meta` key of a satellite's [`SiteConfig`] as last received from the primary.
+pub const SITE_CONFIG: &str = "site_config";
+
+/// Most records one list call returns.
+pub const MAX_LIST: u32 = 10_000;
+
+/// A record as the CLI and the local API show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordView {
+    /// The record's id.
+    pub id: String,
+    /// Its collection.
+    pub collection: String,
+    /// Its store's name; `null` for organisation-wide records.
+    pub store: Option<String>,
+    /// Its visible fields.
+    pub fields: Map<String, Value>,
+    /// Whether it is deleted.
+    pub deleted: bool,
+    /// When it last changed (RFC 3339, from the change's clock).
+    pub updated_at: Option<String>,
+    /// The site that made its last change.
+    pub origin_site: Option<u32>,
+}
+
+/// An opened site.
+pub struct Site {
+    /// Its data folder.
+    pub dir: DataDir,
+    /// Its configuration.
+    pub config: Config,
+    /// Its database.
+    pub store: Store,
+}
+
+impl Site {
+    /// Opens the site in `dir`.
+    pub fn open(dir: DataDir) -> Result<Site, NodeError> {
+        let config = dir.load()?;
+        let store = Store::open(&dir.db_path())?;
+        Ok(Site { dir, config, store })
+    }
+
+    /// Whether this is the primary.
+    pub fn is_primary(&self) -> bool {
+        self.config.role == Role::Primary
+    }
+
+    /// The organisation a record operation is for. The primary holds many and needs one
+    /// named; a satellite holds one, and a name given there must be it.
+    pub fn org(&self, named: Option<&str>) -> Result<OrgRef, NodeError> {
+        if self.is_primary() {
+            let Some(named) = named else {
+                return Err(NodeError::BadRequest(
+                    "the primary holds many organisations: name one with --org (or ?org= in the API)".into(),
+                ));
+            };
+            let org = self.store.org(named)?;
+            return Ok(OrgRef {
+                id: org.id,
+                name: org.name,
+            });
+        }
+        let own = OrgRef {
+            id: self.config.org_id.unwrap_or_default(),
+            name: self.config.org_name.clone().unwrap_or_default(),
+        };
+        match named {
+            Some(n) if n != own.name && n != own.id.to_string() => {
+                Err(NodeError::BadRequest(format!(
+                    "this site belongs to organisation {:?}, not {n:?}",
+                    own.name
+                )))
+            }
+            _ => Ok(own),
+        }
+    }
+
+    /// What the primary last said this satellite holds and may write.
+    pub fn site_config(&self) -> Result<SiteConfig, NodeError> {
+        match self.store.meta(SITE_CONFIG)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                NodeError::Internal(format!("stored site configuration is unreadable: {e}"))
+            }),
+            None => Ok(SiteConfig::default()),
+        }
+    }
+
+    /// The names of the stores this site knows, by id.
+    pub fn store_names(&self, org: OrgId) -> Result<HashMap<StoreId, String>, NodeError> {
+        Ok(if self.is_primary() {
+            self.store
+                .stores(org)?
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect()
+        } else {
+            self.site_config()?
+                .stores
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect()
+        })
+    }
+
+    /// A store by id or name, among those this site knows.
+    pub fn resolve_store(&self, org: OrgId, id_or_name: &str) -> Result<StoreId, NodeError> {
+        let names = self.store_names(org)?;
+        if let Some((id, _)) = names.iter().find(|(_, name)| name.as_str() == id_or_name) {
+            return Ok(*id);
+        }
+        match id_or_name.parse::<StoreId>() {
+            Ok(id) if names.contains_key(&id) => Ok(id),
+            _ => Err(NodeError::BadRequest(format!(
+                "unknown store {id_or_name:?}{}",
+                if self.is_primary() {
+                    "; `sitesync store list --org ORG` shows the stores"
+                } else {
+                    "; this site holds only the stores `sitesync status` lists"
+                }
+            ))),
+        }
+    }
+
+    /// Sets fields of a record (creating it), as this site.
+    pub fn put(
+        &self,
+        org: Option<&str>,
+        collection: &str,
+        id: &str,
+        body: Value,
+        store: Option<&str>,
+        now_ms: u64,
+    ) -> Result<RecordView, NodeError> {
+        validate::collection(collection)?;
+        validate::record_id(id)?;
+        let fields = validate::fields(body)?;
+        let org = self.org(org)?;
+        let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
+        let existing = self.store.record(org.id, collection, id)?;
+        let store = existing
+            .as_ref()
+            .filter(|r| !r.state.is_empty())
+            .map_or(store, |r| r.state.store.or(store));
+        self.check_writable(collection, store)?;
+        let record = self.store.write_local(
+            org.id,
+            collection,
+            id,
+            LocalWrite::Put { store, fields },
+            self.config.site_id,
+            now_ms,
+            !self.is_primary(),
+        )?;
+        self.view(org.id, &record)
+    }
+
+    /// Deletes a record, as this site.
+    pub fn delete(
+        &self,
+        org: Option<&str>,
+        collection: &str,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<RecordView, NodeError> {
+        validate::collection(collection)?;
+        validate::record_id(id)?;
+        let org = self.org(org)?;
+        let existing = self.store.record(org.id, collection, id)?;
+        let store = existing.as_ref().and_then(|r| r.state.store);
+        self.check_writable(collection, store)?;
+        let record = self.store.write_local(
+            org.id,
+            collection,
+            id,
+            LocalWrite::Delete,
+            self.config.site_id,
+            now_ms,
+            !self.is_primary(),
+        )?;
+        self.view(org.id, &record)
+    }
+
+    /// One live record.
+    pub fn get(
+        &self,
+        org: Option<&str>,
+        collection: &str,
+        id: &str,
+    ) -> Result<RecordView, NodeError> {
+        validate::collection(collection)?;
+        validate::record_id(id)?;
+        let org = self.org(org)?;
+        match self.store.record(org.id, collection, id)? {
+            Some(record) if !record.state.is_deleted() => self.view(org.id, &record),
+            Some(_) => Err(NodeError::NotFound(format!(
+                "record {id:?} in {collection:?} was deleted"
+            ))),
+            None => Err(NodeError::NotFound(format!(
+                "no record {id:?} in collection {collection:?}"
+            ))),
+        }
+    }
+
+    /// Live records of a collection, in id order, `limit` at most after the id `after`.
+    pub fn list(
+        &self,
+        org: Option<&str>,
+        collection: &str,
+        store: Option<&str>,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<RecordView>, NodeError> {
+        validate::collection(collection)?;
+        let org = self.org(org)?;
+        let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
+        let query = ListQuery {
+            collection: collection.to_string(),
+            store,
+            after,
+            limit: limit.min(MAX_LIST),
+        };
+        let names = self.store_names(org.id)?;
+        Ok(self
+            .store
+            .list(org.id, &query)?
+            .iter()
+            .map(|r| view(r, &names))
+            .collect())
+    }
+
+    /// Refuses a write that the primary would reject anyway, before it is made.
+    fn check_writable(&self, collection: &str, store: Option<StoreId>) -> Result<(), NodeError> {
+        if self.is_primary() {
+            return Ok(());
+        }
+        let config = self.site_config()?;
+        let assignment = Assignment {
+            all_stores: config.all_stores,
+            stores: config.stores.iter().map(|s| s.id).collect(),
+        };
+        let restricted = config.restricted.iter().any(|c| c == collection);
+        assignment.may_write(store, restricted).map_err(|reason| {
+            NodeError::Forbidden(format!("cannot write {collection:?} here: {reason}"))
+        })
+    }
+
+    fn view(&self, org: OrgId, record: &StoredRecord) -> Result<RecordView, NodeError> {
+        Ok(view(record, &self.store_names(org)?))
+    }
+}
+
+/// Presents a stored record.
+pub fn view(record: &StoredRecord, store_names: &HashMap<StoreId, String>) -> RecordView {
+    let latest = record.state.latest();
+    RecordView {
+        id: record.id.clone(),
+        collection: record.collection.clone(),
+        store: record.state.store.map(|s| {
+            store_names
+                .get(&s)
+                .cloned()
+                .unwrap_or_else(|| s.to_string())
+        }),
+        fields: record.state.values(),
+        deleted: record.state.is_deleted(),
+        updated_at: latest.map(|s| time::rfc3339(s.millis())),
+        origin_site: latest.map(|s| s.site),
+    }
+}

@@ -1,0 +1,54 @@
+//! Protocol bodies in HTTP: decoding requests within limits, encoding answers.
+
+use crate::error::NodeError;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sitesync_protocol::{VERSION, VERSION_HEADER, codec};
+
+/// Largest sync request body, after decompression.
+pub const MAX_SYNC_BODY: usize = 32 << 20;
+
+/// Refuses a request from a satellite that speaks another protocol version.
+pub fn check_version(headers: &HeaderMap) -> Result<(), NodeError> {
+    match headers
+        .get(VERSION_HEADER)
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None => Ok(()),
+        Some(Ok(v)) if v == VERSION.to_string() => Ok(()),
+        Some(v) => Err(NodeError::BadRequest(format!(
+            "protocol version {:?} is not supported: this primary speaks version {VERSION}; upgrade the satellite or the primary so they match",
+            v.unwrap_or("?")
+        ))),
+    }
+}
+
+/// Whether a body is zstd-compressed.
+pub fn is_compressed(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"))
+}
+
+/// Decodes a protocol request body.
+pub fn decode<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+    limit: usize,
+) -> Result<T, NodeError> {
+    Ok(codec::decode(body, is_compressed(headers), limit)?)
+}
+
+/// Encodes a protocol answer, compressed when large.
+pub fn encode<T: Serialize>(message: &T) -> Response {
+    let (body, compressed) = codec::encode(message);
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if compressed {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+    }
+    response
+}
