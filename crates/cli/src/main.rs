@@ -179,7 +179,8 @@ enum RecordCmd {
         collection: String,
         id: String,
         /// The fields, as a JSON object.
-        json: String,
+        #[arg(value_name = "JSON")]
+        fields: String,
         /// The store of a new record (default: organisation-wide).
         #[arg(long)]
         store: Option<String>,

@@ -18,11 +18,11 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
         RecordCmd::Put {
             collection,
             id,
-            json,
+            fields,
             store,
             org,
         } => {
-            let body: serde_json::Value = serde_json::from_str(&json).context(
+            let body: serde_json::Value = serde_json::from_str(&fields).context(
                 "the fields are not valid JSON (give an object like '{\"name\": \"Aspirin\"}')",
             )?;
             let record = site.put(

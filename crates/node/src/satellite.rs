@@ -104,7 +104,9 @@ impl Agent {
             }
             report.pulled += page.applied;
             progress(report.pulled, total.max(report.pulled));
-            if !page.more {
+            // Stop on an empty page: asking once more after the last records tells the
+            // primary how far this site has come, for `site list`.
+            if !page.more && page.applied == 0 {
                 break;
             }
         }
