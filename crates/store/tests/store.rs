@@ -1,0 +1,415 @@
+//! The storage contract, checked against real SQLite files in temporary folders.
+
+use serde_json::{Map, Value, json};
+use sitesync_core::{Assignment, Clock, RecordState};
+use sitesync_protocol::PushedChange;
+use sitesync_store::{ListQuery, LocalWrite, Store, StoreError};
+use std::collections::BTreeSet;
+
+fn fields(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => panic!("not an object"),
+    }
+}
+
+fn put(store: Option<u64>, value: Value) -> LocalWrite {
+    LocalWrite::Put {
+        store,
+        fields: fields(value),
+    }
+}
+
+/// A primary with one organisation, two stores and a satellite (site 2) holding the first.
+fn primary() -> (tempfile::TempDir, Store, u64, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("p.db")).unwrap();
+    let org = db.create_org("Acme", 1).unwrap().id;
+    let s1 = db.create_store(org, "North").unwrap().id;
+    let s2 = db.create_store(org, "South").unwrap().id;
+    let assignment = Assignment {
+        all_stores: false,
+        stores: BTreeSet::from([s1]),
+    };
+    assert_eq!(
+        db.create_site(org, None, "till", "hash", &assignment, 1)
+            .unwrap(),
+        2
+    );
+    (dir, db, org, s1, s2)
+}
+
+/// A change as satellite `site` would make it.
+fn change(
+    seq: u64,
+    id: &str,
+    store: Option<u64>,
+    value: Value,
+    site: u32,
+    wall: u64,
+) -> PushedChange {
+    let state =
+        RecordState::default().write(store, fields(value), &mut Clock::default(), wall, site);
+    PushedChange {
+        seq,
+        collection: "stock".into(),
+        id: id.into(),
+        change: state,
+    }
+}
+
+#[test]
+fn a_local_write_is_queued_once_and_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("s.db")).unwrap();
+    db.write_local(1, "items", "a", put(None, json!({"n": 1})), 2, 10, true)
+        .unwrap();
+    db.write_local(1, "items", "a", put(None, json!({"m": 2})), 2, 11, true)
+        .unwrap();
+    let record = db.record(1, "items", "a").unwrap().unwrap();
+    assert_eq!(record.state.values(), fields(json!({"n": 1, "m": 2})));
+    assert_eq!(db.outbox_len().unwrap(), 2);
+    let outbox = db.outbox(10).unwrap();
+    assert!(outbox[0].seq < outbox[1].seq);
+}
+
+#[test]
+fn writes_survive_reopening_and_the_clock_keeps_rising() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let first = {
+        let db = Store::open(&path).unwrap();
+        db.write_local(1, "items", "a", put(None, json!({"n": 1})), 2, 5_000, true)
+            .unwrap()
+            .state
+    };
+    let db = Store::open(&path).unwrap();
+    // The wall clock has gone backwards since; the new write must still sort later.
+    let second = db
+        .write_local(1, "items", "a", put(None, json!({"n": 2})), 2, 1_000, true)
+        .unwrap()
+        .state;
+    assert!(second.fields["n"].stamp > first.fields["n"].stamp);
+    assert_eq!(
+        db.record(1, "items", "a").unwrap().unwrap().state.fields["n"].value,
+        json!(2)
+    );
+}
+
+#[test]
+fn a_record_cannot_move_to_another_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("s.db")).unwrap();
+    db.write_local(1, "stock", "a", put(Some(1), json!({"n": 1})), 2, 1, true)
+        .unwrap();
+    let err = db
+        .write_local(1, "stock", "a", put(Some(2), json!({"n": 2})), 2, 2, true)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)), "{err}");
+    assert_eq!(
+        db.outbox_len().unwrap(),
+        1,
+        "a refused write queues nothing"
+    );
+}
+
+#[test]
+fn bad_names_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("s.db")).unwrap();
+    for (collection, id) in [("", "a"), ("ok", ""), ("a/b", "a"), ("ok", "a\u{1}b")] {
+        let err = db
+            .write_local(1, collection, id, put(None, json!({"n": 1})), 2, 1, true)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+    assert_eq!(db.outbox_len().unwrap(), 0);
+}
+
+#[test]
+fn a_retried_push_is_not_applied_twice() {
+    let (_dir, db, org, s1, _) = primary();
+    let batch = vec![
+        change(1, "a", Some(s1), json!({"qty": 1}), 2, 10),
+        change(2, "b", Some(s1), json!({"qty": 2}), 2, 11),
+    ];
+    let first = db.apply_push(org, 2, &batch, 100).unwrap();
+    assert_eq!((first.applied, first.response.acked_through), (2, 2));
+    let again = db.apply_push(org, 2, &batch, 101).unwrap();
+    assert_eq!((again.applied, again.response.acked_through), (0, 2));
+    let (records, _, more) = db
+        .pull(
+            org,
+            &Assignment {
+                all_stores: true,
+                ..Default::default()
+            },
+            None,
+            0,
+            100,
+        )
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert!(!more);
+    assert_eq!(
+        records[0].seq, 1,
+        "a duplicate merge must not bump the sequence"
+    );
+}
+
+#[test]
+fn changes_outside_the_assignment_are_rejected_and_recorded() {
+    let (_dir, db, org, s1, s2) = primary();
+    db.restrict(org, "prices").unwrap();
+    let mut restricted = change(3, "p", None, json!({"price": 1}), 2, 12);
+    restricted.collection = "prices".into();
+    let batch = vec![
+        change(1, "mine", Some(s1), json!({"qty": 1}), 2, 10),
+        change(2, "theirs", Some(s2), json!({"qty": 1}), 2, 11),
+        restricted,
+        change(4, "forged", Some(s1), json!({"qty": 1}), 3, 13),
+        change(5, "ghost", Some(999), json!({"qty": 1}), 2, 14),
+    ];
+    let outcome = db.apply_push(org, 2, &batch, 100).unwrap();
+    assert_eq!(outcome.applied, 1);
+    assert_eq!(
+        outcome.response.acked_through, 5,
+        "rejected changes are acknowledged too"
+    );
+    let reasons: Vec<_> = outcome
+        .response
+        .rejected
+        .iter()
+        .map(|r| (r.id.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons[0].1.contains("not assigned store"), "{reasons:?}");
+    assert!(reasons[1].1.contains("restricted"), "{reasons:?}");
+    assert!(reasons[2].1.contains("stamped by site 3"), "{reasons:?}");
+    assert!(reasons[3].1.contains("does not exist"), "{reasons:?}");
+    assert_eq!(db.rejection_count(org).unwrap(), 4);
+    assert!(db.record(org, "stock", "theirs").unwrap().is_none());
+}
+
+#[test]
+fn a_change_naming_another_store_than_the_record_is_rejected_with_the_primary_copy() {
+    let (_dir, db, org, s1, s2) = primary();
+    db.assign(
+        2,
+        &Assignment {
+            all_stores: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    db.write_local(
+        org,
+        "stock",
+        "a",
+        put(Some(s1), json!({"qty": 5})),
+        1,
+        10,
+        false,
+    )
+    .unwrap();
+    let outcome = db
+        .apply_push(
+            org,
+            2,
+            &[change(1, "a", Some(s2), json!({"qty": 9}), 2, 20)],
+            30,
+        )
+        .unwrap();
+    assert_eq!(outcome.applied, 0);
+    let rejected = &outcome.response.rejected[0];
+    assert_eq!(
+        rejected.record.as_ref().unwrap().fields["qty"].value,
+        json!(5)
+    );
+}
+
+#[test]
+fn pulls_route_by_store_and_page_with_a_cursor() {
+    let (_dir, db, org, s1, s2) = primary();
+    let other = db.create_org("Other", 1).unwrap().id;
+    for i in 0..10 {
+        let store = [Some(s1), Some(s2), None][i % 3];
+        db.write_local(
+            org,
+            "stock",
+            &format!("r{i}"),
+            put(store, json!({"i": i})),
+            1,
+            i as u64,
+            false,
+        )
+        .unwrap();
+    }
+    db.write_local(
+        other,
+        "stock",
+        "secret",
+        put(None, json!({"x": 1})),
+        1,
+        50,
+        false,
+    )
+    .unwrap();
+    let site = Assignment {
+        all_stores: false,
+        stores: BTreeSet::from([s1]),
+    };
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (records, next, more) = db.pull(org, &site, None, cursor, 3).unwrap();
+        seen.extend(records.into_iter().map(|r| r.id));
+        cursor = next;
+        if !more {
+            break;
+        }
+    }
+    // r0,r3,r6,r9 are North; r2,r5,r8 organisation-wide; South and the other org never.
+    let expected: Vec<String> = ["r0", "r2", "r3", "r5", "r6", "r8", "r9"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(db.routed_after(org, &site, 0).unwrap(), 7);
+    let backfill = db
+        .pull(org, &site, Some(&BTreeSet::from([s2])), 0, 100)
+        .unwrap()
+        .0;
+    assert_eq!(
+        backfill.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r1", "r4", "r7"]
+    );
+}
+
+#[test]
+fn a_store_taken_away_stays_writable_until_the_site_confirms() {
+    let (_dir, db, org, s1, s2) = primary();
+    let version = db
+        .assign(
+            2,
+            &Assignment {
+                all_stores: false,
+                stores: BTreeSet::from([s2]),
+            },
+        )
+        .unwrap();
+    let site = db.site("2").unwrap();
+    assert!(!site.assignment.routes(Some(s1)), "no longer routed");
+    let late = db
+        .apply_push(
+            org,
+            2,
+            &[change(1, "late", Some(s1), json!({"qty": 1}), 2, 10)],
+            20,
+        )
+        .unwrap();
+    assert_eq!(
+        late.applied, 1,
+        "the last changes of a store being taken away are still accepted"
+    );
+    db.touch_site(2, 30, None, Some(version)).unwrap();
+    let after = db
+        .apply_push(
+            org,
+            2,
+            &[change(2, "later", Some(s1), json!({"qty": 1}), 2, 40)],
+            50,
+        )
+        .unwrap();
+    assert_eq!(
+        after.applied, 0,
+        "once the site has purged the store, writes to it are rejected"
+    );
+}
+
+#[test]
+fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("s.db")).unwrap();
+    let records: Vec<_> = (0..5)
+        .map(|i| {
+            let c = change(
+                i,
+                &format!("r{i}"),
+                Some(1 + i % 2),
+                json!({"i": i}),
+                1,
+                10 + i,
+            );
+            sitesync_protocol::PulledRecord {
+                seq: 100 + i,
+                collection: c.collection,
+                id: c.id,
+                state: c.change,
+            }
+        })
+        .collect();
+    db.apply_pull(7, &records, "pull_cursor", 104, 1).unwrap();
+    assert_eq!(db.meta("pull_cursor").unwrap().as_deref(), Some("104"));
+    // Applying the same page again (a retry after a crash) changes nothing.
+    db.apply_pull(7, &records, "pull_cursor", 104, 2).unwrap();
+    let query = ListQuery {
+        collection: "stock".into(),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(db.list(7, &query).unwrap().len(), 5);
+    assert_eq!(db.purge_store(7, 1).unwrap(), 3);
+    assert_eq!(db.list(7, &query).unwrap().len(), 2);
+}
+
+#[test]
+fn site_ids_follow_the_rules() {
+    let (_dir, db, org, _, _) = primary();
+    let none = Assignment::default();
+    for bad in [1, 0, -4] {
+        assert!(matches!(
+            db.create_site(org, Some(bad), "x", "h", &none, 1),
+            Err(StoreError::Refused(_))
+        ));
+    }
+    assert!(matches!(
+        db.create_site(org, Some(2), "x", "h", &none, 1),
+        Err(StoreError::Taken(_))
+    ));
+    assert_eq!(
+        db.create_site(org, Some(10), "x", "h", &none, 1).unwrap(),
+        10
+    );
+    assert_eq!(db.create_site(org, None, "y", "h", &none, 1).unwrap(), 11);
+}
+
+#[test]
+fn two_connections_to_one_file_never_reuse_a_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    let mut seqs = BTreeSet::new();
+    for i in 0..20 {
+        let db = if i % 2 == 0 { &a } else { &b };
+        let record = db
+            .write_local(
+                1,
+                "items",
+                &format!("r{i}"),
+                put(None, json!({"i": i})),
+                2,
+                i,
+                true,
+            )
+            .unwrap();
+        assert!(
+            seqs.insert(record.seq),
+            "sequence {} handed out twice",
+            record.seq
+        );
+    }
+    let outbox = a.outbox(100).unwrap();
+    assert_eq!(outbox.len(), 20);
+}
