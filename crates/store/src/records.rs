@@ -120,49 +120,105 @@ impl Store {
         now_ms: u64,
         outbox: bool,
     ) -> Result<StoredRecord, StoreError> {
-        validate::collection(collection)?;
-        validate::record_id(record_id)?;
+        let batch = vec![(collection.to_string(), record_id.to_string(), write)];
+        let mut records = self.write_local_batch(org, batch, site, now_ms, outbox)?;
+        records
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("no record {record_id:?}")))
+    }
+
+    /// Makes many writes at this site durable in one transaction: all of them or, if
+    /// one is refused, none. Returns the records as they now are.
+    pub fn write_local_batch(
+        &self,
+        org: OrgId,
+        writes: Vec<(String, String, LocalWrite)>,
+        site: SiteId,
+        now_ms: u64,
+        outbox: bool,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        for (collection, record_id, _) in &writes {
+            validate::collection(collection)?;
+            validate::record_id(record_id)?;
+        }
         self.write(|tx| {
-            let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
-            let change = match write {
-                LocalWrite::Put { store, fields } => {
-                    if !state.is_empty() && store.is_some() && store != state.store {
-                        return Err(StoreError::Refused(format!(
-                            "record {record_id:?} belongs to {}; a record cannot move to another store",
-                            describe_store(state.store)
-                        )));
-                    }
-                    state.write(store, fields, &mut clock, now_ms, site)
-                }
-                LocalWrite::Delete => {
-                    if state.is_empty() || state.is_deleted() {
-                        return Err(StoreError::NotFound(format!(
-                            "no record {record_id:?} in collection {collection:?}"
-                        )));
-                    }
-                    state.delete(&mut clock, now_ms, site)
-                }
-            };
-            // The change was built from this very state, so it names the same store.
-            merge(&mut state, &change).map_err(|e| StoreError::Refused(e.to_string()))?;
-            let seq = next_seq(tx)?;
-            save(tx, org, collection, record_id, &state, seq)?;
-            if outbox {
-                tx.prepare_cached(
-                    "INSERT INTO outbox (collection, id, store, change) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![collection, record_id, change.store.map(sql), change.encode()])?;
+            let mut seq = meta_u64(tx, "seq")?;
+            let mut records = Vec::with_capacity(writes.len());
+            for (collection, record_id, write) in writes {
+                seq += 1;
+                let state = write_one(
+                    tx,
+                    org,
+                    &collection,
+                    &record_id,
+                    write,
+                    (site, now_ms, seq),
+                    &mut clock,
+                    outbox,
+                )?;
+                records.push(StoredRecord {
+                    collection,
+                    id: record_id,
+                    state,
+                    seq,
+                });
             }
+            set_meta(tx, "seq", &seq.to_string())?;
             set_meta(tx, "hlc", &clock.last().to_string())?;
-            Ok(StoredRecord {
-                collection: collection.to_string(),
-                id: record_id.to_string(),
-                state,
-                seq,
-            })
+            Ok(records)
         })
     }
+}
+
+/// One local write inside a transaction: builds the change from the current state,
+/// merges it, saves the record with sequence `seq` and queues the change if `outbox`.
+#[allow(clippy::too_many_arguments)]
+fn write_one(
+    tx: &Transaction,
+    org: OrgId,
+    collection: &str,
+    record_id: &str,
+    write: LocalWrite,
+    (site, now_ms, seq): (SiteId, u64, u64),
+    clock: &mut Clock,
+    outbox: bool,
+) -> Result<RecordState, StoreError> {
+    let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
+    let change = match write {
+        LocalWrite::Put { store, fields } => {
+            if !state.is_empty() && store.is_some() && store != state.store {
+                return Err(StoreError::Refused(format!(
+                    "record {record_id:?} belongs to {}; a record cannot move to another store",
+                    describe_store(state.store)
+                )));
+            }
+            state.write(store, fields, clock, now_ms, site)
+        }
+        LocalWrite::Delete => {
+            if state.is_empty() || state.is_deleted() {
+                return Err(StoreError::NotFound(format!(
+                    "no record {record_id:?} in collection {collection:?}"
+                )));
+            }
+            state.delete(clock, now_ms, site)
+        }
+    };
+    // The change was built from this very state, so it names the same store.
+    merge(&mut state, &change).map_err(|e| StoreError::Refused(e.to_string()))?;
+    save(tx, org, collection, record_id, &state, seq)?;
+    if outbox {
+        tx.prepare_cached(
+            "INSERT INTO outbox (collection, id, store, change) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            collection,
+            record_id,
+            change.store.map(sql),
+            change.encode()
+        ])?;
+    }
+    Ok(state)
 }
 
 /// How a store is named in messages.
@@ -219,15 +275,6 @@ pub(crate) fn save(
         state.encode()
     ])?;
     Ok(())
-}
-
-/// The next record sequence number. Read inside the writing transaction, so writers in
-/// other processes never hand out the same number, and a reader never sees a later
-/// sequence committed before an earlier one.
-pub(crate) fn next_seq(tx: &Transaction) -> Result<u64, StoreError> {
-    let seq = meta_u64(tx, "seq")? + 1;
-    set_meta(tx, "seq", &seq.to_string())?;
-    Ok(seq)
 }
 
 pub(crate) fn decode(bytes: &[u8], record_id: &str) -> Result<RecordState, StoreError> {
