@@ -4,6 +4,7 @@
 //! the work is done by `sitesync-node` and the crates beneath it.
 
 mod admin;
+mod bench;
 mod demo;
 mod output;
 mod records;
@@ -74,6 +75,44 @@ enum Command {
     },
     /// Start a primary and two satellites in a temporary folder and watch records sync.
     Demo,
+    /// Measure: start a primary and satellites on loopback and run a scenario.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// initial, push, latency, fanout, idle, resync, or all.
+    scenario: String,
+    /// initial: records on the primary (default 1,000,000).
+    #[arg(long)]
+    records: Option<u64>,
+    /// push: satellites pushing (default 50); fanout: satellites waiting (default 1,000).
+    #[arg(long)]
+    satellites: Option<u64>,
+    /// push: seconds to push (default 10).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// latency: samples (default 1,000).
+    #[arg(long)]
+    samples: Option<u64>,
+    /// idle: connected satellites (default 10,000).
+    #[arg(long)]
+    connections: Option<u64>,
+    /// resync: changes made while the satellite was offline (default 100,000).
+    #[arg(long)]
+    changes: Option<u64>,
+    /// Test against this running primary instead of starting one (initial, push, latency).
+    #[arg(long, requires = "sync_key")]
+    primary: Option<String>,
+    /// A sync key of an organisation on that primary.
+    #[arg(long, requires = "primary")]
+    sync_key: Option<String>,
+    /// Append the figures to this history file (like BENCHMARKS.md).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// A note for the history: what changed since the last run.
+    #[arg(long, default_value = "")]
+    note: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,5 +314,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Settings(cmd) => admin::settings(&dir, &out, cmd),
         Command::Conflicts { org, limit } => records::conflicts(&dir, &out, org.as_deref(), limit),
         Command::Demo => demo::run().await,
+        Command::Bench(args) => bench::run(&out, args).await,
     }
 }

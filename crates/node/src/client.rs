@@ -9,6 +9,8 @@ use sitesync_protocol::{
     EnrolRequest, EnrolResponse, ErrorBody, PullQuery, PullResponse, PushRequest, PushResponse,
     VERSION, VERSION_HEADER, codec,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Largest answer the satellite accepts from the primary, after decompression.
@@ -21,6 +23,8 @@ pub struct Client {
     base: String,
     /// `Bearer <site>.<secret>`; empty before enrolment.
     credential: String,
+    /// Body bytes sent and received, as they went over the wire (compressed).
+    traffic: Arc<[AtomicU64; 2]>,
 }
 
 impl Client {
@@ -35,6 +39,7 @@ impl Client {
             http,
             base: base.trim_end_matches('/').to_string(),
             credential: String::new(),
+            traffic: Arc::default(),
         })
     }
 
@@ -42,6 +47,14 @@ impl Client {
     pub fn with_credential(mut self, site: SiteId, secret: &str) -> Client {
         self.credential = format!("Bearer {site}.{secret}");
         self
+    }
+
+    /// Body bytes sent and received so far by this client and its clones.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.traffic[0].load(Ordering::Relaxed),
+            self.traffic[1].load(Ordering::Relaxed),
+        )
     }
 
     /// The primary's base URL.
@@ -103,6 +116,7 @@ impl Client {
         }
         if let Some(body) = body {
             let (bytes, compressed) = codec::encode(body);
+            self.traffic[0].fetch_add(bytes.len() as u64, Ordering::Relaxed);
             call = call.header(CONTENT_TYPE, "application/json").body(bytes);
             if compressed {
                 call = call.header(CONTENT_ENCODING, "zstd");
@@ -115,6 +129,7 @@ impl Client {
             .get(CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"));
         let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        self.traffic[1].fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if status.is_success() {
             return codec::decode(&bytes, compressed, MAX_ANSWER).map_err(|e| {
                 NodeError::Remote(format!(

@@ -38,6 +38,10 @@ pub struct SyncReport {
     pub rejected: u64,
     /// Records pulled and applied.
     pub pulled: u64,
+    /// Body bytes sent to the primary (compressed, as on the wire).
+    pub bytes_sent: u64,
+    /// Body bytes received from the primary (compressed, as on the wire).
+    pub bytes_received: u64,
 }
 
 /// One pulled page, summarised.
@@ -95,6 +99,7 @@ impl Agent {
         &self,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<SyncReport, NodeError> {
+        let before = self.client.traffic();
         let mut report = self.push_all().await?;
         let mut total = 0;
         loop {
@@ -113,6 +118,9 @@ impl Agent {
         let again = self.push_all().await?;
         report.pushed += again.pushed;
         report.rejected += again.rejected;
+        let after = self.client.traffic();
+        report.bytes_sent = after.0 - before.0;
+        report.bytes_received = after.1 - before.1;
         Ok(report)
     }
 

@@ -1,0 +1,112 @@
+//! `fanout`: K satellites connected and waiting (long-polling the primary, each with
+//! its own credentials); one change at the primary; time until all K have it.
+
+use crate::harness::{Cluster, Seed, quantile_ms, round, seed_sites};
+use crate::{BenchError, Figures, Options};
+use serde_json::json;
+use sitesync_node::client::Client;
+use sitesync_protocol::PullQuery;
+use std::time::{Duration, Instant};
+
+pub async fn run(options: &Options) -> Result<Figures, BenchError> {
+    if options.primary.is_some() {
+        return Err(BenchError::Failed(
+            "fanout needs its own primary: run it without --primary".into(),
+        ));
+    }
+    let k = options.satellites.unwrap_or(1_000);
+    let mut sites = Vec::new();
+    let mut fill = |store: &_, org, _: &[_]| {
+        sites = seed_sites(store, org, &[], k)?;
+        Ok(())
+    };
+    let cluster = Cluster::start(
+        options,
+        "fanout",
+        Seed {
+            stores: 0,
+            fill: &mut fill,
+        },
+    )
+    .await?;
+    let (arrivals, started) = waiting_satellites(&cluster, &sites, Duration::from_secs(30)).await?;
+    let http = reqwest::Client::new();
+    let t0 = Instant::now();
+    let put = http
+        .put(format!(
+            "{}/api/v1/announcements/fanout?org={}",
+            cluster.url,
+            cluster.org()
+        ))
+        .body(json!({"text": "one change for everyone"}).to_string())
+        .send()
+        .await
+        .map_err(|e| BenchError::Failed(format!("write at the primary failed: {e}")))?;
+    if !put.status().is_success() {
+        return Err(BenchError::Failed(format!(
+            "write refused: {}",
+            put.text().await.unwrap_or_default()
+        )));
+    }
+    drop(started);
+    let mut times = Vec::with_capacity(sites.len());
+    for arrival in arrivals {
+        let at = arrival
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))??;
+        times.push(at.saturating_duration_since(t0));
+    }
+    times.sort();
+    let figures = json!({
+        "satellites": k,
+        "all_ms": round(quantile_ms(&times, 1.0), 2),
+        "p50_ms": round(quantile_ms(&times, 0.5), 2),
+    });
+    Ok(figures.as_object().cloned().unwrap_or_default())
+}
+
+/// Starts one long-polling pull per site and waits until the primary holds them all.
+/// Each task returns when its site received a record. The second value keeps the tasks'
+/// clients alive.
+pub async fn waiting_satellites(
+    cluster: &Cluster,
+    sites: &[(u32, String)],
+    wait: Duration,
+) -> Result<
+    (
+        Vec<tokio::task::JoinHandle<Result<Instant, BenchError>>>,
+        Vec<Client>,
+    ),
+    BenchError,
+> {
+    let base = Client::new(&cluster.url)?;
+    let mut tasks = Vec::with_capacity(sites.len());
+    let mut clients = Vec::with_capacity(sites.len());
+    for chunk in sites.chunks(250) {
+        for (site, secret) in chunk {
+            let client = base.clone().with_credential(*site, secret);
+            clients.push(client.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut cursor = 0;
+                loop {
+                    let query = PullQuery {
+                        cursor,
+                        limit: Some(100),
+                        wait_ms: Some(wait.as_millis() as u64),
+                        ..PullQuery::default()
+                    };
+                    let answer = client.pull(&query).await?;
+                    if !answer.records.is_empty() {
+                        return Ok(Instant::now());
+                    }
+                    cursor = answer.cursor;
+                }
+            }));
+        }
+        // Let the primary accept a chunk before opening the next.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every pull has been sent; give the primary a moment to park them all.
+    tokio::time::sleep(Duration::from_millis(500 + sites.len() as u64 / 10)).await;
+    Ok((tasks, clients))
+}

@@ -1,0 +1,403 @@
+//! What every scenario needs: a primary, satellites, generated records, measurements.
+
+use crate::{BenchError, Options};
+use serde_json::{Map, Value, json};
+use sitesync_core::{Assignment, OrgId, SiteId, StoreId};
+use sitesync_node::client::Client;
+use sitesync_node::secrets::{random_hex, token_hash};
+use sitesync_node::{DataDir, now_ms};
+use sitesync_protocol::EnrolRequest;
+use sitesync_store::{LocalWrite, Store};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The organisation every local scenario uses.
+pub const ORG: &str = "Bench";
+
+/// A primary to run against: started here, or the operator's.
+pub struct Cluster {
+    /// The primary's process, when started here.
+    pub primary: Option<Process>,
+    /// The primary's base URL.
+    pub url: String,
+    /// The organisation's sync key.
+    pub sync_key: String,
+    /// The stores' names (empty against an operator's primary: organisation-wide data).
+    pub stores: Vec<String>,
+    /// The primary's data folder, when started here.
+    pub dir: Option<DataDir>,
+}
+
+/// What to put in a new primary before it starts.
+pub struct Seed<'a> {
+    /// How many stores to create.
+    pub stores: usize,
+    /// Writes records (and anything else) straight into the database.
+    pub fill: &'a mut dyn FnMut(&Store, OrgId, &[StoreId]) -> Result<(), BenchError>,
+}
+
+impl Cluster {
+    /// The operator's primary when one was given, else a new one made with `seed` and
+    /// started as a `sitesync serve` process.
+    pub async fn start(
+        options: &Options,
+        name: &str,
+        seed: Seed<'_>,
+    ) -> Result<Cluster, BenchError> {
+        if let (Some(url), Some(key)) = (&options.primary, &options.sync_key) {
+            return Ok(Cluster {
+                primary: None,
+                url: url.clone(),
+                sync_key: key.clone(),
+                stores: Vec::new(),
+                dir: None,
+            });
+        }
+        let dir = DataDir::new(options.temp.join(name).join("primary"));
+        sitesync_node::init::init_primary(&dir, "127.0.0.1:0", Some("bench-code".into()))?;
+        let store = Store::open(&dir.db_path())?;
+        let org = store.create_org(ORG, now_ms())?;
+        let mut ids = Vec::new();
+        let mut names = Vec::new();
+        for i in 0..seed.stores {
+            let row = store.create_store(org.id, &format!("store-{i:03}"))?;
+            ids.push(row.id);
+            names.push(row.name);
+        }
+        (seed.fill)(&store, org.id, &ids)?;
+        drop(store);
+        let key = std::fs::read_to_string(dir.primary_key_path()).map_err(io)?;
+        let sync_key = sitesync_node::secrets::SyncKeys::new(key.trim().as_bytes())
+            .key(org.id, org.key_generation);
+        let process = Process::serve(&options.exe, &dir)?;
+        let url = format!("http://{}", process.addr);
+        Ok(Cluster {
+            primary: Some(process),
+            url,
+            sync_key,
+            stores: names,
+            dir: Some(dir),
+        })
+    }
+
+    /// The organisation's name, for API calls on the primary.
+    pub fn org(&self) -> &str {
+        ORG
+    }
+
+    /// The primary's process id, when started here.
+    pub fn pid(&self) -> Option<u32> {
+        self.primary.as_ref().map(|p| p.child.id())
+    }
+}
+
+/// Registers `n` satellites straight in a new primary's database (much faster than `n`
+/// enrolments over HTTP, each of which commits on its own); returns their credentials.
+pub fn seed_sites(
+    store: &Store,
+    org: OrgId,
+    stores: &[StoreId],
+    n: u64,
+) -> Result<Vec<(SiteId, String)>, BenchError> {
+    let mut sites = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let secret = random_hex(32).map_err(|e| BenchError::Failed(e.to_string()))?;
+        let assignment = match stores.get(i as usize % stores.len().max(1)) {
+            Some(store) => Assignment {
+                all_stores: false,
+                stores: [*store].into(),
+            },
+            None => Assignment {
+                all_stores: true,
+                ..Assignment::default()
+            },
+        };
+        let id = store.create_site(
+            org,
+            None,
+            &format!("bench-{i}"),
+            &token_hash(&secret),
+            &assignment,
+            now_ms(),
+        )?;
+        sites.push((id, secret));
+    }
+    Ok(sites)
+}
+
+/// Enrols a protocol client as a new satellite; returns its site id and client.
+pub async fn enrol(
+    cluster: &Cluster,
+    name: &str,
+    store: Option<&str>,
+) -> Result<(SiteId, Client), BenchError> {
+    let client = Client::new(&cluster.url)?;
+    let answer = client
+        .enrol(&EnrolRequest {
+            sync_key: cluster.sync_key.clone(),
+            site_id: None,
+            name: Some(name.to_string()),
+            stores: store.map(|s| vec![s.to_string()]).unwrap_or_default(),
+            all_stores: store.is_none(),
+        })
+        .await?;
+    Ok((
+        answer.site_id,
+        client.with_credential(answer.site_id, &answer.secret),
+    ))
+}
+
+/// A child process of `sitesync`, killed when dropped.
+pub struct Process {
+    /// The process.
+    pub child: Child,
+    /// The address it serves on.
+    pub addr: String,
+}
+
+impl Process {
+    /// Starts `sitesync serve` on a data folder and waits until it listens.
+    pub fn serve(exe: &Path, dir: &DataDir) -> Result<Process, BenchError> {
+        let _ = std::fs::remove_file(dir.serve_path());
+        let child = Command::new(exe)
+            .arg("--data")
+            .arg(&dir.root)
+            .arg("serve")
+            .env("SITESYNC_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| BenchError::Io(format!("cannot start {}: {e}", exe.display())))?;
+        let mut process = Process {
+            child,
+            addr: String::new(),
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(addr) = sitesync_node::serve::running_address(dir) {
+                process.addr = addr;
+                return Ok(process);
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                return Err(BenchError::Failed(format!(
+                    "sitesync serve exited at start ({status})"
+                )));
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                return Err(BenchError::Failed(
+                    "sitesync serve did not start within 20 s".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `sitesync --data DIR ARGS… --json` to completion, sampling its peak memory;
+/// returns its JSON output and peak resident set in bytes.
+pub fn run_json(exe: &Path, dir: &Path, args: &[&str]) -> Result<(Value, u64), BenchError> {
+    let mut child = Command::new(exe)
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .arg("--json")
+        .env("SITESYNC_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| BenchError::Io(format!("cannot start {}: {e}", exe.display())))?;
+    let pid = child.id();
+    let mut peak = 0;
+    while child.try_wait().map_err(io)?.is_none() {
+        peak = peak.max(memory(pid).map_or(0, |m| m.peak));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().map_err(io)?;
+    if !output.status.success() {
+        return Err(BenchError::Failed(format!(
+            "sitesync {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let value = serde_json::from_slice(&output.stdout).map_err(|e| {
+        BenchError::Failed(format!("sitesync {} printed no JSON: {e}", args.join(" ")))
+    })?;
+    Ok((value, peak))
+}
+
+/// A process's memory, from `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// Resident set now, in bytes.
+    pub rss: u64,
+    /// Peak resident set, in bytes.
+    pub peak: u64,
+}
+
+/// Reads a process's memory (Linux; `None` elsewhere or once it has exited).
+pub fn memory(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        peak: field("VmHWM:")?,
+    })
+}
+
+/// CPU time a process has used so far (Linux, in seconds).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields are counted after its closing ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports CPU time in USER_HZ ticks, which is 100 on every mainstream build.
+    Some(ticks as f64 / 100.0)
+}
+
+/// A small, fast, seeded random generator (xorshift64*), so runs are repeatable.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A random number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const ITEMS: &[&str] = &[
+    "Paracetamol 500mg tablets x100",
+    "Amoxicillin 250mg capsules x21",
+    "Ibuprofen 200mg tablets x48",
+    "Oral rehydration salts sachet",
+    "Sterile gauze swabs 10x10cm",
+    "Insulin glargine 100u/ml pen",
+    "Metformin 850mg tablets x56",
+    "Disposable syringe 5ml",
+];
+const SUPPLIERS: &[&str] = &[
+    "Northern Medical Supplies Ltd",
+    "Pacific Pharma Wholesale",
+    "MedEquip Distribution",
+];
+
+/// A business record of about 300 bytes of JSON, with a random id.
+pub fn business_record(rng: &mut Rng) -> (String, Map<String, Value>) {
+    let id = format!("{:016x}", rng.next());
+    let fields = json!({
+        "sku": format!("SKU-{:06}", rng.below(1_000_000)),
+        "name": ITEMS[rng.below(ITEMS.len() as u64) as usize],
+        "qty": rng.below(5_000),
+        "unit_price": rng.below(100_000) as f64 / 100.0,
+        "batch": format!("B-{:08}-{:04}", 20_260_000 + rng.below(10_000), rng.below(10_000)),
+        "expiry": format!("20{:02}-{:02}-{:02}", 27 + rng.below(4), 1 + rng.below(12), 1 + rng.below(28)),
+        "supplier": SUPPLIERS[rng.below(SUPPLIERS.len() as u64) as usize],
+        "location": format!("Aisle {} / Shelf {}", 1 + rng.below(20), (b'A' + rng.below(8) as u8) as char),
+        "reorder_level": rng.below(500),
+        "updated_by": format!("user-{:04}", rng.below(10_000)),
+    });
+    match fields {
+        Value::Object(map) => (id, map),
+        _ => (id, Map::new()),
+    }
+}
+
+/// Writes `n` business records into a primary's database, spread over `stores`, in
+/// large transactions; returns the raw JSON size of their fields.
+pub fn fill_records(
+    store: &Store,
+    org: OrgId,
+    stores: &[StoreId],
+    n: u64,
+    rng: &mut Rng,
+) -> Result<u64, BenchError> {
+    let mut raw = 0u64;
+    let mut left = n;
+    while left > 0 {
+        let chunk = left.min(20_000);
+        let writes = (0..chunk)
+            .map(|_| {
+                let (id, fields) = business_record(rng);
+                raw += serde_json::to_vec(&fields).map_or(0, |v| v.len() as u64);
+                let target = stores
+                    .get(rng.below(stores.len().max(1) as u64) as usize)
+                    .copied();
+                (
+                    "stock".to_string(),
+                    id,
+                    LocalWrite::Put {
+                        store: target,
+                        fields,
+                    },
+                )
+            })
+            .collect();
+        store.write_local_batch(org, writes, sitesync_core::PRIMARY_SITE, now_ms(), false)?;
+        left -= chunk;
+    }
+    Ok(raw)
+}
+
+/// The `q`-quantile (0–1) of sorted durations, in milliseconds.
+pub fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Rounds to a few significant digits for printing.
+pub fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+/// A temporary folder for one run, removed when dropped.
+pub struct TempRoot(pub PathBuf);
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn io(e: std::io::Error) -> BenchError {
+    BenchError::Io(e.to_string())
+}
+
+/// Megabytes, for figures.
+pub fn mb(bytes: u64) -> f64 {
+    round(bytes as f64 / 1_048_576.0, 1)
+}

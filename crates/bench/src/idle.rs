@@ -1,0 +1,64 @@
+//! `idle`: C satellites connected and waiting for changes; the primary's memory and CPU.
+
+use crate::fanout::waiting_satellites;
+use crate::harness::{Cluster, Seed, cpu_seconds, mb, memory, round, seed_sites};
+use crate::{BenchError, Figures, Options};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How long CPU use is measured once everyone is connected.
+const WINDOW: Duration = Duration::from_secs(10);
+
+pub async fn run(options: &Options) -> Result<Figures, BenchError> {
+    if options.primary.is_some() {
+        return Err(BenchError::Failed(
+            "idle measures its own primary: run it without --primary".into(),
+        ));
+    }
+    let c = options.connections.unwrap_or(10_000);
+    let mut sites = Vec::new();
+    let mut fill = |store: &_, org, _: &[_]| {
+        sites = seed_sites(store, org, &[], c)?;
+        Ok(())
+    };
+    let cluster = Cluster::start(
+        options,
+        "idle",
+        Seed {
+            stores: 0,
+            fill: &mut fill,
+        },
+    )
+    .await?;
+    let pid = cluster
+        .pid()
+        .ok_or_else(|| BenchError::Failed("no primary process".into()))?;
+    let (tasks, _clients) = waiting_satellites(&cluster, &sites, Duration::from_secs(30)).await?;
+    let window = if c < 100 {
+        Duration::from_secs(1)
+    } else {
+        WINDOW
+    };
+    let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+    let elapsed = started.elapsed().as_secs_f64();
+    let rss = memory(pid).map_or(0, |m| m.rss);
+    let failed = tasks.iter().filter(|t| t.is_finished()).count();
+    for task in &tasks {
+        task.abort();
+    }
+    if failed > 0 {
+        return Err(BenchError::Failed(format!(
+            "{failed} of {c} waiting satellites lost their connection"
+        )));
+    }
+    let figures = json!({
+        "connections": c,
+        "primary_rss_mb": mb(rss),
+        "primary_cpu_percent": round(100.0 * cpu / elapsed, 2),
+        "window_s": round(elapsed, 1),
+    });
+    Ok(figures.as_object().cloned().unwrap_or_default())
+}

@@ -1,0 +1,101 @@
+//! `latency`: two online satellites of the same store (real `sitesync serve`
+//! processes); write at one through its local API and time until the record is readable
+//! at the other through its local API.
+
+use crate::harness::{Cluster, Process, Seed, quantile_ms, round, run_json};
+use crate::{BenchError, Figures, Options};
+use serde_json::json;
+use sitesync_node::DataDir;
+use std::time::{Duration, Instant};
+
+/// Samples by default.
+pub const DEFAULT_SAMPLES: u64 = 1_000;
+/// The steady pace of writes.
+const PACE: Duration = Duration::from_millis(5);
+
+pub async fn run(options: &Options) -> Result<Figures, BenchError> {
+    let samples = options.samples.unwrap_or(DEFAULT_SAMPLES);
+    let cluster = Cluster::start(
+        options,
+        "latency",
+        Seed {
+            stores: 1,
+            fill: &mut |_, _, _| Ok(()),
+        },
+    )
+    .await?;
+    let mut sites = Vec::new();
+    for name in ["writer", "reader"] {
+        let dir = DataDir::new(options.temp.join("latency").join(name));
+        let mut args = vec![
+            "init",
+            "satellite",
+            "--primary",
+            &cluster.url,
+            "--sync-key",
+            &cluster.sync_key,
+        ];
+        args.extend(["--listen", "127.0.0.1:0", "--name", name]);
+        match cluster.stores.first() {
+            Some(store) => args.extend(["--store", store.as_str()]),
+            None => args.push("--all-stores"),
+        }
+        run_json(&options.exe, &dir.root, &args)?;
+        sites.push(Process::serve(&options.exe, &dir)?);
+    }
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let (writer, reader) = (
+        format!("http://{}", sites[0].addr),
+        format!("http://{}", sites[1].addr),
+    );
+    let store = cluster
+        .stores
+        .first()
+        .map(|s| format!("?store={s}"))
+        .unwrap_or_default();
+    let run_id = sitesync_node::now_ms();
+    let mut latencies = Vec::with_capacity(samples as usize);
+    let mut next = Instant::now();
+    for i in 0..samples {
+        next += PACE;
+        let path = format!("/api/v1/latency/{run_id}-{i}");
+        let started = Instant::now();
+        let put = http
+            .put(format!("{writer}{path}{store}"))
+            .body(json!({"sample": i}).to_string())
+            .send()
+            .await
+            .map_err(|e| BenchError::Failed(format!("write at the first satellite failed: {e}")))?;
+        if !put.status().is_success() {
+            return Err(BenchError::Failed(format!(
+                "write refused: {}",
+                put.text().await.unwrap_or_default()
+            )));
+        }
+        loop {
+            let got = http.get(format!("{reader}{path}")).send().await;
+            if got.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(BenchError::Failed(format!(
+                    "sample {i} did not arrive within 10 s"
+                )));
+            }
+        }
+        latencies.push(started.elapsed());
+        tokio::time::sleep_until(next.into()).await;
+    }
+    latencies.sort();
+    let figures = json!({
+        "samples": samples,
+        "p50_ms": round(quantile_ms(&latencies, 0.5), 3),
+        "p99_ms": round(quantile_ms(&latencies, 0.99), 3),
+        "p999_ms": round(quantile_ms(&latencies, 0.999), 3),
+        "max_ms": round(quantile_ms(&latencies, 1.0), 3),
+    });
+    Ok(figures.as_object().cloned().unwrap_or_default())
+}
