@@ -29,12 +29,15 @@ pub struct Cluster {
     pub dir: Option<DataDir>,
 }
 
+/// Writes records (and anything else) straight into a new primary's database.
+pub type Fill<'a> = &'a mut dyn FnMut(&Store, OrgId, &[StoreId]) -> Result<(), BenchError>;
+
 /// What to put in a new primary before it starts.
 pub struct Seed<'a> {
     /// How many stores to create.
     pub stores: usize,
-    /// Writes records (and anything else) straight into the database.
-    pub fill: &'a mut dyn FnMut(&Store, OrgId, &[StoreId]) -> Result<(), BenchError>,
+    /// Fills the database.
+    pub fill: Fill<'a>,
 }
 
 impl Cluster {
@@ -283,7 +286,7 @@ impl Rng {
     }
 
     /// The next random number.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -292,7 +295,7 @@ impl Rng {
 
     /// A random number below `n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 
@@ -314,7 +317,7 @@ const SUPPLIERS: &[&str] = &[
 
 /// A business record of about 300 bytes of JSON, with a random id.
 pub fn business_record(rng: &mut Rng) -> (String, Map<String, Value>) {
-    let id = format!("{:016x}", rng.next());
+    let id = format!("{:016x}", rng.next_u64());
     let fields = json!({
         "sku": format!("SKU-{:06}", rng.below(1_000_000)),
         "name": ITEMS[rng.below(ITEMS.len() as u64) as usize],
