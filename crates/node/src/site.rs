@@ -148,6 +148,14 @@ impl Site {
         validate::collection(collection)?;
         validate::record_id(id)?;
         let fields = validate::fields(body)?;
+        // A record exists through its fields' stamps: a write of no field would make a
+        // record that is listed here but never reaches another site.
+        if fields.is_empty() {
+            return Err(NodeError::BadRequest(
+                "the record body has no fields; set at least one, like {\"name\": \"Aspirin\"}"
+                    .into(),
+            ));
+        }
         let org = self.org(org)?;
         let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
         let existing = self.store.record(org.id, collection, id)?;
