@@ -151,16 +151,22 @@ impl Agent {
 
     async fn pull_loop(self: Arc<Self>) {
         let mut backoff = Backoff::default();
+        // Ask without waiting until caught up (at start and after an error), so a site
+        // with nothing to pull records its successful sync at once instead of after the
+        // first long poll ends; then wait for changes.
+        let mut wait_ms = 0;
         while !self.node.is_stopping() {
-            match self.pull_page(LIVE_WAIT_MS, false).await {
+            match self.pull_page(wait_ms, false).await {
                 Ok(page) => {
                     backoff.reset();
                     if !page.more {
                         self.note(&Ok(())).await;
+                        wait_ms = LIVE_WAIT_MS;
                     }
                 }
                 Err(e) => {
                     self.note_error(&e).await;
+                    wait_ms = 0;
                     tokio::time::sleep(backoff.next()).await;
                 }
             }
