@@ -19,12 +19,13 @@ use crate::site::RecordView;
 use crate::status;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header;
-use axum::middleware::{Next, from_fn_with_state};
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use sitesync_protocol::ErrorBody;
 
 /// Largest record body the local API accepts.
 pub const MAX_RECORD_BODY: usize = 1 << 20;
@@ -51,7 +52,54 @@ pub fn routes(node: Shared) -> axum::Router<Shared> {
         // A nudge from `sitesync record …` in another process: carries nothing and
         // only makes this node look for new changes, so it needs no token.
         .route("/api/v1/_wake", post(wake))
+        .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_RECORD_BODY))
+        .layer(from_fn(json_errors))
+}
+
+async fn no_route() -> NodeError {
+    NodeError::NotFound(
+        "no such API path: use /api/v1/{collection} or /api/v1/{collection}/{id}, with a collection name and a record id that are not empty".into(),
+    )
+}
+
+/// Axum answers some bad requests itself, in plain text or with no body: a query string
+/// or path it cannot parse, a body over the limit, a method a path does not take. Gives
+/// those the same JSON error body as every other error, naming the problem.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, error) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            format!("the request body is over the limit of {MAX_RECORD_BODY} bytes (1 MiB)"),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this path does not take that method: records take GET, PUT and DELETE, collections GET".to_string(),
+        ),
+        _ if text.is_empty() => (
+            "invalid_input",
+            status.canonical_reason().unwrap_or("bad request").to_string(),
+        ),
+        _ => ("invalid_input", text),
+    };
+    let body = ErrorBody {
+        code: code.to_string(),
+        error,
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn require_token(
