@@ -1,0 +1,147 @@
+//! Administration seen from the sites: restricted collections and store reassignment.
+
+use crate::harness::Cluster;
+use std::collections::BTreeSet;
+
+#[test]
+fn restricted_collections_are_refused_locally_and_rejected_by_the_primary() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary.org = Some("Acme".into());
+    let a = cluster.satellite("site-a", &primary, &key, &["--all-stores"]);
+    let b = cluster.satellite("site-b", &primary, &key, &["--all-stores"]);
+    let c = cluster.satellite("site-c", &primary, &key, &[]);
+
+    // B writes a price before it hears of the restriction.
+    b.put("prices", "sneaked", r#"{"price":1}"#, None);
+    b.put("notes", "fine", r#"{"v":1}"#, None);
+    primary
+        .cli(&["collection", "restrict", "prices", "--org", "Acme"])
+        .ok();
+    primary.put("prices", "official", r#"{"price":5}"#, None);
+
+    // A has heard of it: its write is refused locally and never stored.
+    a.sync();
+    let line = a
+        .cli(&["record", "put", "prices", "local", r#"{"price":2}"#])
+        .fails();
+    assert!(line.contains("prices"), "{line}");
+    assert!(a.get("prices", "local").is_none());
+    assert_eq!(a.status()["to_push"], 0, "nothing was queued");
+    // Editing the primary's own price at a satellite is refused as well.
+    a.cli(&["record", "put", "prices", "official", r#"{"price":0}"#])
+        .fails();
+    assert_eq!(
+        a.get("prices", "official").expect("pulled")["fields"]["price"],
+        5
+    );
+
+    // B's change reaches the primary, which rejects it; both sides say so.
+    let report = b.sync();
+    assert!(report["rejected"].as_u64() >= Some(1), "{report}");
+    let status = b.status();
+    assert!(
+        status["rejected"].as_u64() >= Some(1),
+        "satellite status: {status}"
+    );
+    assert_eq!(status["to_push"], 0, "{status}");
+    assert!(
+        status["verdict"].as_str().unwrap().contains("rejected"),
+        "{status}"
+    );
+    let at_primary = primary.cli(&["--json", "status"]).json();
+    assert!(
+        at_primary["rejected"].as_u64() >= Some(1),
+        "primary status: {at_primary}"
+    );
+    assert!(
+        primary.get("prices", "sneaked").is_none(),
+        "the primary did not take it"
+    );
+    assert!(
+        primary.get("notes", "fine").is_some(),
+        "the rest of the batch was taken"
+    );
+    assert!(
+        b.get("prices", "sneaked").is_none(),
+        "B put back the primary's copy (none)"
+    );
+    for s in [&a, &c] {
+        s.sync();
+        assert!(
+            s.get("prices", "sneaked").is_none(),
+            "{} never sees it",
+            s.name
+        );
+        assert_eq!(
+            s.get("prices", "official").expect("official")["fields"]["price"],
+            5
+        );
+    }
+}
+
+#[test]
+fn reassigned_store_leaves_and_the_new_one_arrives() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary.org = Some("Acme".into());
+    for store in ["S1", "S2"] {
+        primary
+            .cli(&["store", "create", "--org", "Acme", store])
+            .ok();
+    }
+    let a = cluster.satellite("site-a", &primary, &key, &["--store", "S1"]);
+    let b = cluster.satellite("site-b", &primary, &key, &["--all-stores"]);
+    primary.put("items", "p1", r#"{"v":1}"#, Some("S1"));
+    primary.put("items", "p2", r#"{"v":1}"#, Some("S2"));
+    primary.put("items", "wide", r#"{"v":1}"#, None);
+    a.sync();
+    let ids = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(a.ids("items"), ids(&["p1", "wide"]));
+
+    // A writes in S1 but does not sync before losing S1.
+    a.put("items", "a-late", r#"{"v":1}"#, Some("S1"));
+    primary
+        .cli(&["site", "assign", &a.site_id.to_string(), "S2"])
+        .ok();
+    a.sync();
+    assert_eq!(
+        a.ids("items"),
+        ids(&["p2", "wide"]),
+        "S1's records left site A and S2's arrived"
+    );
+    assert!(
+        primary.get("items", "a-late").is_some(),
+        "what A still had to push for S1 was pushed before S1 left"
+    );
+    b.sync();
+    assert!(b.get("items", "a-late").is_some());
+    // A may now write S2 and no longer S1.
+    a.put("items", "a-s2", r#"{"v":1}"#, Some("S2"));
+    a.cli(&[
+        "record",
+        "put",
+        "items",
+        "a-s1",
+        r#"{"v":1}"#,
+        "--store",
+        "S1",
+    ])
+    .fails();
+    a.sync();
+    assert!(primary.get("items", "a-s2").is_some());
+    // Later writes in S1 elsewhere do not reach A.
+    b.put("items", "b-s1", r#"{"v":1}"#, Some("S1"));
+    b.sync();
+    a.sync();
+    assert_eq!(a.ids("items"), ids(&["p2", "wide", "a-s2"]));
+
+    // Back to all stores: everything arrives.
+    primary
+        .cli(&["site", "assign", &a.site_id.to_string(), "--all-stores"])
+        .ok();
+    a.sync();
+    assert_eq!(a.ids("items"), primary.ids("items"));
+}

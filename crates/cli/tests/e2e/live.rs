@@ -1,0 +1,111 @@
+//! Live propagation: with every site serving and no one calling `sync`, a change made
+//! at one satellite is readable at the others within one second.
+
+use crate::harness::{Cluster, Node, WAIT, eventually};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Polls `node`'s local API until `collection/id` has `field` = `value`; returns how long
+/// that took after `since`.
+fn arrival(
+    node: &Node,
+    collection: &str,
+    id: &str,
+    field: &str,
+    value: &Value,
+    since: Instant,
+) -> Duration {
+    eventually(
+        &format!("{collection}/{id} at {}", node.name),
+        WAIT,
+        || match node.api_get(collection, id) {
+            Some(r) if &r["fields"][field] == value => Ok(since.elapsed()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+}
+
+#[test]
+fn changes_reach_online_sites_within_a_second() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    for store in ["S1", "S2"] {
+        primary
+            .cli(&["store", "create", "--org", "Acme", store])
+            .ok();
+    }
+    let mut a = cluster.satellite("site-a", &primary, &key, &["--store", "S1"]);
+    let mut b = cluster.satellite("site-b", &primary, &key, &["--store", "S2"]);
+    let mut c = cluster.satellite("site-c", &primary, &key, &["--all-stores"]);
+    a.serve();
+    b.serve();
+    c.serve();
+    // Let every agent finish its first pull and wait on the long poll.
+    for s in [&a, &b, &c] {
+        eventually(&format!("{} in sync", s.name), WAIT, || {
+            let st = s.status();
+            (st["verdict"] == "in sync")
+                .then_some(())
+                .ok_or(st.to_string())
+        });
+    }
+
+    let limit = Duration::from_secs(1);
+    for round in 0..3 {
+        // Through the CLI at A, organisation-wide: reaches B and C.
+        let value = Value::from(format!("cli-{round}"));
+        let start = Instant::now();
+        a.put("notes", "n1", &format!(r#"{{"v":{value}}}"#), None);
+        for s in [&b, &c] {
+            let took = arrival(s, "notes", "n1", "v", &value, start);
+            assert!(
+                took < limit,
+                "CLI write at A took {took:?} to reach {}",
+                s.name
+            );
+        }
+
+        // Through the local API at B, in store S2: reaches C, never A.
+        let value = Value::from(round);
+        let start = Instant::now();
+        let r = b.http(
+            "PUT",
+            "/api/v1/orders/o1?store=S2",
+            Some(format!(r#"{{"qty":{round}}}"#).as_bytes()),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let took = arrival(&c, "orders", "o1", "qty", &value, start);
+        assert!(took < limit, "API write at B took {took:?} to reach C");
+    }
+    assert_eq!(
+        a.api_get("orders", "o1"),
+        None,
+        "S2's record never reaches A"
+    );
+
+    // A delete travels live too.
+    let start = Instant::now();
+    let r = a.http("DELETE", "/api/v1/notes/n1", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let took = eventually("the delete at C", WAIT, || match c.api_get("notes", "n1") {
+        None => Ok(start.elapsed()),
+        Some(r) => Err(r.to_string()),
+    });
+    assert!(took < limit, "a delete took {took:?}");
+
+    // Every site agrees byte for byte.
+    assert_eq!(b.get("orders", "o1"), c.get("orders", "o1"));
+    assert_eq!(
+        primary_view(&primary, "orders", "o1"),
+        c.get("orders", "o1")
+    );
+    for s in [&mut a, &mut b, &mut c] {
+        s.stop();
+    }
+}
+
+fn primary_view(primary: &Node, collection: &str, id: &str) -> Option<Value> {
+    let out = primary.cli(&["--json", "record", "get", collection, id, "--org", "Acme"]);
+    out.success().then(|| out.json())
+}

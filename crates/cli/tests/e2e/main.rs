@@ -1,0 +1,15 @@
+//! End-to-end tests: real `sitesync` processes (a primary and satellites) on loopback,
+//! each in its own temporary data folder, checked from the outside through the CLI and
+//! the local HTTP API.
+
+mod harness;
+
+mod admin;
+mod api;
+mod converge;
+mod crash;
+mod errors;
+mod live;
+mod restart;
+mod routing;
+mod secrets;
