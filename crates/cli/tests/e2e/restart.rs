@@ -35,6 +35,13 @@ fn primary_restart_keeps_acknowledged_changes_and_satellites_resume() {
     a.put("notes", "down-a", r#"{"v":"a"}"#, None);
     let r = b.http("PUT", "/api/v1/notes/down-b", Some(br#"{"v":"b"}"#));
     assert_eq!(r.status, 200, "{r:?}");
+    // A write acknowledged by a satellite's API survives a SIGKILL of that satellite.
+    b.kill();
+    b.serve();
+    assert!(
+        b.get("notes", "down-b").is_some(),
+        "the acknowledged write survived"
+    );
     // Both edit the same field of the same record while cut off.
     a.put("notes", "shared", r#"{"v":"from a"}"#, None);
     b.put("notes", "shared", r#"{"v":"from b"}"#, None);
