@@ -1,7 +1,7 @@
 //! Printing: text for people, one JSON value for scripts (`--json`), logs to stderr.
 
 use serde::Serialize;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// How a command prints.
 pub struct Output {
@@ -22,14 +22,17 @@ impl Output {
     }
 }
 
-/// Logs go to stderr. `serve` logs at info by default, other commands only warnings;
-/// `SITESYNC_LOG` (like `RUST_LOG`) overrides.
+/// Logs go to stderr. `serve` logs at info by default; other commands log only errors,
+/// so a failing command prints its one `error:` line and nothing else. `SITESYNC_LOG`
+/// (like `RUST_LOG`) overrides. Colours only when stderr is a terminal, so a log file
+/// holds no escape codes.
 pub fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "warn" };
+    let default = if serving { "info" } else { "error" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SITESYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -216,7 +216,7 @@ fn a_revoked_site_is_refused() {
     assert_eq!(row["revoked"], true, "{row}");
 
     a.put("notes", "after", r#"{"v":1}"#, None);
-    let line = a.cli(&["sync"]).fails_logged();
+    let line = a.cli(&["sync"]).fails();
     assert!(line.contains("refused") || line.contains("auth"), "{line}");
     assert!(
         primary.get("notes", "after").is_none(),
@@ -250,7 +250,7 @@ fn a_wrong_auth_code_changes_no_setting() {
         ] {
             let line = site
                 .cli(&["settings", "set", k, v, "--auth-code", "not-the-code"])
-                .fails_logged();
+                .fails();
             assert!(line.contains("wrong"), "{}: {line}", site.name);
         }
         assert_eq!(

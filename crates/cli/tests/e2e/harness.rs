@@ -102,37 +102,6 @@ impl Out {
     }
 }
 
-impl Out {
-    /// Like [`fails`](Out::fails), but lets log lines (warnings) precede the one
-    /// `error: …` line, which must come last.
-    #[track_caller]
-    pub fn fails_logged(self) -> String {
-        assert!(
-            !self.success() && self.code.is_some(),
-            "command should have failed with an exit code: {}",
-            self.describe()
-        );
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(
-            errors.len(),
-            1,
-            "expected one error line: {}",
-            self.describe()
-        );
-        assert_eq!(
-            self.stderr.lines().rev().find(|l| !l.trim().is_empty()),
-            Some(errors[0]),
-            "the error line comes last: {}",
-            self.describe()
-        );
-        errors[0].to_string()
-    }
-}
-
 /// Runs `sitesync --data DATA ARGS…` to completion.
 pub fn sitesync(data: &Path, args: &[&str]) -> Out {
     let mut cmd = Command::new(BIN);
