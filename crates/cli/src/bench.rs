@@ -9,6 +9,14 @@ use sitesync_node::now_ms;
 use std::process::ExitCode;
 
 pub async fn run(out: &Output, args: BenchArgs) -> Result<ExitCode> {
+    // Checked before anything starts, so a typo costs nothing and prints one line.
+    if args.scenario != "all" && !SCENARIOS.contains(&args.scenario.as_str()) {
+        anyhow::bail!(
+            "unknown scenario {:?}; the scenarios are {} (or all)",
+            args.scenario,
+            SCENARIOS.join(", ")
+        );
+    }
     let temp =
         TempRoot(std::env::temp_dir().join(format!("sitesync-bench-{}", std::process::id())));
     let options = Options {

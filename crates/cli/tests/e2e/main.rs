@@ -6,6 +6,7 @@ mod harness;
 
 mod admin;
 mod api;
+mod bench;
 mod converge;
 mod crash;
 mod errors;
