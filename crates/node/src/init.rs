@@ -74,7 +74,7 @@ pub fn init_primary(
     let primary_key = random_hex(32)?;
     create(dir, |dir| {
         write_private(&dir.primary_key_path(), primary_key.as_bytes())?;
-        open_private_db(dir)?;
+        open_private_db(dir)?.serve_pulls()?;
         dir.save(&config)?;
         Ok(())
     })?;

@@ -3,7 +3,11 @@
 use crate::error::NodeError;
 use crate::secrets::SyncKeys;
 use crate::site::Site;
-use std::sync::Arc;
+use sitesync_core::SiteId;
+use sitesync_store::Contact;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Notify, watch};
 
@@ -22,6 +26,10 @@ pub struct Node {
     pub api_token_required: bool,
     /// Set when `serve` is stopping: long-polls answer at once.
     pub stopping: AtomicBool,
+    /// Primary: sync requests not yet written to the database. Every pull would
+    /// otherwise commit (and fsync) a "last contact" of its own; instead they are
+    /// gathered here and written once a second by [`flush_contacts`].
+    pub contacts: Mutex<HashMap<SiteId, Contact>>,
 }
 
 /// A node shared by handlers and tasks.
@@ -39,6 +47,15 @@ impl Node {
         self.stopping.store(true, Ordering::SeqCst);
         self.notify_changed();
         self.local_write.notify_waiters();
+    }
+
+    /// Notes a sync request from a site, to be written by [`flush_contacts`].
+    pub fn note_contact(&self, contact: Contact) {
+        let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = contacts.entry(contact.site).or_insert(contact);
+        entry.at = entry.at.max(contact.at);
+        entry.pull_cursor = entry.pull_cursor.max(contact.pull_cursor);
+        entry.applied_assignment = entry.applied_assignment.max(contact.applied_assignment);
     }
 
     /// Whether `serve` is stopping.
@@ -64,4 +81,25 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Writes the noted sync requests to the database once a second until the node stops,
+/// and once more then.
+pub async fn flush_contacts(node: Shared) {
+    loop {
+        let stopping = node.is_stopping();
+        let batch: Vec<Contact> = {
+            let mut contacts = node.contacts.lock().unwrap_or_else(|p| p.into_inner());
+            contacts.drain().map(|(_, c)| c).collect()
+        };
+        if !batch.is_empty()
+            && let Err(e) = blocking(&node, move |node| Ok(node.site.store.touch_sites(&batch)?)).await
+        {
+            tracing::warn!(error = %e, "cannot record the sites' last contact");
+        }
+        if stopping {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

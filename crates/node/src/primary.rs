@@ -18,7 +18,7 @@ use sitesync_core::Assignment;
 use sitesync_protocol::{
     EnrolRequest, EnrolResponse, OrgRef, PullQuery, PullResponse, PushRequest,
 };
-use sitesync_store::SiteRow;
+use sitesync_store::{Contact, SiteRow};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -157,13 +157,12 @@ async fn pull(
     let (site_id, cursor, version) = (site.id, query.cursor, query.assignment_version);
     // Only the main cursor says how far the site is; a backfill's cursor does not.
     let main_cursor = only.is_none().then_some(cursor);
-    blocking(&node, move |node| {
-        Ok(node
-            .site
-            .store
-            .touch_site(site_id, now_ms(), main_cursor, version)?)
-    })
-    .await?;
+    node.note_contact(Contact {
+        site: site_id,
+        at: now_ms(),
+        pull_cursor: main_cursor,
+        applied_assignment: version,
+    });
     let mut site = std::sync::Arc::new(site);
     loop {
         changed.borrow_and_update();

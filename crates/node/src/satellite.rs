@@ -17,7 +17,7 @@ use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use crate::site::SITE_CONFIG;
 use sitesync_core::{OrgId, SiteId, StoreId};
-use sitesync_protocol::{PullQuery, PushRequest, SiteConfig};
+use sitesync_protocol::{PullQuery, PullResponse, PushRequest, SiteConfig};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use std::time::Duration;
 /// Changes per pushed batch.
 const PUSH_BATCH: usize = 2_000;
 /// Records per pulled page.
-const PULL_PAGE: u32 = 2_000;
+const PULL_PAGE: u32 = 5_000;
 /// How long a live pull waits for a change before asking again.
 const LIVE_WAIT_MS: u64 = 20_000;
 
@@ -42,13 +42,6 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// Body bytes received from the primary (compressed, as on the wire).
     pub bytes_received: u64,
-}
-
-/// One pulled page, summarised.
-struct Page {
-    applied: u64,
-    more: bool,
-    remaining: u64,
 }
 
 /// A satellite's connection to its primary.
@@ -101,19 +94,25 @@ impl Agent {
     ) -> Result<SyncReport, NodeError> {
         let before = self.client.traffic();
         let mut report = self.push_all().await?;
-        let mut total = 0;
+        // Pages are pipelined: the next page is fetched while this one is applied, so
+        // the primary's reading and this site's writing overlap. Only the apply moves
+        // the cursor, so a crash at any point resumes from the last applied page.
+        let mut cursor = blocking(&self.node, |node| meta_u64(node, "pull_cursor")).await?;
+        let mut answer = self.fetch(cursor, 0, true).await?;
+        let total = answer.remaining + answer.records.len() as u64;
         loop {
-            let page = self.pull_page(0, report.pulled == 0 && total == 0).await?;
-            if total == 0 {
-                total = page.remaining + page.applied;
-            }
-            report.pulled += page.applied;
-            progress(report.pulled, total.max(report.pulled));
             // Stop on an empty page: asking once more after the last records tells the
             // primary how far this site has come, for `site list`.
-            if !page.more && page.applied == 0 {
+            let last = answer.records.is_empty() && !answer.more;
+            if last {
+                self.apply(answer).await?;
                 break;
             }
+            cursor = answer.cursor;
+            let (next, applied) = tokio::join!(self.fetch(cursor, 0, false), self.apply(answer));
+            report.pulled += applied?;
+            progress(report.pulled, total.max(report.pulled));
+            answer = next?;
         }
         let again = self.push_all().await?;
         report.pushed += again.pushed;
@@ -156,10 +155,10 @@ impl Agent {
         // first long poll ends; then wait for changes.
         let mut wait_ms = 0;
         while !self.node.is_stopping() {
-            match self.pull_page(wait_ms, false).await {
-                Ok(page) => {
+            match self.pull_page(wait_ms).await {
+                Ok(more) => {
                     backoff.reset();
-                    if !page.more {
+                    if !more {
                         self.note(&Ok(())).await;
                         wait_ms = LIVE_WAIT_MS;
                     }
@@ -203,15 +202,19 @@ impl Agent {
         }
     }
 
-    /// Pulls and applies one page, then follows any change of assignment.
-    async fn pull_page(&self, wait_ms: u64, count: bool) -> Result<Page, NodeError> {
-        let (cursor, applied) = blocking(&self.node, |node| {
-            Ok((
-                meta_u64(node, "pull_cursor")?,
-                meta_u64(node, "assignment_applied")?,
-            ))
-        })
-        .await?;
+    /// Pulls and applies one page, then follows any change of assignment. Returns
+    /// whether more records wait.
+    async fn pull_page(&self, wait_ms: u64) -> Result<bool, NodeError> {
+        let cursor = blocking(&self.node, |node| meta_u64(node, "pull_cursor")).await?;
+        let answer = self.fetch(cursor, wait_ms, false).await?;
+        let more = answer.more;
+        self.apply(answer).await?;
+        Ok(more)
+    }
+
+    /// Asks the primary for the page after `cursor`.
+    async fn fetch(&self, cursor: u64, wait_ms: u64, count: bool) -> Result<PullResponse, NodeError> {
+        let applied = blocking(&self.node, |node| meta_u64(node, "assignment_applied")).await?;
         let query = PullQuery {
             cursor,
             limit: Some(PULL_PAGE),
@@ -220,25 +223,22 @@ impl Agent {
             assignment_version: Some(applied),
             count,
         };
-        let answer = self.client.pull(&query).await?;
-        let page = Page {
-            applied: answer.records.len() as u64,
-            more: answer.more,
-            remaining: answer.remaining,
-        };
+        self.client.pull(&query).await
+    }
+
+    /// Applies a pulled page and its cursor, then follows any change of assignment.
+    /// Returns how many records it held.
+    async fn apply(&self, answer: PullResponse) -> Result<u64, NodeError> {
         let org = self.org;
+        let n = answer.records.len() as u64;
+        let config = answer.config;
+        let (records, cursor) = (answer.records, answer.cursor);
         blocking(&self.node, move |node| {
-            Ok(node.site.store.apply_pull(
-                org,
-                &answer.records,
-                "pull_cursor",
-                answer.cursor,
-                now_ms(),
-            )?)
+            Ok(node.site.store.apply_pull(org, &records, "pull_cursor", cursor, now_ms())?)
         })
         .await?;
-        self.follow_assignment(answer.config).await?;
-        Ok(page)
+        self.follow_assignment(config).await?;
+        Ok(n)
     }
 
     /// Takes in the site configuration the primary sent. When the stores changed: pushes

@@ -29,6 +29,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
     let site = Site::open(dir)?;
     let sync_keys = match site.config.role {
         Role::Primary => {
+            site.store.serve_pulls()?;
             let key = site.dir.read_secret(&site.dir.primary_key_path())?;
             Some(SyncKeys::new(key.as_bytes()))
         }
@@ -42,6 +43,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         sync_keys,
         api_token_required,
         stopping: AtomicBool::new(false),
+        contacts: Default::default(),
     }))
 }
 
@@ -71,9 +73,9 @@ pub async fn serve(
         app = app.merge(primary::routes());
     }
     let app = app.with_state(node.clone());
-    let agent = match node.site.config.role {
-        Role::Satellite => Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())),
-        Role::Primary => None,
+    let (agent, contacts) = match node.site.config.role {
+        Role::Satellite => (Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())), None),
+        Role::Primary => (None, Some(tokio::spawn(crate::node::flush_contacts(node.clone())))),
     };
     tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");
     ready(addr);
@@ -87,6 +89,10 @@ pub async fn serve(
         .await;
     if let Some(agent) = agent {
         agent.abort();
+    }
+    if let Some(contacts) = contacts {
+        // It sees `stopping` and writes what it holds one last time.
+        let _ = contacts.await;
     }
     let _ = std::fs::remove_file(node.site.dir.serve_path());
     result.map_err(|e| NodeError::Internal(format!("server failed: {e}")))

@@ -52,6 +52,19 @@ pub struct SiteRow {
     pub revoked: bool,
 }
 
+/// A sync request from a site, as `touch_sites` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    /// The site.
+    pub site: SiteId,
+    /// When it asked (ms since the epoch).
+    pub at: u64,
+    /// The cursor it pulled from: it holds every routed record up to there.
+    pub pull_cursor: Option<u64>,
+    /// The assignment version it has applied.
+    pub applied_assignment: Option<u64>,
+}
+
 impl Store {
     /// Creates an organisation.
     pub fn create_org(&self, name: &str, now_ms: u64) -> Result<Org, StoreError> {
@@ -254,8 +267,30 @@ impl Store {
         })
     }
 
-    /// Notes a sync request from a site: when it came, how far it has pulled, and which
-    /// assignment it has applied (forgetting the stores it has now purged).
+    /// Notes sync requests from sites, in one transaction: when each last came, how far
+    /// it has pulled, and which assignment it has applied (forgetting the stores it has
+    /// purged since).
+    pub fn touch_sites(&self, contacts: &[Contact]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            for c in contacts {
+                tx.prepare_cached(
+                    "UPDATE sites SET last_contact = MAX(COALESCE(last_contact, 0), ?2),
+                            pull_cursor = MAX(pull_cursor, COALESCE(?3, 0)) WHERE id = ?1",
+                )?
+                .execute(params![c.site, sql(c.at), c.pull_cursor.map(sql)])?;
+                if let Some(version) = c.applied_assignment {
+                    tx.prepare_cached(
+                        "DELETE FROM site_stores WHERE site = ?1 AND leaving = 1
+                           AND (SELECT assignment_version FROM sites WHERE id = ?1) <= ?2",
+                    )?
+                    .execute(params![c.site, sql(version)])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Notes one sync request from a site (see [`touch_sites`](Self::touch_sites)).
     pub fn touch_site(
         &self,
         site: SiteId,
@@ -263,20 +298,7 @@ impl Store {
         pull_cursor: Option<u64>,
         applied_assignment: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE sites SET last_contact = ?2, pull_cursor = COALESCE(?3, pull_cursor) WHERE id = ?1",
-                params![site, sql(now_ms), pull_cursor.map(sql)],
-            )?;
-            if let Some(version) = applied_assignment {
-                tx.execute(
-                    "DELETE FROM site_stores WHERE site = ?1 AND leaving = 1
-                       AND (SELECT assignment_version FROM sites WHERE id = ?1) <= ?2",
-                    params![site, sql(version)],
-                )?;
-            }
-            Ok(())
-        })
+        self.touch_sites(&[Contact { site, at: now_ms, pull_cursor, applied_assignment }])
     }
 
     /// Revokes a site: its credentials stop working.

@@ -48,16 +48,18 @@ CREATE TABLE restricted (
     PRIMARY KEY (org, collection)
 );
 CREATE TABLE records (
+    -- A rowid table with the record's key in a unique index: records arrive in random
+    -- key order, and keeping the ~500-byte states out of the key's B-tree keeps those
+    -- inserts cheap (the state is appended; only the small index is updated at random).
     org        INTEGER NOT NULL,
     collection TEXT NOT NULL,
     id         TEXT NOT NULL,
     store      INTEGER,                -- NULL: organisation-wide
     deleted    INTEGER NOT NULL,       -- 1 when the state is a bare tombstone
     seq        INTEGER NOT NULL,       -- sequence of the record's last change on this site
-    state      BLOB NOT NULL,          -- RecordState as canonical JSON
-    PRIMARY KEY (org, collection, id)
-) WITHOUT ROWID;
-CREATE INDEX records_by_seq ON records (org, seq);
+    state      BLOB NOT NULL           -- RecordState as canonical JSON
+);
+CREATE UNIQUE INDEX records_by_key ON records (org, collection, id);
 CREATE INDEX records_by_store ON records (org, store);
 CREATE TABLE outbox (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after acks
@@ -87,6 +89,10 @@ CREATE TABLE conflicts (
     loser       TEXT NOT NULL
 );
 ";
+
+/// The index a primary reads pulls by ("records of this organisation after sequence
+/// C"). Satellites serve no pulls and skip it: every index costs each record written.
+pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
 
 /// Brings the database up to the current schema.
 ///

@@ -6,7 +6,7 @@ use crate::records::{decode, describe_store, load, save};
 use crate::{Store, StoreError, id, sql};
 use rusqlite::{Transaction, params};
 use sitesync_core::{
-    Assignment, Clock, MergeError, OrgId, Rejection, SiteId, StoreId, merge, validate,
+    Assignment, Clock, MergeError, OrgId, RecordState, Rejection, SiteId, StoreId, merge, validate,
 };
 use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, RejectedChange};
 use std::collections::{BTreeSet, HashSet};
@@ -214,6 +214,18 @@ impl Store {
             let mut seq = meta_u64(tx, "seq")?;
             let mut conflicts = 0;
             for record in records {
+                if let Some(latest) = record.state.latest() {
+                    clock.observe(latest.hlc);
+                }
+                // Most pulled records are new here (a first sync, a catch-up): try to
+                // insert the record as the primary sent it (merged into nothing, which
+                // keeps the stored form canonical) and fall back to a merge with the
+                // local copy only when there is one.
+                let mut fresh = RecordState::default();
+                if merge(&mut fresh, &record.state).is_ok() && insert_new(tx, org, record, &fresh, seq + 1)? {
+                    seq += 1;
+                    continue;
+                }
                 let (mut state, _) =
                     load(tx, org, &record.collection, &record.id)?.unwrap_or_default();
                 let changed = match merge(&mut state, &record.state) {
@@ -235,9 +247,6 @@ impl Store {
                         true
                     }
                 };
-                if let Some(latest) = record.state.latest() {
-                    clock.observe(latest.hlc);
-                }
                 if changed {
                     seq += 1;
                     save(tx, org, &record.collection, &record.id, &state, seq)?;
@@ -338,6 +347,33 @@ impl Store {
             Ok(n as u64)
         })
     }
+}
+
+/// Inserts a record this site does not hold yet; returns false (changing nothing) when
+/// it holds one already.
+fn insert_new(
+    tx: &Transaction,
+    org: OrgId,
+    record: &PulledRecord,
+    state: &RecordState,
+    seq: u64,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO records (org, collection, id, store, deleted, seq, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (org, collection, id) DO NOTHING",
+        )?
+        .execute(params![
+            sql(org),
+            record.collection,
+            record.id,
+            state.store.map(sql),
+            state.is_deleted(),
+            sql(seq),
+            state.encode()
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// Checks one pushed change before it is merged.
