@@ -115,15 +115,21 @@ pub fn fields(value: Value) -> Result<Map<String, Value>, InvalidInput> {
         ));
     }
     for (name, value) in &map {
-        text("field name", name, MAX_FIELD_NAME_LEN)?;
-        if depth(value) > MAX_DEPTH {
-            return Err(invalid(
-                "field value",
-                format!("of {name:?} is nested more than {MAX_DEPTH} levels deep"),
-            ));
-        }
+        field(name, value)?;
     }
     Ok(map)
+}
+
+/// One field: a valid name, and a value nested at most 32 deep.
+pub fn field(name: &str, value: &Value) -> Result<(), InvalidInput> {
+    text("field name", name, MAX_FIELD_NAME_LEN)?;
+    if depth(value) > MAX_DEPTH {
+        return Err(invalid(
+            "field value",
+            format!("of {name:?} is nested more than {MAX_DEPTH} levels deep"),
+        ));
+    }
+    Ok(())
 }
 
 /// How deeply arrays and objects nest in `value` (a scalar is depth 0).

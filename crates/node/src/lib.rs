@@ -10,7 +10,8 @@
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment).
 //! - [`settings`]: the sync settings behind the authorisation code.
 //! - [`node`]: the state a running node shares; [`serve`]: running it.
-//! - [`primary`]: the sync API (enrol, push, long-polling pull).
+//! - [`primary`]: the sync API (enrol, push, long-polling pull); [`commit`]: the group
+//!   commit of pushed batches.
 //! - [`api`]: the local JSON API.
 //! - [`client`] and [`satellite`]: the satellite's side of the protocol.
 //! - [`status`]: `sitesync status`.
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod client;
+pub mod commit;
 pub mod config;
 pub mod error;
 pub mod init;

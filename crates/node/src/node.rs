@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::{Notify, watch};
+use crate::commit::PushJob;
+use tokio::sync::{Notify, mpsc, watch};
 
 /// A running node.
 pub struct Node {
@@ -30,6 +31,10 @@ pub struct Node {
     /// otherwise commit (and fsync) a "last contact" of its own; instead they are
     /// gathered here and written once a second by [`flush_contacts`].
     pub contacts: Mutex<HashMap<SiteId, Contact>>,
+    /// Primary: pushed batches on their way to the group committer.
+    pub pushes: mpsc::Sender<PushJob>,
+    /// The committer's end of `pushes`, taken by `serve` when it starts the committer.
+    pub push_queue: Mutex<Option<mpsc::Receiver<PushJob>>>,
 }
 
 /// A node shared by handlers and tasks.

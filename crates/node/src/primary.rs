@@ -4,6 +4,7 @@
 //! `Authorization: Bearer <site id>.<secret>`; a wrong, missing or revoked credential
 //! gets the same 401 and changes nothing.
 
+use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use crate::secrets::{SyncKeys, random_hex, token_hash, token_matches};
@@ -120,16 +121,11 @@ async fn push(
             request.changes.len()
         )));
     }
-    let outcome = blocking(&node, move |node| {
-        Ok(node
-            .site
-            .store
-            .apply_push(site.org, site.id, &request.changes, now_ms())?)
-    })
-    .await?;
-    if outcome.applied > 0 {
-        node.notify_changed();
-    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = PushJob { org: site.org, site: site.id, changes: request.changes, reply };
+    let stopped = || NodeError::Internal("the primary is stopping".into());
+    node.pushes.send(job).await.map_err(|_| stopped())?;
+    let outcome = answer.await.map_err(|_| stopped())??;
     tracing::debug!(
         site = site_id_of(&headers),
         applied = outcome.applied,

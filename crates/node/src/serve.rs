@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -36,6 +36,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         Role::Satellite => None,
     };
     let api_token_required = !is_loopback(&site.config.listen);
+    let (pushes, push_queue) = tokio::sync::mpsc::channel(1024);
     Ok(Arc::new(Node {
         site,
         changed: watch::Sender::new(0),
@@ -44,6 +45,8 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         api_token_required,
         stopping: AtomicBool::new(false),
         contacts: Default::default(),
+        pushes,
+        push_queue: Mutex::new(Some(push_queue)),
     }))
 }
 
@@ -75,7 +78,13 @@ pub async fn serve(
     let app = app.with_state(node.clone());
     let (agent, contacts) = match node.site.config.role {
         Role::Satellite => (Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())), None),
-        Role::Primary => (None, Some(tokio::spawn(crate::node::flush_contacts(node.clone())))),
+        Role::Primary => {
+            let queue = node.push_queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(queue) = queue {
+                tokio::spawn(crate::commit::run(node.clone(), queue));
+            }
+            (None, Some(tokio::spawn(crate::node::flush_contacts(node.clone()))))
+        }
     };
     tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");
     ready(addr);

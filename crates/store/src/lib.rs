@@ -28,7 +28,7 @@ mod sync;
 pub use admin::{Contact, Org, SiteRow, StoreRow};
 pub use journal::{ConflictRow, RejectionRow};
 pub use records::{ListQuery, LocalWrite, StoredRecord};
-pub use sync::PushOutcome;
+pub use sync::{PushBatch, PushOutcome};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sitesync_core::InvalidInput;
@@ -75,6 +75,10 @@ impl Store {
         let mut writer = connect(path)?;
         schema::upgrade(&mut writer)?;
         let reader = connect(path)?;
+        // SQLite drops a reader's whole page cache whenever another connection has
+        // written, which is nearly every read on a busy primary; a small cache makes
+        // that drop cheap.
+        reader.pragma_update(None, "cache_size", -4_096)?;
         Ok(Store {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),

@@ -28,11 +28,6 @@ const MAX_SCAN: usize = 50_000;
 
 impl Store {
     /// Applies a batch pushed by satellite `site` of `org`, in one transaction.
-    ///
-    /// Changes at or below the site's acknowledged outbox sequence were applied before
-    /// (the satellite is retrying after a lost answer) and are skipped. Each other change
-    /// is checked against the site's assignment and the restricted collections, then
-    /// merged; a refused change is recorded in `rejections` with its reason.
     pub fn apply_push(
         &self,
         org: OrgId,
@@ -40,89 +35,28 @@ impl Store {
         changes: &[PushedChange],
         now_ms: u64,
     ) -> Result<PushOutcome, StoreError> {
+        let mut outcomes = self.apply_pushes(&[PushBatch { org, site, changes }], now_ms)?;
+        outcomes.pop().ok_or_else(|| StoreError::NotFound("no push outcome".into()))
+    }
+
+    /// Applies batches pushed by satellites, all in one transaction (group commit: one
+    /// durable commit serves every satellite whose push arrived meanwhile).
+    ///
+    /// Changes at or below a site's acknowledged outbox sequence were applied before
+    /// (the satellite is retrying after a lost answer) and are skipped. Each other change
+    /// is checked against the site's assignment and the restricted collections, then
+    /// merged; a refused change is recorded in `rejections` with its reason.
+    pub fn apply_pushes(&self, batches: &[PushBatch], now_ms: u64) -> Result<Vec<PushOutcome>, StoreError> {
         self.write(|tx| {
-            let acked: i64 = tx.query_row(
-                "SELECT push_acked FROM sites WHERE id = ?1",
-                [site],
-                |row| row.get(0),
-            )?;
-            let writable = writable_assignment(tx, site)?;
-            let restricted = restricted_collections(tx, org)?;
-            let stores = org_stores(tx, org)?;
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
             let mut seq = meta_u64(tx, "seq")?;
-            let mut outcome = PushOutcome {
-                response: PushResponse {
-                    acked_through: id(acked),
-                    rejected: Vec::new(),
-                },
-                ..PushOutcome::default()
-            };
-            for change in changes.iter().filter(|c| c.seq > id(acked)) {
-                outcome.response.acked_through = outcome.response.acked_through.max(change.seq);
-                let verdict = check_change(change, site, &writable, &restricted, &stores);
-                let mut merged = None;
-                if verdict.is_ok() {
-                    let (mut state, _) =
-                        load(tx, org, &change.collection, &change.id)?.unwrap_or_default();
-                    match merge(&mut state, &change.change) {
-                        Ok(report) => merged = Some((state, report)),
-                        Err(MergeError::StoreMismatch { have, got }) => {
-                            merged = None;
-                            reject(
-                                tx,
-                                org,
-                                site,
-                                now_ms,
-                                change,
-                                Rejection::StoreMismatch {
-                                    have: describe_store(have),
-                                    got: describe_store(got),
-                                },
-                                &writable,
-                                &mut outcome,
-                            )?;
-                        }
-                    }
-                } else if let Err(rejection) = verdict {
-                    reject(
-                        tx,
-                        org,
-                        site,
-                        now_ms,
-                        change,
-                        rejection,
-                        &writable,
-                        &mut outcome,
-                    )?;
-                }
-                if let Some((state, report)) = merged {
-                    if let Some(latest) = change.change.latest() {
-                        clock.observe(latest.hlc);
-                    }
-                    log_conflicts(
-                        tx,
-                        org,
-                        now_ms,
-                        &change.collection,
-                        &change.id,
-                        &report.conflicts,
-                    )?;
-                    outcome.conflicts += report.conflicts.len();
-                    if report.changed {
-                        seq += 1;
-                        save(tx, org, &change.collection, &change.id, &state, seq)?;
-                    }
-                    outcome.applied += 1;
-                }
-            }
-            tx.execute(
-                "UPDATE sites SET push_acked = ?2, last_contact = ?3 WHERE id = ?1",
-                params![site, sql(outcome.response.acked_through), sql(now_ms)],
-            )?;
+            let outcomes = batches
+                .iter()
+                .map(|batch| apply_batch(tx, batch, now_ms, &mut clock, &mut seq))
+                .collect::<Result<Vec<_>, _>>()?;
             set_meta(tx, "seq", &seq.to_string())?;
             set_meta(tx, "hlc", &clock.last().to_string())?;
-            Ok(outcome)
+            Ok(outcomes)
         })
     }
 
@@ -222,7 +156,9 @@ impl Store {
                 // keeps the stored form canonical) and fall back to a merge with the
                 // local copy only when there is one.
                 let mut fresh = RecordState::default();
-                if merge(&mut fresh, &record.state).is_ok() && insert_new(tx, org, record, &fresh, seq + 1)? {
+                if merge(&mut fresh, &record.state).is_ok()
+                    && insert_new(tx, org, &record.collection, &record.id, &fresh, seq + 1)?
+                {
                     seq += 1;
                     continue;
                 }
@@ -349,12 +285,98 @@ impl Store {
     }
 }
 
+/// One satellite's pushed batch.
+#[derive(Debug, Clone, Copy)]
+pub struct PushBatch<'a> {
+    /// The satellite's organisation.
+    pub org: OrgId,
+    /// The satellite.
+    pub site: SiteId,
+    /// Its changes, in outbox order.
+    pub changes: &'a [PushedChange],
+}
+
+/// Applies one satellite's batch inside the group's transaction.
+fn apply_batch(
+    tx: &Transaction,
+    batch: &PushBatch,
+    now_ms: u64,
+    clock: &mut Clock,
+    seq: &mut u64,
+) -> Result<PushOutcome, StoreError> {
+    let (org, site) = (batch.org, batch.site);
+    let acked: i64 = tx
+        .prepare_cached("SELECT push_acked FROM sites WHERE id = ?1")?
+        .query_row([site], |row| row.get(0))?;
+    let writable = writable_assignment(tx, site)?;
+    let restricted = restricted_collections(tx, org)?;
+    let stores = org_stores(tx, org)?;
+    let mut outcome = PushOutcome {
+        response: PushResponse { acked_through: id(acked), rejected: Vec::new() },
+        ..PushOutcome::default()
+    };
+    for change in batch.changes.iter().filter(|c| c.seq > id(acked)) {
+        outcome.response.acked_through = outcome.response.acked_through.max(change.seq);
+        let verdict = match check_change(change, site, &writable, &restricted, &stores) {
+            Ok(()) => merge_pushed(tx, org, change, now_ms, clock, seq)?,
+            Err(rejection) => Err(rejection),
+        };
+        match verdict {
+            Ok(conflicts) => {
+                outcome.applied += 1;
+                outcome.conflicts += conflicts;
+            }
+            Err(rejection) => reject(tx, org, site, now_ms, change, rejection, &writable, &mut outcome)?,
+        }
+    }
+    tx.prepare_cached("UPDATE sites SET push_acked = ?2, last_contact = ?3 WHERE id = ?1")?
+        .execute(params![site, sql(outcome.response.acked_through), sql(now_ms)])?;
+    Ok(outcome)
+}
+
+/// Merges one accepted change into the primary's copy; returns how many conflicts it
+/// found, or the rejection when the change names another store than the record's.
+fn merge_pushed(
+    tx: &Transaction,
+    org: OrgId,
+    change: &PushedChange,
+    now_ms: u64,
+    clock: &mut Clock,
+    seq: &mut u64,
+) -> Result<Result<usize, Rejection>, StoreError> {
+    let mut fresh = RecordState::default();
+    if merge(&mut fresh, &change.change).is_ok()
+        && insert_new(tx, org, &change.collection, &change.id, &fresh, *seq + 1)?
+    {
+        *seq += 1;
+        clock.observe(change.change.latest().map_or(0, |s| s.hlc));
+        return Ok(Ok(0));
+    }
+    let (mut state, _) = load(tx, org, &change.collection, &change.id)?.unwrap_or_default();
+    match merge(&mut state, &change.change) {
+        Ok(report) => {
+            clock.observe(change.change.latest().map_or(0, |s| s.hlc));
+            log_conflicts(tx, org, now_ms, &change.collection, &change.id, &report.conflicts)?;
+            if report.changed {
+                *seq += 1;
+                save(tx, org, &change.collection, &change.id, &state, *seq)?;
+            }
+            Ok(Ok(report.conflicts.len()))
+        }
+        Err(MergeError::StoreMismatch { have, got }) => Ok(Err(Rejection::StoreMismatch {
+            have: describe_store(have),
+            got: describe_store(got),
+        })),
+    }
+}
+
 /// Inserts a record this site does not hold yet; returns false (changing nothing) when
 /// it holds one already.
 fn insert_new(
     tx: &Transaction,
     org: OrgId,
-    record: &PulledRecord,
+    collection: &str,
+    record_id: &str,
     state: &RecordState,
     seq: u64,
 ) -> Result<bool, StoreError> {
@@ -366,8 +388,8 @@ fn insert_new(
         )?
         .execute(params![
             sql(org),
-            record.collection,
-            record.id,
+            collection,
+            record_id,
             state.store.map(sql),
             state.is_deleted(),
             sql(seq),
@@ -395,8 +417,9 @@ fn check_change(
             validate::MAX_FIELDS
         )));
     }
-    let values = state.values();
-    validate::fields(serde_json::Value::Object(values)).map_err(invalid)?;
+    for (name, field) in &state.fields {
+        validate::field(name, &field.value).map_err(invalid)?;
+    }
     let stamps = state.fields.values().map(|f| f.stamp).chain(state.deleted);
     if let Some(forged) = stamps.into_iter().find(|s| s.site != site) {
         return Err(Rejection::Invalid(format!(

@@ -1,0 +1,72 @@
+//! Group commit of pushed batches on the primary.
+//!
+//! Each push handler hands its batch to one committer task and waits for the answer.
+//! The committer takes every batch that has arrived, applies them all in one
+//! transaction and one durable commit, and answers each handler. Under load, many
+//! satellites' pushes share one fsync; alone, a push is committed at once.
+
+use crate::error::NodeError;
+use crate::node::{Shared, blocking, now_ms};
+use sitesync_core::{OrgId, SiteId};
+use sitesync_protocol::PushedChange;
+use sitesync_store::{PushBatch, PushOutcome};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most changes one group commit takes (bounds how long one transaction runs).
+const MAX_GROUP_CHANGES: usize = 50_000;
+
+/// A pushed batch waiting for its commit.
+pub struct PushJob {
+    /// The satellite's organisation.
+    pub org: OrgId,
+    /// The satellite.
+    pub site: SiteId,
+    /// Its changes.
+    pub changes: Vec<PushedChange>,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<Result<PushOutcome, NodeError>>,
+}
+
+/// Commits pushed batches in groups until every sender is gone.
+pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut size = first.changes.len();
+        let mut group = vec![first];
+        while size < MAX_GROUP_CHANGES {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    size += job.changes.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (inputs, replies): (Vec<_>, Vec<_>) =
+            group.into_iter().map(|j| ((j.org, j.site, j.changes), j.reply)).unzip();
+        let result = blocking(&node, move |node| {
+            let batches: Vec<PushBatch> = inputs
+                .iter()
+                .map(|(org, site, changes)| PushBatch { org: *org, site: *site, changes })
+                .collect();
+            Ok(node.site.store.apply_pushes(&batches, now_ms())?)
+        })
+        .await;
+        match result {
+            Ok(outcomes) => {
+                if outcomes.iter().any(|o| o.applied > 0) {
+                    node.notify_changed();
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "a group of pushes failed to commit; nothing of it was applied");
+                let text = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(NodeError::Internal(text.clone())));
+                }
+            }
+        }
+    }
+}
