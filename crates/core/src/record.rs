@@ -34,17 +34,20 @@ pub struct FieldVersion {
 /// A record's state (or a change to it: a state holding only what the change touched).
 ///
 /// Fields are kept in a `BTreeMap`, so equal states serialise to identical bytes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Serialised form (JSON, on disk and on the wire):
+/// `{"store": 3, "del": [hlc, site], "s": [hlc, site], "f": {"qty": {"v": 5, "b": [..]}, ..}}`.
+/// `"s"` is the latest field stamp; a field written at that stamp (usually all of them:
+/// one write sets several fields at once) leaves its own `"s"` out. Absent keys mean
+/// "none". The form is a function of the state, so equal states still give equal bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecordState {
     /// The owning store; `None` for organisation-wide reference data. Fixed when the
     /// record is created.
-    #[serde(rename = "store", default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreId>,
     /// The latest delete. Fields written at or before it are gone.
-    #[serde(rename = "del", default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<Stamp>,
     /// Every field written since the latest delete.
-    #[serde(rename = "f", default)]
     pub fields: BTreeMap<String, FieldVersion>,
 }
 
@@ -129,10 +132,134 @@ impl RecordState {
     }
 }
 
+/// The serialised form of a [`RecordState`], borrowed for writing.
+#[derive(Serialize)]
+struct StateOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<StoreId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    del: Option<Stamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s: Option<Stamp>,
+    f: BTreeMap<&'a str, FieldOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct FieldOut<'a> {
+    v: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s: Option<Stamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b: Option<Stamp>,
+}
+
+/// The serialised form of a [`RecordState`], owned for reading.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateIn {
+    #[serde(default)]
+    store: Option<StoreId>,
+    #[serde(default)]
+    del: Option<Stamp>,
+    #[serde(default)]
+    s: Option<Stamp>,
+    #[serde(default)]
+    f: BTreeMap<String, FieldIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldIn {
+    v: Value,
+    #[serde(default)]
+    s: Option<Stamp>,
+    #[serde(default)]
+    b: Option<Stamp>,
+}
+
+impl Serialize for RecordState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let common = self.fields.values().map(|f| f.stamp).max();
+        let f = self
+            .fields
+            .iter()
+            .map(|(name, field)| {
+                let s = (Some(field.stamp) != common).then_some(field.stamp);
+                (
+                    name.as_str(),
+                    FieldOut {
+                        v: &field.value,
+                        s,
+                        b: field.base,
+                    },
+                )
+            })
+            .collect();
+        StateOut {
+            store: self.store,
+            del: self.deleted,
+            s: common,
+            f,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let state = StateIn::deserialize(deserializer)?;
+        let mut fields = BTreeMap::new();
+        for (name, field) in state.f {
+            let stamp = field
+                .s
+                .or(state.s)
+                .ok_or_else(|| serde::de::Error::custom(format!("field {name:?} has no stamp")))?;
+            fields.insert(
+                name,
+                FieldVersion {
+                    value: field.v,
+                    stamp,
+                    base: field.b,
+                },
+            );
+        }
+        Ok(RecordState {
+            store: state.store,
+            deleted: state.del,
+            fields,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn fields_written_together_share_one_stamp_in_the_encoding() {
+        let mut clock = Clock::default();
+        let first =
+            RecordState::default().write(None, object(json!({"a": 1, "b": 2})), &mut clock, 10, 2);
+        let text = String::from_utf8(first.encode()).unwrap();
+        assert_eq!(text.matches("\"s\"").count(), 1, "{text}");
+        let mut both = first.clone();
+        crate::merge(
+            &mut both,
+            &first.write(None, object(json!({"a": 3})), &mut clock, 11, 2),
+        )
+        .unwrap();
+        let back = RecordState::decode(&both.encode()).unwrap();
+        assert_eq!(back, both);
+        assert!(
+            RecordState::decode(br#"{"f":{"a":{"v":1}}}"#).is_err(),
+            "a field needs a stamp"
+        );
+        assert!(
+            RecordState::decode(br#"{"f":{},"x":1}"#).is_err(),
+            "unknown keys are refused"
+        );
+    }
 
     fn object(value: Value) -> Map<String, Value> {
         match value {

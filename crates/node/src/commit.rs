@@ -41,12 +41,18 @@ pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {
                 Err(_) => break,
             }
         }
-        let (inputs, replies): (Vec<_>, Vec<_>) =
-            group.into_iter().map(|j| ((j.org, j.site, j.changes), j.reply)).unzip();
+        let (inputs, replies): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|j| ((j.org, j.site, j.changes), j.reply))
+            .unzip();
         let result = blocking(&node, move |node| {
             let batches: Vec<PushBatch> = inputs
                 .iter()
-                .map(|(org, site, changes)| PushBatch { org: *org, site: *site, changes })
+                .map(|(org, site, changes)| PushBatch {
+                    org: *org,
+                    site: *site,
+                    changes,
+                })
                 .collect();
             Ok(node.site.store.apply_pushes(&batches, now_ms())?)
         })

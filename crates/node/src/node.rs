@@ -1,15 +1,15 @@
 //! The state a running node shares between its HTTP handlers and background tasks.
 
+use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::secrets::SyncKeys;
 use crate::site::Site;
 use sitesync_core::SiteId;
 use sitesync_store::Contact;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use std::sync::atomic::{AtomicBool, Ordering};
-use crate::commit::PushJob;
 use tokio::sync::{Notify, mpsc, watch};
 
 /// A running node.
@@ -98,7 +98,10 @@ pub async fn flush_contacts(node: Shared) {
             contacts.drain().map(|(_, c)| c).collect()
         };
         if !batch.is_empty()
-            && let Err(e) = blocking(&node, move |node| Ok(node.site.store.touch_sites(&batch)?)).await
+            && let Err(e) = blocking(&node, move |node| {
+                Ok(node.site.store.touch_sites(&batch)?)
+            })
+            .await
         {
             tracing::warn!(error = %e, "cannot record the sites' last contact");
         }

@@ -58,7 +58,7 @@ async fn enrol(
         let org = node
             .site
             .store
-            .org(&org_id.to_string())
+            .org_by_id(org_id)
             .map_err(|_| NodeError::Unauthorised)?;
         if !keys.verify(&request.sync_key, org.id, org.key_generation) {
             tracing::warn!(org = org.id, "enrolment with a wrong or retired sync key");
@@ -122,7 +122,12 @@ async fn push(
         )));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = PushJob { org: site.org, site: site.id, changes: request.changes, reply };
+    let job = PushJob {
+        org: site.org,
+        site: site.id,
+        changes: request.changes,
+        reply,
+    };
     let stopped = || NodeError::Internal("the primary is stopping".into());
     node.pushes.send(job).await.map_err(|_| stopped())?;
     let outcome = answer.await.map_err(|_| stopped())??;
@@ -198,9 +203,10 @@ async fn pull(
             .await?;
             return Ok(encode(&answer));
         }
-        let id = site_id.to_string();
-        site =
-            std::sync::Arc::new(blocking(&node, move |node| Ok(node.site.store.site(&id)?)).await?);
+        let id = site_id;
+        site = std::sync::Arc::new(
+            blocking(&node, move |node| Ok(node.site.store.site_by_id(id)?)).await?,
+        );
     }
 }
 
@@ -211,14 +217,19 @@ async fn authenticate(node: &Shared, headers: &HeaderMap) -> Result<SiteRow, Nod
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|v| v.split_once('.'))
-        .map(|(id, secret)| (id.to_string(), secret.to_string()));
+        .and_then(|(id, secret)| {
+            Some((
+                id.parse::<sitesync_core::SiteId>().ok()?,
+                secret.to_string(),
+            ))
+        });
     let Some((id, secret)) = presented else {
         return Err(NodeError::Unauthorised);
     };
     let site = blocking(node, move |node| {
         node.site
             .store
-            .site(&id)
+            .site_by_id(id)
             .map_err(|_| NodeError::Unauthorised)
     })
     .await?;

@@ -1,14 +1,16 @@
 //! The satellite's sync agent: pushes the outbox, pulls routed records, follows
 //! changes of assignment, and (under `serve`) keeps doing so live.
 //!
-//! Everything the agent knows lives in the database's `meta` table and is written in the
-//! same transaction as the records it describes, so a satellite killed at any moment
-//! resumes where it stopped:
+//! Everything the agent knows lives in the database's `meta` table. The pull cursor is
+//! written in the same transaction as the records of its page; the steps of following a
+//! new assignment (purge, backfill, then `assignment_applied`) are each recorded after
+//! the work they stand for, and each is harmless to repeat. So a satellite killed at any
+//! moment resumes where it stopped, with nothing lost and nothing applied twice:
 //!
 //! | key | meaning |
 //! |---|---|
 //! | `pull_cursor` | every routed record up to this primary sequence is applied |
-//! | `assignment_applied` | the assignment version whose purge and backfill are done |
+//! | `assignment_applied` | the assignment version whose purge is done (its backfill may still be pending) |
 //! | `backfill_stores`, `backfill_cursor` | a backfill of newly assigned stores in progress |
 //! | `last_sync`, `last_error`, `last_error_at` | for `status` |
 
@@ -213,7 +215,12 @@ impl Agent {
     }
 
     /// Asks the primary for the page after `cursor`.
-    async fn fetch(&self, cursor: u64, wait_ms: u64, count: bool) -> Result<PullResponse, NodeError> {
+    async fn fetch(
+        &self,
+        cursor: u64,
+        wait_ms: u64,
+        count: bool,
+    ) -> Result<PullResponse, NodeError> {
         let applied = blocking(&self.node, |node| meta_u64(node, "assignment_applied")).await?;
         let query = PullQuery {
             cursor,
@@ -234,7 +241,10 @@ impl Agent {
         let config = answer.config;
         let (records, cursor) = (answer.records, answer.cursor);
         blocking(&self.node, move |node| {
-            Ok(node.site.store.apply_pull(org, &records, "pull_cursor", cursor, now_ms())?)
+            Ok(node
+                .site
+                .store
+                .apply_pull(org, &records, "pull_cursor", cursor, now_ms())?)
         })
         .await?;
         self.follow_assignment(config).await?;
@@ -253,11 +263,9 @@ impl Agent {
         .await?;
         if config.assignment_version != applied {
             let ids = |c: &SiteConfig| c.stores.iter().map(|s| s.id).collect::<BTreeSet<StoreId>>();
-            let removed: Vec<StoreId> = ids(&old).difference(&ids(&config)).copied().collect();
-            let added: Vec<String> = ids(&config)
-                .difference(&ids(&old))
-                .map(|s| s.to_string())
-                .collect();
+            let keep = ids(&config);
+            let removed: Vec<StoreId> = ids(&old).difference(&keep).copied().collect();
+            let added: Vec<String> = keep.difference(&ids(&old)).map(|s| s.to_string()).collect();
             if !removed.is_empty() {
                 self.push_all().await?;
             }
@@ -273,9 +281,22 @@ impl Agent {
                     );
                 }
                 if !added.is_empty() {
+                    // A backfill cut short keeps its stores: it restarts from the
+                    // beginning with the new ones (records already here merge as no-ops).
+                    let pending = node.site.store.meta("backfill_stores")?.unwrap_or_default();
+                    let mut stores: BTreeSet<String> = pending
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    stores.extend(added);
+                    let stores: Vec<String> = stores
+                        .into_iter()
+                        .filter(|s| s.parse().is_ok_and(|id: StoreId| keep.contains(&id)))
+                        .collect();
                     node.site
                         .store
-                        .set_meta("backfill_stores", &added.join(","))?;
+                        .set_meta("backfill_stores", &stores.join(","))?;
                     node.site.store.set_meta("backfill_cursor", "0")?;
                 }
                 node.site.store.set_meta(SITE_CONFIG, &text)?;

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -77,13 +77,23 @@ pub async fn serve(
     }
     let app = app.with_state(node.clone());
     let (agent, contacts) = match node.site.config.role {
-        Role::Satellite => (Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())), None),
+        Role::Satellite => (
+            Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())),
+            None,
+        ),
         Role::Primary => {
-            let queue = node.push_queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let queue = node
+                .push_queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
             if let Some(queue) = queue {
                 tokio::spawn(crate::commit::run(node.clone(), queue));
             }
-            (None, Some(tokio::spawn(crate::node::flush_contacts(node.clone()))))
+            (
+                None,
+                Some(tokio::spawn(crate::node::flush_contacts(node.clone()))),
+            )
         }
     };
     tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");

@@ -105,6 +105,26 @@ impl Store {
         })
     }
 
+    /// An organisation by id only (a name that looks like an id never matches).
+    pub fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT id, name, key_generation FROM orgs WHERE id = ?1",
+                    [sql(org)],
+                    org_row,
+                )
+                .optional()?)
+        })?
+        .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
+    }
+
+    /// A satellite by id only.
+    pub fn site_by_id(&self, site: SiteId) -> Result<SiteRow, StoreError> {
+        self.read(|tx| site_row(tx, site))?
+            .ok_or_else(|| StoreError::NotFound(format!("no site {site}")))
+    }
+
     /// Retires an organisation's sync key and makes a new one current.
     pub fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError> {
         self.write(|tx| {
@@ -298,7 +318,12 @@ impl Store {
         pull_cursor: Option<u64>,
         applied_assignment: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.touch_sites(&[Contact { site, at: now_ms, pull_cursor, applied_assignment }])
+        self.touch_sites(&[Contact {
+            site,
+            at: now_ms,
+            pull_cursor,
+            applied_assignment,
+        }])
     }
 
     /// Revokes a site: its credentials stop working.

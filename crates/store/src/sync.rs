@@ -36,7 +36,9 @@ impl Store {
         now_ms: u64,
     ) -> Result<PushOutcome, StoreError> {
         let mut outcomes = self.apply_pushes(&[PushBatch { org, site, changes }], now_ms)?;
-        outcomes.pop().ok_or_else(|| StoreError::NotFound("no push outcome".into()))
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::NotFound("no push outcome".into()))
     }
 
     /// Applies batches pushed by satellites, all in one transaction (group commit: one
@@ -46,7 +48,11 @@ impl Store {
     /// (the satellite is retrying after a lost answer) and are skipped. Each other change
     /// is checked against the site's assignment and the restricted collections, then
     /// merged; a refused change is recorded in `rejections` with its reason.
-    pub fn apply_pushes(&self, batches: &[PushBatch], now_ms: u64) -> Result<Vec<PushOutcome>, StoreError> {
+    pub fn apply_pushes(
+        &self,
+        batches: &[PushBatch],
+        now_ms: u64,
+    ) -> Result<Vec<PushOutcome>, StoreError> {
         self.write(|tx| {
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
             let mut seq = meta_u64(tx, "seq")?;
@@ -271,15 +277,15 @@ impl Store {
         })
     }
 
-    /// Removes a store's records from a satellite that no longer holds the store, with
-    /// any of its changes still queued (the caller pushes first).
+    /// Removes a store's records from a satellite that no longer holds the store. Its
+    /// queued changes stay queued: the caller has pushed what it had, and a change made
+    /// since is still pushed, and rejected with a reason rather than dropped unseen.
     pub fn purge_store(&self, org: OrgId, store: StoreId) -> Result<u64, StoreError> {
         self.write(|tx| {
             let n = tx.execute(
                 "DELETE FROM records WHERE org = ?1 AND store = ?2",
                 params![sql(org), sql(store)],
             )?;
-            tx.execute("DELETE FROM outbox WHERE store = ?1", [sql(store)])?;
             Ok(n as u64)
         })
     }
@@ -312,7 +318,10 @@ fn apply_batch(
     let restricted = restricted_collections(tx, org)?;
     let stores = org_stores(tx, org)?;
     let mut outcome = PushOutcome {
-        response: PushResponse { acked_through: id(acked), rejected: Vec::new() },
+        response: PushResponse {
+            acked_through: id(acked),
+            rejected: Vec::new(),
+        },
         ..PushOutcome::default()
     };
     for change in batch.changes.iter().filter(|c| c.seq > id(acked)) {
@@ -326,11 +335,24 @@ fn apply_batch(
                 outcome.applied += 1;
                 outcome.conflicts += conflicts;
             }
-            Err(rejection) => reject(tx, org, site, now_ms, change, rejection, &writable, &mut outcome)?,
+            Err(rejection) => reject(
+                tx,
+                org,
+                site,
+                now_ms,
+                change,
+                rejection,
+                &writable,
+                &mut outcome,
+            )?,
         }
     }
     tx.prepare_cached("UPDATE sites SET push_acked = ?2, last_contact = ?3 WHERE id = ?1")?
-        .execute(params![site, sql(outcome.response.acked_through), sql(now_ms)])?;
+        .execute(params![
+            site,
+            sql(outcome.response.acked_through),
+            sql(now_ms)
+        ])?;
     Ok(outcome)
 }
 
@@ -356,7 +378,14 @@ fn merge_pushed(
     match merge(&mut state, &change.change) {
         Ok(report) => {
             clock.observe(change.change.latest().map_or(0, |s| s.hlc));
-            log_conflicts(tx, org, now_ms, &change.collection, &change.id, &report.conflicts)?;
+            log_conflicts(
+                tx,
+                org,
+                now_ms,
+                &change.collection,
+                &change.id,
+                &report.conflicts,
+            )?;
             if report.changed {
                 *seq += 1;
                 save(tx, org, &change.collection, &change.id, &state, *seq)?;
