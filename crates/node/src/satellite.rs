@@ -20,6 +20,7 @@ use crate::node::{Shared, blocking, now_ms};
 use crate::site::SITE_CONFIG;
 use sitesync_core::{OrgId, SiteId, StoreId};
 use sitesync_protocol::{PullQuery, PullResponse, PushRequest, SiteConfig};
+use sitesync_store::Prepared;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,29 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// Body bytes received from the primary (compressed, as on the wire).
     pub bytes_received: u64,
+}
+
+/// A pulled page, its records prepared for writing. Preparing (encoding each record
+/// as the database will hold it) happens as the page arrives, so it overlaps the
+/// writing of the page before.
+struct Page {
+    records: Vec<Prepared>,
+    cursor: u64,
+    more: bool,
+    remaining: u64,
+    config: SiteConfig,
+}
+
+impl Page {
+    fn prepare(answer: PullResponse) -> Page {
+        Page {
+            records: answer.records.into_iter().map(Prepared::new).collect(),
+            cursor: answer.cursor,
+            more: answer.more,
+            remaining: answer.remaining,
+            config: answer.config,
+        }
+    }
 }
 
 /// A satellite's connection to its primary.
@@ -215,12 +239,7 @@ impl Agent {
     }
 
     /// Asks the primary for the page after `cursor`.
-    async fn fetch(
-        &self,
-        cursor: u64,
-        wait_ms: u64,
-        count: bool,
-    ) -> Result<PullResponse, NodeError> {
+    async fn fetch(&self, cursor: u64, wait_ms: u64, count: bool) -> Result<Page, NodeError> {
         let applied = blocking(&self.node, |node| meta_u64(node, "assignment_applied")).await?;
         let query = PullQuery {
             cursor,
@@ -230,12 +249,12 @@ impl Agent {
             assignment_version: Some(applied),
             count,
         };
-        self.client.pull(&query).await
+        Ok(Page::prepare(self.client.pull(&query).await?))
     }
 
     /// Applies a pulled page and its cursor, then follows any change of assignment.
     /// Returns how many records it held.
-    async fn apply(&self, answer: PullResponse) -> Result<u64, NodeError> {
+    async fn apply(&self, answer: Page) -> Result<u64, NodeError> {
         let org = self.org;
         let n = answer.records.len() as u64;
         let config = answer.config;
@@ -335,7 +354,7 @@ impl Agent {
                 stores: Some(stores),
                 ..PullQuery::default()
             };
-            let answer = self.client.pull(&query).await?;
+            let answer = Page::prepare(self.client.pull(&query).await?);
             let org = self.org;
             blocking(&self.node, move |node| {
                 node.site.store.apply_pull(

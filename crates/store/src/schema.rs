@@ -60,7 +60,6 @@ CREATE TABLE records (
     state      BLOB NOT NULL           -- RecordState as canonical JSON
 );
 CREATE UNIQUE INDEX records_by_key ON records (org, collection, id);
-CREATE INDEX records_by_store ON records (org, store);
 CREATE TABLE outbox (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after acks
     collection TEXT NOT NULL,

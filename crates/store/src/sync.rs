@@ -144,7 +144,7 @@ impl Store {
     pub fn apply_pull(
         &self,
         org: OrgId,
-        records: &[PulledRecord],
+        records: &[Prepared],
         cursor_key: &str,
         cursor: u64,
         now_ms: u64,
@@ -153,33 +153,21 @@ impl Store {
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
             let mut seq = meta_u64(tx, "seq")?;
             let mut conflicts = 0;
-            for record in records {
+            for Prepared { record, fresh } in records {
                 if let Some(latest) = record.state.latest() {
                     clock.observe(latest.hlc);
                 }
-                // Most pulled records are new here (a first sync, a catch-up): try to
-                // insert the record as the primary sent it (merged into nothing, which
-                // keeps the stored form canonical) and fall back to a merge with the
-                // local copy only when there is one.
-                let mut fresh = RecordState::default();
-                if merge(&mut fresh, &record.state).is_ok()
-                    && insert_new(tx, org, &record.collection, &record.id, &fresh, seq + 1)?
-                {
+                // Most pulled records are new here (a first sync, a catch-up): insert the
+                // record as prepared, and merge with the local copy only when there is one.
+                let (collection, record_id) = (&record.collection, &record.id);
+                if insert_new(tx, org, collection, record_id, fresh, seq + 1)? {
                     seq += 1;
                     continue;
                 }
-                let (mut state, _) =
-                    load(tx, org, &record.collection, &record.id)?.unwrap_or_default();
+                let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
                 let changed = match merge(&mut state, &record.state) {
                     Ok(report) => {
-                        log_conflicts(
-                            tx,
-                            org,
-                            now_ms,
-                            &record.collection,
-                            &record.id,
-                            &report.conflicts,
-                        )?;
+                        log_conflicts(tx, org, now_ms, collection, record_id, &report.conflicts)?;
                         conflicts += report.conflicts.len();
                         report.changed
                     }
@@ -191,7 +179,7 @@ impl Store {
                 };
                 if changed {
                     seq += 1;
-                    save(tx, org, &record.collection, &record.id, &state, seq)?;
+                    save(tx, org, collection, record_id, &state, seq)?;
                 }
             }
             set_meta(tx, "seq", &seq.to_string())?;
@@ -366,10 +354,14 @@ fn merge_pushed(
     clock: &mut Clock,
     seq: &mut u64,
 ) -> Result<Result<usize, Rejection>, StoreError> {
-    let mut fresh = RecordState::default();
-    if merge(&mut fresh, &change.change).is_ok()
-        && insert_new(tx, org, &change.collection, &change.id, &fresh, *seq + 1)?
-    {
+    if insert_new(
+        tx,
+        org,
+        &change.collection,
+        &change.id,
+        &Encoded::new(&change.change),
+        *seq + 1,
+    )? {
         *seq += 1;
         clock.observe(change.change.latest().map_or(0, |s| s.hlc));
         return Ok(Ok(0));
@@ -399,6 +391,49 @@ fn merge_pushed(
     }
 }
 
+/// A record state merged into nothing (which makes it canonical) and encoded: what
+/// a site stores for a record it did not hold.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    store: Option<StoreId>,
+    deleted: bool,
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// Encodes `state` as a new record.
+    pub fn new(state: &RecordState) -> Encoded {
+        let mut fresh = RecordState::default();
+        // Merging into an empty state cannot meet another store.
+        let _ = merge(&mut fresh, state);
+        Encoded {
+            store: fresh.store,
+            deleted: fresh.is_deleted(),
+            bytes: fresh.encode(),
+        }
+    }
+}
+
+/// A pulled record made ready to apply. Preparing is pure work that a satellite does
+/// while its previous page is being written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The record as pulled.
+    pub record: PulledRecord,
+    /// Its encoding as a new record.
+    pub fresh: Encoded,
+}
+
+impl Prepared {
+    /// Prepares a pulled record.
+    pub fn new(record: PulledRecord) -> Prepared {
+        Prepared {
+            fresh: Encoded::new(&record.state),
+            record,
+        }
+    }
+}
+
 /// Inserts a record this site does not hold yet; returns false (changing nothing) when
 /// it holds one already.
 fn insert_new(
@@ -406,7 +441,7 @@ fn insert_new(
     org: OrgId,
     collection: &str,
     record_id: &str,
-    state: &RecordState,
+    fresh: &Encoded,
     seq: u64,
 ) -> Result<bool, StoreError> {
     let inserted = tx
@@ -419,10 +454,10 @@ fn insert_new(
             sql(org),
             collection,
             record_id,
-            state.store.map(sql),
-            state.is_deleted(),
+            fresh.store.map(sql),
+            fresh.deleted,
             sql(seq),
-            state.encode()
+            fresh.bytes
         ])?;
     Ok(inserted == 1)
 }

@@ -341,12 +341,12 @@ fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
                 1,
                 10 + i,
             );
-            sitesync_protocol::PulledRecord {
+            sitesync_store::Prepared::new(sitesync_protocol::PulledRecord {
                 seq: 100 + i,
                 collection: c.collection,
                 id: c.id,
                 state: c.change,
-            }
+            })
         })
         .collect();
     db.apply_pull(7, &records, "pull_cursor", 104, 1).unwrap();
