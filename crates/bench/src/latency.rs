@@ -13,7 +13,7 @@ pub const DEFAULT_SAMPLES: u64 = 1_000;
 /// The steady pace of writes.
 const PACE: Duration = Duration::from_millis(5);
 /// How often the reader looks for the record.
-const POLL: Duration = Duration::from_micros(200);
+const POLL: Duration = Duration::from_micros(100);
 
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let samples = options.samples.unwrap_or(DEFAULT_SAMPLES);
@@ -88,8 +88,9 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
                 )));
             }
             // Poll gently: a reader spinning on the API would take the CPU the sync
-            // itself needs (this machine may have two cores for four processes).
-            tokio::time::sleep(POLL).await;
+            // itself needs (this machine may have two cores for four processes). A
+            // thread sleep, because tokio's timer counts whole milliseconds.
+            std::thread::sleep(POLL);
         }
         latencies.push(started.elapsed());
         tokio::time::sleep_until(next.into()).await;

@@ -164,49 +164,54 @@ async fn pull(
         pull_cursor: main_cursor,
         applied_assignment: version,
     });
-    let mut site = std::sync::Arc::new(site);
+    let mut site = Some(site);
     loop {
         changed.borrow_and_update();
-        // A new assignment answers at once, so the site learns of it without delay.
-        let reassigned = version.is_some_and(|v| v != site.assignment_version);
-        let (s, o) = (site.clone(), only.clone());
-        let (records, next, more) = blocking(&node, move |node| {
-            Ok(node
-                .site
-                .store
-                .pull(s.org, &s.assignment, o.as_ref(), cursor, limit)?)
-        })
-        .await?;
-        let waiting = records.is_empty() && !more && !reassigned && !node.is_stopping();
-        if !waiting
-            || tokio::time::timeout_at(deadline, changed.changed())
-                .await
-                .is_err()
-        {
-            let s = site.clone();
-            let count = query.count;
-            let answer = blocking(&node, move |node| {
-                let remaining = if count {
-                    node.site.store.routed_after(s.org, &s.assignment, next)?
-                } else {
-                    0
-                };
-                let config = node.site.store.site_config(&s)?;
-                Ok(PullResponse {
+        let (known, o, count) = (site.take(), only.clone(), query.count);
+        // One trip to the database per look: the site (again, after a wait: it may have
+        // been reassigned or revoked meanwhile), its page and its configuration.
+        let answer = blocking(&node, move |node| {
+            let s = match known {
+                Some(s) => s,
+                None => node.site.store.site_by_id(site_id)?,
+            };
+            if s.revoked {
+                return Err(NodeError::Unauthorised);
+            }
+            let (records, next, more) =
+                node.site
+                    .store
+                    .pull(s.org, &s.assignment, o.as_ref(), cursor, limit)?;
+            // A new assignment answers at once, so the site learns of it without delay.
+            let reassigned = version.is_some_and(|v| v != s.assignment_version);
+            let remaining = if count {
+                node.site.store.routed_after(s.org, &s.assignment, next)?
+            } else {
+                0
+            };
+            let config = node.site.store.site_config(&s)?;
+            let ready = !records.is_empty() || more || reassigned;
+            Ok((
+                ready,
+                PullResponse {
                     records,
                     cursor: next,
                     more,
                     remaining,
                     config,
-                })
-            })
-            .await?;
+                },
+            ))
+        })
+        .await?;
+        let (ready, answer) = answer;
+        if ready
+            || node.is_stopping()
+            || tokio::time::timeout_at(deadline, changed.changed())
+                .await
+                .is_err()
+        {
             return Ok(encode(&answer));
         }
-        let id = site_id;
-        site = std::sync::Arc::new(
-            blocking(&node, move |node| Ok(node.site.store.site_by_id(id)?)).await?,
-        );
     }
 }
 

@@ -17,7 +17,6 @@
 use crate::client::Client;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
-use crate::site::SITE_CONFIG;
 use sitesync_core::{OrgId, SiteId, StoreId};
 use sitesync_protocol::{PullQuery, PullResponse, PushRequest, SiteConfig};
 use sitesync_store::Prepared;
@@ -289,7 +288,6 @@ impl Agent {
                 self.push_all().await?;
             }
             let (org, version) = (self.org, config.assignment_version);
-            let text = serde_json::to_string(&config).unwrap_or_default();
             blocking(&self.node, move |node| {
                 for store in removed {
                     let n = node.site.store.purge_store(org, store)?;
@@ -318,7 +316,7 @@ impl Agent {
                         .set_meta("backfill_stores", &stores.join(","))?;
                     node.site.store.set_meta("backfill_cursor", "0")?;
                 }
-                node.site.store.set_meta(SITE_CONFIG, &text)?;
+                node.site.save_site_config(&config)?;
                 node.site
                     .store
                     .set_meta("assignment_applied", &version.to_string())?;
@@ -326,11 +324,7 @@ impl Agent {
             })
             .await?;
         } else if config != old {
-            let text = serde_json::to_string(&config).unwrap_or_default();
-            blocking(&self.node, move |node| {
-                Ok(node.site.store.set_meta(SITE_CONFIG, &text)?)
-            })
-            .await?;
+            blocking(&self.node, move |node| node.site.save_site_config(&config)).await?;
         }
         self.backfill().await
     }

@@ -99,6 +99,10 @@ pub async fn serve(
     tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");
     ready(addr);
     let stopper = node.clone();
+    // Answers are small and latency matters more than packet count: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

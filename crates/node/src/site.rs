@@ -10,6 +10,7 @@ use sitesync_core::{Assignment, OrgId, StoreId, time, validate};
 use sitesync_protocol::{OrgRef, SiteConfig};
 use sitesync_store::{ListQuery, LocalWrite, Store, StoredRecord};
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The `meta` key of a satellite's [`SiteConfig`] as last received from the primary.
 pub const SITE_CONFIG: &str = "site_config";
@@ -44,6 +45,10 @@ pub struct Site {
     pub config: Config,
     /// Its database.
     pub store: Store,
+    /// The satellite's [`SiteConfig`] as last read or saved by this process. Only the
+    /// sync agent changes it (through [`save_site_config`](Site::save_site_config)), so
+    /// a copy read once stays right; record writes consult it several times each.
+    site_config: Mutex<Option<SiteConfig>>,
 }
 
 impl Site {
@@ -51,7 +56,12 @@ impl Site {
     pub fn open(dir: DataDir) -> Result<Site, NodeError> {
         let config = dir.load()?;
         let store = Store::open(&dir.db_path())?;
-        Ok(Site { dir, config, store })
+        Ok(Site {
+            dir,
+            config,
+            store,
+            site_config: Mutex::new(None),
+        })
     }
 
     /// Whether this is the primary.
@@ -91,12 +101,26 @@ impl Site {
 
     /// What the primary last said this satellite holds and may write.
     pub fn site_config(&self) -> Result<SiteConfig, NodeError> {
-        match self.store.meta(SITE_CONFIG)? {
+        let mut cached = self.site_config.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(config) = &*cached {
+            return Ok(config.clone());
+        }
+        let config = match self.store.meta(SITE_CONFIG)? {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
                 NodeError::Internal(format!("stored site configuration is unreadable: {e}"))
-            }),
-            None => Ok(SiteConfig::default()),
-        }
+            })?,
+            None => SiteConfig::default(),
+        };
+        *cached = Some(config.clone());
+        Ok(config)
+    }
+
+    /// Saves a new site configuration from the primary.
+    pub fn save_site_config(&self, config: &SiteConfig) -> Result<(), NodeError> {
+        let text = serde_json::to_string(config).unwrap_or_default();
+        self.store.set_meta(SITE_CONFIG, &text)?;
+        *self.site_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
+        Ok(())
     }
 
     /// The names of the stores this site knows, by id.

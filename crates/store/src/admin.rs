@@ -291,7 +291,7 @@ impl Store {
     /// it has pulled, and which assignment it has applied (forgetting the stores it has
     /// purged since).
     pub fn touch_sites(&self, contacts: &[Contact]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_recoverable(|tx| {
             for c in contacts {
                 tx.prepare_cached(
                     "UPDATE sites SET last_contact = MAX(COALESCE(last_contact, 0), ?2),

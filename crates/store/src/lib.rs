@@ -91,7 +91,8 @@ impl Store {
         self.write(|tx| Ok(tx.execute_batch(schema::PULL_INDEX)?))
     }
 
-    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    /// Runs `f` in one write transaction, committed only if `f` succeeds, and durably:
+    /// when this returns, the write survives a crash of the process or the machine.
     fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
@@ -101,6 +102,28 @@ impl Store {
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// Like [`write`](Self::write), but for writes that can be recovered from elsewhere
+    /// (records pulled with their cursor, acknowledgements, last-contact times): the
+    /// commit skips its fsync. It still survives a crash of the process; a power loss
+    /// may drop the latest such commits, but never a part of one, and never one that
+    /// came before a durable commit (the WAL keeps them in order). What is dropped is
+    /// fetched again: the cursor that says it was applied is dropped with it.
+    fn write_recoverable<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.writer);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        result
     }
 
     /// Runs `f` on the read connection, in one read transaction (a consistent snapshot).

@@ -149,7 +149,7 @@ impl Store {
         cursor: u64,
         now_ms: u64,
     ) -> Result<usize, StoreError> {
-        self.write(|tx| {
+        self.write_recoverable(|tx| {
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
             let mut seq = meta_u64(tx, "seq")?;
             let mut conflicts = 0;
