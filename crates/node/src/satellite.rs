@@ -375,7 +375,7 @@ impl Agent {
                     Ok(node
                         .site
                         .store
-                        .set_meta("last_sync", &now_ms().to_string())?)
+                        .note_meta(&[("last_sync", &now_ms().to_string())])?)
                 })
                 .await;
             }
@@ -387,11 +387,11 @@ impl Agent {
         tracing::warn!(%error, "sync failed");
         let text = error.to_string();
         let _ = blocking(&self.node, move |node| {
-            node.site.store.set_meta("last_error", &text)?;
+            let at = now_ms().to_string();
             Ok(node
                 .site
                 .store
-                .set_meta("last_error_at", &now_ms().to_string())?)
+                .note_meta(&[("last_error", &text), ("last_error_at", &at)])?)
         })
         .await;
     }

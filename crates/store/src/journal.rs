@@ -49,6 +49,17 @@ impl Store {
         self.write(|tx| set_meta(tx, key, value))
     }
 
+    /// Sets small settings that only report (like the time of the last sync), in one
+    /// transaction without an fsync: a power loss may take them back a little.
+    pub fn note_meta(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
+        self.write_recoverable(|tx| {
+            for (key, value) in pairs {
+                set_meta(tx, key, value)?;
+            }
+            Ok(())
+        })
+    }
+
     /// The most recent conflicts of an organisation, newest first.
     pub fn conflicts(&self, org: OrgId, limit: u32) -> Result<Vec<ConflictRow>, StoreError> {
         self.read(|tx| {

@@ -238,8 +238,14 @@ impl Store {
         answer: &PushResponse,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM outbox WHERE seq <= ?1", [sql(answer.acked_through)])?;
+        // Dropping acknowledged changes can be redone (a change pushed again is skipped
+        // by the primary), so only an answer with rejections, which the primary sends
+        // once, needs a durable commit.
+        let apply = |tx: &Transaction| -> Result<(), StoreError> {
+            tx.execute(
+                "DELETE FROM outbox WHERE seq <= ?1",
+                [sql(answer.acked_through)],
+            )?;
             let mut seq = meta_u64(tx, "seq")?;
             for rejected in &answer.rejected {
                 tx.execute(
@@ -262,7 +268,12 @@ impl Store {
             }
             set_meta(tx, "seq", &seq.to_string())?;
             Ok(())
-        })
+        };
+        if answer.rejected.is_empty() {
+            self.write_recoverable(apply)
+        } else {
+            self.write(apply)
+        }
     }
 
     /// Removes a store's records from a satellite that no longer holds the store. Its
