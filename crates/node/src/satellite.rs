@@ -58,14 +58,27 @@ struct Page {
 }
 
 impl Page {
-    fn prepare(answer: PullResponse) -> Page {
-        Page {
-            records: answer.records.into_iter().map(Prepared::new).collect(),
+    /// Prepares a page; refuses it whole if one of its records is unreadable.
+    fn prepare(answer: PullResponse) -> Result<Page, NodeError> {
+        let records = answer
+            .records
+            .into_iter()
+            .map(|record| {
+                let (collection, id) = (record.collection.clone(), record.id.clone());
+                Prepared::new(record).map_err(|e| {
+                    NodeError::Remote(format!(
+                        "the primary sent an unreadable record {collection}/{id}: {e}; nothing of the page was applied"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            records,
             cursor: answer.cursor,
             more: answer.more,
             remaining: answer.remaining,
             config: answer.config,
-        }
+        })
     }
 }
 
@@ -248,7 +261,7 @@ impl Agent {
             assignment_version: Some(applied),
             count,
         };
-        Ok(Page::prepare(self.client.pull(&query).await?))
+        Page::prepare(self.client.pull(&query).await?)
     }
 
     /// Applies a pulled page and its cursor, then follows any change of assignment.
@@ -348,7 +361,7 @@ impl Agent {
                 stores: Some(stores),
                 ..PullQuery::default()
             };
-            let answer = Page::prepare(self.client.pull(&query).await?);
+            let answer = Page::prepare(self.client.pull(&query).await?)?;
             let org = self.org;
             blocking(&self.node, move |node| {
                 node.site.store.apply_pull(

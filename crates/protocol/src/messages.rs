@@ -4,6 +4,7 @@
 //! satellite and a newer primary still understand each other.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sitesync_core::{OrgId, RecordState, SiteId, StoreId};
 
 /// `POST /sync/v1/enrol`: a new satellite presents the organisation's sync key.
@@ -149,8 +150,32 @@ pub struct PulledRecord {
     pub collection: String,
     /// The record's id.
     pub id: String,
-    /// The whole record state.
-    pub state: RecordState,
+    /// The whole record state, as the primary stores it ([`RecordState`]'s canonical
+    /// JSON), passed through undecoded: the primary sends its bytes as they are, and
+    /// the satellite decodes them with [`PulledRecord::decode_state`].
+    pub state: Box<RawValue>,
+}
+
+impl PulledRecord {
+    /// A pulled record of `state`.
+    pub fn new(
+        seq: u64,
+        collection: String,
+        id: String,
+        state: &RecordState,
+    ) -> Result<PulledRecord, serde_json::Error> {
+        Ok(PulledRecord {
+            seq,
+            collection,
+            id,
+            state: serde_json::value::to_raw_value(state)?,
+        })
+    }
+
+    /// Decodes the state, refusing one that is not a valid record state.
+    pub fn decode_state(&self) -> Result<RecordState, serde_json::Error> {
+        RecordState::decode(self.state.get().as_bytes())
+    }
 }
 
 /// One page of a pull.

@@ -5,6 +5,7 @@ use crate::journal::{log_conflicts, meta_u64, set_meta};
 use crate::records::{decode, describe_store, load, save};
 use crate::{Store, StoreError, id, sql};
 use rusqlite::{Transaction, params};
+use serde_json::value::RawValue;
 use sitesync_core::{
     Assignment, Clock, MergeError, OrgId, RecordState, Rejection, SiteId, StoreId, merge, validate,
 };
@@ -103,11 +104,16 @@ impl Store {
                     continue;
                 }
                 let record_id: String = row.get(2)?;
-                let bytes: Vec<u8> = row.get(4)?;
+                // The stored state is sent as it is, without decoding it here.
+                let corrupt = |e: &dyn std::fmt::Display| {
+                    StoreError::Corrupt(format!("record {record_id:?}: {e}"))
+                };
+                let text = String::from_utf8(row.get(4)?).map_err(|e| corrupt(&e))?;
+                let state = RawValue::from_string(text).map_err(|e| corrupt(&e))?;
                 records.push(PulledRecord {
                     seq: next,
                     collection: row.get(1)?,
-                    state: decode(&bytes, &record_id)?,
+                    state,
                     id: record_id,
                 });
             }
@@ -153,8 +159,13 @@ impl Store {
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
             let mut seq = meta_u64(tx, "seq")?;
             let mut conflicts = 0;
-            for Prepared { record, fresh } in records {
-                if let Some(latest) = record.state.latest() {
+            for Prepared {
+                record,
+                state: pulled,
+                fresh,
+            } in records
+            {
+                if let Some(latest) = pulled.latest() {
                     clock.observe(latest.hlc);
                 }
                 // Most pulled records are new here (a first sync, a catch-up): insert the
@@ -165,7 +176,7 @@ impl Store {
                     continue;
                 }
                 let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
-                let changed = match merge(&mut state, &record.state) {
+                let changed = match merge(&mut state, pulled) {
                     Ok(report) => {
                         log_conflicts(tx, org, now_ms, collection, record_id, &report.conflicts)?;
                         conflicts += report.conflicts.len();
@@ -173,7 +184,7 @@ impl Store {
                     }
                     // The primary decides a record's store: its copy replaces ours.
                     Err(MergeError::StoreMismatch { .. }) => {
-                        state = record.state.clone();
+                        state = pulled.clone();
                         true
                     }
                 };
@@ -425,23 +436,41 @@ impl Encoded {
     }
 }
 
-/// A pulled record made ready to apply. Preparing is pure work that a satellite does
-/// while its previous page is being written.
+/// A pulled record made ready to apply: decoded, and encoded as the database will
+/// hold it. Preparing is pure work that a satellite does while its previous page is
+/// being written.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The record as pulled.
     pub record: PulledRecord,
+    /// Its state, decoded.
+    pub state: RecordState,
     /// Its encoding as a new record.
     pub fresh: Encoded,
 }
 
 impl Prepared {
-    /// Prepares a pulled record.
-    pub fn new(record: PulledRecord) -> Prepared {
-        Prepared {
-            fresh: Encoded::new(&record.state),
+    /// Prepares a pulled record; fails when its state is not a valid record state.
+    pub fn new(record: PulledRecord) -> Result<Prepared, serde_json::Error> {
+        let state = record.decode_state()?;
+        // The primary sends states in their stored, canonical form; such bytes are kept
+        // as they came. A state that is not canonical (a field hidden by the tombstone)
+        // is put in canonical form first.
+        let canonical = state.fields.values().all(|f| Some(f.stamp) > state.deleted);
+        let fresh = if canonical {
+            Encoded {
+                store: state.store,
+                deleted: state.is_deleted(),
+                bytes: record.state.get().as_bytes().to_vec(),
+            }
+        } else {
+            Encoded::new(&state)
+        };
+        Ok(Prepared {
             record,
-        }
+            state,
+            fresh,
+        })
     }
 }
 

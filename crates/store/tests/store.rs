@@ -341,12 +341,10 @@ fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
                 1,
                 10 + i,
             );
-            sitesync_store::Prepared::new(sitesync_protocol::PulledRecord {
-                seq: 100 + i,
-                collection: c.collection,
-                id: c.id,
-                state: c.change,
-            })
+            let pulled =
+                sitesync_protocol::PulledRecord::new(100 + i, c.collection, c.id, &c.change)
+                    .unwrap();
+            sitesync_store::Prepared::new(pulled).unwrap()
         })
         .collect();
     db.apply_pull(7, &records, "pull_cursor", 104, 1).unwrap();
