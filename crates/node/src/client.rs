@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sitesync_core::SiteId;
 use sitesync_protocol::{
-    EnrolRequest, EnrolResponse, ErrorBody, PullQuery, PullResponse, PushRequest, PushResponse,
-    VERSION, VERSION_HEADER, codec,
+    CURSOR_HEADER, EnrolRequest, EnrolResponse, ErrorBody, MORE_HEADER, PullQuery, PullResponse,
+    PushRequest, PushResponse, VERSION, VERSION_HEADER, codec,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +78,13 @@ impl Client {
 
     /// Pulls one page (waiting up to `query.wait_ms` for one).
     pub async fn pull(&self, query: &PullQuery) -> Result<PullResponse, NodeError> {
+        self.start_pull(query).await?.finish().await
+    }
+
+    /// Sends a pull and returns as soon as the answer's headers have arrived: they say
+    /// the next cursor, so the next page can be asked for while this one is still being
+    /// read and decoded.
+    pub async fn start_pull(&self, query: &PullQuery) -> Result<StartedPull, NodeError> {
         let mut params = vec![("cursor", query.cursor.to_string())];
         if let Some(limit) = query.limit {
             params.push(("limit", limit.to_string()));
@@ -99,15 +106,39 @@ impl Client {
             .http
             .get(format!("{}/sync/v1/pull?{}", self.base, encoded.join("&")));
         let timeout = Duration::from_millis(query.wait_ms.unwrap_or(0)) + Duration::from_secs(60);
-        self.send::<(), _>(call, None, timeout).await
+        let response = self.start::<()>(call, None, timeout).await?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let next = header(CURSOR_HEADER).zip(header(MORE_HEADER).map(|m| m == 1));
+        Ok(StartedPull {
+            next,
+            response,
+            client: self.clone(),
+        })
     }
 
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
-        mut call: reqwest::RequestBuilder,
+        call: reqwest::RequestBuilder,
         body: Option<&B>,
         timeout: Duration,
     ) -> Result<T, NodeError> {
+        let response = self.start(call, body, timeout).await?;
+        self.finish(response).await
+    }
+
+    /// Sends a request; returns the answer once its headers say it succeeded.
+    async fn start<B: Serialize>(
+        &self,
+        mut call: reqwest::RequestBuilder,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, NodeError> {
         call = call
             .timeout(timeout)
             .header(VERSION_HEADER, VERSION.to_string());
@@ -124,19 +155,11 @@ impl Client {
         }
         let response = call.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
-        let compressed = response
-            .headers()
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"));
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        self.traffic[1].fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if status.is_success() {
-            return codec::decode(&bytes, compressed, MAX_ANSWER).map_err(|e| {
-                NodeError::Remote(format!(
-                    "the primary sent an answer this site cannot read: {e}"
-                ))
-            });
+            return Ok(response);
         }
+        let compressed = is_zstd(&response);
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
         let detail = codec::decode::<ErrorBody>(&bytes, compressed, 1 << 20)
             .map(|b| b.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
@@ -146,6 +169,21 @@ impl Client {
             )),
             400..=499 => NodeError::Remote(format!("the primary refused the request: {detail}")),
             _ => NodeError::Remote(format!("the primary failed ({status}): {detail}")),
+        })
+    }
+
+    /// Reads and decodes a successful answer.
+    async fn finish<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T, NodeError> {
+        let compressed = is_zstd(&response);
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        self.traffic[1].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        codec::decode(&bytes, compressed, MAX_ANSWER).map_err(|e| {
+            NodeError::Remote(format!(
+                "the primary sent an answer this site cannot read: {e}"
+            ))
         })
     }
 
@@ -159,4 +197,27 @@ impl Client {
         };
         NodeError::Remote(format!("cannot reach primary at {}: {reason}", self.base))
     }
+}
+
+/// A pull whose answer has begun to arrive.
+pub struct StartedPull {
+    /// The next cursor and whether more records wait, from the answer's headers (`None`
+    /// from a primary that does not send them).
+    pub next: Option<(u64, bool)>,
+    response: reqwest::Response,
+    client: Client,
+}
+
+impl StartedPull {
+    /// Reads and decodes the page.
+    pub async fn finish(self) -> Result<PullResponse, NodeError> {
+        self.client.finish(self.response).await
+    }
+}
+
+fn is_zstd(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"))
 }

@@ -17,7 +17,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use sitesync_core::Assignment;
 use sitesync_protocol::{
-    EnrolRequest, EnrolResponse, OrgRef, PullQuery, PullResponse, PushRequest,
+    CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
+    PushRequest,
 };
 use sitesync_store::{Contact, SiteRow};
 use std::collections::BTreeSet;
@@ -210,7 +211,11 @@ async fn pull(
                 .await
                 .is_err()
         {
-            return Ok(encode(&answer));
+            let mut response = encode(&answer);
+            let headers = response.headers_mut();
+            headers.insert(CURSOR_HEADER, answer.cursor.into());
+            headers.insert(MORE_HEADER, u64::from(answer.more).into());
+            return Ok(response);
         }
     }
 }

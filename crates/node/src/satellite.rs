@@ -23,11 +23,14 @@ use sitesync_store::Prepared;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Changes per pushed batch.
 const PUSH_BATCH: usize = 2_000;
 /// Records per pulled page.
 const PULL_PAGE: u32 = 5_000;
+/// Pages a first sync may hold decoded or decoding ahead of the one being written.
+const PAGES_AHEAD: usize = 2;
 /// How long a live pull waits for a change before asking again.
 const LIVE_WAIT_MS: u64 = 20_000;
 
@@ -82,6 +85,9 @@ impl Page {
     }
 }
 
+/// A page being read and decoded.
+type PageTask = tokio::task::JoinHandle<Result<Page, NodeError>>;
+
 /// A satellite's connection to its primary.
 pub struct Agent {
     node: Shared,
@@ -132,26 +138,35 @@ impl Agent {
     ) -> Result<SyncReport, NodeError> {
         let before = self.client.traffic();
         let mut report = self.push_all().await?;
-        // Pages are pipelined: the next page is fetched while this one is applied, so
-        // the primary's reading and this site's writing overlap. Only the apply moves
-        // the cursor, so a crash at any point resumes from the last applied page.
-        let mut cursor = blocking(&self.node, |node| meta_u64(node, "pull_cursor")).await?;
-        let mut answer = self.fetch(cursor, 0, true).await?;
-        let total = answer.remaining + answer.records.len() as u64;
-        loop {
-            // Stop on an empty page: asking once more after the last records tells the
-            // primary how far this site has come, for `site list`.
-            let last = answer.records.is_empty() && !answer.more;
-            if last {
-                self.apply(answer).await?;
-                break;
+        // Pages flow through three stages at once: the primary reads page N+2 while
+        // page N+1 is decoded here and page N is written. Only writing moves the cursor,
+        // so a crash anywhere resumes from the last page written.
+        let (start, version) = blocking(&self.node, |node| {
+            Ok((
+                meta_u64(node, "pull_cursor")?,
+                meta_u64(node, "assignment_applied")?,
+            ))
+        })
+        .await?;
+        let (pages, mut ready) = mpsc::channel::<PageTask>(PAGES_AHEAD);
+        let consume = async {
+            let mut total = None;
+            while let Some(page) = ready.recv().await {
+                let page: Page = page
+                    .await
+                    .map_err(|e| NodeError::Internal(format!("decoding a page failed: {e}")))??;
+                let total = *total.get_or_insert(page.remaining + page.records.len() as u64);
+                report.pulled += self.apply(page).await?;
+                progress(report.pulled, total.max(report.pulled));
             }
-            cursor = answer.cursor;
-            let (next, applied) = tokio::join!(self.fetch(cursor, 0, false), self.apply(answer));
-            report.pulled += applied?;
-            progress(report.pulled, total.max(report.pulled));
-            answer = next?;
-        }
+            Ok::<_, NodeError>(())
+        };
+        let (produced, consumed) = tokio::join!(self.produce(start, version, pages), consume);
+        consumed?;
+        produced?;
+        // Ask once more after the last records: it tells the primary how far this site
+        // has come (for `site list`) and brings any configuration changed meanwhile.
+        self.pull_page(0).await?;
         let again = self.push_all().await?;
         report.pushed += again.pushed;
         report.rejected += again.rejected;
@@ -159,6 +174,46 @@ impl Agent {
         report.bytes_sent = after.0 - before.0;
         report.bytes_received = after.1 - before.1;
         Ok(report)
+    }
+
+    /// Asks for pages from `cursor` on until the primary has no more, each as soon as
+    /// the previous answer's headers give its cursor, and hands them to `pages` in
+    /// order, each decoding in a task of its own.
+    async fn produce(
+        &self,
+        mut cursor: u64,
+        version: u64,
+        pages: mpsc::Sender<PageTask>,
+    ) -> Result<(), NodeError> {
+        let mut count = true;
+        loop {
+            let query = PullQuery {
+                cursor,
+                limit: Some(PULL_PAGE),
+                wait_ms: Some(0),
+                stores: None,
+                assignment_version: Some(version),
+                count,
+            };
+            count = false;
+            let started = self.client.start_pull(&query).await?;
+            let (next, more, page) = match started.next {
+                Some((next, more)) => {
+                    let page = tokio::spawn(async move { Page::prepare(started.finish().await?) });
+                    (next, more, page)
+                }
+                // A primary that does not say the cursor in its headers: read the page first.
+                None => {
+                    let page = Page::prepare(started.finish().await?)?;
+                    let (next, more) = (page.cursor, page.more);
+                    (next, more, tokio::spawn(async move { Ok(page) }))
+                }
+            };
+            if pages.send(page).await.is_err() || !more {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 
     /// Runs until the node stops: a pusher woken by local writes and a long-polling puller.

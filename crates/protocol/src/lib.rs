@@ -31,3 +31,10 @@ pub const VERSION: u32 = 1;
 
 /// The HTTP header carrying [`VERSION`].
 pub const VERSION_HEADER: &str = "sitesync-protocol";
+
+/// Pull answers repeat their `cursor` in this header, so a satellite can ask for the
+/// next page as soon as the headers arrive, before the body is read.
+pub const CURSOR_HEADER: &str = "sitesync-cursor";
+
+/// Pull answers repeat `more` (1 or 0) in this header.
+pub const MORE_HEADER: &str = "sitesync-more";
