@@ -46,6 +46,15 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
     assert_eq!(good["id"], "good");
     assert_eq!(good["store"], "S1");
     assert_eq!(good["fields"]["n"], 1);
+    // Let the live pusher send the good write first, so the snapshot is steady.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while snapshot(&a).1 != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the good write was never pushed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let before = snapshot(&a);
 
     let long_collection = "c".repeat(65);
