@@ -8,8 +8,7 @@
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use sitesync_core::{OrgId, SiteId};
-use sitesync_protocol::PushedChange;
-use sitesync_store::{PushBatch, PushOutcome};
+use sitesync_store::{PreparedPush, PushBatch, PushOutcome};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes one group commit takes (bounds how long one transaction runs).
@@ -21,8 +20,8 @@ pub struct PushJob {
     pub org: OrgId,
     /// The satellite.
     pub site: SiteId,
-    /// Its changes.
-    pub changes: Vec<PushedChange>,
+    /// Its changes, prepared by the request's handler.
+    pub changes: Vec<PreparedPush>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<PushOutcome, NodeError>>,
 }

@@ -20,7 +20,7 @@ use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
     PushRequest,
 };
-use sitesync_store::{Contact, SiteRow};
+use sitesync_store::{Contact, PreparedPush, SiteRow};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -123,10 +123,15 @@ async fn push(
         )));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
+    let changes = request
+        .changes
+        .into_iter()
+        .map(|c| PreparedPush::new(c, site.id))
+        .collect();
     let job = PushJob {
         org: site.org,
         site: site.id,
-        changes: request.changes,
+        changes,
         reply,
     };
     let stopped = || NodeError::Internal("the primary is stopping".into());

@@ -28,7 +28,7 @@ mod sync;
 pub use admin::{Contact, Org, SiteRow, StoreRow};
 pub use journal::{ConflictRow, RejectionRow};
 pub use records::{ListQuery, LocalWrite, StoredRecord};
-pub use sync::{Encoded, Prepared, PushBatch, PushOutcome};
+pub use sync::{Encoded, Prepared, PreparedPush, PushBatch, PushOutcome};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sitesync_core::InvalidInput;

@@ -36,7 +36,16 @@ impl Store {
         changes: &[PushedChange],
         now_ms: u64,
     ) -> Result<PushOutcome, StoreError> {
-        let mut outcomes = self.apply_pushes(&[PushBatch { org, site, changes }], now_ms)?;
+        let changes: Vec<PreparedPush> = changes
+            .iter()
+            .map(|c| PreparedPush::new(c.clone(), site))
+            .collect();
+        let batch = PushBatch {
+            org,
+            site,
+            changes: &changes,
+        };
+        let mut outcomes = self.apply_pushes(&[batch], now_ms)?;
         outcomes
             .pop()
             .ok_or_else(|| StoreError::NotFound("no push outcome".into()))
@@ -308,8 +317,33 @@ pub struct PushBatch<'a> {
     pub org: OrgId,
     /// The satellite.
     pub site: SiteId,
-    /// Its changes, in outbox order.
-    pub changes: &'a [PushedChange],
+    /// Its changes, in outbox order, prepared.
+    pub changes: &'a [PreparedPush],
+}
+
+/// A pushed change made ready to apply: checked for everything that needs no database
+/// (names, fields, who stamped it) and encoded as a new record. Preparing is pure work
+/// that the primary does on the request's own thread, leaving the single writer only
+/// the database work.
+#[derive(Debug, Clone)]
+pub struct PreparedPush {
+    /// The change as pushed.
+    pub change: PushedChange,
+    /// The outcome of the checks that need no database.
+    shape: Result<(), Rejection>,
+    /// Its encoding as a new record.
+    fresh: Encoded,
+}
+
+impl PreparedPush {
+    /// Prepares a change pushed by `site`.
+    pub fn new(change: PushedChange, site: SiteId) -> PreparedPush {
+        PreparedPush {
+            shape: check_shape(&change, site),
+            fresh: Encoded::new(&change.change),
+            change,
+        }
+    }
 }
 
 /// Applies one satellite's batch inside the group's transaction.
@@ -334,10 +368,15 @@ fn apply_batch(
         },
         ..PushOutcome::default()
     };
-    for change in batch.changes.iter().filter(|c| c.seq > id(acked)) {
+    for prepared in batch.changes.iter().filter(|c| c.change.seq > id(acked)) {
+        let change = &prepared.change;
         outcome.response.acked_through = outcome.response.acked_through.max(change.seq);
-        let verdict = match check_change(change, site, &writable, &restricted, &stores) {
-            Ok(()) => merge_pushed(tx, org, change, now_ms, clock, seq)?,
+        let rights = prepared
+            .shape
+            .clone()
+            .and_then(|()| check_rights(change, &writable, &restricted, &stores));
+        let verdict = match rights {
+            Ok(()) => merge_pushed(tx, org, prepared, now_ms, clock, seq)?,
             Err(rejection) => Err(rejection),
         };
         match verdict {
@@ -371,17 +410,18 @@ fn apply_batch(
 fn merge_pushed(
     tx: &Transaction,
     org: OrgId,
-    change: &PushedChange,
+    prepared: &PreparedPush,
     now_ms: u64,
     clock: &mut Clock,
     seq: &mut u64,
 ) -> Result<Result<usize, Rejection>, StoreError> {
+    let change = &prepared.change;
     if insert_new(
         tx,
         org,
         &change.collection,
         &change.id,
-        &Encoded::new(&change.change),
+        &prepared.fresh,
         *seq + 1,
     )? {
         *seq += 1;
@@ -502,14 +542,9 @@ fn insert_new(
     Ok(inserted == 1)
 }
 
-/// Checks one pushed change before it is merged.
-fn check_change(
-    change: &PushedChange,
-    site: SiteId,
-    writable: &Assignment,
-    restricted: &HashSet<String>,
-    stores: &HashSet<StoreId>,
-) -> Result<(), Rejection> {
+/// Checks what needs no database in a pushed change: its names, its fields, and that
+/// the pushing site stamped it.
+fn check_shape(change: &PushedChange, site: SiteId) -> Result<(), Rejection> {
     let invalid = |e: sitesync_core::InvalidInput| Rejection::Invalid(e.to_string());
     validate::collection(&change.collection).map_err(invalid)?;
     validate::record_id(&change.id).map_err(invalid)?;
@@ -531,12 +566,23 @@ fn check_change(
             forged.site
         )));
     }
-    if let Some(store) = state.store
+    Ok(())
+}
+
+/// Checks that the site may write what the change writes.
+fn check_rights(
+    change: &PushedChange,
+    writable: &Assignment,
+    restricted: &HashSet<String>,
+    stores: &HashSet<StoreId>,
+) -> Result<(), Rejection> {
+    let store = change.change.store;
+    if let Some(store) = store
         && !stores.contains(&store)
     {
         return Err(Rejection::UnknownStore(store));
     }
-    writable.may_write(state.store, restricted.contains(&change.collection))
+    writable.may_write(store, restricted.contains(&change.collection))
 }
 
 /// Records a rejected change and adds it to the answer, with the primary's copy of the
