@@ -150,7 +150,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // A 32 MiB page cache per connection (the default is 2 MiB): a sync touches pages all
     // over the record tree, and every page SQLite has to read again is a system call.
-    conn.pragma_update(None, "cache_size", -32_768)?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoint the WAL every 64 MiB instead of every 4 MiB: a page rewritten many
     // times between checkpoints is copied to the database once (a catch-up of a million

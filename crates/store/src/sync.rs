@@ -169,7 +169,8 @@ impl Store {
             let mut seq = meta_u64(tx, "seq")?;
             let mut conflicts = 0;
             for Prepared {
-                record,
+                collection,
+                id: record_id,
                 state: pulled,
                 fresh,
             } in records
@@ -179,7 +180,6 @@ impl Store {
                 }
                 // Most pulled records are new here (a first sync, a catch-up): insert the
                 // record as prepared, and merge with the local copy only when there is one.
-                let (collection, record_id) = (&record.collection, &record.id);
                 if insert_new(tx, org, collection, record_id, fresh, seq + 1)? {
                     seq += 1;
                     continue;
@@ -481,8 +481,10 @@ impl Encoded {
 /// being written.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// The record as pulled.
-    pub record: PulledRecord,
+    /// The record's collection.
+    pub collection: String,
+    /// The record's id.
+    pub id: String,
     /// Its state, decoded.
     pub state: RecordState,
     /// Its encoding as a new record.
@@ -498,16 +500,19 @@ impl Prepared {
         // is put in canonical form first.
         let canonical = state.fields.values().all(|f| Some(f.stamp) > state.deleted);
         let fresh = if canonical {
+            // The bytes move over without a copy.
+            let text: Box<str> = record.state.into();
             Encoded {
                 store: state.store,
                 deleted: state.is_deleted(),
-                bytes: record.state.get().as_bytes().to_vec(),
+                bytes: text.into_boxed_bytes().into_vec(),
             }
         } else {
             Encoded::new(&state)
         };
         Ok(Prepared {
-            record,
+            collection: record.collection,
+            id: record.id,
             state,
             fresh,
         })
