@@ -14,3 +14,4 @@ mod live;
 mod restart;
 mod routing;
 mod secrets;
+mod token;
