@@ -29,8 +29,10 @@ use tokio::sync::mpsc;
 const PUSH_BATCH: usize = 2_000;
 /// Records per pulled page.
 const PULL_PAGE: u32 = 5_000;
-/// Pages a first sync may hold decoded or decoding ahead of the one being written.
-const PAGES_AHEAD: usize = 2;
+/// Pages a first sync may hold decoded or decoding ahead of the ones being written.
+const PAGES_AHEAD: usize = 8;
+/// Records written in one transaction when that many have arrived.
+const MAX_PER_COMMIT: usize = 50_000;
 /// How long a live pull waits for a change before asking again.
 const LIVE_WAIT_MS: u64 = 20_000;
 
@@ -61,6 +63,14 @@ struct Page {
 }
 
 impl Page {
+    /// Takes in the page that follows this one: its records, cursor and configuration.
+    fn absorb(&mut self, next: Page) {
+        self.records.extend(next.records);
+        self.cursor = next.cursor;
+        self.more = next.more;
+        self.config = next.config;
+    }
+
     /// Prepares a page; refuses it whole if one of its records is unreadable.
     fn prepare(answer: PullResponse) -> Result<Page, NodeError> {
         let records = answer
@@ -87,6 +97,12 @@ impl Page {
 
 /// A page being read and decoded.
 type PageTask = tokio::task::JoinHandle<Result<Page, NodeError>>;
+
+/// Waits for a page to be decoded.
+async fn decoded(task: PageTask) -> Result<Page, NodeError> {
+    task.await
+        .map_err(|e| NodeError::Internal(format!("decoding a page failed: {e}")))?
+}
 
 /// A satellite's connection to its primary.
 pub struct Agent {
@@ -151,11 +167,16 @@ impl Agent {
         let (pages, mut ready) = mpsc::channel::<PageTask>(PAGES_AHEAD);
         let consume = async {
             let mut total = None;
-            while let Some(page) = ready.recv().await {
-                let page: Page = page
-                    .await
-                    .map_err(|e| NodeError::Internal(format!("decoding a page failed: {e}")))??;
+            while let Some(task) = ready.recv().await {
+                let mut page = decoded(task).await?;
                 let total = *total.get_or_insert(page.remaining + page.records.len() as u64);
+                // Write every page that has arrived meanwhile in the same transaction:
+                // random keys dirty index pages all over, and a page of the index
+                // written once for many records is the biggest saving there is.
+                while page.records.len() < MAX_PER_COMMIT {
+                    let Ok(task) = ready.try_recv() else { break };
+                    page.absorb(decoded(task).await?);
+                }
                 report.pulled += self.apply(page).await?;
                 progress(report.pulled, total.max(report.pulled));
             }

@@ -171,21 +171,20 @@ impl Store {
             for Prepared {
                 collection,
                 id: record_id,
-                state: pulled,
+                latest,
                 fresh,
             } in records
             {
-                if let Some(latest) = pulled.latest() {
-                    clock.observe(latest.hlc);
-                }
+                clock.observe(*latest);
                 // Most pulled records are new here (a first sync, a catch-up): insert the
                 // record as prepared, and merge with the local copy only when there is one.
                 if insert_new(tx, org, collection, record_id, fresh, seq + 1)? {
                     seq += 1;
                     continue;
                 }
+                let pulled = decode(&fresh.bytes, record_id)?;
                 let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
-                let changed = match merge(&mut state, pulled) {
+                let changed = match merge(&mut state, &pulled) {
                     Ok(report) => {
                         log_conflicts(tx, org, now_ms, collection, record_id, &report.conflicts)?;
                         conflicts += report.conflicts.len();
@@ -193,7 +192,7 @@ impl Store {
                     }
                     // The primary decides a record's store: its copy replaces ours.
                     Err(MergeError::StoreMismatch { .. }) => {
-                        state = pulled.clone();
+                        state = pulled;
                         true
                     }
                 };
@@ -476,25 +475,26 @@ impl Encoded {
     }
 }
 
-/// A pulled record made ready to apply: decoded, and encoded as the database will
-/// hold it. Preparing is pure work that a satellite does while its previous page is
-/// being written.
+/// A pulled record made ready to apply: checked, and encoded as the database will hold
+/// it. Preparing is pure work that a satellite does while earlier pages are written;
+/// it keeps only the bytes (not the decoded state), so many pages can wait in memory.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The record's collection.
     pub collection: String,
     /// The record's id.
     pub id: String,
-    /// Its state, decoded.
-    pub state: RecordState,
-    /// Its encoding as a new record.
-    pub fresh: Encoded,
+    /// The latest clock reading in the record, for this site's clock.
+    latest: u64,
+    /// Its canonical encoding.
+    fresh: Encoded,
 }
 
 impl Prepared {
     /// Prepares a pulled record; fails when its state is not a valid record state.
     pub fn new(record: PulledRecord) -> Result<Prepared, serde_json::Error> {
         let state = record.decode_state()?;
+        let latest = state.latest().map_or(0, |s| s.hlc);
         // The primary sends states in their stored, canonical form; such bytes are kept
         // as they came. A state that is not canonical (a field hidden by the tombstone)
         // is put in canonical form first.
@@ -513,7 +513,7 @@ impl Prepared {
         Ok(Prepared {
             collection: record.collection,
             id: record.id,
-            state,
+            latest,
             fresh,
         })
     }
