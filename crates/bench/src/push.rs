@@ -13,8 +13,8 @@ use sitesync_node::now_ms;
 use sitesync_protocol::{PushRequest, PushedChange};
 use std::time::{Duration, Instant};
 
-/// Changes per pushed batch.
-const BATCH: usize = 500;
+/// Changes per pushed batch: what the satellite agent sends (`PUSH_BATCH`).
+const BATCH: usize = 2_000;
 
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let satellites = options.satellites.unwrap_or(50);
