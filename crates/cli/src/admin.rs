@@ -279,6 +279,8 @@ pub fn site(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
         SiteCmd::Revoke { site } => {
             let site = db.site(&site)?;
             db.revoke_site(site.id)?;
+            // A long poll the site has waiting ends now, refused.
+            wake(dir);
             out.print(&json!({"site": site.id, "revoked": true}), || {
                 format!("site {} revoked: its next request is refused", site.id)
             });

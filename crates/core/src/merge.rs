@@ -4,7 +4,8 @@
 //!
 //! 1. **Store.** A record's store is fixed when it is created. Merging a change that names
 //!    another store is refused with [`MergeError::StoreMismatch`]; the primary rejects
-//!    such a change and every site keeps the first store.
+//!    such a change and keeps the first store, and a satellite that meets a mismatch in
+//!    a pulled record takes the primary's copy whole.
 //! 2. **Tombstone.** The later of the two delete stamps is kept.
 //! 3. **Fields.** For each field the version with the later [`Stamp`] wins (the clock
 //!    reading, then the higher site id). Versions at or before the tombstone are dropped.

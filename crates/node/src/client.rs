@@ -165,7 +165,7 @@ impl Client {
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
         Err(match status.as_u16() {
             401 => NodeError::Remote(format!(
-                "the primary refused this site's credentials ({detail}): the sync key may be wrong, or the site was revoked"
+                "the primary refused this site's credentials ({detail}): the site may have been revoked, or enrolled again elsewhere"
             )),
             400..=499 => NodeError::Remote(format!("the primary refused the request: {detail}")),
             _ => NodeError::Remote(format!("the primary failed ({status}): {detail}")),

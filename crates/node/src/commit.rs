@@ -58,11 +58,14 @@ pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {
         .await;
         match result {
             Ok(outcomes) => {
-                if outcomes.iter().any(|o| o.applied > 0) {
+                if outcomes
+                    .iter()
+                    .any(|o| o.as_ref().is_ok_and(|o| o.applied > 0))
+                {
                     node.notify_changed();
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                    let _ = reply.send(outcome.map_err(NodeError::from));
                 }
             }
             Err(error) => {

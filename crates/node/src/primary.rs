@@ -123,11 +123,18 @@ async fn push(
         )));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let changes = request
-        .changes
-        .into_iter()
-        .map(|c| PreparedPush::new(c, site.id))
-        .collect();
+    // Checking and encoding is CPU work: off the async threads, beside the writer.
+    let site_id = site.id;
+    let changes = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        request
+            .changes
+            .into_iter()
+            .map(|c| PreparedPush::new(c, site_id, now))
+            .collect()
+    })
+    .await
+    .map_err(|e| NodeError::Internal(format!("preparing a push failed: {e}")))?;
     let job = PushJob {
         org: site.org,
         site: site.id,

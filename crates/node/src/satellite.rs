@@ -164,8 +164,11 @@ impl Agent {
             ))
         })
         .await?;
-        let (pages, mut ready) = mpsc::channel::<PageTask>(PAGES_AHEAD);
+        let (pages, ready) = mpsc::channel::<PageTask>(PAGES_AHEAD);
         let consume = async {
+            // Owned here, so that a failure drops it and the producer stops at once
+            // instead of waiting forever for room in a queue nobody reads.
+            let mut ready = ready;
             let mut total = None;
             while let Some(task) = ready.recv().await {
                 let mut page = decoded(task).await?;

@@ -46,8 +46,9 @@ pub struct Site {
     /// Its database.
     pub store: Store,
     /// The satellite's [`SiteConfig`] as last read or saved by this process. Only the
-    /// sync agent changes it (through [`save_site_config`](Site::save_site_config)), so
-    /// a copy read once stays right; record writes consult it several times each.
+    /// sync agent changes it (through [`save_site_config`](Site::save_site_config)); a
+    /// `sitesync sync` run beside a running `serve` can change it too, and `serve` then
+    /// follows on its next pull. Record writes consult it several times each.
     site_config: Mutex<Option<SiteConfig>>,
 }
 

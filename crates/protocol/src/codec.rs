@@ -1,6 +1,6 @@
 //! Message bodies on the wire.
 //!
-//! A body is JSON. Bodies larger than [`COMPRESS_OVER`] bytes are compressed with zstd
+//! A body is JSON. Bodies of [`COMPRESS_OVER`] bytes or more are compressed with zstd
 //! and sent with `Content-Encoding: zstd`: record batches are repetitive, so whole-batch
 //! compression shrinks them several times (compressing records one by one gains almost
 //! nothing). Decoding refuses bodies, compressed or not, that would exceed the caller's

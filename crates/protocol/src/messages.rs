@@ -183,7 +183,8 @@ impl PulledRecord {
 pub struct PullResponse {
     /// Records changed after the cursor, in sequence order.
     pub records: Vec<PulledRecord>,
-    /// The cursor to send next time (the last record's sequence, or the old cursor).
+    /// The cursor to send next time: the sequence of the last row the primary looked at
+    /// (records routed elsewhere are passed over), or the old cursor.
     pub cursor: u64,
     /// Whether more records are waiting right now.
     pub more: bool,

@@ -265,6 +265,14 @@ impl Store {
     /// site says it has pushed its last changes for them and purged them.
     pub fn assign(&self, site: SiteId, assignment: &Assignment) -> Result<u64, StoreError> {
         self.write(|tx| {
+            // A site that held every store held them without rows here: give each of
+            // its organisation's stores a row first, so those it loses are "leaving" too.
+            tx.execute(
+                "INSERT OR IGNORE INTO site_stores (site, store)
+                 SELECT s.id, st.id FROM sites s JOIN stores st ON st.org = s.org
+                 WHERE s.id = ?1 AND s.all_stores = 1",
+                [site],
+            )?;
             tx.execute(
                 "UPDATE site_stores SET leaving = 1 WHERE site = ?1",
                 [site],

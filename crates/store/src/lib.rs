@@ -13,9 +13,12 @@
 //!
 //! # Guarantees
 //!
-//! Every method that writes runs in one `BEGIN IMMEDIATE` transaction and commits with
-//! `synchronous=FULL`, so when it returns the write survives a crash of the process and
-//! of the machine, and when it fails nothing of it is left behind. Several processes may
+//! Every method that writes runs in one `BEGIN IMMEDIATE` transaction: when it fails,
+//! nothing of it is left behind. Writes that must not be lost (local writes, pushes the
+//! primary acknowledges, rejections) commit with `synchronous=FULL` and survive a crash
+//! of the process and of the machine; writes that can be fetched or redone (pulled
+//! pages with their cursor, acknowledgements, contact times) skip the fsync and survive
+//! a crash of the process (see `Store::write_recoverable`). Several processes may
 //! open the same database (a `serve` and a `record put` command): SQLite's locks
 //! serialise their writers, and every counter is read inside the writing transaction.
 
@@ -98,6 +101,9 @@ impl Store {
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = lock(&self.writer);
+        // Said each time, so that a relaxed write that failed to restore it can never
+        // leave a durable write without its fsync.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
@@ -116,14 +122,10 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = lock(&self.writer);
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        result
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     /// Runs `f` on the read connection, in one read transaction (a consistent snapshot).
@@ -148,8 +150,9 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A 32 MiB page cache per connection (the default is 2 MiB): a sync touches pages all
-    // over the record tree, and every page SQLite has to read again is a system call.
+    // A 64 MiB page cache for the writer (the default is 2 MiB; the reader's is set
+    // smaller in `Store::open`): the key index of a million records then stays in
+    // memory, and every page SQLite has to read again is a system call.
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoint the WAL every 64 MiB instead of every 4 MiB: a page rewritten many

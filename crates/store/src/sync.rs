@@ -4,7 +4,7 @@
 use crate::journal::{log_conflicts, meta_u64, set_meta};
 use crate::records::{decode, describe_store, load, save};
 use crate::{Store, StoreError, id, sql};
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::value::RawValue;
 use sitesync_core::{
     Assignment, Clock, MergeError, OrgId, RecordState, Rejection, SiteId, StoreId, merge, validate,
@@ -38,7 +38,7 @@ impl Store {
     ) -> Result<PushOutcome, StoreError> {
         let changes: Vec<PreparedPush> = changes
             .iter()
-            .map(|c| PreparedPush::new(c.clone(), site))
+            .map(|c| PreparedPush::new(c.clone(), site, now_ms))
             .collect();
         let batch = PushBatch {
             org,
@@ -48,11 +48,13 @@ impl Store {
         let mut outcomes = self.apply_pushes(&[batch], now_ms)?;
         outcomes
             .pop()
-            .ok_or_else(|| StoreError::NotFound("no push outcome".into()))
+            .ok_or_else(|| StoreError::NotFound("no push outcome".into()))?
     }
 
     /// Applies batches pushed by satellites, all in one transaction (group commit: one
-    /// durable commit serves every satellite whose push arrived meanwhile).
+    /// durable commit serves every satellite whose push arrived meanwhile). Each batch
+    /// runs inside a savepoint: a batch that fails is undone alone and answered with its
+    /// error, and the others still commit.
     ///
     /// Changes at or below a site's acknowledged outbox sequence were applied before
     /// (the satellite is retrying after a lost answer) and are skipped. Each other change
@@ -62,14 +64,26 @@ impl Store {
         &self,
         batches: &[PushBatch],
         now_ms: u64,
-    ) -> Result<Vec<PushOutcome>, StoreError> {
+    ) -> Result<Vec<Result<PushOutcome, StoreError>>, StoreError> {
         self.write(|tx| {
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
             let mut seq = meta_u64(tx, "seq")?;
-            let outcomes = batches
-                .iter()
-                .map(|batch| apply_batch(tx, batch, now_ms, &mut clock, &mut seq))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut outcomes = Vec::with_capacity(batches.len());
+            for batch in batches {
+                tx.execute_batch("SAVEPOINT push_batch")?;
+                let (clock_before, seq_before) = (clock, seq);
+                match apply_batch(tx, batch, now_ms, &mut clock, &mut seq) {
+                    Ok(outcome) => {
+                        tx.execute_batch("RELEASE push_batch")?;
+                        outcomes.push(Ok(outcome));
+                    }
+                    Err(error) => {
+                        tx.execute_batch("ROLLBACK TO push_batch; RELEASE push_batch")?;
+                        (clock, seq) = (clock_before, seq_before);
+                        outcomes.push(Err(error));
+                    }
+                }
+            }
             set_meta(tx, "seq", &seq.to_string())?;
             set_meta(tx, "hlc", &clock.last().to_string())?;
             Ok(outcomes)
@@ -261,30 +275,24 @@ impl Store {
         // by the primary), so only an answer with rejections, which the primary sends
         // once, needs a durable commit.
         let apply = |tx: &Transaction| -> Result<(), StoreError> {
+            let mut seq = meta_u64(tx, "seq")?;
+            for rejected in &answer.rejected {
+                log_rejection(
+                    tx,
+                    org,
+                    site,
+                    now_ms,
+                    rejected.seq,
+                    &rejected.collection,
+                    &rejected.id,
+                    &rejected.reason,
+                )?;
+                undo_rejected(tx, org, rejected, &mut seq)?;
+            }
             tx.execute(
                 "DELETE FROM outbox WHERE seq <= ?1",
                 [sql(answer.acked_through)],
             )?;
-            let mut seq = meta_u64(tx, "seq")?;
-            for rejected in &answer.rejected {
-                tx.execute(
-                    "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![sql(org), site, sql(now_ms), sql(rejected.seq), rejected.collection, rejected.id, rejected.reason],
-                )?;
-                match &rejected.record {
-                    Some(state) => {
-                        seq += 1;
-                        save(tx, org, &rejected.collection, &rejected.id, state, seq)?;
-                    }
-                    None => {
-                        tx.execute(
-                            "DELETE FROM records WHERE org = ?1 AND collection = ?2 AND id = ?3",
-                            params![sql(org), rejected.collection, rejected.id],
-                        )?;
-                    }
-                }
-            }
             set_meta(tx, "seq", &seq.to_string())?;
             Ok(())
         };
@@ -307,6 +315,77 @@ impl Store {
             Ok(n as u64)
         })
     }
+}
+
+/// Takes back a change the primary refused: the fields it wrote (and its tombstone)
+/// leave the local copy, and the primary's copy is merged in, so what this site holds
+/// meanwhile from later pulls or later local writes stays. When the site may not hold
+/// the record at all, it goes.
+fn undo_rejected(
+    tx: &Transaction,
+    org: OrgId,
+    rejected: &RejectedChange,
+    seq: &mut u64,
+) -> Result<(), StoreError> {
+    let Some(primary_copy) = &rejected.record else {
+        tx.execute(
+            "DELETE FROM records WHERE org = ?1 AND collection = ?2 AND id = ?3",
+            params![sql(org), rejected.collection, rejected.id],
+        )?;
+        return Ok(());
+    };
+    let change: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT change FROM outbox WHERE seq = ?1")?
+        .query_row([sql(rejected.seq)], |row| row.get(0))
+        .optional()?;
+    let (mut state, _) = load(tx, org, &rejected.collection, &rejected.id)?.unwrap_or_default();
+    if let Some(bytes) = change {
+        let change = decode(&bytes, &rejected.id)?;
+        let stamps: HashSet<_> = change
+            .fields
+            .values()
+            .map(|f| f.stamp)
+            .chain(change.deleted)
+            .collect();
+        state.fields.retain(|_, f| !stamps.contains(&f.stamp));
+        if state.deleted.is_some_and(|d| stamps.contains(&d)) {
+            state.deleted = None;
+        }
+    }
+    if merge(&mut state, primary_copy).is_err() {
+        // The primary decides a record's store.
+        state = primary_copy.clone();
+    }
+    *seq += 1;
+    save(tx, org, &rejected.collection, &rejected.id, &state, *seq)
+}
+
+/// Records a refused change in `rejections`.
+#[allow(clippy::too_many_arguments)]
+fn log_rejection(
+    tx: &Transaction,
+    org: OrgId,
+    site: SiteId,
+    now_ms: u64,
+    change_seq: u64,
+    collection: &str,
+    record_id: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        sql(org),
+        site,
+        sql(now_ms),
+        sql(change_seq),
+        collection,
+        record_id,
+        reason
+    ])?;
+    Ok(())
 }
 
 /// One satellite's pushed batch.
@@ -335,10 +414,11 @@ pub struct PreparedPush {
 }
 
 impl PreparedPush {
-    /// Prepares a change pushed by `site`.
-    pub fn new(change: PushedChange, site: SiteId) -> PreparedPush {
+    /// Prepares a change pushed by `site`, received when the primary's clock read
+    /// `now_ms`.
+    pub fn new(change: PushedChange, site: SiteId, now_ms: u64) -> PreparedPush {
         PreparedPush {
-            shape: check_shape(&change, site),
+            shape: check_shape(&change, site, now_ms),
             fresh: Encoded::new(&change.change),
             change,
         }
@@ -549,7 +629,7 @@ fn insert_new(
 
 /// Checks what needs no database in a pushed change: its names, its fields, and that
 /// the pushing site stamped it.
-fn check_shape(change: &PushedChange, site: SiteId) -> Result<(), Rejection> {
+fn check_shape(change: &PushedChange, site: SiteId, now_ms: u64) -> Result<(), Rejection> {
     let invalid = |e: sitesync_core::InvalidInput| Rejection::Invalid(e.to_string());
     validate::collection(&change.collection).map_err(invalid)?;
     validate::record_id(&change.id).map_err(invalid)?;
@@ -564,15 +644,34 @@ fn check_shape(change: &PushedChange, site: SiteId) -> Result<(), Rejection> {
     for (name, field) in &state.fields {
         validate::field(name, &field.value).map_err(invalid)?;
     }
+    if state.fields.is_empty() && state.deleted.is_none() {
+        return Err(Rejection::Invalid("the change writes nothing".into()));
+    }
     let stamps = state.fields.values().map(|f| f.stamp).chain(state.deleted);
-    if let Some(forged) = stamps.into_iter().find(|s| s.site != site) {
+    if let Some(forged) = stamps.clone().find(|s| s.site != site) {
         return Err(Rejection::Invalid(format!(
             "the change is stamped by site {}, not by the pushing site {site}",
             forged.site
         )));
     }
+    // A stamp far in the future would win every later edit and drag every site's
+    // clock along with it (the clock never goes back), so it is refused.
+    if let Some(ahead) = stamps
+        .map(|s| s.millis())
+        .max()
+        .filter(|ms| *ms > now_ms + MAX_AHEAD_MS)
+    {
+        return Err(Rejection::Invalid(format!(
+            "the change is stamped {} hours ahead of the primary's clock; correct the clock of site {site}",
+            (ahead - now_ms) / 3_600_000
+        )));
+    }
     Ok(())
 }
+
+/// How far ahead of the primary's clock a pushed change may be stamped: clocks of
+/// sites may disagree by hours, but not by more than a day.
+pub const MAX_AHEAD_MS: u64 = 24 * 3_600_000;
 
 /// Checks that the site may write what the change writes.
 fn check_rights(
@@ -605,18 +704,15 @@ fn reject(
 ) -> Result<(), StoreError> {
     let reason = rejection.to_string();
     tracing::info!(site, collection = %change.collection, id = %change.id, %reason, "change rejected");
-    tx.execute(
-        "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            sql(org),
-            site,
-            sql(now_ms),
-            sql(change.seq),
-            change.collection,
-            change.id,
-            reason
-        ],
+    log_rejection(
+        tx,
+        org,
+        site,
+        now_ms,
+        change.seq,
+        &change.collection,
+        &change.id,
+        &reason,
     )?;
     let record = match load(tx, org, &change.collection, &change.id)? {
         Some((state, _)) if writable.routes(state.store) => Some(state),

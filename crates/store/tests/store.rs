@@ -411,3 +411,169 @@ fn two_connections_to_one_file_never_reuse_a_sequence() {
     let outbox = a.outbox(100).unwrap();
     assert_eq!(outbox.len(), 20);
 }
+
+#[test]
+fn a_change_stamped_far_ahead_or_writing_nothing_is_rejected() {
+    let (_dir, db, org, s1, _) = primary();
+    let day = 24 * 3_600_000;
+    let now = 1_000 * day;
+    let ahead = change(1, "ahead", Some(s1), json!({"qty": 1}), 2, now + 2 * day);
+    let hours_ahead = change(
+        2,
+        "skewed",
+        Some(s1),
+        json!({"qty": 1}),
+        2,
+        now + 5 * 3_600_000,
+    );
+    let mut empty = change(3, "empty", Some(s1), json!({"qty": 1}), 2, now);
+    empty.change.fields.clear();
+    let outcome = db
+        .apply_push(org, 2, &[ahead, hours_ahead, empty], now)
+        .unwrap();
+    assert_eq!(outcome.applied, 1, "a clock hours ahead is accepted");
+    let reasons: Vec<_> = outcome
+        .response
+        .rejected
+        .iter()
+        .map(|r| r.reason.clone())
+        .collect();
+    assert!(reasons[0].contains("48 hours ahead"), "{reasons:?}");
+    assert!(reasons[1].contains("writes nothing"), "{reasons:?}");
+    assert!(db.record(org, "stock", "empty").unwrap().is_none());
+}
+
+#[test]
+fn one_failing_batch_in_a_group_leaves_the_others_committed() {
+    let (_dir, db, org, s1, _) = primary();
+    let good = vec![sitesync_store::PreparedPush::new(
+        change(1, "a", Some(s1), json!({"qty": 1}), 2, 10),
+        2,
+        20,
+    )];
+    let ghost = vec![sitesync_store::PreparedPush::new(
+        change(1, "b", Some(s1), json!({"qty": 1}), 99, 10),
+        99,
+        20,
+    )];
+    let batches = [
+        sitesync_store::PushBatch {
+            org,
+            site: 99,
+            changes: &ghost,
+        },
+        sitesync_store::PushBatch {
+            org,
+            site: 2,
+            changes: &good,
+        },
+    ];
+    let outcomes = db.apply_pushes(&batches, 20).unwrap();
+    assert!(outcomes[0].is_err(), "site 99 does not exist");
+    assert_eq!(outcomes[1].as_ref().unwrap().applied, 1);
+    assert!(db.record(org, "stock", "a").unwrap().is_some());
+    assert!(db.record(org, "stock", "b").unwrap().is_none());
+}
+
+#[test]
+fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses() {
+    let (_dir, db, org, s1, s2) = primary();
+    db.assign(
+        2,
+        &Assignment {
+            all_stores: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let version = db
+        .assign(
+            2,
+            &Assignment {
+                all_stores: false,
+                stores: BTreeSet::from([s1]),
+            },
+        )
+        .unwrap();
+    let late = db
+        .apply_push(
+            org,
+            2,
+            &[change(1, "late", Some(s2), json!({"qty": 1}), 2, 10)],
+            20,
+        )
+        .unwrap();
+    assert_eq!(
+        late.applied, 1,
+        "the last changes for a store taken away are accepted"
+    );
+    db.touch_site(2, 30, None, Some(version)).unwrap();
+    let after = db
+        .apply_push(
+            org,
+            2,
+            &[change(2, "later", Some(s2), json!({"qty": 1}), 2, 40)],
+            50,
+        )
+        .unwrap();
+    assert_eq!(after.applied, 0);
+}
+
+#[test]
+fn a_rejected_change_is_taken_back_without_losing_what_arrived_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("s.db")).unwrap();
+    // The satellite (site 2) writes "qty", which the primary will refuse.
+    db.write_local(
+        1,
+        "stock",
+        "a",
+        put(Some(1), json!({"qty": 5})),
+        2,
+        100,
+        true,
+    )
+    .unwrap();
+    let refused = db.outbox(10).unwrap().remove(0);
+    // Meanwhile a pull brings another site's newer "note" for the same record.
+    let newer = RecordState::default().write(
+        Some(1),
+        fields(json!({"note": "recount"})),
+        &mut Clock::default(),
+        200,
+        3,
+    );
+    let pulled =
+        sitesync_protocol::PulledRecord::new(7, "stock".into(), "a".into(), &newer).unwrap();
+    db.apply_pull(
+        1,
+        &[sitesync_store::Prepared::new(pulled).unwrap()],
+        "pull_cursor",
+        7,
+        1,
+    )
+    .unwrap();
+    // The primary's copy at the time of the rejection holds neither.
+    let answer = sitesync_protocol::PushResponse {
+        acked_through: refused.seq,
+        rejected: vec![sitesync_protocol::RejectedChange {
+            seq: refused.seq,
+            collection: "stock".into(),
+            id: "a".into(),
+            reason: "no".into(),
+            record: Some(RecordState {
+                store: Some(1),
+                ..Default::default()
+            }),
+        }],
+    };
+    db.ack_push(1, 2, &answer, 300).unwrap();
+    let record = db.record(1, "stock", "a").unwrap().unwrap();
+    assert_eq!(
+        record.state.values(),
+        fields(json!({"note": "recount"})),
+        "the refused field left, the pulled one stayed"
+    );
+    assert_eq!(db.outbox_len().unwrap(), 0);
+    assert_eq!(db.rejection_count(1).unwrap(), 1);
+}
