@@ -100,14 +100,7 @@ impl Store {
         &self,
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
-        // Said each time, so that a relaxed write that failed to restore it can never
-        // leave a durable write without its fsync.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        self.commit("FULL", f)
     }
 
     /// Like [`write`](Self::write), but for writes that can be recovered from elsewhere
@@ -120,8 +113,18 @@ impl Store {
         &self,
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.commit("NORMAL", f)
+    }
+
+    /// Runs `f` in one write transaction with SQLite's `synchronous` set to `sync`. The
+    /// setting is given for every transaction, so no write inherits another's.
+    fn commit<T>(
+        &self,
+        sync: &str,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = lock(&self.writer);
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", sync)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
