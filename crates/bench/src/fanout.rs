@@ -5,7 +5,10 @@ use crate::harness::{Cluster, Seed, quantile_ms, round, seed_sites};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::client::Client;
+use sitesync_node::satellite::LIVE_WAIT_MS;
 use sitesync_protocol::PullQuery;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
@@ -29,7 +32,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         },
     )
     .await?;
-    let (arrivals, started) = waiting_satellites(&cluster, &sites, Duration::from_secs(30)).await?;
+    let waiting = waiting_satellites(&cluster, &sites, Duration::from_millis(LIVE_WAIT_MS)).await?;
     let http = reqwest::Client::new();
     let t0 = Instant::now();
     let put = http
@@ -48,9 +51,9 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
             put.text().await.unwrap_or_default()
         )));
     }
-    drop(started);
+
     let mut times = Vec::with_capacity(sites.len());
-    for arrival in arrivals {
+    for arrival in waiting.tasks {
         let at = arrival
             .await
             .map_err(|e| BenchError::Failed(e.to_string()))??;
@@ -65,27 +68,31 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     Ok(figures.as_object().cloned().unwrap_or_default())
 }
 
+/// Satellites waiting on the primary with long-polling pulls.
+pub struct Waiting {
+    /// One task per site; each ends when its site received a record.
+    pub tasks: Vec<tokio::task::JoinHandle<Result<Instant, BenchError>>>,
+    /// Their clients, kept alive with them.
+    pub clients: Vec<Client>,
+    /// Pulls that failed and were asked again.
+    pub failures: Arc<AtomicU64>,
+}
+
 /// Starts one long-polling pull per site and waits until the primary holds them all.
-/// Each task returns when its site received a record. The second value keeps the tasks'
-/// clients alive.
 pub async fn waiting_satellites(
     cluster: &Cluster,
     sites: &[(u32, String)],
     wait: Duration,
-) -> Result<
-    (
-        Vec<tokio::task::JoinHandle<Result<Instant, BenchError>>>,
-        Vec<Client>,
-    ),
-    BenchError,
-> {
+) -> Result<Waiting, BenchError> {
     let base = Client::new(&cluster.url)?;
     let mut tasks = Vec::with_capacity(sites.len());
     let mut clients = Vec::with_capacity(sites.len());
-    for chunk in sites.chunks(250) {
+    let failures = Arc::new(AtomicU64::new(0));
+    for chunk in sites.chunks(100) {
         for (site, secret) in chunk {
             let client = base.clone().with_credential(*site, secret);
             clients.push(client.clone());
+            let failures = failures.clone();
             tasks.push(tokio::spawn(async move {
                 let mut cursor = 0;
                 loop {
@@ -95,7 +102,16 @@ pub async fn waiting_satellites(
                         wait_ms: Some(wait.as_millis() as u64),
                         ..PullQuery::default()
                     };
-                    let answer = client.pull(&query).await?;
+                    // A failed request is asked again, as the satellite agent does;
+                    // the failures are counted for the figures.
+                    let answer = match client.pull(&query).await {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     if !answer.records.is_empty() {
                         return Ok(Instant::now());
                     }
@@ -103,10 +119,15 @@ pub async fn waiting_satellites(
                 }
             }));
         }
-        // Let the primary accept a chunk before opening the next.
+        // Let the primary accept a chunk before opening the next (satellites that
+        // reconnect after an outage spread out the same way, with their backoff).
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Every pull has been sent; give the primary a moment to park them all.
     tokio::time::sleep(Duration::from_millis(500 + sites.len() as u64 / 10)).await;
-    Ok((tasks, clients))
+    Ok(Waiting {
+        tasks,
+        clients,
+        failures,
+    })
 }

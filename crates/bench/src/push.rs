@@ -14,7 +14,7 @@ use sitesync_protocol::{PushRequest, PushedChange};
 use std::time::{Duration, Instant};
 
 /// Changes per pushed batch: what the satellite agent sends (`PUSH_BATCH`).
-const BATCH: usize = 2_000;
+const BATCH: usize = 500;
 
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let satellites = options.satellites.unwrap_or(50);

@@ -34,7 +34,7 @@ const PAGES_AHEAD: usize = 8;
 /// Records written in one transaction when that many have arrived.
 const MAX_PER_COMMIT: usize = 50_000;
 /// How long a live pull waits for a change before asking again.
-const LIVE_WAIT_MS: u64 = 20_000;
+pub const LIVE_WAIT_MS: u64 = 50_000;
 
 /// What one `sync` round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]

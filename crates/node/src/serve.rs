@@ -59,7 +59,7 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
     let listen = node.site.config.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let listener = bind(&listen)
         .await
         .map_err(|e| NodeError::Internal(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
@@ -119,6 +119,26 @@ pub async fn serve(
     }
     let _ = std::fs::remove_file(node.site.dir.serve_path());
     result.map_err(|e| NodeError::Internal(format!("server failed: {e}")))
+}
+
+/// Connections that may wait to be accepted: thousands of satellites reconnect at once
+/// after a primary restarts (the usual default of 1,024 would refuse some of them).
+const BACKLOG: u32 = 8_192;
+
+/// Listens on `listen` (an address or `host:port`) with a deep accept queue.
+async fn bind(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = tokio::net::lookup_host(listen)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such address"))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// The address a running `serve` of this data folder listens on, if one answers.

@@ -47,6 +47,7 @@ const FIGURES: &[(&str, &[&str])] = &[
             "primary_rss_mb",
             "primary_cpu_percent",
             "window_s",
+            "failed_pulls",
         ],
     ),
     ("resync", &["changes", "seconds", "records_per_s"]),
