@@ -17,6 +17,7 @@ use crate::node::{Shared, blocking, now_ms};
 use crate::secrets::token_matches;
 use crate::site::RecordView;
 use crate::status;
+use crate::wire::bearer;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -108,11 +109,7 @@ async fn require_token(
     next: Next,
 ) -> Result<Response, NodeError> {
     if node.api_token_required {
-        let token = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let token = bearer(request.headers());
         if !token.is_some_and(|t| token_matches(t, &node.site.config.api_token_hash)) {
             return Err(NodeError::Unauthorised);
         }

@@ -82,6 +82,25 @@ pub struct Config {
     pub org_name: Option<String>,
 }
 
+/// Checks a primary's URL as a person typed it.
+pub fn check_primary_url(url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the primary URL {url:?} must start with http:// or https://"
+        ))
+    }
+}
+
+/// Checks an authorisation code a person chose.
+pub fn check_auth_code(code: &str) -> Result<(), String> {
+    if code.trim().len() < 4 {
+        return Err("the authorisation code must be at least 4 characters long".into());
+    }
+    Ok(())
+}
+
 /// The paths of a data folder.
 #[derive(Debug, Clone)]
 pub struct DataDir {

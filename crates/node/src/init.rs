@@ -6,7 +6,9 @@
 //! never mistaken for a site.
 
 use crate::client::Client;
-use crate::config::{Config, ConfigError, DataDir, Role, write_private};
+use crate::config::{
+    Config, ConfigError, DataDir, Role, check_auth_code, check_primary_url, write_private,
+};
 use crate::error::NodeError;
 use crate::secrets::{code_hash, random_hex, token_hash};
 use crate::site::SITE_CONFIG;
@@ -103,13 +105,7 @@ pub async fn init_satellite(
     if let Some(name) = &options.name {
         validate::name("site name", name)?;
     }
-    if !(options.primary_url.starts_with("http://") || options.primary_url.starts_with("https://"))
-    {
-        return Err(NodeError::BadRequest(format!(
-            "the primary URL {:?} must start with http:// or https://",
-            options.primary_url
-        )));
-    }
+    check_primary_url(&options.primary_url).map_err(NodeError::BadRequest)?;
     let (auth_code, generated) = auth_code_or_new(options.auth_code.clone())?;
     let api_token = random_hex(32)?;
     let client = Client::new(&options.primary_url)?;
@@ -167,10 +163,10 @@ fn ensure_new(dir: &DataDir) -> Result<(), NodeError> {
 /// The code given (checked), or a new one to show the person.
 fn auth_code_or_new(code: Option<String>) -> Result<(String, Option<String>), NodeError> {
     match code {
-        Some(code) if code.trim().len() < 4 => Err(NodeError::BadRequest(
-            "the authorisation code must be at least 4 characters long".into(),
-        )),
-        Some(code) => Ok((code.trim().to_string(), None)),
+        Some(code) => {
+            check_auth_code(&code).map_err(NodeError::BadRequest)?;
+            Ok((code.trim().to_string(), None))
+        }
         None => {
             let code = random_hex(5)?;
             Ok((code.clone(), Some(code)))

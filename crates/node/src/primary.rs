@@ -8,11 +8,11 @@ use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use crate::secrets::{SyncKeys, random_hex, token_hash, token_matches};
-use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
+use crate::wire::{MAX_SYNC_BODY, bearer, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use sitesync_core::Assignment;
@@ -231,10 +231,7 @@ async fn pull(
 
 /// Checks a request's site credentials and returns the site.
 async fn authenticate(node: &Shared, headers: &HeaderMap) -> Result<SiteRow, NodeError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let presented = bearer(headers)
         .and_then(|v| v.split_once('.'))
         .and_then(|(id, secret)| {
             Some((
@@ -261,10 +258,7 @@ async fn authenticate(node: &Shared, headers: &HeaderMap) -> Result<SiteRow, Nod
 
 /// The site id a request claims, for logs (never the secret).
 fn site_id_of(headers: &HeaderMap) -> String {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    bearer(headers)
         .and_then(|v| v.split_once('.'))
         .map(|(id, _)| id.to_string())
         .unwrap_or_default()

@@ -159,8 +159,8 @@ impl Agent {
         // so a crash anywhere resumes from the last page written.
         let (start, version) = blocking(&self.node, |node| {
             Ok((
-                meta_u64(node, "pull_cursor")?,
-                meta_u64(node, "assignment_applied")?,
+                node.site.store.meta_u64("pull_cursor")?,
+                node.site.store.meta_u64("assignment_applied")?,
             ))
         })
         .await?;
@@ -322,7 +322,10 @@ impl Agent {
     /// Pulls and applies one page, then follows any change of assignment. Returns
     /// whether more records wait.
     async fn pull_page(&self, wait_ms: u64) -> Result<bool, NodeError> {
-        let cursor = blocking(&self.node, |node| meta_u64(node, "pull_cursor")).await?;
+        let cursor = blocking(&self.node, |node| {
+            Ok(node.site.store.meta_u64("pull_cursor")?)
+        })
+        .await?;
         let answer = self.fetch(cursor, wait_ms, false).await?;
         let more = answer.more;
         self.apply(answer).await?;
@@ -331,7 +334,10 @@ impl Agent {
 
     /// Asks the primary for the page after `cursor`.
     async fn fetch(&self, cursor: u64, wait_ms: u64, count: bool) -> Result<Page, NodeError> {
-        let applied = blocking(&self.node, |node| meta_u64(node, "assignment_applied")).await?;
+        let applied = blocking(&self.node, |node| {
+            Ok(node.site.store.meta_u64("assignment_applied")?)
+        })
+        .await?;
         let query = PullQuery {
             cursor,
             limit: Some(PULL_PAGE),
@@ -367,7 +373,7 @@ impl Agent {
         let (old, applied) = blocking(&self.node, |node| {
             Ok((
                 node.site.site_config()?,
-                meta_u64(node, "assignment_applied")?,
+                node.site.store.meta_u64("assignment_applied")?,
             ))
         })
         .await?;
@@ -427,7 +433,7 @@ impl Agent {
             let (stores, cursor) = blocking(&self.node, |node| {
                 Ok((
                     node.site.store.meta("backfill_stores")?.unwrap_or_default(),
-                    meta_u64(node, "backfill_cursor")?,
+                    node.site.store.meta_u64("backfill_cursor")?,
                 ))
             })
             .await?;
@@ -487,16 +493,6 @@ impl Agent {
         })
         .await;
     }
-}
-
-/// Reads a numeric `meta` value (0 when unset).
-pub fn meta_u64(node: &crate::node::Node, key: &str) -> Result<u64, NodeError> {
-    Ok(node
-        .site
-        .store
-        .meta(key)?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
 }
 
 /// Retry delays: 100 ms doubling up to 5 s.

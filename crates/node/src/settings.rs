@@ -1,7 +1,7 @@
 //! `sitesync settings`: the sync settings, locked behind the authorisation code as in
 //! mSupply's synchronisation preferences.
 
-use crate::config::{DataDir, Role};
+use crate::config::{DataDir, Role, check_auth_code, check_primary_url};
 use crate::error::NodeError;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
@@ -58,11 +58,7 @@ pub fn set(dir: &DataDir, key: &str, value: &str, auth_code: &str) -> Result<Str
     let mut message = format!("{key} changed; restart `sitesync serve` if it is running");
     match key {
         "primary-url" if config.role == Role::Satellite => {
-            if !(value.starts_with("http://") || value.starts_with("https://")) {
-                return Err(NodeError::BadRequest(format!(
-                    "{value:?} must start with http:// or https://"
-                )));
-            }
+            check_primary_url(value).map_err(NodeError::BadRequest)?;
             config.primary_url = Some(value.trim_end_matches('/').to_string());
         }
         "primary-url" => {
@@ -86,11 +82,7 @@ pub fn set(dir: &DataDir, key: &str, value: &str, auth_code: &str) -> Result<Str
             config.name = value.to_string();
         }
         "auth-code" => {
-            if value.trim().len() < 4 {
-                return Err(NodeError::BadRequest(
-                    "the authorisation code must be at least 4 characters long".into(),
-                ));
-            }
+            check_auth_code(value).map_err(NodeError::BadRequest)?;
             config.auth_code_hash = code_hash(value.trim())?;
             message = "auth-code changed".to_string();
         }

@@ -2,7 +2,7 @@
 
 use crate::error::NodeError;
 use crate::node::{Shared, blocking};
-use crate::satellite::{Agent, meta_u64};
+use crate::satellite::Agent;
 use crate::serve::running_address;
 use serde::Serialize;
 use sitesync_core::time;
@@ -53,8 +53,8 @@ pub async fn report(node: &Shared, ask_primary: bool) -> Result<Status, NodeErro
     let mut status = blocking(node, move |node| {
         let site = &node.site;
         let config = &site.config;
-        let last_sync = meta_u64(node, "last_sync")?;
-        let error_at = meta_u64(node, "last_error_at")?;
+        let last_sync = node.site.store.meta_u64("last_sync")?;
+        let error_at = node.site.store.meta_u64("last_error_at")?;
         let last_error = if error_at > last_sync {
             site.store.meta("last_error")?
         } else {
@@ -118,8 +118,8 @@ async fn behind(node: &Shared) -> Result<u64, NodeError> {
     let agent = Agent::new(node.clone())?;
     let (cursor, applied) = blocking(node, |node| {
         Ok((
-            meta_u64(node, "pull_cursor")?,
-            meta_u64(node, "assignment_applied")?,
+            node.site.store.meta_u64("pull_cursor")?,
+            node.site.store.meta_u64("assignment_applied")?,
         ))
     })
     .await?;

@@ -25,6 +25,15 @@ pub fn check_version(headers: &HeaderMap) -> Result<(), NodeError> {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
 /// Whether a body is zstd-compressed.
 pub fn is_compressed(headers: &HeaderMap) -> bool {
     headers

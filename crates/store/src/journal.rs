@@ -44,6 +44,11 @@ impl Store {
         self.read(|tx| meta(tx, key))
     }
 
+    /// A small numeric setting (0 when unset).
+    pub fn meta_u64(&self, key: &str) -> Result<u64, StoreError> {
+        self.read(|tx| meta_u64(tx, key))
+    }
+
     /// Sets a small setting.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.write(|tx| set_meta(tx, key, value))
