@@ -64,7 +64,7 @@ pub async fn sync(dir: DataDir, out: &Output) -> Result<ExitCode> {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "pulling {bar:40} {pos}/{len} records ({per_sec}, {eta} left)",
+                    "pulling {bar:40} {human_pos}/{human_len} records, {eta} left",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );

@@ -19,7 +19,7 @@ use crate::site::RecordView;
 use crate::status;
 use crate::wire::bearer;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sitesync_protocol::ErrorBody;
+use std::net::SocketAddr;
 
 /// Largest record body the local API accepts.
 pub const MAX_RECORD_BODY: usize = 1 << 20;
@@ -105,13 +106,17 @@ async fn json_errors(request: Request, next: Next) -> Response {
 
 async fn require_token(
     State(node): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Result<Response, NodeError> {
     if node.api_token_required {
+        node.check_address(peer.ip())?;
         let token = bearer(request.headers());
         if !token.is_some_and(|t| token_matches(t, &node.site.config.api_token_hash)) {
-            return Err(NodeError::Unauthorised);
+            return Err(node
+                .failed_attempt("local API request", peer.ip(), None)
+                .await);
         }
     }
     Ok(next.run(request).await)

@@ -39,6 +39,9 @@ pub enum NodeError {
     /// Missing or wrong credentials. Deliberately says nothing about which part was wrong.
     #[error("authentication failed")]
     Unauthorised,
+    /// Too many failed attempts from this address lately.
+    #[error("too many failed attempts from this address; try again in {0} s")]
+    TooManyAttempts(u64),
     /// The primary could not be reached, or answered with an error.
     #[error("{0}")]
     Remote(String),
@@ -63,6 +66,7 @@ impl NodeError {
                 (StatusCode::FORBIDDEN, "forbidden")
             }
             NodeError::Unauthorised => (StatusCode::UNAUTHORIZED, "unauthorised"),
+            NodeError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             NodeError::Remote(_) => (StatusCode::BAD_GATEWAY, "primary_unreachable"),
             NodeError::Config(_)
             | NodeError::Store(_)

@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`config`]: the data folder and `config.toml`.
-//! - [`secrets`]: sync keys, site secrets, the authorisation code and API token.
+//! - [`secrets`]: sync keys, site secrets, the authorisation code and API token;
+//!   [`attempts`]: slowing down guessing of them.
 //! - [`site`]: a site opened from its data folder; record operations shared by the CLI
 //!   and the local API.
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment).
@@ -18,6 +19,7 @@
 //! - [`error`]: the node's error, and its mapping to HTTP statuses.
 
 pub mod api;
+pub mod attempts;
 pub mod client;
 pub mod commit;
 pub mod config;

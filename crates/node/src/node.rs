@@ -1,5 +1,6 @@
 //! The state a running node shares between its HTTP handlers and background tasks.
 
+use crate::attempts::{Attempts, Subject};
 use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::secrets::SyncKeys;
@@ -33,6 +34,8 @@ pub struct Node {
     pub contacts: Mutex<HashMap<SiteId, Contact>>,
     /// Primary: pushed batches on their way to the group committer.
     pub pushes: mpsc::Sender<PushJob>,
+    /// Failed credential checks, to slow guessing down.
+    pub attempts: Attempts,
     /// The committer's end of `pushes`, taken by `serve` when it starts the committer.
     pub push_queue: Mutex<Option<mpsc::Receiver<PushJob>>>,
 }
@@ -61,6 +64,32 @@ impl Node {
         entry.at = entry.at.max(contact.at);
         entry.pull_cursor = entry.pull_cursor.max(contact.pull_cursor);
         entry.applied_assignment = entry.applied_assignment.max(contact.applied_assignment);
+    }
+
+    /// Refuses a request at once when its address has failed too often lately.
+    pub fn check_address(&self, peer: std::net::IpAddr) -> Result<(), NodeError> {
+        match self.attempts.refused(peer, std::time::Instant::now()) {
+            Some(seconds) => Err(NodeError::TooManyAttempts(seconds)),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes a failed credential check (logged with the address and the claimed site,
+    /// never the secret), pauses when guessing goes on, and returns the error to answer.
+    pub async fn failed_attempt(
+        &self,
+        what: &str,
+        peer: std::net::IpAddr,
+        site: Option<SiteId>,
+    ) -> NodeError {
+        tracing::warn!(%peer, site, "{what} with wrong credentials");
+        let mut subjects = vec![Subject::Address(peer)];
+        subjects.extend(site.map(Subject::Site));
+        let pause = self.attempts.failed(&subjects, std::time::Instant::now());
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        NodeError::Unauthorised
     }
 
     /// Whether `serve` is stopping.

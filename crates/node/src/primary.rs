@@ -11,17 +11,18 @@ use crate::secrets::{SyncKeys, random_hex, token_hash, token_matches};
 use crate::wire::{MAX_SYNC_BODY, bearer, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
-use sitesync_core::Assignment;
+use sitesync_core::{Assignment, SiteId};
 use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
     PushRequest,
 };
 use sitesync_store::{Contact, PreparedPush, SiteRow};
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Most changes in one pushed batch.
@@ -43,10 +44,12 @@ pub fn routes() -> Router<Shared> {
 
 async fn enrol(
     State(node): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
+    node.check_address(peer.ip())?;
     let request: EnrolRequest = decode(&headers, &body, 64 << 10)?;
     let answer = blocking(&node, move |node| {
         let keys = node
@@ -104,17 +107,24 @@ async fn enrol(
             config,
         })
     })
-    .await?;
-    Ok(encode(&answer))
+    .await;
+    match answer {
+        Ok(answer) => Ok(encode(&answer)),
+        Err(NodeError::Unauthorised) => {
+            Err(node.failed_attempt("enrolment", peer.ip(), None).await)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn push(
     State(node): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
-    let site = authenticate(&node, &headers).await?;
+    let site = authenticate(&node, &headers, peer).await?;
     let request: PushRequest = decode(&headers, &body, MAX_SYNC_BODY)?;
     if request.changes.len() > MAX_BATCH {
         return Err(NodeError::BadRequest(format!(
@@ -152,11 +162,12 @@ async fn push(
 
 async fn pull(
     State(node): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<PullQuery>,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
-    let site = authenticate(&node, &headers).await?;
+    let site = authenticate(&node, &headers, peer).await?;
     let only = match &query.stores {
         Some(list) => Some(parse_stores(list, &site.assignment)?),
         None => None,
@@ -229,31 +240,27 @@ async fn pull(
     }
 }
 
-/// Checks a request's site credentials and returns the site.
-async fn authenticate(node: &Shared, headers: &HeaderMap) -> Result<SiteRow, NodeError> {
+/// Checks a request's site credentials and returns the site. A wrong, missing or
+/// revoked credential gets the same answer, and counts as a failed attempt.
+async fn authenticate(
+    node: &Shared,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<SiteRow, NodeError> {
+    node.check_address(peer.ip())?;
     let presented = bearer(headers)
         .and_then(|v| v.split_once('.'))
-        .and_then(|(id, secret)| {
-            Some((
-                id.parse::<sitesync_core::SiteId>().ok()?,
-                secret.to_string(),
-            ))
-        });
-    let Some((id, secret)) = presented else {
-        return Err(NodeError::Unauthorised);
+        .map(|(id, secret)| (id.parse::<SiteId>().ok(), secret));
+    let Some((Some(id), secret)) = presented else {
+        return Err(node.failed_attempt("sync request", peer.ip(), None).await);
     };
-    let site = blocking(node, move |node| {
-        node.site
-            .store
-            .site_by_id(id)
-            .map_err(|_| NodeError::Unauthorised)
-    })
-    .await?;
-    if site.revoked || !token_matches(&secret, &site.secret_hash) {
-        tracing::warn!(site = site.id, "sync request with wrong credentials");
-        return Err(NodeError::Unauthorised);
+    let site = blocking(node, move |node| Ok(node.site.store.site_by_id(id).ok())).await?;
+    match site {
+        Some(site) if !site.revoked && token_matches(secret, &site.secret_hash) => Ok(site),
+        _ => Err(node
+            .failed_attempt("sync request", peer.ip(), Some(id))
+            .await),
     }
-    Ok(site)
 }
 
 /// The site id a request claims, for logs (never the secret).

@@ -47,6 +47,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         contacts: Default::default(),
         pushes,
         push_queue: Mutex::new(Some(push_queue)),
+        attempts: Default::default(),
     }))
 }
 
@@ -103,6 +104,7 @@ pub async fn serve(
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -75,3 +75,38 @@ fn the_api_on_loopback_is_open_to_the_machine() {
     let (status, body) = get(addr, "/api/v1/status", None);
     assert_eq!(status, 200, "{body}");
 }
+
+#[test]
+fn an_address_that_keeps_guessing_credentials_is_refused_and_no_guess_is_logged() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    let site = cluster.satellite("site-a", &primary, &key, &[]);
+    let addr = primary.addr();
+    let guess = "0123456789abcdef0123456789abcdef";
+    // Each guess claims another (unknown) site, so only the address limit applies.
+    let statuses: Vec<u16> = (0..25)
+        .map(|i| {
+            get(
+                addr,
+                "/sync/v1/pull?cursor=0",
+                Some(&format!("Bearer {}.{guess}", 100 + i)),
+            )
+            .0
+        })
+        .collect();
+    assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[21..].iter().all(|s| *s == 429), "{statuses:?}");
+    let (status, body) = get(addr, "/sync/v1/pull?cursor=0", None);
+    assert_eq!(status, 429, "refused whatever it presents: {body}");
+    assert!(body.contains("too many failed attempts"), "{body}");
+    // The real site, from the same address, waits out the same minute.
+    let refused = site.cli(&["sync"]).fails();
+    assert!(refused.contains("too many failed attempts"), "{refused}");
+    let log = primary.log_tail();
+    assert!(
+        log.contains("wrong credentials"),
+        "failures are logged: {log}"
+    );
+    assert!(!log.contains(guess), "a guessed secret is never logged");
+}
