@@ -10,6 +10,7 @@ mod bench;
 mod converge;
 mod crash;
 mod errors;
+mod hostile;
 mod live;
 mod restart;
 mod routing;
