@@ -32,6 +32,9 @@ impl Client {
     pub fn new(base: &str) -> Result<Client, NodeError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // Below the primary's `serve::HEADER_TIMEOUT`, after which it closes an idle
+            // connection: reusing one it is closing would fail a request.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .build()
             .map_err(|e| NodeError::Internal(format!("cannot start the HTTP client: {e}")))?;

@@ -100,18 +100,12 @@ pub async fn serve(
     tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");
     ready(addr);
     let stopper = node.clone();
-    // Answers are small and latency matters more than packet count: no Nagle delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("stopping");
-            stopper.stop();
-        })
-        .await;
+    run_server(listener, app, async move {
+        shutdown.await;
+        tracing::info!("stopping");
+        stopper.stop();
+    })
+    .await;
     if let Some(agent) = agent {
         agent.abort();
     }
@@ -120,7 +114,70 @@ pub async fn serve(
         let _ = contacts.await;
     }
     let _ = std::fs::remove_file(node.site.dir.serve_path());
-    result.map_err(|e| NodeError::Internal(format!("server failed: {e}")))
+    Ok(())
+}
+
+/// How long a client may take to send a request's headers (and, between requests on
+/// a kept-alive connection, to start the next one) before its connection is closed: a
+/// client that trickles bytes to hold connections open is cut off.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1 connections until `shutdown` completes, then lets each finish what it
+/// is answering. Like `axum::serve`, with [`HEADER_TIMEOUT`], no Nagle delay (answers
+/// are small and latency matters more than packet count) and the peer's address for
+/// handlers that count failed attempts.
+async fn run_server(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, mut stopped) = (app.clone(), stopped.clone());
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(app.clone(), request)
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let connection =
+                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopped.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        // Reap finished connections as we go, so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
 }
 
 /// Connections that may wait to be accepted: thousands of satellites reconnect at once

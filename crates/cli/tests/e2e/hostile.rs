@@ -206,3 +206,31 @@ fn thousands_of_idle_connections_do_not_shut_others_out() {
     assert_eq!(answer.status, 200, "{answer:?}");
     drop(idle);
 }
+
+#[test]
+fn a_client_that_trickles_its_headers_is_cut_off() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    let mut site = cluster.satellite("site-a", &primary, &key, &[]);
+    let addr = site.serve();
+    let started = std::time::Instant::now();
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .expect("send");
+    // Meanwhile everyone else is served.
+    assert_eq!(site.http("GET", "/api/v1/status", None).status, 200);
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let held = started.elapsed();
+    assert!(
+        held < Duration::from_secs(25),
+        "the server closed the connection after {held:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "no answer to a request never finished"
+    );
+}
