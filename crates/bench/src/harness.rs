@@ -84,6 +84,30 @@ impl Cluster {
         })
     }
 
+    /// Enrols a satellite in `dir` with `sitesync init satellite`, holding `store` (or
+    /// every store when `None`).
+    pub fn enrol_process(
+        &self,
+        exe: &Path,
+        dir: &Path,
+        store: Option<&str>,
+    ) -> Result<(), BenchError> {
+        let mut args = vec![
+            "init",
+            "satellite",
+            "--primary",
+            &self.url,
+            "--sync-key",
+            &self.sync_key,
+        ];
+        args.extend(["--listen", "127.0.0.1:0"]);
+        match store {
+            Some(store) => args.extend(["--store", store]),
+            None => args.push("--all-stores"),
+        }
+        run_json(exe, dir, &args).map(|_| ())
+    }
+
     /// The organisation's name, for API calls on the primary.
     pub fn org(&self) -> &str {
         ORG

@@ -28,19 +28,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let satellite = options.temp.join("initial").join("satellite");
     let sat = satellite.to_string_lossy().to_string();
     let exe = options.exe.clone();
-    let (url, key) = (cluster.url.clone(), cluster.sync_key.clone());
-    let init = [
-        "init",
-        "satellite",
-        "--primary",
-        &url,
-        "--sync-key",
-        &key,
-        "--all-stores",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    run_json(&exe, satellite.as_ref(), &init)?;
+    cluster.enrol_process(&exe, &satellite, None)?;
     let started = Instant::now();
     let (report, satellite_peak) =
         tokio::task::spawn_blocking(move || run_json(&exe, sat.as_ref(), &["sync"]))

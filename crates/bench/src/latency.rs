@@ -2,7 +2,7 @@
 //! processes); write at one through its local API and time until the record is readable
 //! at the other through its local API.
 
-use crate::harness::{Cluster, Process, Seed, quantile_ms, round, run_json};
+use crate::harness::{Cluster, Process, Seed, quantile_ms, round};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::DataDir;
@@ -29,20 +29,11 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let mut sites = Vec::new();
     for name in ["writer", "reader"] {
         let dir = DataDir::new(options.temp.join("latency").join(name));
-        let mut args = vec![
-            "init",
-            "satellite",
-            "--primary",
-            &cluster.url,
-            "--sync-key",
-            &cluster.sync_key,
-        ];
-        args.extend(["--listen", "127.0.0.1:0", "--name", name]);
-        match cluster.stores.first() {
-            Some(store) => args.extend(["--store", store.as_str()]),
-            None => args.push("--all-stores"),
-        }
-        run_json(&options.exe, &dir.root, &args)?;
+        cluster.enrol_process(
+            &options.exe,
+            &dir.root,
+            cluster.stores.first().map(String::as_str),
+        )?;
         sites.push(Process::serve(&options.exe, &dir)?);
     }
     let http = reqwest::Client::builder()

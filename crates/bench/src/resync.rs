@@ -23,18 +23,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     )
     .await?;
     let satellite = options.temp.join("resync").join("satellite");
-    let args = [
-        "init",
-        "satellite",
-        "--primary",
-        &cluster.url,
-        "--sync-key",
-        &cluster.sync_key,
-        "--all-stores",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    run_json(&options.exe, &satellite, &args)?;
+    cluster.enrol_process(&options.exe, &satellite, None)?;
     run_json(&options.exe, &satellite, &["sync"])?;
     // While the satellite is offline, the primary takes the changes (written straight
     // into its database, beside the running primary, as `sitesync record put` does).
