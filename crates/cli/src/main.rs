@@ -73,6 +73,13 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// A digest of the records of each store this site holds: two sites hold identical
+    /// replicas of a store exactly when its digests match.
+    Digest {
+        /// The organisation (on the primary).
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Start a primary and two satellites in a temporary folder and watch records sync.
     Demo,
     /// Measure: start a primary and satellites on loopback and run a scenario.
@@ -313,6 +320,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Status => run::status(dir, &out).await,
         Command::Settings(cmd) => admin::settings(&dir, &out, cmd),
         Command::Conflicts { org, limit } => records::conflicts(&dir, &out, org.as_deref(), limit),
+        Command::Digest { org } => records::digest(&dir, &out, org.as_deref()),
         Command::Demo => demo::run().await,
         Command::Bench(args) => bench::run(&out, args).await,
     }

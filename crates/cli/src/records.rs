@@ -135,3 +135,28 @@ pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> 
     });
     Ok(ExitCode::SUCCESS)
 }
+
+/// `sitesync digest`: one line per store, for comparing replicas across sites.
+pub fn digest(dir: &DataDir, out: &Output, org: Option<&str>) -> Result<ExitCode> {
+    let node = open(dir.clone())?;
+    let org = node.site.org(org)?;
+    let stores = node.site.store.digest(org.id)?;
+    out.print(&stores, || {
+        if stores.is_empty() {
+            return "no records".to_string();
+        }
+        let cells: Vec<Vec<String>> = stores
+            .iter()
+            .map(|d| {
+                vec![
+                    d.store
+                        .map_or("(organisation-wide)".into(), |s| s.to_string()),
+                    d.records.to_string(),
+                    d.digest.clone(),
+                ]
+            })
+            .collect();
+        table(&["STORE", "RECORDS", "DIGEST (SHA-256)"], &cells)
+    });
+    Ok(ExitCode::SUCCESS)
+}

@@ -30,7 +30,7 @@ mod sync;
 
 pub use admin::{Contact, Org, SiteRow, StoreRow};
 pub use journal::{ConflictRow, RejectionRow};
-pub use records::{ListQuery, LocalWrite, StoredRecord};
+pub use records::{ListQuery, LocalWrite, StoreDigest, StoredRecord};
 pub use sync::{Encoded, Prepared, PreparedPush, PushBatch, PushOutcome};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};

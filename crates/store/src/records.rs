@@ -4,7 +4,9 @@ use crate::journal::{meta_u64, set_meta};
 use crate::{Store, StoreError, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use sitesync_core::{Clock, OrgId, RecordState, SiteId, StoreId, merge, validate};
+use std::collections::BTreeMap;
 
 /// A record as this site holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +19,18 @@ pub struct StoredRecord {
     pub state: RecordState,
     /// The sequence of its last change on this site.
     pub seq: u64,
+}
+
+/// What a site holds of one store (or of the organisation-wide records): two sites
+/// hold identical replicas of it exactly when their digests are equal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreDigest {
+    /// The store (`None`: organisation-wide records).
+    pub store: Option<StoreId>,
+    /// Records held, tombstones included.
+    pub records: u64,
+    /// SHA-256, as hex, over every record's collection, id and canonical state, in key order.
+    pub digest: String,
 }
 
 /// A write made at this site.
@@ -103,6 +117,37 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// A digest of every store this site holds records of, in store order.
+    pub fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT store, collection, id, state FROM records WHERE org = ?1 ORDER BY collection, id",
+            )?;
+            let mut rows = stmt.query(params![sql(org)])?;
+            let mut stores: BTreeMap<Option<StoreId>, (u64, Sha256)> = BTreeMap::new();
+            while let Some(row) = rows.next()? {
+                let store = row.get::<_, Option<i64>>(0)?.map(id);
+                let (count, hash) = stores.entry(store).or_default();
+                *count += 1;
+                // Each part is length-prefixed, so no two records hash alike by accident.
+                let (collection, record_id, state): (String, String, Vec<u8>) =
+                    (row.get(1)?, row.get(2)?, row.get(3)?);
+                for part in [collection.as_bytes(), record_id.as_bytes(), &state] {
+                    hash.update((part.len() as u64).to_le_bytes());
+                    hash.update(part);
+                }
+            }
+            Ok(stores
+                .into_iter()
+                .map(|(store, (records, hash))| StoreDigest {
+                    store,
+                    records,
+                    digest: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+                })
+                .collect())
         })
     }
 
