@@ -1,11 +1,12 @@
 //! `fanout`: K satellites connected and waiting (long-polling the primary, each with
 //! its own credentials); one change at the primary; time until all K have it.
 
-use crate::harness::{Cluster, Seed, quantile_ms, round, seed_sites};
+use crate::harness::{Cluster, Seed, primary_dir, primary_keys, quantile_ms, round, seed_sites};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::client::Client;
 use sitesync_node::satellite::LIVE_WAIT_MS;
+use sitesync_node::tls::Trust;
 use sitesync_protocol::PullQuery;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,13 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let k = options.satellites.unwrap_or(1_000);
     let mut sites = Vec::new();
     let mut fill = |store: &_, org, _: &[_]| {
-        sites = seed_sites(store, org, &[], k)?;
+        sites = seed_sites(
+            store,
+            &primary_keys(&primary_dir(options, "fanout"))?,
+            org,
+            &[],
+            k,
+        )?;
         Ok(())
     };
     let cluster = Cluster::start(
@@ -84,7 +91,7 @@ pub async fn waiting_satellites(
     sites: &[(u32, String)],
     wait: Duration,
 ) -> Result<Waiting, BenchError> {
-    let base = Client::new(&cluster.url)?;
+    let base = Client::new(&cluster.url, &Trust::System)?;
     let mut tasks = Vec::with_capacity(sites.len());
     let mut clients = Vec::with_capacity(sites.len());
     let failures = Arc::new(AtomicU64::new(0));

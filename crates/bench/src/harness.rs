@@ -4,7 +4,8 @@ use crate::{BenchError, Options};
 use serde_json::{Map, Value, json};
 use sitesync_core::{Assignment, OrgId, SiteId, StoreId};
 use sitesync_node::client::Client;
-use sitesync_node::secrets::{random_hex, token_hash};
+use sitesync_node::secrets::{SyncKeys, token_hash};
+use sitesync_node::tls::Trust;
 use sitesync_node::{DataDir, now_ms};
 use sitesync_protocol::EnrolRequest;
 use sitesync_store::{LocalWrite, Store};
@@ -57,8 +58,13 @@ impl Cluster {
                 dir: None,
             });
         }
-        let dir = DataDir::new(options.temp.join(name).join("primary"));
-        sitesync_node::init::init_primary(&dir, "127.0.0.1:0", Some("bench-code".into()))?;
+        let dir = primary_dir(options, name);
+        sitesync_node::init::init_primary(
+            &dir,
+            "127.0.0.1:0",
+            Some("bench-code".into()),
+            Default::default(),
+        )?;
         let store = Store::open(&dir.db_path())?;
         let org = store.create_org(ORG, now_ms())?;
         let mut ids = Vec::new();
@@ -70,9 +76,7 @@ impl Cluster {
         }
         (seed.fill)(&store, org.id, &ids)?;
         drop(store);
-        let key = std::fs::read_to_string(dir.primary_key_path()).map_err(io)?;
-        let sync_key = sitesync_node::secrets::SyncKeys::new(key.trim().as_bytes())
-            .key(org.id, org.key_generation);
+        let sync_key = primary_keys(&dir)?.key(org.id, org.key_generation);
         let process = Process::serve(&options.exe, &dir)?;
         let url = format!("http://{}", process.addr);
         Ok(Cluster {
@@ -119,17 +123,28 @@ impl Cluster {
     }
 }
 
+/// The data folder of the primary `Cluster::start` makes for scenario `name`.
+pub fn primary_dir(options: &Options, name: &str) -> DataDir {
+    DataDir::new(options.temp.join(name).join("primary"))
+}
+
+/// The key a primary derives sync keys and site secrets from.
+pub fn primary_keys(dir: &DataDir) -> Result<SyncKeys, BenchError> {
+    let key = std::fs::read_to_string(dir.primary_key_path()).map_err(io)?;
+    Ok(SyncKeys::new(key.trim().as_bytes()))
+}
+
 /// Registers `n` satellites straight in a new primary's database (much faster than `n`
 /// enrolments over HTTP, each of which commits on its own); returns their credentials.
 pub fn seed_sites(
     store: &Store,
+    keys: &SyncKeys,
     org: OrgId,
     stores: &[StoreId],
     n: u64,
 ) -> Result<Vec<(SiteId, String)>, BenchError> {
     let mut sites = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let secret = random_hex(32).map_err(|e| BenchError::Failed(e.to_string()))?;
         let assignment = match stores.get(i as usize % stores.len().max(1)) {
             Some(store) => Assignment {
                 all_stores: false,
@@ -140,15 +155,16 @@ pub fn seed_sites(
                 ..Assignment::default()
             },
         };
+        let at = now_ms();
         let id = store.create_site(
             org,
             None,
             &format!("bench-{i}"),
-            &token_hash(&secret),
+            |id| token_hash(&keys.site_secret(org, id, at)),
             &assignment,
-            now_ms(),
+            at,
         )?;
-        sites.push((id, secret));
+        sites.push((id, keys.site_secret(org, id, at)));
     }
     Ok(sites)
 }
@@ -159,7 +175,7 @@ pub async fn enrol(
     name: &str,
     store: Option<&str>,
 ) -> Result<(SiteId, Client), BenchError> {
-    let client = Client::new(&cluster.url)?;
+    let client = Client::new(&cluster.url, &Trust::System)?;
     let answer = client
         .enrol(&EnrolRequest {
             sync_key: cluster.sync_key.clone(),

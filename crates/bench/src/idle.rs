@@ -1,7 +1,9 @@
 //! `idle`: C satellites connected and waiting for changes; the primary's memory and CPU.
 
 use crate::fanout::waiting_satellites;
-use crate::harness::{Cluster, Seed, cpu_seconds, mb, memory, round, seed_sites};
+use crate::harness::{
+    Cluster, Seed, cpu_seconds, mb, memory, primary_dir, primary_keys, round, seed_sites,
+};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::satellite::LIVE_WAIT_MS;
@@ -21,7 +23,13 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let c = options.connections.unwrap_or(10_000);
     let mut sites = Vec::new();
     let mut fill = |store: &_, org, _: &[_]| {
-        sites = seed_sites(store, org, &[], c)?;
+        sites = seed_sites(
+            store,
+            &primary_keys(&primary_dir(options, "idle"))?,
+            org,
+            &[],
+            c,
+        )?;
         Ok(())
     };
     let cluster = Cluster::start(

@@ -15,8 +15,9 @@ pub fn init_primary(
     out: &Output,
     listen: &str,
     auth_code: Option<String>,
+    tls: init::PrimaryTls,
 ) -> Result<ExitCode> {
-    let made = init::init_primary(dir, listen, auth_code)?;
+    let made = init::init_primary(dir, listen, auth_code, tls)?;
     out.print(&made, || {
         let mut text = format!(
             "primary (site 1) created in {}\nlocal API token (shown once): {}",
@@ -26,6 +27,11 @@ pub fn init_primary(
         if let Some(code) = &made.auth_code {
             text +=
                 &format!("\nauthorisation code (shown once; it unlocks `settings set`): {code}");
+        }
+        if let Some(fingerprint) = &made.tls_fingerprint {
+            text += &format!(
+                "\nTLS certificate (self-signed) fingerprint, SHA-256: {fingerprint}\nsatellites enrol with: sitesync init satellite --primary https://HOST:PORT --tls-fingerprint {fingerprint} --sync-key KEY"
+            );
         }
         text + "\nnext: `sitesync org create NAME`, then `sitesync serve`"
     });
@@ -42,6 +48,8 @@ pub async fn init_satellite(dir: &DataDir, out: &Output, args: SatelliteArgs) ->
         all_stores: args.all_stores,
         listen: args.listen,
         auth_code: args.auth_code,
+        ca: args.ca,
+        tls_fingerprint: args.tls_fingerprint,
     };
     let made = init::init_satellite(dir, options).await?;
     out.print(&made, || {

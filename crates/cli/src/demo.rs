@@ -21,7 +21,12 @@ pub async fn run() -> Result<ExitCode> {
 async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
     println!("sitesync demo in {}", temp.display());
     let primary_dir = DataDir::new(temp.join("primary"));
-    init_primary(&primary_dir, "127.0.0.1:0", Some("demo-code".into()))?;
+    init_primary(
+        &primary_dir,
+        "127.0.0.1:0",
+        Some("demo-code".into()),
+        Default::default(),
+    )?;
     let primary = open(primary_dir)?;
     let org = primary.site.store.create_org("Demo Pharmacies", now_ms())?;
     let north = primary.site.store.create_store(org.id, "North")?;
@@ -149,7 +154,7 @@ async fn start(node: Shared) -> Result<(oneshot::Sender<()>, std::net::SocketAdd
         let shutdown = async move {
             let _ = stopped.await;
         };
-        if let Err(e) = serve(node, shutdown, move |addr| {
+        if let Err(e) = serve(node, None, shutdown, move |addr| {
             let _ = ready.send(addr);
         })
         .await

@@ -53,7 +53,7 @@ enum Command {
     #[command(subcommand)]
     Collection(CollectionCmd),
     /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
-    Serve,
+    Serve(ServeArgs),
     /// Run one sync round (push, then pull until caught up); exits 0 when in sync.
     Sync,
     /// Read and write records on this site.
@@ -132,6 +132,15 @@ enum Init {
         /// The authorisation code that guards the sync settings (generated if absent).
         #[arg(long)]
         auth_code: Option<String>,
+        /// Make a self-signed TLS certificate (tls.crt, tls.key) and serve the sync API
+        /// over TLS; prints the fingerprint satellites pin with --tls-fingerprint.
+        #[arg(long)]
+        self_signed: bool,
+        /// A host name or IP address satellites reach this primary by, for the
+        /// certificate (this machine's name and loopback are always included); repeat
+        /// for several.
+        #[arg(long = "tls-name", requires = "self_signed")]
+        tls_names: Vec<String>,
     },
     /// Enrol this machine as a satellite of a running primary.
     Satellite(SatelliteArgs),
@@ -163,6 +172,26 @@ struct SatelliteArgs {
     /// The authorisation code that guards the sync settings (generated if absent).
     #[arg(long)]
     auth_code: Option<String>,
+    /// Trust the primary's TLS certificate when it chains to a certificate in this PEM
+    /// file (a private CA, or the primary's self-signed tls.crt) instead of the
+    /// system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Trust exactly the primary certificate with this SHA-256 fingerprint (as
+    /// `sitesync init primary --self-signed` prints it).
+    #[arg(long, value_name = "SHA256", conflicts_with = "ca")]
+    pub tls_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Primary: serve the sync API over TLS with this certificate chain (PEM), instead
+    /// of the one `init primary --self-signed` made.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Primary: the certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,7 +308,7 @@ enum SettingsCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Command::Serve);
+    let serving = matches!(cli.command, Command::Serve(_));
     output::init_logging(serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -304,8 +333,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let dir = DataDir::new(&cli.data);
     let out = output::Output { json: cli.json };
     match cli.command {
-        Command::Init(Init::Primary { listen, auth_code }) => {
-            admin::init_primary(&dir, &out, &listen, auth_code)
+        Command::Init(Init::Primary {
+            listen,
+            auth_code,
+            self_signed,
+            tls_names,
+        }) => {
+            let tls = sitesync_node::init::PrimaryTls {
+                self_signed,
+                names: tls_names,
+            };
+            admin::init_primary(&dir, &out, &listen, auth_code, tls)
         }
         Command::Init(Init::Satellite(args)) => admin::init_satellite(&dir, &out, args).await,
         Command::Org(cmd) => admin::org(&dir, &out, cmd),
@@ -314,7 +352,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Collection(CollectionCmd::Restrict { name, org }) => {
             admin::restrict(&dir, &out, &name, &org)
         }
-        Command::Serve => run::serve(dir).await,
+        Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
         Command::Record(cmd) => records::run(&dir, &out, cmd),
         Command::Status => run::status(dir, &out).await,

@@ -27,7 +27,13 @@ impl Output {
 /// (like `RUST_LOG`) overrides. Colours only when stderr is a terminal, so a log file
 /// holds no escape codes.
 pub fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "error" };
+    // The TLS verifier logs each refused certificate as an error of its own; the
+    // client's error says it better, once.
+    let default = if serving {
+        "info,rustls_platform_verifier=off"
+    } else {
+        "error,rustls_platform_verifier=off"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SITESYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

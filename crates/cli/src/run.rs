@@ -1,10 +1,11 @@
 //! `serve`, `sync` and `status`.
 
+use crate::ServeArgs;
 use crate::output::Output;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sitesync_node::satellite::Agent;
-use sitesync_node::serve::{open, serve as run_node};
+use sitesync_node::serve::{TlsFiles, open, serve as run_node};
 use sitesync_node::{DataDir, status};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,16 +13,29 @@ use std::sync::Arc;
 /// Records below which `sync` shows no progress bar.
 const PROGRESS_OVER: u64 = 5_000;
 
-pub async fn serve(dir: DataDir) -> Result<ExitCode> {
+pub async fn serve(dir: DataDir, args: ServeArgs) -> Result<ExitCode> {
     let node = open(dir)?;
     let role = if node.site.is_primary() {
         "primary"
     } else {
         "satellite"
     };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => TlsFiles::configured(&node.site),
+    };
+    if tls.is_some() && !node.site.is_primary() {
+        bail!(
+            "--tls-cert and --tls-key are for the primary: a satellite serves only its local API, on this machine"
+        );
+    }
+    let over = match &tls {
+        Some(files) => format!(" over TLS (certificate SHA-256 {})", files.fingerprint()?),
+        None => String::new(),
+    };
     let site = node.site.config.site_id;
-    run_node(node, stop_signal(), |addr| {
-        println!("sitesync {role} (site {site}) serving on {addr}")
+    run_node(node, tls, stop_signal(), |addr| {
+        println!("sitesync {role} (site {site}) serving on {addr}{over}")
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -1,16 +1,21 @@
 //! The satellite's HTTP client for the primary's sync API.
 
 use crate::error::NodeError;
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use crate::node::now_ms;
+use crate::secrets::RequestStamp;
+use crate::tls::{self, Trust};
+use axum::body::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sitesync_core::SiteId;
 use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, EnrolResponse, ErrorBody, MORE_HEADER, PullQuery, PullResponse,
-    PushRequest, PushResponse, VERSION, VERSION_HEADER, codec,
+    PushRequest, PushResponse, TIME_HEADER, VERSION, VERSION_HEADER, codec,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Largest answer the satellite accepts from the primary, after decompression.
@@ -21,34 +26,46 @@ const MAX_ANSWER: usize = 256 << 20;
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    /// `Bearer <site>.<secret>`; empty before enrolment.
-    credential: String,
+    /// The site and its secret, which signs each request; `None` before enrolment.
+    credential: Option<(SiteId, Arc<str>)>,
+    /// How far the primary's clock is ahead of this machine's, in ms, as its last answer
+    /// said: requests are signed with the primary's time.
+    clock_offset: Arc<AtomicI64>,
     /// Body bytes sent and received, as they went over the wire (compressed).
     traffic: Arc<[AtomicU64; 2]>,
 }
 
 impl Client {
-    /// A client for the primary at `base` (like `http://10.0.0.5:7700`).
-    pub fn new(base: &str) -> Result<Client, NodeError> {
-        let http = reqwest::Client::builder()
+    /// A client for the primary at `base` (like `https://10.0.0.5:7700`), trusting its
+    /// TLS certificate by `trust`.
+    pub fn new(base: &str, trust: &Trust) -> Result<Client, NodeError> {
+        // For the system's roots, reqwest builds its own TLS configuration with the
+        // process's default cryptography; another call may have installed it already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // Below the primary's `serve::HEADER_TIMEOUT`, after which it closes an idle
             // connection: reusing one it is closing would fail a request.
             .pool_idle_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
+            .tcp_nodelay(true);
+        if let Some(config) = tls::client_config(trust)? {
+            builder = builder.tls_backend_preconfigured(config);
+        }
+        let http = builder
             .build()
             .map_err(|e| NodeError::Internal(format!("cannot start the HTTP client: {e}")))?;
         Ok(Client {
             http,
             base: base.trim_end_matches('/').to_string(),
-            credential: String::new(),
+            credential: None,
+            clock_offset: Arc::default(),
             traffic: Arc::default(),
         })
     }
 
-    /// The same client, sending this site's credentials.
+    /// The same client, signing its requests as this site.
     pub fn with_credential(mut self, site: SiteId, secret: &str) -> Client {
-        self.credential = format!("Bearer {site}.{secret}");
+        self.credential = Some((site, secret.into()));
         self
     }
 
@@ -67,15 +84,15 @@ impl Client {
 
     /// Enrols this satellite with a sync key.
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, NodeError> {
-        let call = self.http.post(format!("{}/sync/v1/enrol", self.base));
-        self.send(call, Some(request), Duration::from_secs(30))
+        let url = format!("{}/sync/v1/enrol", self.base);
+        self.send(Method::POST, url, Some(request), Duration::from_secs(30))
             .await
     }
 
     /// Pushes a batch of changes.
     pub async fn push(&self, request: &PushRequest) -> Result<PushResponse, NodeError> {
-        let call = self.http.post(format!("{}/sync/v1/push", self.base));
-        self.send(call, Some(request), Duration::from_secs(120))
+        let url = format!("{}/sync/v1/push", self.base);
+        self.send(Method::POST, url, Some(request), Duration::from_secs(120))
             .await
     }
 
@@ -105,11 +122,9 @@ impl Client {
             params.push(("count", "true".to_string()));
         }
         let encoded: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let call = self
-            .http
-            .get(format!("{}/sync/v1/pull?{}", self.base, encoded.join("&")));
+        let url = format!("{}/sync/v1/pull?{}", self.base, encoded.join("&"));
         let timeout = Duration::from_millis(query.wait_ms.unwrap_or(0)) + Duration::from_secs(60);
-        let response = self.start::<()>(call, None, timeout).await?;
+        let response = self.start::<()>(Method::GET, url, None, timeout).await?;
         let header = |name: &str| {
             response
                 .headers()
@@ -127,52 +142,123 @@ impl Client {
 
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
-        call: reqwest::RequestBuilder,
+        method: Method,
+        url: String,
         body: Option<&B>,
         timeout: Duration,
     ) -> Result<T, NodeError> {
-        let response = self.start(call, body, timeout).await?;
+        let response = self.start(method, url, body, timeout).await?;
         self.finish(response).await
     }
 
     /// Sends a request; returns the answer once its headers say it succeeded.
     async fn start<B: Serialize>(
         &self,
-        mut call: reqwest::RequestBuilder,
+        method: Method,
+        url: String,
         body: Option<&B>,
         timeout: Duration,
     ) -> Result<reqwest::Response, NodeError> {
-        call = call
-            .timeout(timeout)
-            .header(VERSION_HEADER, VERSION.to_string());
-        if !self.credential.is_empty() {
-            call = call.header(AUTHORIZATION, &self.credential);
-        }
-        if let Some(body) = body {
+        let body = body.map(|body| {
             let (bytes, compressed) = codec::encode(body);
             self.traffic[0].fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            call = call.header(CONTENT_TYPE, "application/json").body(bytes);
-            if compressed {
+            (Bytes::from(bytes), compressed)
+        });
+        let mut signed_again = false;
+        loop {
+            let offset = self.clock_offset.load(Ordering::Relaxed);
+            let request = self.request(&method, &url, body.as_ref(), timeout)?;
+            let response = self
+                .http
+                .execute(request)
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            self.learn_time(&response);
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            // Signed with a clock far from the primary's: the refusal told us its time,
+            // so sign again, once, with the corrected estimate.
+            let corrected = self.clock_offset.load(Ordering::Relaxed).abs_diff(offset);
+            if status == StatusCode::UNAUTHORIZED && !signed_again && corrected > 1_000 {
+                signed_again = true;
+                continue;
+            }
+            return Err(self.refusal(response).await);
+        }
+    }
+
+    /// Builds a request, signed when this client has credentials.
+    fn request(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&(Bytes, bool)>,
+        timeout: Duration,
+    ) -> Result<reqwest::Request, NodeError> {
+        let mut call = self
+            .http
+            .request(method.clone(), url)
+            .timeout(timeout)
+            .header(VERSION_HEADER, VERSION.to_string());
+        if let Some((bytes, compressed)) = body {
+            call = call
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+            if *compressed {
                 call = call.header(CONTENT_ENCODING, "zstd");
             }
         }
-        let response = call.send().await.map_err(|e| self.unreachable(e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
+        let mut request = call
+            .build()
+            .map_err(|e| NodeError::BadRequest(format!("cannot make a request to {url}: {e}")))?;
+        if let Some((site, secret)) = &self.credential {
+            let time = now_ms().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed));
+            let url = request.url();
+            let target = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_string(),
+            };
+            let header = RequestStamp::new(*site, time)?.header(secret, method.as_str(), &target);
+            let value = HeaderValue::from_str(&header)
+                .map_err(|e| NodeError::Internal(format!("cannot sign a request: {e}")))?;
+            request.headers_mut().insert(AUTHORIZATION, value);
         }
+        Ok(request)
+    }
+
+    /// Notes how far this machine's clock is from the primary's, from an answer.
+    fn learn_time(&self, response: &reqwest::Response) {
+        let primary = response
+            .headers()
+            .get(TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        if let Some(primary) = primary {
+            let offset = primary.saturating_sub(now_ms() as i64);
+            self.clock_offset.store(offset, Ordering::Relaxed);
+        }
+    }
+
+    /// The error a refused request becomes.
+    async fn refusal(&self, response: reqwest::Response) -> NodeError {
+        let status = response.status();
         let compressed = is_zstd(&response);
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return self.unreachable(e),
+        };
         let detail = codec::decode::<ErrorBody>(&bytes, compressed, 1 << 20)
             .map(|b| b.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
-        Err(match status.as_u16() {
+        match status.as_u16() {
             401 => NodeError::Remote(format!(
                 "the primary refused this site's credentials ({detail}): the site may have been revoked, or enrolled again elsewhere"
             )),
             400..=499 => NodeError::Remote(format!("the primary refused the request: {detail}")),
             _ => NodeError::Remote(format!("the primary failed ({status}): {detail}")),
-        })
+        }
     }
 
     /// Reads and decodes a successful answer.
@@ -191,6 +277,12 @@ impl Client {
     }
 
     fn unreachable(&self, error: reqwest::Error) -> NodeError {
+        if let Some(problem) = tls_problem(&error) {
+            return NodeError::Remote(format!(
+                "the primary at {} failed the TLS check: {problem}. Check the URL and the --ca or --tls-fingerprint this site was enrolled with (the primary prints its fingerprint at `sitesync init primary --self-signed` and when `sitesync serve` starts)",
+                self.base
+            ));
+        }
         let reason = if error.is_timeout() {
             "timed out".to_string()
         } else if error.is_connect() {
@@ -216,6 +308,22 @@ impl StartedPull {
     pub async fn finish(self) -> Result<PullResponse, NodeError> {
         self.client.finish(self.response).await
     }
+}
+
+/// What TLS refused, when a request failed in the TLS handshake.
+fn tls_problem(error: &reqwest::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // An I/O error hides the error it wraps from `source`.
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => error.source(),
+        };
+    }
+    None
 }
 
 fn is_zstd(response: &reqwest::Response) -> bool {

@@ -6,9 +6,13 @@
 //!   sitesync.db    the SQLite database (0600), with its -wal and -shm files
 //!   primary.key    primary only: the key sync keys are derived from (0600)
 //!   site.key       satellite only: the site's own credential (0600)
+//!   tls.crt        primary made with --self-signed: its TLS certificate
+//!   tls.key        primary made with --self-signed: the certificate's private key (0600)
+//!   primary-ca.pem satellite enrolled with --ca: the certificates it trusts for the primary
 //!   serve.json     while `serve` runs: its process id and the address it listens on
 //! ```
 
+use crate::tls::Trust;
 use serde::{Deserialize, Serialize};
 use sitesync_core::{OrgId, SiteId};
 use std::fs;
@@ -80,6 +84,31 @@ pub struct Config {
     /// Satellite: the organisation's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_name: Option<String>,
+    /// Primary: the TLS certificate chain (PEM) `serve` uses unless told another;
+    /// relative to the data folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// Primary: the certificate's private key (PEM); relative to the data folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Satellite: trust the primary's certificates that chain to this file's (relative
+    /// to the data folder) instead of the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_ca: Option<PathBuf>,
+    /// Satellite: trust exactly the primary certificate with this SHA-256 fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_fingerprint: Option<String>,
+}
+
+impl Config {
+    /// How this satellite trusts its primary's TLS certificate.
+    pub fn primary_trust(&self, dir: &DataDir) -> Trust {
+        match (&self.primary_fingerprint, &self.primary_ca) {
+            (Some(fingerprint), _) => Trust::Pinned(fingerprint.clone()),
+            (None, Some(ca)) => Trust::Ca(dir.resolve(ca)),
+            (None, None) => Trust::System,
+        }
+    }
 }
 
 /// Checks a primary's URL as a person typed it.
@@ -132,6 +161,26 @@ impl DataDir {
     /// `site.key`.
     pub fn site_key_path(&self) -> PathBuf {
         self.root.join("site.key")
+    }
+
+    /// `tls.crt`, the certificate `init primary --self-signed` makes.
+    pub fn tls_cert_path(&self) -> PathBuf {
+        self.root.join("tls.crt")
+    }
+
+    /// `tls.key`, its private key.
+    pub fn tls_key_path(&self) -> PathBuf {
+        self.root.join("tls.key")
+    }
+
+    /// `primary-ca.pem`, the certificates a satellite trusts for its primary.
+    pub fn primary_ca_path(&self) -> PathBuf {
+        self.root.join("primary-ca.pem")
+    }
+
+    /// A path from the configuration: relative paths are inside the data folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.root.join(path)
     }
 
     /// `serve.json`.

@@ -2,6 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::secrets::SecretError;
+use crate::tls::TlsError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sitesync_core::InvalidInput;
@@ -21,6 +22,9 @@ pub enum NodeError {
     /// Making or checking a secret.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// A TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Input that fails validation.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
@@ -71,6 +75,7 @@ impl NodeError {
             NodeError::Config(_)
             | NodeError::Store(_)
             | NodeError::Secret(_)
+            | NodeError::Tls(_)
             | NodeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

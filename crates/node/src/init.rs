@@ -12,10 +12,11 @@ use crate::config::{
 use crate::error::NodeError;
 use crate::secrets::{code_hash, random_hex, token_hash};
 use crate::site::SITE_CONFIG;
+use crate::tls::{self, Trust};
 use sitesync_core::validate;
 use sitesync_protocol::{EnrolRequest, OrgRef, SiteConfig};
 use sitesync_store::Store;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What `init` made, to tell the person once.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -30,6 +31,9 @@ pub struct Initialised {
     pub auth_code: Option<String>,
     /// The local API's bearer token (shown once, stored hashed).
     pub api_token: String,
+    /// Primary made with a self-signed certificate: its SHA-256 fingerprint, for
+    /// satellites to pin (`init satellite --tls-fingerprint`).
+    pub tls_fingerprint: Option<String>,
 }
 
 /// Options of `init satellite`.
@@ -51,6 +55,19 @@ pub struct SatelliteOptions {
     pub listen: String,
     /// The authorisation code; generated when absent.
     pub auth_code: Option<String>,
+    /// Trust the primary's certificate when it chains to one in this PEM file.
+    pub ca: Option<PathBuf>,
+    /// Trust exactly the primary certificate with this SHA-256 fingerprint.
+    pub tls_fingerprint: Option<String>,
+}
+
+/// TLS of a new primary.
+#[derive(Debug, Clone, Default)]
+pub struct PrimaryTls {
+    /// Make a self-signed certificate (for these names beside this machine's own).
+    pub self_signed: bool,
+    /// Names (host names or IP addresses) satellites will reach the primary by.
+    pub names: Vec<String>,
 }
 
 /// Makes a primary's data folder.
@@ -58,10 +75,15 @@ pub fn init_primary(
     dir: &DataDir,
     listen: &str,
     auth_code: Option<String>,
+    tls: PrimaryTls,
 ) -> Result<Initialised, NodeError> {
     ensure_new(dir)?;
     let (auth_code, generated) = auth_code_or_new(auth_code)?;
     let api_token = random_hex(32)?;
+    let certificate = match tls.self_signed {
+        true => Some(tls::self_signed(certificate_names(listen, tls.names))?),
+        false => None,
+    };
     let config = Config {
         role: Role::Primary,
         site_id: sitesync_core::PRIMARY_SITE,
@@ -72,10 +94,21 @@ pub fn init_primary(
         primary_url: None,
         org_id: None,
         org_name: None,
+        tls_cert: certificate.as_ref().map(|_| "tls.crt".into()),
+        tls_key: certificate.as_ref().map(|_| "tls.key".into()),
+        primary_ca: None,
+        primary_fingerprint: None,
     };
     let primary_key = random_hex(32)?;
+    let mut tls_fingerprint = None;
     create(dir, |dir| {
         write_private(&dir.primary_key_path(), primary_key.as_bytes())?;
+        if let Some((cert, key)) = &certificate {
+            write_private(&dir.tls_key_path(), key.as_bytes())?;
+            write_private(&dir.tls_cert_path(), cert.as_bytes())?;
+            let der = tls::load_certs(&dir.tls_cert_path())?;
+            tls_fingerprint = der.first().map(|c| tls::fingerprint(c));
+        }
         open_private_db(dir)?.serve_pulls()?;
         dir.save(&config)?;
         Ok(())
@@ -86,7 +119,26 @@ pub fn init_primary(
         stores: Vec::new(),
         auth_code: generated,
         api_token,
+        tls_fingerprint,
     })
+}
+
+/// The names a self-signed certificate is made for: those given, this machine's name,
+/// the address it listens on when that names one host, and loopback.
+fn certificate_names(listen: &str, given: Vec<String>) -> Vec<String> {
+    let mut names = given;
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        names.push(host.trim().to_string());
+    }
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>()
+        && !addr.ip().is_unspecified()
+    {
+        names.push(addr.ip().to_string());
+    }
+    names.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    names.retain(|n| !n.is_empty());
+    names.dedup();
+    names
 }
 
 /// Enrols a satellite with its primary and makes its data folder.
@@ -106,9 +158,10 @@ pub async fn init_satellite(
         validate::name("site name", name)?;
     }
     check_primary_url(&options.primary_url).map_err(NodeError::BadRequest)?;
+    let trust = satellite_trust(&options)?;
     let (auth_code, generated) = auth_code_or_new(options.auth_code.clone())?;
     let api_token = random_hex(32)?;
-    let client = Client::new(&options.primary_url)?;
+    let client = Client::new(&options.primary_url, &trust)?;
     let answer = client
         .enrol(&EnrolRequest {
             sync_key: options.sync_key.trim().to_string(),
@@ -128,10 +181,25 @@ pub async fn init_satellite(
         primary_url: Some(client.base().to_string()),
         org_id: Some(answer.org.id),
         org_name: Some(answer.org.name.clone()),
+        tls_cert: None,
+        tls_key: None,
+        primary_ca: matches!(trust, Trust::Ca(_)).then(|| "primary-ca.pem".into()),
+        primary_fingerprint: match &trust {
+            Trust::Pinned(fingerprint) => Some(fingerprint.clone()),
+            _ => None,
+        },
     };
     let site_config: &SiteConfig = &answer.config;
     create(dir, |dir| {
         write_private(&dir.site_key_path(), answer.secret.as_bytes())?;
+        if let Trust::Ca(path) = &trust {
+            // The satellite keeps its own copy: the file given may not last.
+            let pem = std::fs::read(path).map_err(|source| ConfigError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            write_private(&dir.primary_ca_path(), &pem)?;
+        }
         let store = open_private_db(dir)?;
         store.set_meta(
             SITE_CONFIG,
@@ -150,7 +218,37 @@ pub async fn init_satellite(
         stores: site_config.stores.iter().map(|s| s.name.clone()).collect(),
         auth_code: generated,
         api_token,
+        tls_fingerprint: None,
     })
+}
+
+/// How a new satellite is to trust its primary, checked before anything is sent.
+fn satellite_trust(options: &SatelliteOptions) -> Result<Trust, NodeError> {
+    let https = options.primary_url.starts_with("https://");
+    let trust = match (&options.tls_fingerprint, &options.ca) {
+        (Some(_), Some(_)) => {
+            return Err(NodeError::BadRequest(
+                "give --ca or --tls-fingerprint, not both".into(),
+            ));
+        }
+        (Some(typed), None) => Trust::Pinned(tls::normalise_fingerprint(typed).ok_or_else(|| {
+            NodeError::BadRequest(format!(
+                "{typed:?} is not a SHA-256 fingerprint: expected 64 hex digits, with or without colons, as `sitesync init primary --self-signed` prints"
+            ))
+        })?),
+        (None, Some(path)) => {
+            tls::load_certs(path)?;
+            Trust::Ca(path.clone())
+        }
+        (None, None) => Trust::System,
+    };
+    if trust != Trust::System && !https {
+        return Err(NodeError::BadRequest(format!(
+            "--ca and --tls-fingerprint are for a primary served over TLS: use an https:// URL, not {:?}",
+            options.primary_url
+        )));
+    }
+    Ok(trust)
 }
 
 fn ensure_new(dir: &DataDir) -> Result<(), NodeError> {
@@ -192,6 +290,9 @@ fn create(
                 dir.db_path(),
                 dir.primary_key_path(),
                 dir.site_key_path(),
+                dir.tls_cert_path(),
+                dir.tls_key_path(),
+                dir.primary_ca_path(),
             ] {
                 let _ = std::fs::remove_file(&path);
                 let _ = std::fs::remove_file(path.with_extension("db-wal"));

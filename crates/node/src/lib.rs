@@ -27,12 +27,14 @@ pub mod error;
 pub mod init;
 pub mod node;
 pub mod primary;
+pub mod replay;
 pub mod satellite;
 pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod site;
 pub mod status;
+pub mod tls;
 mod wire;
 
 pub use config::{Config, DataDir, Role};

@@ -3,6 +3,7 @@
 use crate::attempts::{Attempts, Subject};
 use crate::commit::PushJob;
 use crate::error::NodeError;
+use crate::replay::Freshness;
 use crate::secrets::SyncKeys;
 use crate::site::Site;
 use sitesync_core::SiteId;
@@ -36,6 +37,8 @@ pub struct Node {
     pub pushes: mpsc::Sender<PushJob>,
     /// Failed credential checks, to slow guessing down.
     pub attempts: Attempts,
+    /// Primary: the nonces of recent sync requests, so none is served twice.
+    pub fresh: Freshness,
     /// The committer's end of `pushes`, taken by `serve` when it starts the committer.
     pub push_queue: Mutex<Option<mpsc::Receiver<PushJob>>>,
 }

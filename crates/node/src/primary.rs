@@ -1,24 +1,26 @@
 //! The primary's sync API: enrolment, push and long-polling pull.
 //!
-//! Every request but enrolment carries the site's credentials as
-//! `Authorization: Bearer <site id>.<secret>`; a wrong, missing or revoked credential
-//! gets the same 401 and changes nothing.
+//! Every request but enrolment is signed with the site's secret (see
+//! [`RequestStamp`]); a wrong, missing, replayed, stale or revoked credential gets the
+//! same 401 and changes nothing. Every answer says the primary's time in
+//! [`TIME_HEADER`], from which satellites learn how far their clocks are off.
 
 use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
-use crate::secrets::{SyncKeys, random_hex, token_hash, token_matches};
-use crate::wire::{MAX_SYNC_BODY, bearer, check_version, decode, encode};
+use crate::secrets::{RequestStamp, SyncKeys, token_hash, token_matches};
+use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
-use sitesync_core::{Assignment, SiteId};
+use sitesync_core::Assignment;
 use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
-    PushRequest,
+    PushRequest, TIME_HEADER,
 };
 use sitesync_store::{Contact, PreparedPush, SiteRow};
 use std::collections::BTreeSet;
@@ -40,6 +42,16 @@ pub fn routes() -> Router<Shared> {
         .route("/sync/v1/pull", get(pull))
         // Compressed bodies are checked again after decompression, against the same limit.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_SYNC_BODY))
+        .layer(axum::middleware::map_response(with_time))
+}
+
+/// Adds the primary's clock to an answer (refusals too: a satellite whose clock is
+/// far off learns the offset from the 401 its stale signature earned).
+async fn with_time(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(TIME_HEADER, HeaderValue::from(now_ms()));
+    response
 }
 
 async fn enrol(
@@ -81,19 +93,21 @@ async fn enrol(
             })?;
             assignment.stores.insert(row.id);
         }
-        let secret = random_hex(32)?;
         let name = request
             .name
             .clone()
             .unwrap_or_else(|| "satellite".to_string());
+        // The secret is derived from the site and the moment it enrolled, never stored.
+        let enrolled_at = now_ms();
         let site_id = node.site.store.create_site(
             org.id,
             request.site_id,
             &name,
-            &token_hash(&secret),
+            |site| token_hash(&keys.site_secret(org.id, site, enrolled_at)),
             &assignment,
-            now_ms(),
+            enrolled_at,
         )?;
+        let secret = keys.site_secret(org.id, site_id, enrolled_at);
         let row = node.site.store.site(&site_id.to_string())?;
         let config = node.site.store.site_config(&row)?;
         tracing::info!(site = site_id, org = org.id, %name, "site enrolled");
@@ -120,12 +134,19 @@ async fn enrol(
 async fn push(
     State(node): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
-    let site = authenticate(&node, &headers, peer).await?;
-    let request: PushRequest = decode(&headers, &body, MAX_SYNC_BODY)?;
+    let request = Request {
+        method,
+        uri,
+        headers,
+    };
+    let site = authenticate(&node, &request, peer).await?;
+    let request: PushRequest = decode(&request.headers, &body, MAX_SYNC_BODY)?;
     if request.changes.len() > MAX_BATCH {
         return Err(NodeError::BadRequest(format!(
             "the batch has {} changes; the limit is {MAX_BATCH}",
@@ -152,7 +173,7 @@ async fn push(
     node.pushes.send(job).await.map_err(|_| stopped())?;
     let outcome = answer.await.map_err(|_| stopped())??;
     tracing::debug!(
-        site = site_id_of(&headers),
+        site = site.id,
         applied = outcome.applied,
         rejected = outcome.response.rejected.len(),
         "push"
@@ -163,11 +184,18 @@ async fn push(
 async fn pull(
     State(node): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     Query(query): Query<PullQuery>,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
-    let site = authenticate(&node, &headers, peer).await?;
+    let request = Request {
+        method,
+        uri,
+        headers,
+    };
+    let site = authenticate(&node, &request, peer).await?;
     let only = match &query.stores {
         Some(list) => Some(parse_stores(list, &site.assignment)?),
         None => None,
@@ -244,31 +272,58 @@ async fn pull(
 /// revoked credential gets the same answer, and counts as a failed attempt.
 async fn authenticate(
     node: &Shared,
-    headers: &HeaderMap,
+    request: &Request,
     peer: SocketAddr,
 ) -> Result<SiteRow, NodeError> {
     node.check_address(peer.ip())?;
-    let presented = bearer(headers)
-        .and_then(|v| v.split_once('.'))
-        .map(|(id, secret)| (id.parse::<SiteId>().ok(), secret));
-    let Some((Some(id), secret)) = presented else {
+    let presented = request
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestStamp::parse);
+    let Some((stamp, signature)) = presented else {
         return Err(node.failed_attempt("sync request", peer.ip(), None).await);
     };
+    let id = stamp.site;
     let site = blocking(node, move |node| Ok(node.site.store.site_by_id(id).ok())).await?;
+    let signed = site.as_ref().is_some_and(|site| {
+        let Some(keys) = &node.sync_keys else {
+            return false;
+        };
+        let secret = keys.site_secret(site.org, site.id, site.enrolled_at);
+        if !token_matches(&secret, &site.secret_hash) {
+            tracing::error!(
+                site = site.id,
+                "the secret derived for this site does not match the one it enrolled with: primary.key has changed since; restore it from backup"
+            );
+            return false;
+        }
+        stamp.verify(signature, &secret, request.method.as_str(), &request.target())
+    });
+    // The nonce is spent only by a correctly signed request, so a forger cannot use
+    // up a site's nonces.
     match site {
-        Some(site) if !site.revoked && token_matches(secret, &site.secret_hash) => Ok(site),
+        Some(site) if !site.revoked && signed && node.fresh.admit(&stamp, now_ms()) => Ok(site),
         _ => Err(node
             .failed_attempt("sync request", peer.ip(), Some(id))
             .await),
     }
 }
 
-/// The site id a request claims, for logs (never the secret).
-fn site_id_of(headers: &HeaderMap) -> String {
-    bearer(headers)
-        .and_then(|v| v.split_once('.'))
-        .map(|(id, _)| id.to_string())
-        .unwrap_or_default()
+/// What a handler knows of its request, for checking its signature.
+struct Request {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Request {
+    /// The path and query the signature covers.
+    fn target(&self) -> String {
+        self.uri
+            .path_and_query()
+            .map_or_else(|| self.uri.path().to_string(), |p| p.as_str().to_string())
+    }
 }
 
 /// Parses a backfill's store list, keeping only stores the site holds.

@@ -123,7 +123,8 @@ impl Agent {
             )
         })?;
         let secret = node.site.dir.read_secret(&node.site.dir.site_key_path())?;
-        let client = Client::new(&url)?.with_credential(config.site_id, &secret);
+        let trust = config.primary_trust(&node.site.dir);
+        let client = Client::new(&url, &trust)?.with_credential(config.site_id, &secret);
         Ok(Agent {
             org: config.org_id.unwrap_or_default(),
             site: config.site_id,

@@ -3,9 +3,13 @@
 //! | secret | who chooses it | kept as |
 //! |---|---|---|
 //! | authorisation code | a person | argon2id hash in `config.toml` (slow to guess) |
-//! | site secret | random, 256 bits | SHA-256 on the primary; the satellite's own copy in `site.key` (0600) |
+//! | site secret | derived, 256 bits | never stored by the primary (HMAC-SHA-256 of the site and its enrolment time under the primary key; a SHA-256 of it detects a changed `primary.key`); the satellite's own copy in `site.key` (0600) |
 //! | local API token | random, 256 bits | SHA-256 in `config.toml` |
 //! | sync key | derived | never stored: HMAC-SHA-256 of the organisation and its key generation under the primary key in `primary.key` (0600) |
+//!
+//! The site secret never crosses the network after enrolment: each sync request carries
+//! an HMAC of itself under the secret, with the time and a fresh nonce (see
+//! [`request_signature`]), so a captured request cannot be used again.
 //!
 //! A random 256-bit secret cannot be guessed, so a fast hash protects it as well as a
 //! slow one and keeps every sync request cheap; argon2id is for what people choose.
@@ -14,7 +18,7 @@
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use sitesync_core::OrgId;
+use sitesync_core::{OrgId, SiteId};
 use thiserror::Error;
 
 /// A secret could not be made or checked.
@@ -111,13 +115,95 @@ impl SyncKeys {
         constant_time_eq(key.trim().as_bytes(), self.key(org, generation).as_bytes())
     }
 
+    /// The secret of the site enrolled as `site` of `org` at `enrolled_at` (ms since
+    /// the epoch): the primary derives it again for each request instead of storing it.
+    pub fn site_secret(&self, org: OrgId, site: SiteId, enrolled_at: u64) -> String {
+        hex(&hmac(
+            &self.primary_key,
+            format!("sitesync site secret/{org}/{site}/{enrolled_at}").as_bytes(),
+        ))
+    }
+
     fn mac(&self, org: OrgId, generation: u64) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.primary_key) else {
-            return String::new();
-        };
-        mac.update(format!("sitesync sync key/{org}/{generation}").as_bytes());
-        hex(&mac.finalize().into_bytes()[..16])
+        let mac = hmac(
+            &self.primary_key,
+            format!("sitesync sync key/{org}/{generation}").as_bytes(),
+        );
+        hex(&mac[..16.min(mac.len())])
+    }
+}
+
+/// HMAC-SHA-256. (HMAC accepts keys of any length, so this cannot fail.)
+fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        return Vec::new();
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// What a sync request proves about itself: which site sends it, when (the sender's
+/// estimate of the primary's clock) and a nonce never used before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestStamp {
+    /// The sending site.
+    pub site: SiteId,
+    /// Milliseconds since the epoch, on the primary's clock as the sender estimates it.
+    pub time: u64,
+    /// Random, used once.
+    pub nonce: u64,
+}
+
+impl RequestStamp {
+    /// A new stamp for a request sent now.
+    pub fn new(site: SiteId, time: u64) -> Result<RequestStamp, SecretError> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
+        Ok(RequestStamp {
+            site,
+            time,
+            nonce: u64::from_le_bytes(bytes),
+        })
+    }
+
+    /// The `Authorization` header of a request to `target` (path and query) signed
+    /// with `secret`.
+    pub fn header(&self, secret: &str, method: &str, target: &str) -> String {
+        format!(
+            "SiteSync site={}, time={}, nonce={:016x}, sig={}",
+            self.site,
+            self.time,
+            self.nonce,
+            self.signature(secret, method, target)
+        )
+    }
+
+    /// Reads an `Authorization` header made by [`header`](Self::header): the stamp
+    /// and the signature, or `None` when it is not shaped like one.
+    pub fn parse(header: &str) -> Option<(RequestStamp, &str)> {
+        let mut parts = header.strip_prefix("SiteSync ")?.split(", ");
+        let mut field = |name: &str| parts.next()?.strip_prefix(name)?.strip_prefix('=');
+        let site = field("site")?.parse().ok()?;
+        let time = field("time")?.parse().ok()?;
+        let nonce = u64::from_str_radix(field("nonce")?, 16).ok()?;
+        let signature = field("sig")?;
+        Some((RequestStamp { site, time, nonce }, signature))
+    }
+
+    /// Whether `signature` is this stamp's for the request, in constant time.
+    pub fn verify(&self, signature: &str, secret: &str, method: &str, target: &str) -> bool {
+        constant_time_eq(
+            signature.as_bytes(),
+            self.signature(secret, method, target).as_bytes(),
+        )
+    }
+
+    fn signature(&self, secret: &str, method: &str, target: &str) -> String {
+        let message = format!(
+            "sitesync request v1\n{method}\n{target}\n{}\n{}\n{:016x}",
+            self.site, self.time, self.nonce
+        );
+        hex(&hmac(secret.as_bytes(), message.as_bytes()))
     }
 }
 
@@ -135,6 +221,45 @@ mod tests {
         assert!(!keys.verify(&k1, 8, 1));
         assert!(!SyncKeys::new(b"another primary").verify(&k1, 7, 1));
         assert_eq!(SyncKeys::parse("ss1-x-1-00"), None);
+    }
+
+    #[test]
+    fn site_secrets_are_derived_per_enrolment() {
+        let keys = SyncKeys::new(b"primary key bytes");
+        let secret = keys.site_secret(1, 7, 1_000);
+        assert_eq!(secret.len(), 64);
+        assert_eq!(secret, keys.site_secret(1, 7, 1_000));
+        assert_ne!(secret, keys.site_secret(1, 8, 1_000));
+        assert_ne!(secret, keys.site_secret(1, 7, 1_001));
+        assert_ne!(secret, SyncKeys::new(b"other").site_secret(1, 7, 1_000));
+    }
+
+    #[test]
+    fn request_signatures_bind_site_time_nonce_and_target() {
+        let stamp = RequestStamp::new(7, 1_700_000_000_000).unwrap();
+        let header = stamp.header("secret", "GET", "/sync/v1/pull?cursor=5");
+        assert!(!header.contains("secret"));
+        let (parsed, signature) = RequestStamp::parse(&header).unwrap();
+        assert_eq!(parsed, stamp);
+        assert!(parsed.verify(signature, "secret", "GET", "/sync/v1/pull?cursor=5"));
+        assert!(!parsed.verify(signature, "other", "GET", "/sync/v1/pull?cursor=5"));
+        assert!(!parsed.verify(signature, "secret", "GET", "/sync/v1/pull?cursor=6"));
+        assert!(!parsed.verify(signature, "secret", "POST", "/sync/v1/pull?cursor=5"));
+        let later = RequestStamp {
+            time: stamp.time + 1,
+            ..stamp.clone()
+        };
+        assert!(!later.verify(signature, "secret", "GET", "/sync/v1/pull?cursor=5"));
+        let other_site = RequestStamp { site: 8, ..stamp };
+        assert!(!other_site.verify(signature, "secret", "GET", "/sync/v1/pull?cursor=5"));
+        for bad in [
+            "",
+            "Bearer 7.x",
+            "SiteSync site=7",
+            "SiteSync site=x, time=1, nonce=1, sig=a",
+        ] {
+            assert!(RequestStamp::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,17 +5,22 @@ use crate::config::{DataDir, Role};
 use crate::error::NodeError;
 use crate::node::{Node, Shared};
 use crate::primary;
+use crate::replay::Freshness;
 use crate::satellite::Agent;
 use crate::secrets::SyncKeys;
 use crate::site::Site;
+use crate::tls;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
 
 /// What `serve.json` says while `serve` runs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,17 +53,58 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         pushes,
         push_queue: Mutex::new(Some(push_queue)),
         attempts: Default::default(),
+        fresh: Freshness::new(crate::node::now_ms()),
     }))
 }
 
-/// Serves until `shutdown` completes: the sync API on the primary, the local API on
-/// every site, and on a satellite the live sync agent. `ready` receives the address
-/// actually bound (useful with port 0).
+/// The TLS certificate chain and key a primary serves with (PEM files).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The files `config.toml` names (made by `init primary --self-signed`), if any.
+    pub fn configured(site: &Site) -> Option<TlsFiles> {
+        let (cert, key) = (
+            site.config.tls_cert.as_ref()?,
+            site.config.tls_key.as_ref()?,
+        );
+        Some(TlsFiles {
+            cert: site.dir.resolve(cert),
+            key: site.dir.resolve(key),
+        })
+    }
+
+    /// The fingerprint of the certificate (the first of the chain).
+    pub fn fingerprint(&self) -> Result<String, NodeError> {
+        let chain = tls::load_certs(&self.cert)?;
+        Ok(chain
+            .first()
+            .map(|c| tls::fingerprint(c))
+            .unwrap_or_default())
+    }
+}
+
+/// Serves until `shutdown` completes: the sync API on the primary (over TLS when
+/// `tls` is given), the local API on every site, and on a satellite the live sync
+/// agent. `ready` receives the address actually bound (useful with port 0).
 pub async fn serve(
     node: Shared,
+    tls: Option<TlsFiles>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
+    let tls = match tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            &files.cert,
+            &files.key,
+        )?)),
+        None => None,
+    };
     let listen = node.site.config.listen.clone();
     let listener = bind(&listen)
         .await
@@ -100,7 +146,7 @@ pub async fn serve(
     tracing::info!(%addr, role = ?node.site.config.role, site = node.site.config.site_id, "serving");
     ready(addr);
     let stopper = node.clone();
-    run_server(listener, app, async move {
+    run_server(listener, app, tls, async move {
         shutdown.await;
         tracing::info!("stopping");
         stopper.stop();
@@ -124,11 +170,12 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves HTTP/1 connections until `shutdown` completes, then lets each finish what it
 /// is answering. Like `axum::serve`, with [`HEADER_TIMEOUT`], no Nagle delay (answers
-/// are small and latency matters more than packet count) and the peer's address for
-/// handlers that count failed attempts.
+/// are small and latency matters more than packet count), the peer's address for
+/// handlers that count failed attempts, and TLS when `tls` is given.
 async fn run_server(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop, stopped) = watch::channel(false);
@@ -148,29 +195,16 @@ async fn run_server(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, mut stopped) = (app.clone(), stopped.clone());
+        let connection = Connection {
+            app: app.clone(),
+            peer,
+            stopped: stopped.clone(),
+        };
+        let tls = tls.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(
-                move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    tower::ServiceExt::oneshot(app.clone(), request)
-                },
-            );
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let connection =
-                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stopped.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            match tls {
+                Some(tls) => connection.serve_tls(stream, tls).await,
+                None => connection.serve(stream).await,
             }
         });
         // Reap finished connections as we go, so the set does not grow without bound.
@@ -178,6 +212,80 @@ async fn run_server(
     }
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
+}
+
+/// One accepted connection.
+struct Connection {
+    app: axum::Router,
+    peer: SocketAddr,
+    stopped: watch::Receiver<bool>,
+}
+
+/// The first byte of a TLS handshake.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+impl Connection {
+    /// Serves over TLS, or plain HTTP from this machine (the CLI's nudges and local
+    /// scripts); plain HTTP from elsewhere gets a short answer saying to use https.
+    async fn serve_tls(self, stream: TcpStream, tls: TlsAcceptor) {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
+                match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => self.serve(stream).await,
+                    Ok(Err(error)) => {
+                        tracing::debug!(peer = %self.peer, %error, "TLS handshake failed");
+                    }
+                    Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+                }
+            }
+            Ok(Ok(1)) if self.peer.ip().is_loopback() => self.serve(stream).await,
+            Ok(Ok(1)) => {
+                tracing::debug!(peer = %self.peer, "plain HTTP refused: this primary serves TLS");
+                let mut stream = stream;
+                let body = r#"{"code":"tls_required","error":"this primary serves TLS: use an https:// URL"}"#;
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, answer.as_bytes()).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Serves HTTP/1 on `io` until the client leaves or the server stops.
+    async fn serve<IO>(self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            app,
+            peer,
+            mut stopped,
+        } = self;
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), request)
+            },
+        );
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+        tokio::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            _ = stopped.changed() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+    }
 }
 
 /// Connections that may wait to be accepted: thousands of satellites reconnect at once
@@ -203,7 +311,7 @@ async fn bind(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
 /// The address a running `serve` of this data folder listens on, if one answers.
 pub fn running_address(dir: &DataDir) -> Option<String> {
     let running: Running = serde_json::from_slice(&std::fs::read(dir.serve_path()).ok()?).ok()?;
-    TcpStream::connect_timeout(&running.addr, Duration::from_millis(300)).ok()?;
+    std::net::TcpStream::connect_timeout(&running.addr, Duration::from_millis(300)).ok()?;
     Some(running.addr.to_string())
 }
 
@@ -216,7 +324,8 @@ pub fn wake(dir: &DataDir) {
     let Ok(running) = serde_json::from_slice::<Running>(&bytes) else {
         return;
     };
-    let Ok(mut stream) = TcpStream::connect_timeout(&running.addr, Duration::from_millis(300))
+    let Ok(mut stream) =
+        std::net::TcpStream::connect_timeout(&running.addr, Duration::from_millis(300))
     else {
         return;
     };

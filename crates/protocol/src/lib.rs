@@ -9,7 +9,9 @@
 //! # The exchange
 //!
 //! A satellite enrols once with the organisation's sync key and receives its own site
-//! credentials. From then on every request carries those credentials, and a sync round is:
+//! credentials. From then on every request is signed with those credentials (the time,
+//! a nonce, the method and path under HMAC-SHA-256; the secret itself never travels
+//! again), and a sync round is:
 //!
 //! 1. **push**: local changes in outbox order, in batches; the primary applies each batch
 //!    in one transaction and acknowledges the highest outbox sequence it has made durable.
@@ -38,3 +40,8 @@ pub const CURSOR_HEADER: &str = "sitesync-cursor";
 
 /// Pull answers repeat `more` (1 or 0) in this header.
 pub const MORE_HEADER: &str = "sitesync-more";
+
+/// Every answer of the primary carries its clock (ms since the epoch) in this header;
+/// satellites sign requests with their estimate of that clock, so a site whose own clock
+/// is hours off still signs with a time the primary accepts.
+pub const TIME_HEADER: &str = "sitesync-time";

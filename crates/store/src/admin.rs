@@ -40,6 +40,8 @@ pub struct SiteRow {
     pub name: String,
     /// SHA-256 of its secret, hex.
     pub secret_hash: String,
+    /// When it enrolled (ms since the epoch).
+    pub enrolled_at: u64,
     /// The stores it holds.
     pub assignment: Assignment,
     /// Bumped at each change of assignment.
@@ -173,14 +175,15 @@ impl Store {
             })
     }
 
-    /// Registers a satellite. Takes `requested` as its id when free (2 or more), or the
-    /// next free id.
+    /// Registers a satellite enrolled at `now_ms`. Takes `requested` as its id when free
+    /// (2 or more), or the next free id; `secret_hash` gives the hash of the secret of
+    /// the site with a given id.
     pub fn create_site(
         &self,
         org: OrgId,
         requested: Option<i64>,
         name: &str,
-        secret_hash: &str,
+        secret_hash: impl FnOnce(SiteId) -> String,
         assignment: &Assignment,
         now_ms: u64,
     ) -> Result<SiteId, StoreError> {
@@ -211,7 +214,7 @@ impl Store {
             };
             tx.execute(
                 "INSERT INTO sites (id, org, name, secret_hash, all_stores, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![site, sql(org), name, secret_hash, assignment.all_stores, sql(now_ms)],
+                params![site, sql(org), name, secret_hash(site), assignment.all_stores, sql(now_ms)],
             )?;
             for store in &assignment.stores {
                 tx.execute("INSERT INTO site_stores (site, store) VALUES (?1, ?2)", params![site, sql(*store)])?;
@@ -436,7 +439,7 @@ fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, StoreError>
 fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, StoreError> {
     let row = tx
         .query_row(
-            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked
+            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at
              FROM sites WHERE id = ?1",
             [site],
             |row| {
@@ -450,6 +453,7 @@ fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, StoreErro
                     last_contact: row.get::<_, Option<i64>>(5)?.map(id),
                     pull_cursor: id(row.get(6)?),
                     revoked: row.get(7)?,
+                    enrolled_at: id(row.get(8)?),
                 })
             },
         )

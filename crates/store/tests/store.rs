@@ -32,7 +32,7 @@ fn primary() -> (tempfile::TempDir, Store, u64, u64, u64) {
         stores: BTreeSet::from([s1]),
     };
     assert_eq!(
-        db.create_site(org, None, "till", "hash", &assignment, 1)
+        db.create_site(org, None, "till", |_| "hash".into(), &assignment, 1)
             .unwrap(),
         2
     );
@@ -367,19 +367,24 @@ fn site_ids_follow_the_rules() {
     let none = Assignment::default();
     for bad in [1, 0, -4] {
         assert!(matches!(
-            db.create_site(org, Some(bad), "x", "h", &none, 1),
+            db.create_site(org, Some(bad), "x", |_| "h".into(), &none, 1),
             Err(StoreError::Refused(_))
         ));
     }
     assert!(matches!(
-        db.create_site(org, Some(2), "x", "h", &none, 1),
+        db.create_site(org, Some(2), "x", |_| "h".into(), &none, 1),
         Err(StoreError::Taken(_))
     ));
     assert_eq!(
-        db.create_site(org, Some(10), "x", "h", &none, 1).unwrap(),
+        db.create_site(org, Some(10), "x", |_| "h".into(), &none, 1)
+            .unwrap(),
         10
     );
-    assert_eq!(db.create_site(org, None, "y", "h", &none, 1).unwrap(), 11);
+    assert_eq!(
+        db.create_site(org, None, "y", |_| "h".into(), &none, 1)
+            .unwrap(),
+        11
+    );
 }
 
 #[test]

@@ -1,23 +1,7 @@
 //! Enrolment errors: each exits non-zero with one clear `error:` line and leaves no data
 //! folder behind (and an empty folder that existed before stays empty).
 
-use crate::harness::{Cluster, Node, Out, dead_port, sitesync};
-use std::path::Path;
-
-fn enrol(data: &Path, url: &str, key: &str, extra: &[&str]) -> Out {
-    let mut args = vec![
-        "init",
-        "satellite",
-        "--primary",
-        url,
-        "--sync-key",
-        key,
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    sitesync(data, &args)
-}
+use crate::harness::{Cluster, Node, dead_port, enrol};
 
 /// Asserts the enrolment fails with one error line mentioning one of `words`, and that
 /// it made nothing: neither in a new folder nor in an existing empty one.

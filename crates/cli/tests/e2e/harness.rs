@@ -51,7 +51,7 @@ impl Out {
         self.code == Some(0)
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!(
             "`{}` exited {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.cmd, self.code, self.stdout, self.stderr
@@ -117,6 +117,22 @@ pub fn sitesync(data: &Path, args: &[&str]) -> Out {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// `init satellite` of a primary at `url` with a sync key, into `data`.
+pub fn enrol(data: &Path, url: &str, key: &str, extra: &[&str]) -> Out {
+    let mut args = vec![
+        "init",
+        "satellite",
+        "--primary",
+        url,
+        "--sync-key",
+        key,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    sitesync(data, &args)
 }
 
 /// Kills (SIGKILL) and reaps a child when dropped.
@@ -218,27 +234,34 @@ impl Cluster {
 
     /// Makes a primary and starts its `serve`.
     pub fn primary(&self) -> Node {
+        self.primary_with(&[], &[])
+    }
+
+    /// Makes a primary with more `init primary` options (`--self-signed` makes it serve
+    /// TLS) and starts its `serve` with `serve` options.
+    pub fn primary_with(&self, init: &[&str], serve: &[&str]) -> Node {
         let data = self.path("primary");
         let auth_code = unique("primary-code");
-        let made = sitesync(
-            &data,
-            &[
-                "--json",
-                "init",
-                "primary",
-                "--listen",
-                "127.0.0.1:0",
-                "--auth-code",
-                &auth_code,
-            ],
-        )
-        .json();
+        let mut args = vec![
+            "--json",
+            "init",
+            "primary",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-code",
+            &auth_code,
+        ];
+        args.extend_from_slice(init);
+        let made = sitesync(&data, &args).json();
         let api_token = made["api_token"].as_str().expect("api_token").to_string();
         self.secret("primary auth code", &auth_code);
         self.secret("primary api token", &api_token);
         let mut node = Node::new("primary", data, self.path("primary.serve.log"), auth_code);
         node.api_token = api_token;
         node.site_id = 1;
+        node.https = init.contains(&"--self-signed") || serve.contains(&"--tls-cert");
+        node.tls_fingerprint = made["tls_fingerprint"].as_str().map(str::to_string);
+        node.serve_args = serve.iter().map(|a| a.to_string()).collect();
         node.serve();
         node
     }
@@ -318,6 +341,12 @@ pub struct Node {
     pub site_id: u32,
     /// The organisation record commands name with `--org` (needed on the primary).
     pub org: Option<String>,
+    /// Whether its sync API speaks TLS (its URL is https).
+    pub https: bool,
+    /// Options for `serve`.
+    pub serve_args: Vec<String>,
+    /// A primary's self-signed certificate's fingerprint, as `init` printed it.
+    pub tls_fingerprint: Option<String>,
     serve: Option<Guard>,
     addr: Option<SocketAddr>,
 }
@@ -338,6 +367,9 @@ impl Node {
             api_token: String::new(),
             site_id: 0,
             org: None,
+            https: false,
+            serve_args: Vec::new(),
+            tls_fingerprint: None,
             serve: None,
             addr: None,
         }
@@ -360,6 +392,7 @@ impl Node {
             .arg("--data")
             .arg(&self.data)
             .arg("serve")
+            .args(&self.serve_args)
             .env_remove("SITESYNC_DATA")
             .env("SITESYNC_LOG", "info")
             .stdin(Stdio::null())
@@ -437,9 +470,10 @@ impl Node {
         self.addr.expect("the node has served")
     }
 
-    /// `http://ADDR` of this node.
+    /// `http://ADDR` of this node (`https://` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr())
     }
 
     fn with_org<'a>(&'a self, mut args: Vec<&'a str>) -> Vec<&'a str> {

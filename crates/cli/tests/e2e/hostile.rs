@@ -1,7 +1,8 @@
 //! Hostile and broken input: each gets a bounded, clear refusal and the server goes on
 //! serving everyone else.
 
-use crate::harness::{Cluster, Node, Response};
+use crate::harness::{Cluster, Node, Response, now_ms};
+use sitesync_node::secrets::RequestStamp;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -125,8 +126,14 @@ fn hostile_pushes_are_refused_and_the_primary_keeps_serving() {
     let key = cluster.org(&primary, "Acme");
     let site = cluster.satellite("site-a", &primary, &key, &[]);
     let secret = std::fs::read_to_string(site.data.join("site.key")).expect("site.key");
-    let id = site.status()["site_id"].as_u64().expect("site id");
-    let auth = format!("Bearer {id}.{}", secret.trim());
+    let id = site.status()["site_id"].as_u64().expect("site id") as u32;
+    // Each request is signed afresh, as the satellite would sign it.
+    let sign = |method: &str, target: &str| {
+        RequestStamp::new(id, now_ms())
+            .expect("random nonce")
+            .header(secret.trim(), method, target)
+    };
+    let auth = sign("POST", "/sync/v1/push");
     let headers = [
         ("Authorization", auth.as_str()),
         ("Content-Type", "application/json"),
@@ -145,6 +152,7 @@ fn hostile_pushes_are_refused_and_the_primary_keeps_serving() {
         400,
         "limit is 10000",
     );
+    let auth = sign("POST", "/sync/v1/push");
     let bomb_headers = [
         ("Authorization", auth.as_str()),
         ("Content-Encoding", "zstd"),
@@ -160,6 +168,11 @@ fn hostile_pushes_are_refused_and_the_primary_keeps_serving() {
         400,
         "zstd",
     );
+    let auth = sign("POST", "/sync/v1/push");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
     refused(
         &raw(
             &primary,
@@ -171,6 +184,7 @@ fn hostile_pushes_are_refused_and_the_primary_keeps_serving() {
         400,
         "body",
     );
+    let auth = sign("GET", "/sync/v1/pull?cursor=0");
     let other_version = [
         ("Authorization", auth.as_str()),
         ("sitesync-protocol", "99"),

@@ -15,4 +15,5 @@ mod live;
 mod restart;
 mod routing;
 mod secrets;
+mod tls;
 mod token;
