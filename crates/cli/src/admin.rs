@@ -286,11 +286,19 @@ pub fn site(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
         }
         SiteCmd::Revoke { site } => {
             let site = db.site(&site)?;
-            db.revoke_site(site.id)?;
+            let org = db.revoke_site(site.id)?;
             // A long poll the site has waiting ends now, refused.
             wake(dir);
-            out.print(&json!({"site": site.id, "revoked": true}), || {
-                format!("site {} revoked: its next request is refused", site.id)
+            let sync_key = node
+                .sync_keys
+                .as_ref()
+                .map(|k| k.key(org.id, org.key_generation))
+                .unwrap_or_default();
+            out.print(&json!({"site": site.id, "revoked": true, "organisation": org.name, "sync_key": sync_key}), || {
+                format!(
+                    "site {} revoked: its next request is refused\nthe sync key of {:?} was rotated so the old one cannot enrol a site again; new sync key: {sync_key}\n(enrolled sites keep working)",
+                    site.id, org.name
+                )
             });
         }
     }

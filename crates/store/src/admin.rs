@@ -338,10 +338,25 @@ impl Store {
     }
 
     /// Revokes a site: its credentials stop working.
-    pub fn revoke_site(&self, site: SiteId) -> Result<(), StoreError> {
+    ///
+    /// Its organisation's sync key is rotated in the same transaction: whoever ran the
+    /// site knew the key, and must not enrol again with it. Returns the organisation,
+    /// at its new key generation.
+    pub fn revoke_site(&self, site: SiteId) -> Result<Org, StoreError> {
         self.write(|tx| {
+            let org: i64 = tx
+                .query_row("SELECT org FROM sites WHERE id = ?1", [site], |row| {
+                    row.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("no site {site}")))?;
             tx.execute("UPDATE sites SET revoked = 1 WHERE id = ?1", [site])?;
-            Ok(())
+            tx.execute(
+                "UPDATE orgs SET key_generation = key_generation + 1 WHERE id = ?1",
+                [org],
+            )?;
+            find_org(tx, &org.to_string())?
+                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
         })
     }
 

@@ -187,9 +187,18 @@ fn a_revoked_site_is_refused() {
     a.put("notes", "before", r#"{"v":1}"#, None);
     a.sync();
 
-    primary
-        .cli(&["site", "revoke", &a.site_id.to_string()])
-        .ok();
+    let revoked = primary
+        .cli(&["--json", "site", "revoke", &a.site_id.to_string()])
+        .json();
+    let new_key = revoked["sync_key"]
+        .as_str()
+        .expect("a new sync key")
+        .to_string();
+    cluster.secret("rotated sync key of Acme", &new_key);
+    assert_ne!(
+        new_key, key,
+        "revoking a site rotates its organisation's sync key"
+    );
     let list = primary.cli(&["--json", "site", "list"]).json();
     let row = list
         .as_array()
@@ -213,6 +222,11 @@ fn a_revoked_site_is_refused() {
     b.sync();
     assert!(b.get("notes", "before").is_some());
     assert!(b.get("notes", "after").is_none());
+    // Whoever ran the revoked site cannot enrol again with the key it knew; the new
+    // key enrols.
+    let line = enrol(&cluster.path("again"), &primary.url(), &key, &[]).fails();
+    assert!(line.contains("refused") || line.contains("auth"), "{line}");
+    enrol(&cluster.path("new-site"), &primary.url(), &new_key, &[]).ok();
 }
 
 #[test]
