@@ -104,9 +104,15 @@ impl Out {
 
 /// Runs `sitesync --data DATA ARGS…` to completion.
 pub fn sitesync(data: &Path, args: &[&str]) -> Out {
+    sitesync_env(data, &[], args)
+}
+
+/// Runs `sitesync --data DATA ARGS…` to completion with extra environment variables.
+pub fn sitesync_env(data: &Path, env: &[(String, String)], args: &[&str]) -> Out {
     let mut cmd = Command::new(BIN);
     cmd.arg("--data").arg(data).args(args);
     cmd.env_remove("SITESYNC_DATA").env_remove("SITESYNC_LOG");
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let output = cmd
         .stdin(Stdio::null())
         .output()
@@ -246,14 +252,18 @@ impl Cluster {
     /// Enrols a satellite with `primary` (which must be serving), not yet serving.
     /// `extra` holds enrolment options like `--store S1` or `--all-stores`.
     pub fn satellite(&self, name: &str, primary: &Node, sync_key: &str, extra: &[&str]) -> Node {
+        self.satellite_via(name, &primary.url(), sync_key, extra)
+    }
+
+    /// Enrols a satellite with the primary at `url` (like a proxy in front of it).
+    pub fn satellite_via(&self, name: &str, url: &str, sync_key: &str, extra: &[&str]) -> Node {
         let data = self.path(name);
-        let url = primary.url();
         let mut args = vec![
             "--json",
             "init",
             "satellite",
             "--primary",
-            &url,
+            url,
             "--sync-key",
             sync_key,
             "--name",
@@ -318,6 +328,8 @@ pub struct Node {
     pub site_id: u32,
     /// The organisation record commands name with `--org` (needed on the primary).
     pub org: Option<String>,
+    /// Environment variables every process of this site gets (like a clock offset).
+    pub env: Vec<(String, String)>,
     serve: Option<Guard>,
     addr: Option<SocketAddr>,
 }
@@ -338,6 +350,7 @@ impl Node {
             api_token: String::new(),
             site_id: 0,
             org: None,
+            env: Vec::new(),
             serve: None,
             addr: None,
         }
@@ -345,7 +358,7 @@ impl Node {
 
     /// Runs a command on this site.
     pub fn cli(&self, args: &[&str]) -> Out {
-        sitesync(&self.data, args)
+        sitesync_env(&self.data, &self.env, args)
     }
 
     /// Starts `serve` and waits until it answers; returns its address.
@@ -362,6 +375,7 @@ impl Node {
             .arg("serve")
             .env_remove("SITESYNC_DATA")
             .env("SITESYNC_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -749,6 +763,7 @@ pub fn spawn(node: &Node, args: &[&str]) -> Guard {
             .arg(&node.data)
             .args(args)
             .env_remove("SITESYNC_DATA")
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
