@@ -713,6 +713,19 @@ pub fn fill(
     range: std::ops::Range<u64>,
     outbox: bool,
 ) {
+    fill_with(node, org, collection, store, range, outbox, bulk_fields)
+}
+
+/// [`fill`] with the fields of record number `n` given by `fields(n)`.
+pub fn fill_with(
+    node: &Node,
+    org: u64,
+    collection: &str,
+    store: Option<u64>,
+    range: std::ops::Range<u64>,
+    outbox: bool,
+    fields: impl Fn(u64) -> serde_json::Map<String, Value>,
+) {
     use sitesync_store::{LocalWrite, Store};
     let db = Store::open(&node.data.join("sitesync.db")).expect("open the database");
     let ids: Vec<u64> = range.collect();
@@ -720,7 +733,7 @@ pub fn fill(
         let writes = chunk
             .iter()
             .map(|&n| {
-                let fields = bulk_fields(n);
+                let fields = fields(n);
                 (
                     collection.to_string(),
                     bulk_id(n),

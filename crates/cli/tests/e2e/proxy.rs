@@ -76,7 +76,12 @@ struct State {
 
 impl State {
     fn hit(&self, fault: Fault, upstream: bool) {
-        *self.hits.lock().unwrap().entry(fault.name(upstream)).or_default() += 1;
+        *self
+            .hits
+            .lock()
+            .unwrap()
+            .entry(fault.name(upstream))
+            .or_default() += 1;
     }
 }
 
@@ -257,7 +262,12 @@ fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
         if roll < 10 && !mine.is_empty() {
             let (id, _) = mine.swap_remove(rng.below(mine.len() as u64) as usize);
             let q = org.map(|o| format!("?{o}")).unwrap_or_default();
-            let r = http(writer.addr, "DELETE", &format!("/api/v1/notes/{id}{q}"), None);
+            let r = http(
+                writer.addr,
+                "DELETE",
+                &format!("/api/v1/notes/{id}{q}"),
+                None,
+            );
             assert_eq!(r.status, 200, "{}: delete {id}: {r:?}", writer.name);
             ledger.delete(&writer.name, "notes", &id);
             continue;
@@ -278,7 +288,12 @@ fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
             query.push(format!("store={store}"));
         }
         let path = format!("/api/v1/notes/{id}?{}", query.join("&"));
-        let r = http(writer.addr, "PUT", &path, Some(fields.to_string().as_bytes()));
+        let r = http(
+            writer.addr,
+            "PUT",
+            &path,
+            Some(fields.to_string().as_bytes()),
+        );
         assert_eq!(r.status, 200, "{}: put {id}: {r:?}", writer.name);
         let record = r.json();
         ledger.put(&writer.name, "notes", &id, record["store"].as_str(), fields);
@@ -294,18 +309,31 @@ fn satellites_syncing_through_a_faulty_network_lose_nothing_and_converge() {
     let key = cluster.org(&primary, "Acme");
     primary.org = Some("Acme".into());
     for store in ["S1", "S2"] {
-        primary.cli(&["store", "create", "--org", "Acme", store]).ok();
+        primary
+            .cli(&["store", "create", "--org", "Acme", store])
+            .ok();
     }
     let proxy = Proxy::start(primary.addr(), seed);
     let holds = [
-        ("site-a", Holds::Stores(vec!["S1".into()]), vec!["--store", "S1"]),
-        ("site-b", Holds::Stores(vec!["S2".into()]), vec!["--store", "S2"]),
+        (
+            "site-a",
+            Holds::Stores(vec!["S1".into()]),
+            vec!["--store", "S1"],
+        ),
+        (
+            "site-b",
+            Holds::Stores(vec!["S2".into()]),
+            vec!["--store", "S2"],
+        ),
         ("site-c", Holds::All, vec!["--all-stores"]),
     ];
     let mut satellites: Vec<(Node, Holds)> = holds
         .into_iter()
         .map(|(name, holds, extra)| {
-            (cluster.satellite_via(name, &proxy.url(), &key, &extra), holds)
+            (
+                cluster.satellite_via(name, &proxy.url(), &key, &extra),
+                holds,
+            )
         })
         .collect();
     for (node, _) in &mut satellites {
@@ -345,7 +373,11 @@ fn satellites_syncing_through_a_faulty_network_lose_nothing_and_converge() {
     });
     let healed = Instant::now();
     proxy.heal();
-    eprintln!("proxy: {}; {} writes acknowledged", proxy.report(), ledger.acks());
+    eprintln!(
+        "proxy: {}; {} writes acknowledged",
+        proxy.report(),
+        ledger.acks()
+    );
 
     let primary_site = Site::new(&primary, Holds::All);
     let sites: Vec<Site> = satellites
