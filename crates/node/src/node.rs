@@ -112,12 +112,38 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| NodeError::Internal(format!("background task failed: {e}")))?
 }
 
-/// Milliseconds since the Unix epoch, from the system clock.
+/// Milliseconds since the Unix epoch, from the system clock, moved by
+/// [`CLOCK_OFFSET_VAR`] when it is set. Every wall-clock reading of a node (clock
+/// stamps, the primary's limit on stamps ahead, contact and error times) comes from here.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
+    let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    system.saturating_add_signed(clock_offset_ms())
+}
+
+/// Environment variable holding signed milliseconds added to the system clock: a way to
+/// simulate a site whose clock is wrong (tests of clock skew). Read once per process.
+pub const CLOCK_OFFSET_VAR: &str = "SITESYNC_CLOCK_OFFSET_MS";
+
+fn clock_offset_ms() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        let Ok(text) = std::env::var(CLOCK_OFFSET_VAR) else {
+            return 0;
+        };
+        match text.trim().parse() {
+            Ok(offset) => {
+                tracing::warn!(offset_ms = offset, "the wall clock is moved by {CLOCK_OFFSET_VAR}");
+                offset
+            }
+            Err(_) => {
+                tracing::warn!(value = %text, "{CLOCK_OFFSET_VAR} is not a whole number of milliseconds; ignored");
+                0
+            }
+        }
+    })
 }
 
 /// Writes the noted sync requests to the database once a second until the node stops,

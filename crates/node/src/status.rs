@@ -167,7 +167,10 @@ fn verdict(status: &Status, unreachable: Option<String>) -> String {
     if status.rejected > 0 {
         verdict += &format!(
             "; {} rejected by the primary (see `sitesync status`)",
-            plural(status.rejected, "change was").replace("changes was", "changes were")
+            match status.rejected {
+                1 => "1 change was".to_string(),
+                n => format!("{n} changes were"),
+            }
         );
     }
     verdict

@@ -1,6 +1,7 @@
 //! Reading records, and writing them locally (from the CLI or the local API).
 
 use crate::journal::{meta_u64, set_meta};
+use crate::sync::MAX_AHEAD_MS;
 use crate::{Store, StoreError, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
@@ -188,6 +189,9 @@ impl Store {
         }
         self.write(|tx| {
             let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
+            if outbox {
+                clock = satellite_clock(clock, now_ms);
+            }
             let mut seq = meta_u64(tx, "seq")?;
             let mut records = Vec::with_capacity(writes.len());
             for (collection, record_id, write) in writes {
@@ -214,6 +218,18 @@ impl Store {
             Ok(records)
         })
     }
+}
+
+/// The clock a satellite stamps a local write with. A reading more than
+/// `MAX_AHEAD_MS` ahead of the wall clock can only come from this site's own wall clock
+/// having been wrong (the primary refuses stamps that far ahead of its clock, so no
+/// stamp the site has seen is, when its clock is right): every change stamped with it
+/// would be refused, even after the clock is corrected, until the wall clock catches up.
+/// So the clock starts again from the wall clock; the changes made with the wrong clock
+/// are refused and taken back as before.
+fn satellite_clock(clock: Clock, now_ms: u64) -> Clock {
+    let ahead = clock.last() >> 16 > now_ms.saturating_add(MAX_AHEAD_MS);
+    if ahead { Clock::default() } else { clock }
 }
 
 /// One local write inside a transaction: builds the change from the current state,

@@ -449,6 +449,73 @@ fn a_change_stamped_far_ahead_or_writing_nothing_is_rejected() {
 }
 
 #[test]
+fn a_satellite_whose_clock_was_a_day_ahead_is_accepted_again_once_corrected() {
+    let (_dir, db, org, _, _) = primary();
+    let sat_dir = tempfile::tempdir().unwrap();
+    let sat = Store::open(&sat_dir.path().join("s.db")).unwrap();
+    let hour = 3_600_000;
+    let now = 1_000 * 24 * hour;
+    // Written with the wall clock 30 hours ahead: refused.
+    sat.write_local(
+        org,
+        "notes",
+        "wrong",
+        put(None, json!({"v": 1})),
+        2,
+        now + 30 * hour,
+        true,
+    )
+    .unwrap();
+    // The clock corrected, the next write is stamped by the wall clock again.
+    let fixed = sat
+        .write_local(
+            org,
+            "notes",
+            "right",
+            put(None, json!({"v": 2})),
+            2,
+            now,
+            true,
+        )
+        .unwrap();
+    let stamp = fixed.state.latest().unwrap();
+    assert!(
+        stamp.millis() < now + hour,
+        "stamped {} h ahead",
+        (stamp.millis() - now) / hour
+    );
+    let changes = sat.outbox(10).unwrap();
+    let outcome = db.apply_push(org, 2, &changes, now).unwrap();
+    assert_eq!(outcome.applied, 1, "{:?}", outcome.response.rejected);
+    assert_eq!(outcome.response.rejected.len(), 1);
+    assert_eq!(outcome.response.rejected[0].id, "wrong");
+    // A clock hours (not a day) ahead is kept: it may hold stamps the site has seen.
+    let later = sat
+        .write_local(
+            org,
+            "notes",
+            "ahead",
+            put(None, json!({"v": 3})),
+            2,
+            now + 5 * hour,
+            true,
+        )
+        .unwrap();
+    let again = sat
+        .write_local(
+            org,
+            "notes",
+            "after",
+            put(None, json!({"v": 4})),
+            2,
+            now,
+            true,
+        )
+        .unwrap();
+    assert!(again.state.latest().unwrap() > later.state.latest().unwrap());
+}
+
+#[test]
 fn one_failing_batch_in_a_group_leaves_the_others_committed() {
     let (_dir, db, org, s1, _) = primary();
     let good = vec![sitesync_store::PreparedPush::new(

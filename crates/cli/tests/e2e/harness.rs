@@ -104,9 +104,15 @@ impl Out {
 
 /// Runs `sitesync --data DATA ARGS…` to completion.
 pub fn sitesync(data: &Path, args: &[&str]) -> Out {
+    sitesync_env(data, &[], args)
+}
+
+/// Runs `sitesync --data DATA ARGS…` to completion with extra environment variables.
+pub fn sitesync_env(data: &Path, env: &[(String, String)], args: &[&str]) -> Out {
     let mut cmd = Command::new(BIN);
     cmd.arg("--data").arg(data).args(args);
     cmd.env_remove("SITESYNC_DATA").env_remove("SITESYNC_LOG");
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let output = cmd
         .stdin(Stdio::null())
         .output()
@@ -269,14 +275,18 @@ impl Cluster {
     /// Enrols a satellite with `primary` (which must be serving), not yet serving.
     /// `extra` holds enrolment options like `--store S1` or `--all-stores`.
     pub fn satellite(&self, name: &str, primary: &Node, sync_key: &str, extra: &[&str]) -> Node {
+        self.satellite_via(name, &primary.url(), sync_key, extra)
+    }
+
+    /// Enrols a satellite with the primary at `url` (like a proxy in front of it).
+    pub fn satellite_via(&self, name: &str, url: &str, sync_key: &str, extra: &[&str]) -> Node {
         let data = self.path(name);
-        let url = primary.url();
         let mut args = vec![
             "--json",
             "init",
             "satellite",
             "--primary",
-            &url,
+            url,
             "--sync-key",
             sync_key,
             "--name",
@@ -347,6 +357,8 @@ pub struct Node {
     pub serve_args: Vec<String>,
     /// A primary's self-signed certificate's fingerprint, as `init` printed it.
     pub tls_fingerprint: Option<String>,
+    /// Environment variables every process of this site gets (like a clock offset).
+    pub env: Vec<(String, String)>,
     serve: Option<Guard>,
     addr: Option<SocketAddr>,
 }
@@ -370,6 +382,7 @@ impl Node {
             https: false,
             serve_args: Vec::new(),
             tls_fingerprint: None,
+            env: Vec::new(),
             serve: None,
             addr: None,
         }
@@ -377,7 +390,7 @@ impl Node {
 
     /// Runs a command on this site.
     pub fn cli(&self, args: &[&str]) -> Out {
-        sitesync(&self.data, args)
+        sitesync_env(&self.data, &self.env, args)
     }
 
     /// Starts `serve` and waits until it answers; returns its address.
@@ -395,6 +408,7 @@ impl Node {
             .args(&self.serve_args)
             .env_remove("SITESYNC_DATA")
             .env("SITESYNC_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -733,6 +747,19 @@ pub fn fill(
     range: std::ops::Range<u64>,
     outbox: bool,
 ) {
+    fill_with(node, org, collection, store, range, outbox, bulk_fields)
+}
+
+/// [`fill`] with the fields of record number `n` given by `fields(n)`.
+pub fn fill_with(
+    node: &Node,
+    org: u64,
+    collection: &str,
+    store: Option<u64>,
+    range: std::ops::Range<u64>,
+    outbox: bool,
+    fields: impl Fn(u64) -> serde_json::Map<String, Value>,
+) {
     use sitesync_store::{LocalWrite, Store};
     let db = Store::open(&node.data.join("sitesync.db")).expect("open the database");
     let ids: Vec<u64> = range.collect();
@@ -740,7 +767,7 @@ pub fn fill(
         let writes = chunk
             .iter()
             .map(|&n| {
-                let fields = bulk_fields(n);
+                let fields = fields(n);
                 (
                     collection.to_string(),
                     bulk_id(n),
@@ -783,6 +810,7 @@ pub fn spawn(node: &Node, args: &[&str]) -> Guard {
             .arg(&node.data)
             .args(args)
             .env_remove("SITESYNC_DATA")
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
