@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut clock = Clock::default();
     let written = RecordState::default().write(Some(3), fields.clone(), &mut clock, 1_000, 2);
-    assert_eq!(written.values(), fields, "the record does not hold what was written");
+    assert_eq!(
+        written.values(),
+        fields,
+        "the record does not hold what was written"
+    );
     let stored = RecordState::decode(&written.encode()).expect("an encoded state decodes");
     assert_eq!(stored, written, "the state changed through its bytes");
     assert_eq!(serde_json::Value::Object(stored.values()), body);

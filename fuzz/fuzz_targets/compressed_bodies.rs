@@ -31,7 +31,10 @@ fn hostile_frame<T: DeserializeOwned>(frame: &[u8], limit: usize) {
         let mut out = Vec::new();
         let read = zstd::stream::read::Decoder::new(frame)
             .and_then(|d| d.take(limit as u64 + 1).read_to_end(&mut out));
-        assert!(read.is_ok() && out.len() <= limit, "more than the limit was accepted");
+        assert!(
+            read.is_ok() && out.len() <= limit,
+            "more than the limit was accepted"
+        );
     }
 }
 

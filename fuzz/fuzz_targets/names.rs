@@ -13,9 +13,8 @@ use sitesync_core::validate::{self, MAX_COLLECTION_LEN, MAX_FIELD_NAME_LEN, MAX_
 fuzz_target!(|data: &[u8]| {
     // The API reads path segments and parameters as UTF-8 and refuses anything else.
     let text = String::from_utf8_lossy(data);
-    let clean = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
-    };
+    let clean =
+        |s: &str, max: usize| !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control);
     match validate::collection(&text) {
         Ok(()) => {
             assert!(clean(&text, MAX_COLLECTION_LEN));
@@ -35,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(()) => {
             // Stores, organisations and sites are looked up by id or name: a name that
             // reads as a number would be taken for an id.
-            assert!(text.parse::<i64>().is_err(), "the name {text:?} reads as an id");
+            assert!(
+                text.parse::<i64>().is_err(),
+                "the name {text:?} reads as an id"
+            );
             assert_eq!(text.trim(), text);
         }
         Err(e) => assert!(e.to_string().starts_with("store name "), "{e}"),

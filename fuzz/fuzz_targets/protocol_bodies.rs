@@ -57,11 +57,18 @@ fn check<T: Serialize + DeserializeOwned>(body: &[u8], limit: usize) -> Option<T
             assert!(body.len() <= limit, "a body over the limit was accepted");
             let (again, compressed) = encode(&message);
             let back: T = decode(&again, compressed, BIG).expect("a re-encoded message decodes");
-            assert_eq!(json(&message), json(&back), "the message changed in a round trip");
+            assert_eq!(
+                json(&message),
+                json(&back),
+                "the message changed in a round trip"
+            );
             Some(message)
         }
         Err(CodecError::TooLarge { .. }) => {
-            assert!(body.len() > limit, "a body within the limit was called too large");
+            assert!(
+                body.len() > limit,
+                "a body within the limit was called too large"
+            );
             None
         }
         Err(_) => None,

@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let bytes = state.encode();
     let back = RecordState::decode(&bytes).expect("an encoded state decodes");
-    assert_eq!(back, state, "the state changed through {}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        back,
+        state,
+        "the state changed through {}",
+        String::from_utf8_lossy(&bytes)
+    );
     assert_eq!(back.encode(), bytes, "the encoding is not canonical");
 
     let mut same = state.clone();
