@@ -84,16 +84,18 @@ pub fn record_id(id: &str) -> Result<(), InvalidInput> {
 }
 
 /// An organisation, store or site name: 1–100 bytes, no control characters, and not
-/// all digits (so a name can never be mistaken for an id).
+/// a number (so a name can never be mistaken for an id: ids are looked up with Rust's
+/// integer parsing, which also reads "+5" as 5).
 pub fn name(what: &str, name: &str) -> Result<(), InvalidInput> {
     text(what, name, MAX_NAME_LEN)?;
     if name.trim() != name {
         return Err(invalid(what, "starts or ends with a space"));
     }
-    if name.chars().all(|c| c.is_ascii_digit()) {
+    let digits = name.strip_prefix(['+', '-']).unwrap_or(name);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(invalid(
             what,
-            "is all digits, which would read as an id; add a letter",
+            "is a number, which would read as an id; add a letter",
         ));
     }
     Ok(())
@@ -186,6 +188,10 @@ mod tests {
     fn names_are_not_digits() {
         assert!(name("store name", "Pharmacy 2").is_ok());
         assert!(name("store name", "42").is_err());
+        // Found by the `names` fuzz target: "+11" was a valid name that reads as id 11.
+        assert!(name("store name", "+11").is_err());
+        assert!(name("store name", "-3").is_err());
+        assert!(name("store name", "+").is_ok());
         assert!(name("store name", " x").is_err());
     }
 

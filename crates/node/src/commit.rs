@@ -8,7 +8,7 @@
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use sitesync_core::{OrgId, SiteId};
-use sitesync_store::{PreparedPush, PushBatch, PushOutcome};
+use sitesync_store::{PreparedPush, PushBatch, PushOutcome, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes one group commit takes (bounds how long one transaction runs).
@@ -70,11 +70,25 @@ pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {
             }
             Err(error) => {
                 tracing::error!(%error, "a group of pushes failed to commit; nothing of it was applied");
-                let text = error.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(NodeError::Internal(text.clone())));
+                    let _ = reply.send(Err(for_each_waiter(&error)));
                 }
             }
         }
+    }
+}
+
+/// The error of a failed group, for each push that waited on it. A full disk or a
+/// read-only folder is passed on as such, so each satellite hears what to wait for;
+/// other errors (which cannot be copied) as their text.
+fn for_each_waiter(error: &NodeError) -> NodeError {
+    match error {
+        NodeError::Store(StoreError::DiskFull(folder)) => {
+            StoreError::DiskFull(folder.clone()).into()
+        }
+        NodeError::Store(StoreError::ReadOnly(folder)) => {
+            StoreError::ReadOnly(folder.clone()).into()
+        }
+        _ => NodeError::Internal(error.to_string()),
     }
 }

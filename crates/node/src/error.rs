@@ -70,6 +70,14 @@ impl NodeError {
                 (StatusCode::FORBIDDEN, "forbidden")
             }
             NodeError::Unauthorised => (StatusCode::UNAUTHORIZED, "unauthorised"),
+            // Said in full (not "see the log"): the writer must know its write was not
+            // saved and what would let it through.
+            NodeError::Store(StoreError::DiskFull(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
+            }
+            NodeError::Store(StoreError::ReadOnly(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "read_only")
+            }
             NodeError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             NodeError::Remote(_) => (StatusCode::BAD_GATEWAY, "primary_unreachable"),
             NodeError::Config(_)
@@ -84,7 +92,10 @@ impl NodeError {
 impl IntoResponse for NodeError {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
-        let error = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let error = if matches!(code, "disk_full" | "read_only") {
+            tracing::error!(error = %self, "a write failed");
+            self.to_string()
+        } else if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
             "the server failed to handle the request; its log says why".to_string()
         } else {

@@ -24,9 +24,18 @@ use tokio_rustls::TlsAcceptor;
 
 /// What `serve.json` says while `serve` runs.
 #[derive(Debug, Serialize, Deserialize)]
-struct Running {
-    pid: u32,
-    addr: SocketAddr,
+pub struct Running {
+    /// The process id of `serve`.
+    pub pid: u32,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+}
+
+impl Running {
+    /// Reads the `serve.json` of `dir`; `None` when there is none or it does not parse.
+    pub fn read(dir: &DataDir) -> Option<Running> {
+        serde_json::from_slice(&std::fs::read(dir.serve_path()).ok()?).ok()
+    }
 }
 
 /// Opens a node on the site in `dir` (for `serve`, and for commands that need one).
@@ -310,7 +319,7 @@ async fn bind(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
 
 /// The address a running `serve` of this data folder listens on, if one answers.
 pub fn running_address(dir: &DataDir) -> Option<String> {
-    let running: Running = serde_json::from_slice(&std::fs::read(dir.serve_path()).ok()?).ok()?;
+    let running = Running::read(dir)?;
     std::net::TcpStream::connect_timeout(&running.addr, Duration::from_millis(300)).ok()?;
     Some(running.addr.to_string())
 }
@@ -318,10 +327,7 @@ pub fn running_address(dir: &DataDir) -> Option<String> {
 /// Nudges a running `serve` of this data folder to look for new changes (after a
 /// `record` command wrote to the database). Does nothing when none runs.
 pub fn wake(dir: &DataDir) {
-    let Ok(bytes) = std::fs::read(dir.serve_path()) else {
-        return;
-    };
-    let Ok(running) = serde_json::from_slice::<Running>(&bytes) else {
+    let Some(running) = Running::read(dir) else {
         return;
     };
     let Ok(mut stream) =

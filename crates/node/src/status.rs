@@ -42,6 +42,9 @@ pub struct Status {
     pub rejected: u64,
     /// The last sync error, when it is newer than the last successful sync.
     pub last_error: Option<String>,
+    /// Why the data folder cannot be written (a full disk, a read-only folder): then
+    /// nothing syncs, and the site cannot even record its sync errors.
+    pub disk: Option<String>,
     /// One line: "in sync", "3 changes to push", "cannot reach primary: …".
     pub verdict: String,
 }
@@ -81,6 +84,9 @@ pub async fn report(node: &Shared, ask_primary: bool) -> Result<Status, NodeErro
             to_pull: None,
             rejected: 0,
             last_error,
+            disk: sitesync_store::check_disk(&site.dir.root)
+                .err()
+                .map(|e| e.to_string()),
             verdict: String::new(),
         };
         if site.is_primary() {
@@ -141,6 +147,9 @@ async fn behind(node: &Shared) -> Result<u64, NodeError> {
 
 fn verdict(status: &Status, unreachable: Option<String>) -> String {
     let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    if let Some(disk) = &status.disk {
+        return disk.clone();
+    }
     if status.role == "primary" {
         return match &status.serving {
             Some(addr) => format!(

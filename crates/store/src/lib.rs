@@ -33,9 +33,10 @@ pub use journal::{ConflictRow, RejectionRow};
 pub use records::{ListQuery, LocalWrite, StoreDigest, StoredRecord};
 pub use sync::{Encoded, Prepared, PreparedPush, PushBatch, PushOutcome};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use sitesync_core::InvalidInput;
-use std::path::Path;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use thiserror::Error;
@@ -43,9 +44,22 @@ use thiserror::Error;
 /// A failed storage operation.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// SQLite failed (disk full, read-only folder, locked database, …).
+    /// SQLite failed (a locked database, an IO error, …).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The disk holding the data folder has no space left. The failed write left
+    /// nothing behind; the same write succeeds once space is freed.
+    #[error(
+        "the disk holding {} is full: free space on it, then retry",
+        .0.display()
+    )]
+    DiskFull(PathBuf),
+    /// The data folder cannot be written (a disk mounted read-only, or permissions).
+    #[error(
+        "{} is read-only: make it writable again (remount its disk read-write or fix its permissions), then retry",
+        .0.display()
+    )]
+    ReadOnly(PathBuf),
     /// A stored value could not be read back: the database was altered outside sitesync.
     #[error("the database holds an unreadable {0}; restore it from a backup or re-enrol the site")]
     Corrupt(String),
@@ -65,6 +79,8 @@ pub enum StoreError {
 
 /// The database of one site.
 pub struct Store {
+    /// The folder holding the database, named in disk errors.
+    folder: PathBuf,
     /// The connection that writes. One writer at a time is what SQLite allows anyway;
     /// holding it behind a mutex keeps this process's writers from spinning on the lock.
     writer: Mutex<Connection>,
@@ -75,14 +91,20 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`, upgrading its tables.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut writer = connect(path)?;
-        schema::upgrade(&mut writer)?;
-        let reader = connect(path)?;
-        // SQLite drops a reader's whole page cache whenever another connection has
-        // written, which is nearly every read on a busy primary; a small cache makes
-        // that drop cheap.
-        reader.pragma_update(None, "cache_size", -4_096)?;
+        let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let open = || {
+            let mut writer = connect(path)?;
+            schema::upgrade(&mut writer)?;
+            let reader = connect(path)?;
+            // SQLite drops a reader's whole page cache whenever another connection has
+            // written, which is nearly every read on a busy primary; a small cache makes
+            // that drop cheap.
+            reader.pragma_update(None, "cache_size", -4_096)?;
+            Ok((writer, reader))
+        };
+        let (writer, reader) = open().map_err(|e| disk_error(&folder, e))?;
         Ok(Store {
+            folder,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
         })
@@ -124,11 +146,14 @@ impl Store {
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = lock(&self.writer);
-        conn.pragma_update(None, "synchronous", sync)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        let run = || {
+            conn.pragma_update(None, "synchronous", sync)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|e| disk_error(&self.folder, e))
     }
 
     /// Runs `f` on the read connection, in one read transaction (a consistent snapshot).
@@ -163,6 +188,46 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     // records otherwise spends an eighth of its time checkpointing).
     conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
     Ok(conn)
+}
+
+/// Turns SQLite's report of a failed write into what a person can act on: a full disk
+/// or a read-only folder, naming the folder. SQLite says "disk full" itself; a folder
+/// remounted read-only shows as a read-only database or as a bare IO error, so those
+/// are told apart by trying to write a small file beside the database.
+fn disk_error(folder: &Path, error: StoreError) -> StoreError {
+    let StoreError::Sqlite(e) = &error else {
+        return error;
+    };
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull(folder.to_path_buf()),
+        Some(ErrorCode::ReadOnly | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+            check_disk(folder).err().unwrap_or(error)
+        }
+        _ => error,
+    }
+}
+
+/// Checks that the disk holding `folder` takes writes: writes (and removes) a file of
+/// a few pages there, which fails on a full disk or a read-only folder. `status` uses
+/// it to say why a site cannot sync when it cannot even record that it failed.
+pub fn check_disk(folder: &Path) -> Result<(), StoreError> {
+    let probe = folder.join(format!(".disk-check-{}", std::process::id()));
+    let written = std::fs::File::create(&probe).and_then(|mut f| f.write_all(&[0; 16 << 10]));
+    let _ = std::fs::remove_file(&probe);
+    match written {
+        Err(e) if e.kind() == ErrorKind::StorageFull => {
+            Err(StoreError::DiskFull(folder.to_path_buf()))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+            ) =>
+        {
+            Err(StoreError::ReadOnly(folder.to_path_buf()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Locks a connection. A thread that panicked while holding it cannot have left a

@@ -9,6 +9,7 @@ mod api;
 mod bench;
 mod converge;
 mod crash;
+mod disk;
 mod errors;
 mod hostile;
 mod invariants;
