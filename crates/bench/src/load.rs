@@ -28,8 +28,8 @@
 //! the same on every site holding it.
 
 use crate::harness::{
-    Cluster, Process, Rng, Seed, business_record, enrol, put_record, quantile_ms, round,
-    store_ids, wait_readable,
+    Cluster, Process, Rng, Seed, business_record, enrol, put_record, quantile_ms, round, store_ids,
+    wait_readable,
 };
 use crate::{BenchError, Figures, Options};
 use serde_json::{Map, Value, json};
@@ -55,6 +55,14 @@ pub const PROCESSES: u64 = 4;
 const STORES: usize = 4;
 /// Changes per push of a protocol client.
 const BATCH: u64 = 100;
+/// How often a protocol client pushes a batch: 500 changes/s each, a busy site. A steady
+/// pace rather than as fast as the primary answers, so that propagation is measured
+/// under load and not behind a queue that grows for the whole window; a client that
+/// falls behind pushes again at once, so a primary that cannot keep up shows as a rate
+/// below `offered_per_s`.
+const PUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often a satellite process writes through its local API (besides the probes).
+const API_EVERY: Duration = Duration::from_millis(10);
 /// Hot records per store, and organisation-wide.
 const HOT: u64 = 8;
 /// The collection of the new records.
@@ -82,7 +90,9 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
                 .into(),
         ));
     }
-    let processes = satellites.min(PROCESSES) / 2 * 2;
+    // Half the satellites are processes when few (so a small run has clients too), in
+    // whole pairs, at most PROCESSES.
+    let processes = (satellites / 4 * 2).clamp(2, PROCESSES);
     let seconds = options.seconds.unwrap_or(DEFAULT_SECONDS);
     let cluster = Cluster::start(
         options,
@@ -97,7 +107,8 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         .into_iter()
         .zip(cluster.stores.iter().cloned())
         .collect();
-    let sats = start_satellites(&cluster, options, &stores, processes)?;
+    // The processes stay here, so they stop when this returns, however it returns.
+    let (sats, _processes) = start_satellites(&cluster, options, &stores, processes)?;
     let mut clients = Vec::new();
     for i in 0..(satellites - processes) as usize {
         let (store, name) = &stores[i % stores.len()];
@@ -110,11 +121,16 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let pulls = Pulls::default();
     let mut pullers = Vec::new();
     let mut writers = Vec::new();
+    let clients_n = clients.len().max(1);
+    let offered = clients.len() as f64 * BATCH as f64 / PUSH_EVERY.as_secs_f64()
+        + sats.len() as f64 / API_EVERY.as_secs_f64();
     for (i, (site, client, store)) in clients.into_iter().enumerate() {
         pullers.push(tokio::spawn(follow(client.clone(), pulls.clone())));
         let writer = format!("c{i}");
+        // Spread over the period, so that the pushes do not all come at once.
+        let first = started + PUSH_EVERY * i as u32 / clients_n as u32;
         writers.push(tokio::spawn(push_writes(
-            client, site, writer, store, started, deadline,
+            client, site, writer, store, first, started, deadline,
         )));
     }
     let http = reqwest::Client::new();
@@ -164,6 +180,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         "stores": STORES,
         "seconds": round(seconds, 2),
         "changes": changes,
+        "offered_per_s": round(offered, 0),
         "changes_per_s": round(changes as f64 / seconds, 0),
         "slowest_second": slowest_second(&acks, deadline - started),
         "samples": latencies.len(),
@@ -291,16 +308,18 @@ async fn push_writes(
     site: SiteId,
     writer: String,
     store: StoreId,
+    first: Instant,
     started: Instant,
     deadline: Instant,
 ) -> Result<(Ledger, Acks), BenchError> {
+    let mut pace = paced(first, PUSH_EVERY);
     let mut rng = Rng::new(u64::from(site) * 7_919);
     let mut clock = Clock::default();
     let mut copies: HashMap<String, RecordState> = HashMap::new();
     let mut ledger = Ledger::new(&writer);
     let mut acks = Acks::new();
     let mut n = 0;
-    while Instant::now() < deadline {
+    while pace.tick().await.into_std() < deadline {
         let first = n + 1;
         let writes: Vec<Write> = (first..first + BATCH)
             .map(|seq| Write::pick(&mut rng, &writer, seq, store))
@@ -312,7 +331,13 @@ async fn push_writes(
                 HOTS => copies.entry(write.id.clone()).or_default(),
                 _ => &mut fresh,
             };
-            let change = copy.write(write.store, write.fields.clone(), &mut clock, now_ms(), site);
+            let change = copy.write(
+                write.store,
+                write.fields.clone(),
+                &mut clock,
+                now_ms(),
+                site,
+            );
             merge(copy, &change).map_err(|e| BenchError::Failed(e.to_string()))?;
             changes.push(PushedChange {
                 seq,
@@ -385,8 +410,6 @@ struct Satellite {
     /// Every store's id and name, for the API's `?store=`.
     stores: Arc<Vec<(StoreId, String)>>,
     dir: DataDir,
-    /// The process, stopped when the last clone is dropped.
-    _process: Arc<Process>,
 }
 
 /// Enrols and starts `n` satellite processes; pair `k` (processes `2k` and `2k+1`)
@@ -396,7 +419,7 @@ fn start_satellites(
     options: &Options,
     stores: &[(StoreId, String)],
     n: u64,
-) -> Result<Vec<Satellite>, BenchError> {
+) -> Result<(Vec<Satellite>, Vec<Process>), BenchError> {
     let mut started: Vec<(DataDir, Process, StoreId, String)> = Vec::new();
     for i in 0..n as usize {
         let name = format!("sat{i}");
@@ -410,19 +433,20 @@ fn start_satellites(
         .map(|(_, p, _, _)| format!("http://{}", p.addr))
         .collect();
     let stores = Arc::new(stores.to_vec());
-    Ok(started
-        .into_iter()
-        .enumerate()
-        .map(|(i, (dir, process, store, name))| Satellite {
+    let mut processes = Vec::new();
+    let mut sats = Vec::new();
+    for (i, (dir, process, store, name)) in started.into_iter().enumerate() {
+        processes.push(process);
+        sats.push(Satellite {
             name,
             store,
             url: urls[i].clone(),
             pair: urls[i ^ 1].clone(),
             stores: stores.clone(),
             dir,
-            _process: Arc::new(process),
-        })
-        .collect())
+        });
+    }
+    Ok((sats, processes))
 }
 
 /// A satellite process's own writes through its local API until `deadline`, one request
@@ -438,7 +462,8 @@ async fn api_writes(
     let mut ledger = Ledger::new(&sat.name);
     let mut acks = Acks::new();
     let mut n = 0;
-    while Instant::now() < deadline {
+    let mut pace = paced(started, API_EVERY);
+    while pace.tick().await.into_std() < deadline {
         n += 1;
         let target = (n % 2 == 0).then_some(sat.store);
         let write = Write::hot(&mut rng, &sat.name, n, target);
@@ -470,12 +495,11 @@ fn probe(
         let mut ledgers: Vec<Ledger> = sats.iter().map(|s| Ledger::new(&s.name)).collect();
         let (mut acks, mut latencies) = (Acks::new(), Vec::new());
         let mut rng = Rng::new(99);
-        let mut next = Instant::now();
+        let mut pace = paced(started, PACE);
         for turn in 0.. {
-            if Instant::now() >= deadline {
+            if pace.tick().await.into_std() >= deadline {
                 break;
             }
-            next += PACE;
             let (sat, ledger) = (&sats[turn % sats.len()], &mut ledgers[turn % sats.len()]);
             // One probe in four is organisation-wide, the others of the pair's store.
             let n = ledger.changes + 1;
@@ -489,10 +513,17 @@ fn probe(
             let url = format!("{}/api/v1/{CREATED}/{}", sat.pair, write.id);
             wait_readable(&http, &url, sent, PROBE_LIMIT).await?;
             latencies.push(sent.elapsed());
-            tokio::time::sleep_until(next.into()).await;
         }
         Ok((ledgers, acks, latencies))
     })
+}
+
+/// Ticks every `period` from `first`; a tick missed (the writer was still waiting for
+/// an answer) comes at once, and the next ones a period after it.
+fn paced(first: Instant, period: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(first.into(), period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
 }
 
 /// Changes acknowledged in the slowest whole second of the window: how well the rate
@@ -752,9 +783,166 @@ fn check_hot(org: OrgId, site: &Replica, ledgers: &[Ledger]) -> Result<u64, Benc
 
 /// A store for messages.
 fn describe(store: Option<StoreId>) -> String {
-    store.map_or("the organisation-wide records".into(), |s| format!("store {s}"))
+    store.map_or("the organisation-wide records".into(), |s| {
+        format!("store {s}")
+    })
 }
 
 fn failed(e: impl std::fmt::Display) -> BenchError {
     BenchError::Failed(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks can fail: each is shown a replica that breaks it.
+
+    use super::*;
+    use sitesync_core::PRIMARY_SITE;
+    use sitesync_store::LocalWrite;
+
+    /// A site's database holding the records `ids` (all in one store), and that store.
+    fn replica(dir: &tempfile::TempDir, name: &str, ids: &[&str]) -> (Replica, OrgId, StoreId) {
+        let db = Store::open(&dir.path().join(format!("{name}.db"))).unwrap();
+        let org = db.create_org("Bench", 1).unwrap().id;
+        let store = db.create_store(org, "store-000").unwrap().id;
+        let mut rng = Rng::new(1);
+        let writes = ids
+            .iter()
+            .map(|id| {
+                let (writer, n) = id.rsplit_once('-').unwrap();
+                let write = Write::new_record(&mut rng, writer, n.parse().unwrap(), Some(store));
+                let put = LocalWrite::Put {
+                    store: write.store,
+                    fields: write.fields,
+                };
+                (CREATED.to_string(), id.to_string(), put)
+            })
+            .collect();
+        db.write_local_batch(org, writes, PRIMARY_SITE, 1_000, false)
+            .unwrap();
+        let replica = Replica {
+            name: name.into(),
+            store: None,
+            db,
+        };
+        (replica, org, store)
+    }
+
+    fn ledger(writer: &str, created: &[&str], store: StoreId) -> Ledger {
+        Ledger {
+            changes: created.len() as u64,
+            created: created
+                .iter()
+                .map(|id| (id.to_string(), Some(store)))
+                .collect(),
+            ..Ledger::new(writer)
+        }
+    }
+
+    fn message(result: Result<u64, BenchError>) -> String {
+        result.expect_err("the check must fail").to_string()
+    }
+
+    #[test]
+    fn a_replica_holding_every_acknowledged_record_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, org, store) = replica(&dir, "p", &["c0-1", "c0-2"]);
+        let ledgers = [ledger("c0", &["c0-1", "c0-2"], store)];
+        assert_eq!(check(org, &[site], &ledgers, 2).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_missing_record_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, org, store) = replica(&dir, "p", &["c0-1", "c0-2"]);
+        let ledgers = [ledger("c0", &["c0-1", "c0-2", "c0-3"], store)];
+        // The count of applied changes misses it first...
+        let error = message(check(org, std::slice::from_ref(&site), &ledgers, 3));
+        assert!(error.contains("applied 2 changes, but 3"), "{error}");
+        // ...and the record check names it.
+        let created = HashMap::from([
+            ("c0-1", Some(store)),
+            ("c0-2", Some(store)),
+            ("c0-3", Some(store)),
+        ]);
+        let error = message(check_created(org, &site, &created));
+        assert!(error.contains("holds 2 of the 3"), "{error}");
+        assert!(
+            error.contains("load/c0-3") && error.contains(&format!("store {store}")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_record_no_writer_was_acknowledged_or_in_the_wrong_place_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, org, store) = replica(&dir, "p", &["c0-1", "c0-2"]);
+        let created = HashMap::from([("c0-1", Some(store))]);
+        let error = message(check_created(org, &site, &created));
+        assert!(
+            error.contains("load/c0-2 is held, but no writer"),
+            "{error}"
+        );
+        let created = HashMap::from([("c0-1", Some(store)), ("c0-2", None)]);
+        let error = message(check_created(org, &site, &created));
+        assert!(
+            error.contains("load/c0-2 of the organisation-wide records is held here in store"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_applied_change_too_many_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, org, store) = replica(&dir, "p", &["c0-1", "c0-2"]);
+        let ledgers = [ledger("c0", &["c0-1", "c0-2"], store)];
+        let error = message(check(org, &[site], &ledgers, 1));
+        assert!(error.contains("applied twice"), "{error}");
+    }
+
+    #[test]
+    fn a_hot_record_without_the_last_acknowledged_value_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, org, store) = replica(&dir, "p", &[]);
+        let write = Write::hot(&mut Rng::new(3), "c1", 7, Some(store));
+        let put = LocalWrite::Put {
+            store: write.store,
+            fields: write.fields.clone(),
+        };
+        site.db
+            .write_local(org, HOTS, &write.id, put, PRIMARY_SITE, 2_000, false)
+            .unwrap();
+        let mut ledgers = [Ledger::new("c1")];
+        ledgers[0].note(&write, 7);
+        assert_eq!(check_hot(org, &site, &ledgers).unwrap(), 1);
+        ledgers[0].hot.insert(write.id.clone(), (Some(store), 8));
+        let error = message(check_hot(org, &site, &ledgers));
+        assert!(error.contains(&format!("hot/{}", write.id)), "{error}");
+        assert!(
+            error.contains("w_c1 is Some(Number(7))") && error.contains("8 was acknowledged last"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn replicas_that_differ_are_named_until_they_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary, org, store) = replica(&dir, "primary", &["c0-1", "c0-2"]);
+        let (mut sat, _, _) = replica(&dir, "sat", &["c0-1"]);
+        sat.store = Some(store);
+        let error = difference(org, &[primary, sat]).unwrap().unwrap_err();
+        assert!(
+            error.contains(&format!("sat holds 1 records of store {store}")),
+            "{error}"
+        );
+        let (primary, _, _) = replica(&dir, "primary2", &["c0-1"]);
+        let (mut sat, _, _) = replica(&dir, "sat2", &["c0-1"]);
+        sat.store = Some(store);
+        assert_eq!(difference(org, &[primary, sat]).unwrap(), Ok(1));
+        let (primary, _, _) = replica(&dir, "primary3", &["c0-1"]);
+        let (mut sat, _, _) = replica(&dir, "sat3", &["c0-1"]);
+        sat.store = Some(store + 1);
+        let error = difference(org, &[primary, sat]).unwrap().unwrap_err();
+        assert!(error.contains("which is not routed to it"), "{error}");
+    }
 }
