@@ -1,7 +1,9 @@
 //! `fanout`: K satellites connected and waiting (long-polling the primary, each with
 //! its own credentials); one change at the primary; time until all K have it.
 
-use crate::harness::{Cluster, Seed, primary_dir, primary_keys, quantile_ms, round, seed_sites};
+use crate::harness::{
+    Cluster, Seed, primary_dir, primary_keys, put_record, quantile_ms, round, seed_sites,
+};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::client::Client;
@@ -42,22 +44,17 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let waiting = waiting_satellites(&cluster, &sites, Duration::from_millis(LIVE_WAIT_MS)).await?;
     let http = reqwest::Client::new();
     let t0 = Instant::now();
-    let put = http
-        .put(format!(
+    put_record(
+        &http,
+        &format!(
             "{}/api/v1/announcements/fanout?org={}",
             cluster.url,
             cluster.org()
-        ))
-        .body(json!({"text": "one change for everyone"}).to_string())
-        .send()
-        .await
-        .map_err(|e| BenchError::Failed(format!("write at the primary failed: {e}")))?;
-    if !put.status().is_success() {
-        return Err(BenchError::Failed(format!(
-            "write refused: {}",
-            put.text().await.unwrap_or_default()
-        )));
-    }
+        ),
+        &json!({"text": "one change for everyone"}),
+        "the primary",
+    )
+    .await?;
 
     let mut times = Vec::with_capacity(sites.len());
     for arrival in waiting.tasks {

@@ -112,6 +112,18 @@ impl Cluster {
         run_json(exe, dir, &args).map(|_| ())
     }
 
+    /// Enrols a satellite in `dir` holding `store` (see [`Cluster::enrol_process`]) and
+    /// starts it as a `sitesync serve` process.
+    pub fn satellite(
+        &self,
+        exe: &Path,
+        dir: &DataDir,
+        store: Option<&str>,
+    ) -> Result<Process, BenchError> {
+        self.enrol_process(exe, &dir.root, store)?;
+        Process::serve(exe, dir)
+    }
+
     /// The organisation's name, for API calls on the primary.
     pub fn org(&self) -> &str {
         ORG
@@ -132,6 +144,70 @@ pub fn primary_dir(options: &Options, name: &str) -> DataDir {
 pub fn primary_keys(dir: &DataDir) -> Result<SyncKeys, BenchError> {
     let key = std::fs::read_to_string(dir.primary_key_path()).map_err(io)?;
     Ok(SyncKeys::new(key.trim().as_bytes()))
+}
+
+/// The ids of the cluster's stores, read from the primary's database (`store-NNN` are
+/// created in order, so ids follow names); empty against an operator's primary.
+pub fn store_ids(cluster: &Cluster) -> Result<Vec<StoreId>, BenchError> {
+    let Some(dir) = &cluster.dir else {
+        return Ok(Vec::new());
+    };
+    let store = Store::open(&dir.db_path())?;
+    let org = store.org(cluster.org())?;
+    Ok(store.stores(org.id)?.into_iter().map(|s| s.id).collect())
+}
+
+/// Writes a record through a site's local API (`url` names the record); `site` names
+/// the site in the error.
+pub async fn put_record(
+    http: &reqwest::Client,
+    url: &str,
+    fields: &Value,
+    site: &str,
+) -> Result<(), BenchError> {
+    let put = http
+        .put(url)
+        .body(fields.to_string())
+        .send()
+        .await
+        .map_err(|e| BenchError::Failed(format!("write at {site} failed: {e}")))?;
+    if !put.status().is_success() {
+        return Err(BenchError::Failed(format!(
+            "write at {site} refused: {}",
+            put.text().await.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// How often a reader looks for a record it waits for.
+const POLL: Duration = Duration::from_micros(100);
+
+/// Waits until the record at `url` (a site's local API) can be read, at most `limit`
+/// after `started`.
+///
+/// Polls gently: a reader spinning on the API would take the CPU the sync itself needs
+/// (this machine may have two cores for several processes). It sleeps its thread,
+/// because tokio's timer counts whole milliseconds, so it belongs on a thread of its
+/// own or on a runtime that does nothing else meanwhile.
+pub async fn wait_readable(
+    http: &reqwest::Client,
+    url: &str,
+    started: Instant,
+    limit: Duration,
+) -> Result<(), BenchError> {
+    loop {
+        let got = http.get(url).send().await;
+        if got.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            return Err(BenchError::Failed(format!(
+                "{url} was not readable within {limit:?}"
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
 /// Registers `n` satellites straight in a new primary's database (much faster than `n`

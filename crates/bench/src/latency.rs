@@ -2,7 +2,7 @@
 //! processes); write at one through its local API and time until the record is readable
 //! at the other through its local API.
 
-use crate::harness::{Cluster, Process, Seed, quantile_ms, round};
+use crate::harness::{Cluster, Seed, put_record, quantile_ms, round, wait_readable};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::DataDir;
@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_SAMPLES: u64 = 1_000;
 /// The steady pace of writes.
 const PACE: Duration = Duration::from_millis(5);
-/// How often the reader looks for the record.
-const POLL: Duration = Duration::from_micros(100);
 
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let samples = options.samples.unwrap_or(DEFAULT_SAMPLES);
@@ -29,12 +27,11 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let mut sites = Vec::new();
     for name in ["writer", "reader"] {
         let dir = DataDir::new(options.temp.join("latency").join(name));
-        cluster.enrol_process(
+        sites.push(cluster.satellite(
             &options.exe,
-            &dir.root,
+            &dir,
             cluster.stores.first().map(String::as_str),
-        )?;
-        sites.push(Process::serve(&options.exe, &dir)?);
+        )?);
     }
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
@@ -56,33 +53,21 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         next += PACE;
         let path = format!("/api/v1/latency/{run_id}-{i}");
         let started = Instant::now();
-        let put = http
-            .put(format!("{writer}{path}{store}"))
-            .body(json!({"sample": i}).to_string())
-            .send()
-            .await
-            .map_err(|e| BenchError::Failed(format!("write at the first satellite failed: {e}")))?;
-        if !put.status().is_success() {
-            return Err(BenchError::Failed(format!(
-                "write refused: {}",
-                put.text().await.unwrap_or_default()
-            )));
-        }
-        loop {
-            let got = http.get(format!("{reader}{path}")).send().await;
-            if got.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err(BenchError::Failed(format!(
-                    "sample {i} did not arrive within 10 s"
-                )));
-            }
-            // Poll gently: a reader spinning on the API would take the CPU the sync
-            // itself needs (this machine may have two cores for four processes). A
-            // thread sleep, because tokio's timer counts whole milliseconds.
-            std::thread::sleep(POLL);
-        }
+        put_record(
+            &http,
+            &format!("{writer}{path}{store}"),
+            &json!({"sample": i}),
+            "the first satellite",
+        )
+        .await?;
+        wait_readable(
+            &http,
+            &format!("{reader}{path}"),
+            started,
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| BenchError::Failed(format!("sample {i}: {e}")))?;
         latencies.push(started.elapsed());
         tokio::time::sleep_until(next.into()).await;
     }

@@ -9,7 +9,7 @@
 //! - [`harness`]: starting primaries and satellites, generating records, reading a
 //!   process's memory and CPU, percentiles.
 //! - one module per scenario: [`initial`], [`push`], [`latency`], [`fanout`], [`idle`],
-//!   [`resync`].
+//!   [`resync`], [`load`].
 //! - [`history`]: appending figures to `BENCHMARKS.md`.
 
 pub mod fanout;
@@ -18,6 +18,7 @@ pub mod history;
 pub mod idle;
 pub mod initial;
 pub mod latency;
+pub mod load;
 pub mod push;
 pub mod resync;
 
@@ -51,9 +52,9 @@ pub struct Options {
     pub temp: PathBuf,
     /// `initial`: records on the primary.
     pub records: Option<u64>,
-    /// `push`, `fanout`: satellites.
+    /// `push`, `fanout`, `load`: satellites.
     pub satellites: Option<u64>,
-    /// `push`: how long to push.
+    /// `push`, `load`: how long to write.
     pub seconds: Option<f64>,
     /// `latency`: samples.
     pub samples: Option<u64>,
@@ -71,7 +72,9 @@ pub struct Options {
 pub type Figures = Map<String, Value>;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: &[&str] = &["initial", "push", "latency", "fanout", "idle", "resync"];
+pub const SCENARIOS: &[&str] = &[
+    "initial", "push", "latency", "fanout", "idle", "resync", "load",
+];
 
 /// Runs one scenario.
 pub async fn run(scenario: &str, options: &Options) -> Result<Figures, BenchError> {
@@ -84,6 +87,7 @@ pub async fn run(scenario: &str, options: &Options) -> Result<Figures, BenchErro
         "fanout" => fanout::run(options).await?,
         "idle" => idle::run(options).await?,
         "resync" => resync::run(options).await?,
+        "load" => load::run(options).await?,
         other => {
             return Err(BenchError::Failed(format!(
                 "unknown scenario {other:?}; the scenarios are {} (or all)",

@@ -5,7 +5,7 @@
 //! satellite agent sends them; the satellites' local databases are left out so that the
 //! figure is the primary's.
 
-use crate::harness::{Cluster, Rng, Seed, business_record, enrol, quantile_ms, round};
+use crate::harness::{Cluster, Rng, Seed, business_record, enrol, quantile_ms, round, store_ids};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_core::{Clock, RecordState};
@@ -97,15 +97,4 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         "ack_p99_ms": round(quantile_ms(&latencies, 0.99), 2),
     });
     Ok(figures.as_object().cloned().unwrap_or_default())
-}
-
-/// The ids of the cluster's stores, read from the primary's database (`store-NNN` are
-/// created in order, so ids follow names); empty against an operator's primary.
-fn store_ids(cluster: &Cluster) -> Result<Vec<u64>, BenchError> {
-    let Some(dir) = &cluster.dir else {
-        return Ok(Vec::new());
-    };
-    let store = sitesync_store::Store::open(&dir.db_path())?;
-    let org = store.org(cluster.org())?;
-    Ok(store.stores(org.id)?.into_iter().map(|s| s.id).collect())
 }

@@ -88,15 +88,16 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// initial, push, latency, fanout, idle, resync, or all.
+    /// initial, push, latency, fanout, idle, resync, load, or all.
     scenario: String,
     /// initial: records on the primary (default 1,000,000).
     #[arg(long)]
     records: Option<u64>,
-    /// push: satellites pushing (default 50); fanout: satellites waiting (default 1,000).
+    /// push: satellites pushing (default 50); fanout: satellites waiting (default 1,000);
+    /// load: satellites writing (default 20).
     #[arg(long)]
     satellites: Option<u64>,
-    /// push: seconds to push (default 10).
+    /// push: seconds to push (default 10); load: seconds to write (default 20).
     #[arg(long)]
     seconds: Option<f64>,
     /// latency: samples (default 1,000).

@@ -51,6 +51,29 @@ const FIGURES: &[(&str, &[&str])] = &[
         ],
     ),
     ("resync", &["changes", "seconds", "records_per_s"]),
+    (
+        "load",
+        &[
+            "satellites",
+            "processes",
+            "stores",
+            "seconds",
+            "offered_per_s",
+            "changes",
+            "changes_per_s",
+            "slowest_second",
+            "samples",
+            "propagation_p50_ms",
+            "propagation_p99_ms",
+            "propagation_max_ms",
+            "pulled",
+            "failed_pulls",
+            "conflicts",
+            "converge_ms",
+            "records_verified",
+            "replicas_compared",
+        ],
+    ),
 ];
 
 /// How long the whole tiny run may take before it is killed (it takes seconds).
@@ -219,6 +242,18 @@ fn every_scenario_reports_every_figure() {
             // An idle primary may well use no CPU tick in its window.
             "idle" => &["window_s"],
             "resync" => &["seconds", "records_per_s"],
+            "load" => &[
+                "seconds",
+                "offered_per_s",
+                "changes",
+                "changes_per_s",
+                "slowest_second",
+                "samples",
+                "propagation_p50_ms",
+                "propagation_p99_ms",
+                "propagation_max_ms",
+                "records_verified",
+            ],
             _ => &[],
         };
         for key in positive {
@@ -274,6 +309,22 @@ fn every_scenario_reports_every_figure() {
     assert!(
         resync["changes"].as_u64().is_some_and(|c| c >= 1000),
         "{resync}"
+    );
+    // Half of 4 satellites are processes (one pair), half protocol clients; the checks
+    // ran (records_verified > 0 above): each process compared its store's and the
+    // organisation-wide digest with the primary's.
+    let load = by_name("load");
+    assert_eq!(load["satellites"], 4, "{load}");
+    assert_eq!(load["processes"], 2, "{load}");
+    assert_eq!(load["replicas_compared"], 4, "{load}");
+    assert!(
+        number(load, "propagation_p50_ms") <= number(load, "propagation_p99_ms")
+            && number(load, "propagation_p99_ms") <= number(load, "propagation_max_ms"),
+        "quantiles in order: {load}"
+    );
+    assert!(
+        number(load, "slowest_second") <= number(load, "changes"),
+        "{load}"
     );
 
     // The history: one table row per scenario, dated today (or tomorrow, past midnight).
