@@ -177,8 +177,12 @@ fn sites_killed_at_random_moments_lose_nothing() {
         let serve = rng.below(100) < 30;
         let count = 50 + rng.below(3_000);
         let delay = Duration::from_millis(rng.below(400));
+        let what = match phase {
+            Phase::Initial => "a fresh satellite pulls everything".to_string(),
+            _ => format!("{count} records"),
+        };
         eprintln!(
-            "kills: round {round}: {phase:?}, {count} records, kill {} after {delay:?}{}",
+            "kills: round {round}: {phase:?}, {what}, kill {} after {delay:?}{}",
             if kill_primary {
                 "the primary"
             } else {
