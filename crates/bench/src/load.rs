@@ -14,6 +14,9 @@
 //!   last value it was acknowledged must be the value on every site) and the shared
 //!   field `last` (a real conflict, settled by the merge rule).
 //!
+//! The writers keep a steady pace ([`PUSH_EVERY`], [`API_EVERY`]), offering a known
+//! rate; the figures say how much of it was held.
+//!
 //! Propagation under that load: a thread of its own writes a new record at one process's
 //! local API and times until the other process of its pair can read it, in turn,
 //! throughout the window.
@@ -60,9 +63,9 @@ const BATCH: u64 = 100;
 /// under load and not behind a queue that grows for the whole window; a client that
 /// falls behind pushes again at once, so a primary that cannot keep up shows as a rate
 /// below `offered_per_s`.
-const PUSH_EVERY: Duration = Duration::from_millis(200);
+pub const PUSH_EVERY: Duration = Duration::from_millis(200);
 /// How often a satellite process writes through its local API (besides the probes).
-const API_EVERY: Duration = Duration::from_millis(10);
+pub const API_EVERY: Duration = Duration::from_millis(10);
 /// Hot records per store, and organisation-wide.
 const HOT: u64 = 8;
 /// The collection of the new records.
@@ -115,53 +118,8 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         let (site, client) = enrol(&cluster, &format!("client-{i}"), Some(name)).await?;
         clients.push((site, client, *store));
     }
-
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(seconds);
-    let pulls = Pulls::default();
-    let mut pullers = Vec::new();
-    let mut writers = Vec::new();
-    let clients_n = clients.len().max(1);
-    let offered = clients.len() as f64 * BATCH as f64 / PUSH_EVERY.as_secs_f64()
-        + sats.len() as f64 / API_EVERY.as_secs_f64();
-    for (i, (site, client, store)) in clients.into_iter().enumerate() {
-        pullers.push(tokio::spawn(follow(client.clone(), pulls.clone())));
-        let writer = format!("c{i}");
-        // Spread over the period, so that the pushes do not all come at once.
-        let first = started + PUSH_EVERY * i as u32 / clients_n as u32;
-        writers.push(tokio::spawn(push_writes(
-            client, site, writer, store, first, started, deadline,
-        )));
-    }
-    let http = reqwest::Client::new();
-    for sat in &sats {
-        let (http, sat) = (http.clone(), sat.clone());
-        writers.push(tokio::spawn(async move {
-            api_writes(&http, &sat, started, deadline).await
-        }));
-    }
-    let probes = {
-        let sats = sats.clone();
-        std::thread::spawn(move || probe(&sats, started, deadline))
-    };
-
-    let mut ledgers = Vec::new();
-    let mut acks = Vec::new();
-    for writer in writers {
-        let (ledger, mut a) = writer.await.map_err(failed)??;
-        ledgers.push(ledger);
-        acks.append(&mut a);
-    }
-    let (mut probed, mut a, mut latencies) = tokio::task::spawn_blocking(move || probes.join())
-        .await
-        .map_err(failed)?
-        .map_err(|_| BenchError::Failed("the probe thread panicked".into()))??;
-    let window = started.elapsed();
-    for puller in &pullers {
-        puller.abort();
-    }
-    ledgers.append(&mut probed);
-    acks.append(&mut a);
+    let window = write_for(Duration::from_secs_f64(seconds), &sats, clients).await?;
+    let (ledgers, mut latencies) = (window.ledgers, window.latencies);
     let changes: u64 = ledgers.iter().map(|l| l.changes).sum();
 
     let replicas = open_replicas(&cluster, &sats)?;
@@ -173,22 +131,22 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let conflicts = replicas[0].db.conflicts(org, u32::MAX)?.len();
 
     latencies.sort();
-    let seconds = window.as_secs_f64();
+    let elapsed = window.elapsed.as_secs_f64();
     let figures = json!({
         "satellites": satellites,
         "processes": processes,
         "stores": STORES,
-        "seconds": round(seconds, 2),
+        "seconds": round(elapsed, 2),
         "changes": changes,
-        "offered_per_s": round(offered, 0),
-        "changes_per_s": round(changes as f64 / seconds, 0),
-        "slowest_second": slowest_second(&acks, deadline - started),
+        "offered_per_s": round(window.offered, 0),
+        "changes_per_s": round(changes as f64 / elapsed, 0),
+        "slowest_second": slowest_second(&window.acks, Duration::from_secs_f64(seconds)),
         "samples": latencies.len(),
         "propagation_p50_ms": round(quantile_ms(&latencies, 0.5), 2),
         "propagation_p99_ms": round(quantile_ms(&latencies, 0.99), 2),
         "propagation_max_ms": round(quantile_ms(&latencies, 1.0), 2),
-        "pulled": pulls.records.load(Ordering::Relaxed),
-        "failed_pulls": pulls.failed.load(Ordering::Relaxed),
+        "pulled": window.pulls.records.load(Ordering::Relaxed),
+        "failed_pulls": window.pulls.failed.load(Ordering::Relaxed),
         "conflicts": conflicts,
         "converge_ms": round(converge_ms, 0),
         "records_verified": verified,
@@ -199,6 +157,84 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
 
 /// When each write (or batch of writes) was acknowledged, since the start, and how many.
 type Acks = Vec<(Duration, u64)>;
+
+/// What the writers did in the window.
+struct Window {
+    /// What each writer was acknowledged.
+    ledgers: Vec<Ledger>,
+    acks: Acks,
+    /// Propagation probes: from a write at one process until the other read it.
+    latencies: Vec<Duration>,
+    /// From the start until the last writer's last answer.
+    elapsed: Duration,
+    /// The rate the writers aim at, in changes/s (the probes aside).
+    offered: f64,
+    /// What the protocol clients pulled meanwhile.
+    pulls: Pulls,
+}
+
+/// Every writer writes for `length` at once: each protocol client (its site, client and
+/// store) pushing and pulling, each process through its local API, and the probes.
+async fn write_for(
+    length: Duration,
+    sats: &[Satellite],
+    clients: Vec<(SiteId, Client, StoreId)>,
+) -> Result<Window, BenchError> {
+    let started = Instant::now();
+    let deadline = started + length;
+    let pulls = Pulls::default();
+    let mut pullers = Vec::new();
+    let mut writers = Vec::new();
+    let offered = clients.len() as f64 * BATCH as f64 / PUSH_EVERY.as_secs_f64()
+        + sats.len() as f64 / API_EVERY.as_secs_f64();
+    let spread = clients.len().max(1) as u32;
+    for (i, (site, client, store)) in clients.into_iter().enumerate() {
+        pullers.push(tokio::spawn(follow(client.clone(), pulls.clone())));
+        let writer = format!("c{i}");
+        // Spread over the period, so that the pushes do not all come at once.
+        let first = started + PUSH_EVERY * i as u32 / spread;
+        writers.push(tokio::spawn(push_writes(
+            client, site, writer, store, first, started, deadline,
+        )));
+    }
+    let http = reqwest::Client::new();
+    for sat in sats {
+        let (http, sat) = (http.clone(), sat.clone());
+        writers.push(tokio::spawn(async move {
+            api_writes(&http, &sat, started, deadline).await
+        }));
+    }
+    let probes = {
+        let sats = sats.to_vec();
+        std::thread::spawn(move || probe(&sats, started, deadline))
+    };
+
+    let mut ledgers = Vec::new();
+    let mut acks = Vec::new();
+    for writer in writers {
+        let (ledger, mut a) = writer.await.map_err(failed)??;
+        ledgers.push(ledger);
+        acks.append(&mut a);
+    }
+    let (mut probed, mut a, latencies) = tokio::task::spawn_blocking(move || probes.join())
+        .await
+        .map_err(failed)?
+        .map_err(|_| BenchError::Failed("the probe thread panicked".into()))??;
+    let elapsed = started.elapsed();
+    for puller in &pullers {
+        puller.abort();
+    }
+    ledgers.append(&mut probed);
+    acks.append(&mut a);
+    Ok(Window {
+        ledgers,
+        acks,
+        latencies,
+        elapsed,
+        offered,
+        pulls,
+    })
+}
 
 /// One write: a new record, or an edit of a hot record.
 struct Write {
