@@ -2,7 +2,7 @@
 //! CA and checked with `--ca`), wrong certificates refused with a clear error, and
 //! signed requests that cannot be replayed, altered or borrowed by another site.
 
-use crate::harness::{Cluster, enrol, http, sitesync};
+use crate::harness::{Cluster, enrol, http, sitesync, sitesync_env};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
@@ -158,6 +158,20 @@ fn a_primary_serves_a_ca_signed_certificate_and_satellites_check_chain_and_name(
     )
     .fails();
     assert!(error.contains("not valid for name"), "{error}");
+    // Without --ca the system's roots decide: here a store that holds the CA (as an
+    // organisation's own CA installed on its machines would be).
+    let system = [("SSL_CERT_FILE".to_string(), path("ca.crt"))];
+    let args = [
+        "init",
+        "satellite",
+        "--primary",
+        &url,
+        "--sync-key",
+        &key,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    sitesync_env(&cluster.path("system-roots"), &system, &args).ok();
     // A key that does not belong to the certificate stops `serve` at once, saying so.
     let out = sitesync(
         &primary.data,
