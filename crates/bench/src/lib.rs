@@ -78,6 +78,8 @@ pub const SCENARIOS: &[&str] = &[
 
 /// Runs one scenario.
 pub async fn run(scenario: &str, options: &Options) -> Result<Figures, BenchError> {
+    // The scenarios' own HTTP clients (reqwest) need the TLS cryptography chosen.
+    sitesync_node::tls::install_provider();
     let mut figures = Figures::new();
     figures.insert("scenario".into(), scenario.into());
     let result = match scenario {

@@ -40,8 +40,8 @@ impl Client {
     /// TLS certificate by `trust`.
     pub fn new(base: &str, trust: &Trust) -> Result<Client, NodeError> {
         // For the system's roots, reqwest builds its own TLS configuration with the
-        // process's default cryptography; another call may have installed it already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // process's default cryptography.
+        tls::install_provider();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // Below the primary's `serve::HEADER_TIMEOUT`, after which it closes an idle

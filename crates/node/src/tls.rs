@@ -43,6 +43,13 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Makes ring the process's TLS cryptography, for HTTP clients that build their own TLS
+/// configuration (every `reqwest::Client`; without it, building one panics). Call it
+/// once at start; calling it again does nothing.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A self-signed certificate for `names` (host names or IP addresses) and its key, as
 /// PEM.
 pub fn self_signed(names: Vec<String>) -> Result<(String, String), TlsError> {

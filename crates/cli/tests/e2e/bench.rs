@@ -364,3 +364,20 @@ fn an_unknown_scenario_is_refused_and_names_the_scenarios() {
     assert!(!history.exists(), "nothing is recorded for a refused run");
     assert_none_left(root.path());
 }
+
+#[test]
+fn a_scenario_run_on_its_own_has_what_it_needs() {
+    // `latency` makes plain HTTP clients of its own before any sync client: it once
+    // panicked for want of the TLS cryptography that `bench all` happened to set up.
+    let root = tempfile::Builder::new()
+        .prefix("sitesync-bench-e2e-")
+        .tempdir()
+        .expect("temp dir");
+    let out = sitesync(
+        &root.path().join("unused"),
+        &["--json", "bench", "latency", "--samples", "5"],
+    )
+    .ok();
+    let figures: Value = serde_json::from_str(out.stdout.trim()).expect("JSON figures");
+    assert!(number(&figures, "p50_ms") > 0.0, "{figures}");
+}
