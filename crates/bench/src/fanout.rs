@@ -1,9 +1,7 @@
 //! `fanout`: K satellites connected and waiting (long-polling the primary, each with
 //! its own credentials); one change at the primary; time until all K have it.
 
-use crate::harness::{
-    Cluster, Seed, primary_dir, primary_keys, put_record, quantile_ms, round, seed_sites,
-};
+use crate::harness::{Cluster, put_record, quantile_ms, round};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::client::Client;
@@ -21,26 +19,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         ));
     }
     let k = options.satellites.unwrap_or(1_000);
-    let mut sites = Vec::new();
-    let mut fill = |store: &_, org, _: &[_]| {
-        sites = seed_sites(
-            store,
-            &primary_keys(&primary_dir(options, "fanout"))?,
-            org,
-            &[],
-            k,
-        )?;
-        Ok(())
-    };
-    let cluster = Cluster::start(
-        options,
-        "fanout",
-        Seed {
-            stores: 0,
-            fill: &mut fill,
-        },
-    )
-    .await?;
+    let (cluster, sites) = Cluster::with_sites(options, "fanout", k).await?;
     let waiting = waiting_satellites(&cluster, &sites, Duration::from_millis(LIVE_WAIT_MS)).await?;
     let http = reqwest::Client::new();
     let t0 = Instant::now();

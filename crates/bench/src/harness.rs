@@ -88,6 +88,27 @@ impl Cluster {
         })
     }
 
+    /// A new primary for scenario `name` with no stores and `n` satellites registered
+    /// straight in its database; returns it and the satellites' credentials.
+    pub async fn with_sites(
+        options: &Options,
+        name: &str,
+        n: u64,
+    ) -> Result<(Cluster, Vec<(SiteId, String)>), BenchError> {
+        let mut sites = Vec::new();
+        let mut fill = |store: &Store, org, _: &[StoreId]| {
+            let keys = primary_keys(&primary_dir(options, name))?;
+            sites = seed_sites(store, &keys, org, &[], n)?;
+            Ok(())
+        };
+        let seed = Seed {
+            stores: 0,
+            fill: &mut fill,
+        };
+        let cluster = Cluster::start(options, name, seed).await?;
+        Ok((cluster, sites))
+    }
+
     /// Enrols a satellite in `dir` with `sitesync init satellite`, holding `store` (or
     /// every store when `None`).
     pub fn enrol_process(

@@ -1,9 +1,7 @@
 //! `idle`: C satellites connected and waiting for changes; the primary's memory and CPU.
 
 use crate::fanout::waiting_satellites;
-use crate::harness::{
-    Cluster, Seed, cpu_seconds, mb, memory, primary_dir, primary_keys, round, seed_sites,
-};
+use crate::harness::{Cluster, cpu_seconds, mb, memory, round};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_node::satellite::LIVE_WAIT_MS;
@@ -21,26 +19,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         ));
     }
     let c = options.connections.unwrap_or(10_000);
-    let mut sites = Vec::new();
-    let mut fill = |store: &_, org, _: &[_]| {
-        sites = seed_sites(
-            store,
-            &primary_keys(&primary_dir(options, "idle"))?,
-            org,
-            &[],
-            c,
-        )?;
-        Ok(())
-    };
-    let cluster = Cluster::start(
-        options,
-        "idle",
-        Seed {
-            stores: 0,
-            fill: &mut fill,
-        },
-    )
-    .await?;
+    let (cluster, sites) = Cluster::with_sites(options, "idle", c).await?;
     let pid = cluster
         .pid()
         .ok_or_else(|| BenchError::Failed("no primary process".into()))?;

@@ -140,13 +140,8 @@ async fn push(
     body: Bytes,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
-    let request = Request {
-        method,
-        uri,
-        headers,
-    };
-    let site = authenticate(&node, &request, peer).await?;
-    let request: PushRequest = decode(&request.headers, &body, MAX_SYNC_BODY)?;
+    let site = authenticate(&node, (&method, &uri, &headers), peer).await?;
+    let request: PushRequest = decode(&headers, &body, MAX_SYNC_BODY)?;
     if request.changes.len() > MAX_BATCH {
         return Err(NodeError::BadRequest(format!(
             "the batch has {} changes; the limit is {MAX_BATCH}",
@@ -190,12 +185,7 @@ async fn pull(
     Query(query): Query<PullQuery>,
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
-    let request = Request {
-        method,
-        uri,
-        headers,
-    };
-    let site = authenticate(&node, &request, peer).await?;
+    let site = authenticate(&node, (&method, &uri, &headers), peer).await?;
     let only = match &query.stores {
         Some(list) => Some(parse_stores(list, &site.assignment)?),
         None => None,
@@ -272,12 +262,13 @@ async fn pull(
 /// revoked credential gets the same answer, and counts as a failed attempt.
 async fn authenticate(
     node: &Shared,
-    request: &Request,
+    (method, uri, headers): (&Method, &Uri, &HeaderMap),
     peer: SocketAddr,
 ) -> Result<SiteRow, NodeError> {
     node.check_address(peer.ip())?;
-    let presented = request
-        .headers
+    // The signature covers the path and query as sent.
+    let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let presented = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(RequestStamp::parse);
@@ -298,7 +289,7 @@ async fn authenticate(
             );
             return false;
         }
-        stamp.verify(signature, &secret, request.method.as_str(), &request.target())
+        stamp.verify(signature, &secret, method.as_str(), target)
     });
     // The nonce is spent only by a correctly signed request, so a forger cannot use
     // up a site's nonces.
@@ -307,22 +298,6 @@ async fn authenticate(
         _ => Err(node
             .failed_attempt("sync request", peer.ip(), Some(id))
             .await),
-    }
-}
-
-/// What a handler knows of its request, for checking its signature.
-struct Request {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-}
-
-impl Request {
-    /// The path and query the signature covers.
-    fn target(&self) -> String {
-        self.uri
-            .path_and_query()
-            .map_or_else(|| self.uri.path().to_string(), |p| p.as_str().to_string())
     }
 }
 
