@@ -23,7 +23,7 @@ pub mod validate;
 
 pub use clock::{Clock, Stamp};
 pub use merge::{Conflict, MergeError, Merged, merge};
-pub use record::{FieldVersion, RecordState};
+pub use record::{FieldVersion, RecordState, StateSummary};
 pub use routing::{Assignment, Rejection};
 pub use validate::InvalidInput;
 

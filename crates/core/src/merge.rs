@@ -346,6 +346,25 @@ mod tests {
             prop_assert_eq!(&replay(&made, &shuffled), &expected);
         }
 
+        /// The summary read from a state's bytes says what the decoded state says.
+        #[test]
+        fn a_summary_agrees_with_the_decoded_state(
+            history in prop::collection::vec((edit(), prop::bool::ANY), 1..25),
+        ) {
+            let made = changes(&history);
+            let mut replica = vec![RecordState::default(); 3];
+            for (r, c) in &made {
+                merge(&mut replica[*r], c).unwrap();
+            }
+            for state in made.iter().map(|(_, c)| c).chain(&replica).filter(|s| !s.is_empty()) {
+                let summary = crate::StateSummary::read(&state.encode()).unwrap();
+                prop_assert_eq!(summary.store, state.store);
+                prop_assert_eq!(summary.deleted, state.is_deleted());
+                prop_assert_eq!(summary.latest, state.latest());
+                prop_assert!(summary.canonical);
+            }
+        }
+
         /// Merging is idempotent: applying a state to itself changes nothing.
         #[test]
         fn merging_a_replica_into_itself_changes_nothing(

@@ -132,6 +132,114 @@ impl RecordState {
     }
 }
 
+/// What a site needs to know of a stored or pulled state to keep its bytes as they
+/// are: read by [`StateSummary::read`] without building the state (no map, no values),
+/// which is most of the cost of taking in a pulled record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateSummary {
+    /// The owning store.
+    pub store: Option<StoreId>,
+    /// Whether the record is deleted (a tombstone and no field).
+    pub deleted: bool,
+    /// The latest stamp in the record.
+    pub latest: Option<Stamp>,
+    /// Whether the bytes are in canonical form as far as stamps go: no field is hidden
+    /// by the tombstone. A state that is not must be decoded and encoded again.
+    pub canonical: bool,
+}
+
+impl StateSummary {
+    /// Reads the summary of an encoded state, checking the whole of its shape as
+    /// [`RecordState::decode`] does (every field has a value and a stamp, no unknown
+    /// keys) without keeping the values.
+    pub fn read(bytes: &[u8]) -> Result<StateSummary, serde_json::Error> {
+        let shape: StateShape = serde_json::from_slice(bytes)?;
+        let f = shape.f;
+        // Fields without their own stamp carry the state's common one.
+        let common = if f.unstamped > 0 {
+            Some(
+                shape
+                    .s
+                    .ok_or_else(|| serde::de::Error::custom("a field has no stamp"))?,
+            )
+        } else {
+            None
+        };
+        let oldest = f.oldest.into_iter().chain(common).min();
+        Ok(StateSummary {
+            store: shape.store,
+            deleted: shape.del.is_some() && f.count == 0,
+            latest: f.newest.into_iter().chain(common).chain(shape.del).max(),
+            canonical: oldest.is_none_or(|oldest| Some(oldest) > shape.del),
+        })
+    }
+}
+
+/// A state's shape, for [`StateSummary::read`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateShape {
+    #[serde(default)]
+    store: Option<StoreId>,
+    #[serde(default)]
+    del: Option<Stamp>,
+    #[serde(default)]
+    s: Option<Stamp>,
+    #[serde(default)]
+    f: FieldStamps,
+}
+
+/// The fields of a state, values skipped: how many, how many carry no stamp of their
+/// own, and the oldest and newest of their own stamps.
+#[derive(Default)]
+struct FieldStamps {
+    count: usize,
+    unstamped: usize,
+    oldest: Option<Stamp>,
+    newest: Option<Stamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldShape {
+    #[serde(rename = "v")]
+    _value: serde::de::IgnoredAny,
+    #[serde(default)]
+    s: Option<Stamp>,
+    #[serde(default, rename = "b")]
+    _base: Option<Stamp>,
+}
+
+impl<'de> Deserialize<'de> for FieldStamps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = FieldStamps;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FieldStamps, A::Error> {
+                let mut fields = FieldStamps::default();
+                while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    fields.count += 1;
+                    match map.next_value::<FieldShape>()?.s {
+                        Some(stamp) => {
+                            fields.oldest = Some(fields.oldest.map_or(stamp, |o| o.min(stamp)));
+                            fields.newest = fields.newest.max(Some(stamp));
+                        }
+                        None => fields.unstamped += 1,
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 /// The serialised form of a [`RecordState`], borrowed for writing.
 #[derive(Serialize)]
 struct StateOut<'a> {
@@ -259,6 +367,37 @@ mod tests {
             RecordState::decode(br#"{"f":{},"x":1}"#).is_err(),
             "unknown keys are refused"
         );
+    }
+
+    #[test]
+    fn a_summary_checks_the_shape_and_finds_hidden_fields() {
+        let read = |text: &str| StateSummary::read(text.as_bytes());
+        let summary = read(
+            r#"{"store":4,"s":[9,2],"f":{"a":{"v":{"x":[1]}},"b":{"v":2,"s":[7,3],"b":[5,2]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(summary.store, Some(4));
+        assert_eq!(summary.latest, Some(Stamp { hlc: 9, site: 2 }));
+        assert!(summary.canonical && !summary.deleted);
+        let tombstone = read(r#"{"del":[12,2],"f":{}}"#).unwrap();
+        assert!(tombstone.deleted && tombstone.canonical);
+        assert_eq!(tombstone.latest, Some(Stamp { hlc: 12, site: 2 }));
+        let hidden = read(r#"{"del":[12,2],"s":[10,2],"f":{"a":{"v":1}}}"#).unwrap();
+        assert!(
+            !hidden.canonical,
+            "a field older than the tombstone must be dropped"
+        );
+        for bad in [
+            r#"{"f":{"a":{"v":1}}}"#,
+            r#"{"f":{"a":{"s":[1,2]}}}"#,
+            r#"{"f":{"a":{"v":1,"x":2}}}"#,
+            r#"{"f":{},"x":1}"#,
+            r#"{"f":[]}"#,
+            r#"{"f":{"a":{"v":1,"s":[1]}}}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+            assert!(RecordState::decode(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     fn object(value: Value) -> Map<String, Value> {

@@ -77,10 +77,9 @@ impl Page {
             .records
             .into_iter()
             .map(|record| {
-                let (collection, id) = (record.collection.clone(), record.id.clone());
                 Prepared::new(record).map_err(|e| {
                     NodeError::Remote(format!(
-                        "the primary sent an unreadable record {collection}/{id}: {e}; nothing of the page was applied"
+                        "the primary sent an unreadable {e}; nothing of the page was applied"
                     ))
                 })
             })
