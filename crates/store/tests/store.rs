@@ -528,22 +528,36 @@ fn one_failing_batch_in_a_group_leaves_the_others_committed() {
         99,
         20,
     )];
-    let batches = [
-        sitesync_store::PushBatch {
-            org,
-            site: 99,
-            changes: &ghost,
-        },
-        sitesync_store::PushBatch {
-            org,
-            site: 2,
-            changes: &good,
-        },
-    ];
-    let outcomes = db.apply_pushes(&batches, 20).unwrap();
+    let ghost_batch = sitesync_store::PushBatch {
+        org,
+        site: 99,
+        changes: &ghost,
+    };
+    let good_batch = sitesync_store::PushBatch {
+        org,
+        site: 2,
+        changes: &good,
+    };
+    // The failing batch first, then last (after the good one has written).
+    let outcomes = db.apply_pushes(&[ghost_batch, good_batch], 20).unwrap();
     assert!(outcomes[0].is_err(), "site 99 does not exist");
     assert_eq!(outcomes[1].as_ref().unwrap().applied, 1);
     assert!(db.record(org, "stock", "a").unwrap().is_some());
+    assert!(db.record(org, "stock", "b").unwrap().is_none());
+    let next = vec![sitesync_store::PreparedPush::new(
+        change(2, "c", Some(s1), json!({"qty": 2}), 2, 11),
+        2,
+        20,
+    )];
+    let next_batch = sitesync_store::PushBatch {
+        org,
+        site: 2,
+        changes: &next,
+    };
+    let outcomes = db.apply_pushes(&[next_batch, ghost_batch], 20).unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().applied, 1);
+    assert!(outcomes[1].is_err());
+    assert!(db.record(org, "stock", "c").unwrap().is_some());
     assert!(db.record(org, "stock", "b").unwrap().is_none());
 }
 
