@@ -10,6 +10,7 @@
 //!   the satellite's outbox.
 //! - `admin`: organisations, stores, sites and restricted collections (primary).
 //! - `journal`: the conflict and rejection logs, and small settings in `meta`.
+//! - `checkpoint`: copying the write-ahead log into the database, on a thread of its own.
 //!
 //! # Guarantees
 //!
@@ -23,6 +24,7 @@
 //! serialise their writers, and every counter is read inside the writing transaction.
 
 mod admin;
+mod checkpoint;
 mod journal;
 mod records;
 mod schema;
@@ -33,6 +35,7 @@ pub use journal::{ConflictRow, RejectionRow};
 pub use records::{ListQuery, LocalWrite, StoreDigest, StoredRecord};
 pub use sync::{Encoded, Prepared, PreparedPush, PushBatch, PushOutcome};
 
+use checkpoint::Checkpoints;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use sitesync_core::InvalidInput;
 use std::io::{ErrorKind, Write};
@@ -86,6 +89,8 @@ pub struct Store {
     writer: Mutex<Connection>,
     /// A separate connection for reads, which WAL lets run beside the writer.
     reader: Mutex<Connection>,
+    /// Checkpoints run beside the writer.
+    checkpoints: Checkpoints,
 }
 
 impl Store {
@@ -95,16 +100,18 @@ impl Store {
         let open = || {
             let mut writer = connect(path)?;
             schema::upgrade(&mut writer)?;
+            let checkpoints = Checkpoints::start(&mut writer, path)?;
             let reader = connect(path)?;
             // SQLite drops a reader's whole page cache whenever another connection has
             // written, which is nearly every read on a busy primary; a small cache makes
             // that drop cheap.
             reader.pragma_update(None, "cache_size", -4_096)?;
-            Ok((writer, reader))
+            Ok((writer, reader, checkpoints))
         };
-        let (writer, reader) = open().map_err(|e| disk_error(&folder, e))?;
+        let (writer, reader, checkpoints) = open().map_err(|e| disk_error(&folder, e))?;
         Ok(Store {
             folder,
+            checkpoints,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
         })
@@ -151,6 +158,7 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
+            self.checkpoints.after_commit(&conn);
             Ok(value)
         };
         run().map_err(|e| disk_error(&self.folder, e))
@@ -193,9 +201,9 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoint the WAL every 64 MiB instead of every 4 MiB: a page rewritten many
-    // times between checkpoints is copied to the database once (a catch-up of a million
-    // records otherwise spends an eighth of its time checkpointing). The setting counts
-    // pages, of whatever size the database has.
+    // times between checkpoints is copied to the database once. The setting counts
+    // pages, of whatever size the database has. (The writer's connection hands its
+    // checkpoints to a thread instead: see `checkpoint`.)
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
     conn.pragma_update(None, "wal_autocheckpoint", (64 << 20) / page_size.max(512))?;
     Ok(conn)

@@ -663,3 +663,40 @@ fn a_rejected_change_is_taken_back_without_losing_what_arrived_since() {
     assert_eq!(db.outbox_len().unwrap(), 0);
     assert_eq!(db.rejection_count(1).unwrap(), 1);
 }
+
+/// The write-ahead log is copied into the database by the checkpoint thread while the
+/// writer goes on: after 50 MB of writes the database file holds a good part of them,
+/// though the writer itself never checkpointed (it does only when the log reaches
+/// 256 MiB; SQLite's own checkpoints are off).
+#[test]
+fn the_log_is_checkpointed_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.db");
+    let db = Store::open(&path).unwrap();
+    let filler = "x".repeat(1_000);
+    for batch in 0..48 {
+        let writes = (0..1_000)
+            .map(|i| {
+                let id = format!("r{batch}-{i}");
+                (
+                    "notes".to_string(),
+                    id,
+                    put(None, json!({ "text": filler })),
+                )
+            })
+            .collect();
+        db.write_local_batch(1, writes, 2, 10, false).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+    while size() < 16 << 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let wal = std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert!(
+        size() >= 16 << 20,
+        "the database file holds {} bytes, the log {wal}",
+        size()
+    );
+    assert_eq!(db.digest(1).unwrap()[0].records, 48_000);
+}
