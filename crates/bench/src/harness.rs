@@ -201,24 +201,20 @@ pub async fn put_record(
     Ok(())
 }
 
-/// How often a reader looks for a record it waits for.
-const POLL: Duration = Duration::from_micros(100);
-
-/// Waits until the record at `url` (a site's local API) can be read, at most `limit`
-/// after `started`.
+/// Waits until the record at `url` (a site's local API, no query) can be read, at most
+/// `limit` after `started`.
 ///
-/// Polls gently: a reader spinning on the API would take the CPU the sync itself needs
-/// (this machine may have two cores for several processes). It sleeps its thread,
-/// because tokio's timer counts whole milliseconds, so it belongs on a thread of its
-/// own or on a runtime that does nothing else meanwhile.
+/// Asks the API to wait for the record (`?wait_ms=`), so the answer comes the moment
+/// the record is applied, and asks again if the wait ran out first.
 pub async fn wait_readable(
     http: &reqwest::Client,
     url: &str,
     started: Instant,
     limit: Duration,
 ) -> Result<(), BenchError> {
+    let waiting = format!("{url}?wait_ms={}", limit.as_millis());
     loop {
-        let got = http.get(url).send().await;
+        let got = http.get(&waiting).send().await;
         if got.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
         }
@@ -227,7 +223,8 @@ pub async fn wait_readable(
                 "{url} was not readable within {limit:?}"
             )));
         }
-        std::thread::sleep(POLL);
+        // A refused connection or an error answer: not a wait that ran out.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

@@ -28,6 +28,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sitesync_protocol::ErrorBody;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Largest record body the local API accepts.
 pub const MAX_RECORD_BODY: usize = 1 << 20;
@@ -39,7 +40,12 @@ struct RecordQuery {
     store: Option<String>,
     limit: Option<u32>,
     after: Option<String>,
+    /// Reading one record: wait up to this long for it to exist (to arrive by sync).
+    wait_ms: Option<u64>,
 }
+
+/// The longest a read waits for a record to arrive.
+const MAX_READ_WAIT: Duration = Duration::from_secs(60);
 
 /// The local API routes.
 pub fn routes(node: Shared) -> axum::Router<Shared> {
@@ -145,17 +151,33 @@ async fn put_record(
     Ok(Json(view))
 }
 
+/// Reads a record. With `wait_ms`, a record that is not (or no longer) here is waited
+/// for until it arrives or the time is up (then 404): a client that expects a record
+/// from another site learns of it the moment it is applied, without polling.
 async fn get_record(
     State(node): State<Shared>,
     Path((collection, id)): Path<(String, String)>,
     Query(query): Query<RecordQuery>,
 ) -> Result<Json<RecordView>, NodeError> {
-    Ok(Json(
-        blocking(&node, move |node| {
-            node.site.get(query.org.as_deref(), &collection, &id)
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_READ_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changed = node.changed.subscribe();
+    loop {
+        changed.borrow_and_update();
+        let (org, collection, id) = (query.org.clone(), collection.clone(), id.clone());
+        let found = blocking(&node, move |node| {
+            node.site.get(org.as_deref(), &collection, &id)
         })
-        .await?,
-    ))
+        .await;
+        match found {
+            Err(NodeError::NotFound(_))
+                if !node.is_stopping()
+                    && tokio::time::timeout_at(deadline, changed.changed())
+                        .await
+                        .is_ok_and(|woken| woken.is_ok()) => {}
+            found => return found.map(Json),
+        }
+    }
 }
 
 async fn delete_record(

@@ -19,7 +19,8 @@ pub struct Node {
     /// The site it runs.
     pub site: Site,
     /// Bumped after every committed change to the records here. Long-polling pulls wait
-    /// on it, so a change reaches waiting satellites as soon as it is durable.
+    /// on it, so a change reaches waiting satellites as soon as it is durable, and so do
+    /// local reads waiting for a record to arrive.
     pub changed: watch::Sender<u64>,
     /// Woken by local writes on a satellite, so its pusher sends them at once.
     pub local_write: Notify,
@@ -47,10 +48,16 @@ pub struct Node {
 pub type Shared = Arc<Node>;
 
 impl Node {
-    /// Tells waiters that records changed here.
+    /// Tells waiters that records changed here by a local write (which also wakes a
+    /// satellite's pusher).
     pub fn notify_changed(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.notify_pulled();
         self.local_write.notify_one();
+    }
+
+    /// Tells waiters (reads waiting for a record) that pulled records were applied.
+    pub fn notify_pulled(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Starts stopping: wakes every waiter so it can finish.

@@ -363,6 +363,9 @@ impl Agent {
                 .apply_pull(org, &records, "pull_cursor", cursor, now_ms())?)
         })
         .await?;
+        if n > 0 {
+            self.node.notify_pulled();
+        }
         self.follow_assignment(config).await?;
         Ok(n)
     }
@@ -462,6 +465,7 @@ impl Agent {
                 Ok(())
             })
             .await?;
+            self.node.notify_pulled();
         }
     }
 

@@ -109,3 +109,54 @@ fn primary_view(primary: &Node, collection: &str, id: &str) -> Option<Value> {
     let out = primary.cli(&["--json", "record", "get", collection, id, "--org", "Acme"]);
     out.success().then(|| out.json())
 }
+
+/// A read may wait for a record to arrive (`?wait_ms=`): it answers as soon as the
+/// record written at another site is applied here, and with a 404 when the time is up.
+#[test]
+fn a_read_waits_for_a_record_to_arrive() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary
+        .cli(&["store", "create", "--org", "Acme", "S1"])
+        .ok();
+    let mut a = cluster.satellite("site-a", &primary, &key, &["--store", "S1"]);
+    let mut b = cluster.satellite("site-b", &primary, &key, &["--store", "S1"]);
+    a.serve();
+    b.serve();
+    for s in [&a, &b] {
+        eventually(&format!("{} in sync", s.name), WAIT, || {
+            let st = s.status();
+            (st["verdict"] == "in sync")
+                .then_some(())
+                .ok_or(st.to_string())
+        });
+    }
+    let started = Instant::now();
+    let missing = b.http("GET", "/api/v1/items/never?wait_ms=300", None);
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let bad = b.http("GET", "/api/v1/items/never?wait_ms=soon", None);
+    assert_eq!(bad.status, 400, "{bad:?}");
+
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            let started = Instant::now();
+            (
+                b.http("GET", "/api/v1/items/awaited?wait_ms=20000", None),
+                started.elapsed(),
+            )
+        });
+        // The reader is waiting before the write is made.
+        std::thread::sleep(Duration::from_millis(300));
+        let put = a.http("PUT", "/api/v1/items/awaited?store=S1", Some(br#"{"n":7}"#));
+        assert_eq!(put.status, 200, "{put:?}");
+        let (got, waited) = waiting.join().expect("the waiting read");
+        assert_eq!(got.status, 200, "{got:?}\n{}", b.log_tail());
+        assert_eq!(got.json()["fields"]["n"], 7);
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(10),
+            "answered after {waited:?}"
+        );
+    });
+}
