@@ -217,6 +217,9 @@ async fn status(State(node): State<Shared>) -> Result<Json<status::Status>, Node
     Ok(Json(status::report(&node, true).await?))
 }
 
+/// A command changed the database under the running server: records (look for
+/// changes to push and to hand out) or sites (read them again).
 async fn wake(State(node): State<Shared>) {
+    node.credentials.forget_all();
     node.notify_changed();
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: the data folder and `config.toml`.
 //! - [`secrets`]: sync keys, site secrets, the authorisation code and API token;
-//!   [`attempts`]: slowing down guessing of them.
+//!   [`attempts`]: slowing down guessing of them; [`credentials`]: the primary's
+//!   memory of the sites it checked.
 //! - [`site`]: a site opened from its data folder; record operations shared by the CLI
 //!   and the local API.
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment).
@@ -23,6 +24,7 @@ pub mod attempts;
 pub mod client;
 pub mod commit;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod init;
 pub mod node;

@@ -2,6 +2,7 @@
 
 use crate::attempts::{Attempts, Subject};
 use crate::commit::PushJob;
+use crate::credentials::Credentials;
 use crate::error::NodeError;
 use crate::replay::Freshness;
 use crate::secrets::SyncKeys;
@@ -40,6 +41,8 @@ pub struct Node {
     pub attempts: Attempts,
     /// Primary: the nonces of recent sync requests, so none is served twice.
     pub fresh: Freshness,
+    /// Primary: sites whose requests it checked recently.
+    pub credentials: Credentials,
     /// The committer's end of `pushes`, taken by `serve` when it starts the committer.
     pub push_queue: Mutex<Option<mpsc::Receiver<PushJob>>>,
 }

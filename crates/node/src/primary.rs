@@ -276,29 +276,41 @@ async fn authenticate(
         return Err(node.failed_attempt("sync request", peer.ip(), None).await);
     };
     let id = stamp.site;
-    let site = blocking(node, move |node| Ok(node.site.store.site_by_id(id).ok())).await?;
-    let signed = site.as_ref().is_some_and(|site| {
-        let Some(keys) = &node.sync_keys else {
-            return false;
-        };
-        let secret = keys.site_secret(site.org, site.id, site.enrolled_at);
-        if !token_matches(&secret, &site.secret_hash) {
-            tracing::error!(
-                site = site.id,
-                "the secret derived for this site does not match the one it enrolled with: primary.key has changed since; restore it from backup"
-            );
-            return false;
-        }
-        stamp.verify(signature, &secret, method.as_str(), target)
-    });
+    let known = match node.credentials.get(id) {
+        Some(known) => Some(known),
+        None => blocking(node, move |node| Ok(node.site.store.site_by_id(id).ok()))
+            .await?
+            .and_then(|site| secret_of(node, site)),
+    };
+    let signed = known
+        .as_ref()
+        .is_some_and(|(_, secret)| stamp.verify(signature, secret, method.as_str(), target));
     // The nonce is spent only by a correctly signed request, so a forger cannot use
     // up a site's nonces.
-    match site {
-        Some(site) if !site.revoked && signed && node.fresh.admit(&stamp, now_ms()) => Ok(site),
+    match known {
+        Some((site, _)) if !site.revoked && signed && node.fresh.admit(&stamp, now_ms()) => {
+            Ok(site)
+        }
         _ => Err(node
             .failed_attempt("sync request", peer.ip(), Some(id))
             .await),
     }
+}
+
+/// Derives the secret of a site just read and remembers both; `None` when the secret
+/// does not match the one the site enrolled with.
+fn secret_of(node: &Shared, site: SiteRow) -> Option<(SiteRow, String)> {
+    let keys = node.sync_keys.as_ref()?;
+    let secret = keys.site_secret(site.org, site.id, site.enrolled_at);
+    if !token_matches(&secret, &site.secret_hash) {
+        tracing::error!(
+            site = site.id,
+            "the secret derived for this site does not match the one it enrolled with: primary.key has changed since; restore it from backup"
+        );
+        return None;
+    }
+    node.credentials.remember(site.clone(), secret.clone());
+    Some((site, secret))
 }
 
 /// Parses a backfill's store list, keeping only stores the site holds.

@@ -63,6 +63,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         push_queue: Mutex::new(Some(push_queue)),
         attempts: Default::default(),
         fresh: Freshness::new(crate::node::now_ms()),
+        credentials: Default::default(),
     }))
 }
 

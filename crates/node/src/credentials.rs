@@ -1,0 +1,59 @@
+//! The primary's memory of the sites whose requests it has checked.
+//!
+//! Every sync request is signed with its site's secret. Checking one takes the site's
+//! row from the database (a trip to a blocking thread) and derives its secret: a tenth
+//! of a millisecond on the path of every change. So the primary keeps what it read.
+//! A site's row changes only by an administrator's command (`site revoke`,
+//! `site assign`), which wakes the running server (`_wake`) after committing, and the
+//! wake empties this memory; an entry older than [`FRESH_FOR`] is read again anyway, in
+//! case a wake was missed.
+
+use sitesync_core::SiteId;
+use sitesync_store::SiteRow;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a remembered site is trusted without reading it again.
+pub const FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// Sites checked recently, with their derived secrets.
+#[derive(Default)]
+pub struct Credentials {
+    known: Mutex<HashMap<SiteId, Known>>,
+}
+
+struct Known {
+    site: SiteRow,
+    secret: String,
+    read_at: Instant,
+}
+
+impl Credentials {
+    /// A site and its secret, if read less than [`FRESH_FOR`] ago.
+    pub fn get(&self, site: SiteId) -> Option<(SiteRow, String)> {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known
+            .get(&site)
+            .filter(|k| k.read_at.elapsed() < FRESH_FOR)
+            .map(|k| (k.site.clone(), k.secret.clone()))
+    }
+
+    /// Remembers a site just read, with the secret derived for it.
+    pub fn remember(&self, site: SiteRow, secret: String) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(
+            site.id,
+            Known {
+                site,
+                secret,
+                read_at: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets every site: an administrator changed one.
+    pub fn forget_all(&self) {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
