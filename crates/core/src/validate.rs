@@ -136,6 +136,10 @@ pub fn field(name: &str, value: &Value) -> Result<(), InvalidInput> {
 
 /// How deeply arrays and objects nest in `value` (a scalar is depth 0).
 fn depth(value: &Value) -> usize {
+    // Most values are scalars: no stack to allocate.
+    if !matches!(value, Value::Array(_) | Value::Object(_)) {
+        return 0;
+    }
     // Iterative, so a hostile value cannot overflow the stack here.
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];

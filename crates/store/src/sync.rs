@@ -569,6 +569,15 @@ pub struct Encoded {
 impl Encoded {
     /// Encodes `state` as a new record.
     pub fn new(state: &RecordState) -> Encoded {
+        // A state without a field hidden by its tombstone (nearly every change) is what
+        // merging it into nothing gives: it is encoded as it is, without that copy.
+        if state.fields.values().all(|f| Some(f.stamp) > state.deleted) {
+            return Encoded {
+                store: state.store,
+                deleted: state.is_deleted(),
+                bytes: state.encode(),
+            };
+        }
         let mut fresh = RecordState::default();
         // Merging into an empty state cannot meet another store.
         let _ = merge(&mut fresh, state);

@@ -700,3 +700,25 @@ fn the_log_is_checkpointed_beside_the_writer() {
     );
     assert_eq!(db.digest(1).unwrap()[0].records, 48_000);
 }
+
+/// A pushed change whose tombstone hides one of its own fields is stored in canonical
+/// form: the hidden field is dropped.
+#[test]
+fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it() {
+    let (_dir, db, org, s1, _) = primary();
+    let mut pushed = change(1, "hidden", Some(s1), json!({"a": 1, "b": 2}), 2, 10);
+    let a_stamp = pushed.change.fields["a"].stamp;
+    pushed.change.deleted = Some(sitesync_core::Stamp {
+        hlc: a_stamp.hlc + 1,
+        site: 2,
+    });
+    pushed.change.fields.get_mut("b").unwrap().stamp = sitesync_core::Stamp {
+        hlc: a_stamp.hlc + 2,
+        site: 2,
+    };
+    let outcome = db.apply_push(org, 2, &[pushed], 20).unwrap();
+    assert_eq!(outcome.applied, 1);
+    let stored = db.record(org, "stock", "hidden").unwrap().unwrap();
+    assert_eq!(stored.state.fields.keys().collect::<Vec<_>>(), ["b"]);
+    assert!(!stored.state.is_deleted());
+}
