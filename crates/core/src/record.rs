@@ -153,7 +153,7 @@ impl StateSummary {
     /// [`RecordState::decode`] does (every field has a value and a stamp, no unknown
     /// keys) without keeping the values.
     pub fn read(bytes: &[u8]) -> Result<StateSummary, serde_json::Error> {
-        let shape: StateShape = serde_json::from_slice(bytes)?;
+        let shape: StateIn<FieldStamps> = serde_json::from_slice(bytes)?;
         let f = shape.f;
         // Fields without their own stamp carry the state's common one.
         let common = if f.unstamped > 0 {
@@ -175,20 +175,6 @@ impl StateSummary {
     }
 }
 
-/// A state's shape, for [`StateSummary::read`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateShape {
-    #[serde(default)]
-    store: Option<StoreId>,
-    #[serde(default)]
-    del: Option<Stamp>,
-    #[serde(default)]
-    s: Option<Stamp>,
-    #[serde(default)]
-    f: FieldStamps,
-}
-
 /// The fields of a state, values skipped: how many, how many carry no stamp of their
 /// own, and the oldest and newest of their own stamps.
 #[derive(Default)]
@@ -197,17 +183,6 @@ struct FieldStamps {
     unstamped: usize,
     oldest: Option<Stamp>,
     newest: Option<Stamp>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FieldShape {
-    #[serde(rename = "v")]
-    _value: serde::de::IgnoredAny,
-    #[serde(default)]
-    s: Option<Stamp>,
-    #[serde(default, rename = "b")]
-    _base: Option<Stamp>,
 }
 
 impl<'de> Deserialize<'de> for FieldStamps {
@@ -225,7 +200,8 @@ impl<'de> Deserialize<'de> for FieldStamps {
                 let mut fields = FieldStamps::default();
                 while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
                     fields.count += 1;
-                    match map.next_value::<FieldShape>()?.s {
+                    // The value is checked as JSON and skipped.
+                    match map.next_value::<FieldIn<serde::de::IgnoredAny>>()?.s {
                         Some(stamp) => {
                             fields.oldest = Some(fields.oldest.map_or(stamp, |o| o.min(stamp)));
                             fields.newest = fields.newest.max(Some(stamp));
@@ -261,10 +237,11 @@ struct FieldOut<'a> {
     b: Option<Stamp>,
 }
 
-/// The serialised form of a [`RecordState`], owned for reading.
+/// The serialised form of a [`RecordState`], owned for reading: with its fields as
+/// a map (`RecordState::deserialize`) or only counted (`StateSummary::read`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StateIn {
+struct StateIn<F> {
     #[serde(default)]
     store: Option<StoreId>,
     #[serde(default)]
@@ -272,13 +249,14 @@ struct StateIn {
     #[serde(default)]
     s: Option<Stamp>,
     #[serde(default)]
-    f: BTreeMap<String, FieldIn>,
+    f: F,
 }
 
+/// One field as read: its value kept (`Value`) or only checked (`IgnoredAny`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FieldIn {
-    v: Value,
+struct FieldIn<V> {
+    v: V,
     #[serde(default)]
     s: Option<Stamp>,
     #[serde(default)]
@@ -315,7 +293,7 @@ impl Serialize for RecordState {
 
 impl<'de> Deserialize<'de> for RecordState {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let state = StateIn::deserialize(deserializer)?;
+        let state = StateIn::<BTreeMap<String, FieldIn<Value>>>::deserialize(deserializer)?;
         let mut fields = BTreeMap::new();
         for (name, field) in state.f {
             let stamp = field

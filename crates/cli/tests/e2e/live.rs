@@ -25,6 +25,18 @@ fn arrival(
     )
 }
 
+/// Waits until every site has finished its first pull and waits on the long poll.
+fn in_sync(sites: &[&Node]) {
+    for s in sites {
+        eventually(&format!("{} in sync", s.name), WAIT, || {
+            let st = s.status();
+            (st["verdict"] == "in sync")
+                .then_some(())
+                .ok_or(st.to_string())
+        });
+    }
+}
+
 #[test]
 fn changes_reach_online_sites_within_a_second() {
     let cluster = Cluster::new();
@@ -42,14 +54,7 @@ fn changes_reach_online_sites_within_a_second() {
     b.serve();
     c.serve();
     // Let every agent finish its first pull and wait on the long poll.
-    for s in [&a, &b, &c] {
-        eventually(&format!("{} in sync", s.name), WAIT, || {
-            let st = s.status();
-            (st["verdict"] == "in sync")
-                .then_some(())
-                .ok_or(st.to_string())
-        });
-    }
+    in_sync(&[&a, &b, &c]);
 
     let limit = Duration::from_secs(1);
     for round in 0..3 {
@@ -124,14 +129,7 @@ fn a_read_waits_for_a_record_to_arrive() {
     let mut b = cluster.satellite("site-b", &primary, &key, &["--store", "S1"]);
     a.serve();
     b.serve();
-    for s in [&a, &b] {
-        eventually(&format!("{} in sync", s.name), WAIT, || {
-            let st = s.status();
-            (st["verdict"] == "in sync")
-                .then_some(())
-                .ok_or(st.to_string())
-        });
-    }
+    in_sync(&[&a, &b]);
     let started = Instant::now();
     let missing = b.http("GET", "/api/v1/items/never?wait_ms=300", None);
     assert_eq!(missing.status, 404, "{missing:?}");
