@@ -25,6 +25,18 @@ const MAX_LOG: i64 = 256 << 20;
 pub(crate) struct Checkpoints {
     log_pages: Arc<AtomicI64>,
     max_log: i64,
+    /// The checkpointer, joined on drop (after the writer's connection, whose end of
+    /// the wake-up channel ends it), so its connection is closed before the process
+    /// exits and the last one to close cleans up the log.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Checkpoints {
@@ -35,9 +47,10 @@ impl Checkpoints {
         let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
         let (wake_at, max_log) = (WAKE_AT / page_size.max(512), MAX_LOG / page_size.max(512));
         let log_pages = Arc::new(AtomicI64::new(0));
-        let checkpoints = Checkpoints {
+        let mut checkpoints = Checkpoints {
             log_pages: log_pages.clone(),
             max_log,
+            thread: None,
         };
         let checkpointer = connect(path)?;
         // One pending wake-up is enough: the checkpoint it starts copies everything
@@ -46,10 +59,13 @@ impl Checkpoints {
         let started = std::thread::Builder::new()
             .name("sitesync-checkpoint".into())
             .spawn(move || run(&checkpointer, &woken));
-        if let Err(error) = started {
-            // SQLite's own checkpoints, inside commits, stay on.
-            tracing::warn!(%error, "cannot start the checkpoint thread");
-            return Ok(checkpoints);
+        match started {
+            Ok(thread) => checkpoints.thread = Some(thread),
+            Err(error) => {
+                // SQLite's own checkpoints, inside commits, stay on.
+                tracing::warn!(%error, "cannot start the checkpoint thread");
+                return Ok(checkpoints);
+            }
         }
         writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
             let pages = i64::from(pages);

@@ -89,7 +89,8 @@ pub struct Store {
     writer: Mutex<Connection>,
     /// A separate connection for reads, which WAL lets run beside the writer.
     reader: Mutex<Connection>,
-    /// Checkpoints run beside the writer.
+    /// Checkpoints run beside the writer. Declared after it: dropping it waits for the
+    /// checkpointer, which ends when the writer's connection has closed.
     checkpoints: Checkpoints,
 }
 
@@ -100,12 +101,14 @@ impl Store {
         let open = || {
             let mut writer = connect(path)?;
             schema::upgrade(&mut writer)?;
-            let checkpoints = Checkpoints::start(&mut writer, path)?;
             let reader = connect(path)?;
             // SQLite drops a reader's whole page cache whenever another connection has
             // written, which is nearly every read on a busy primary; a small cache makes
             // that drop cheap.
             reader.pragma_update(None, "cache_size", -4_096)?;
+            // Last: the checkpointer ends only once the writer has closed, so nothing
+            // may fail (and drop it before the writer) after it starts.
+            let checkpoints = Checkpoints::start(&mut writer, path)?;
             Ok((writer, reader, checkpoints))
         };
         let (writer, reader, checkpoints) = open().map_err(|e| disk_error(&folder, e))?;

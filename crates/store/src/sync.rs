@@ -608,9 +608,9 @@ impl Prepared {
     /// Prepares a pulled record; fails, naming the record, when its state is not a
     /// valid record state.
     pub fn new(record: PulledRecord) -> Result<Prepared, String> {
-        let bytes = record.state.get().as_bytes();
-        let summary = StateSummary::read(bytes)
-            .map_err(|e| format!("record {}/{}: {e}", record.collection, record.id))?;
+        let unreadable =
+            |e: serde_json::Error| format!("record {}/{}: {e}", record.collection, record.id);
+        let summary = StateSummary::read(record.state.get().as_bytes()).map_err(unreadable)?;
         // The primary sends states in their stored, canonical form; such bytes are kept
         // as they came, without building the state. A state that is not canonical (a
         // field hidden by the tombstone) is put in canonical form first.
@@ -623,9 +623,7 @@ impl Prepared {
                 bytes: text.into_boxed_bytes().into_vec(),
             }
         } else {
-            let state = record
-                .decode_state()
-                .map_err(|e| format!("record {}/{}: {e}", record.collection, record.id))?;
+            let state = record.decode_state().map_err(unreadable)?;
             Encoded::new(&state)
         };
         Ok(Prepared {
