@@ -127,9 +127,6 @@ pub async fn serve(
         addr,
     })
     .unwrap_or_default();
-    // A folder that takes no writes is named as such (SQLite may still have opened the
-    // database read-only, when a previous run left its log behind).
-    sitesync_store::check_disk(&node.site.dir.root)?;
     crate::config::write_private(&node.site.dir.serve_path(), &running)?;
     let mut app = api::routes(node.clone());
     if node.site.is_primary() {

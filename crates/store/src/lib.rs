@@ -100,6 +100,11 @@ impl Store {
         let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let open = || {
             let mut writer = connect(path)?;
+            // SQLite opens a database in a folder that takes no writes read-only when a
+            // previous run left its log behind; such a site cannot work either.
+            if writer.is_readonly(rusqlite::MAIN_DB)? {
+                return Err(StoreError::ReadOnly(folder.clone()));
+            }
             schema::upgrade(&mut writer)?;
             let reader = connect(path)?;
             // SQLite drops a reader's whole page cache whenever another connection has
