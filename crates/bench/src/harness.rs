@@ -8,7 +8,8 @@ use sitesync_node::secrets::{SyncKeys, token_hash};
 use sitesync_node::tls::Trust;
 use sitesync_node::{DataDir, now_ms};
 use sitesync_protocol::EnrolRequest;
-use sitesync_store::{LocalWrite, Store};
+use sitesync_sqlite::SqliteStore;
+use sitesync_store::{LocalWrite, PrimaryStorage, SiteStorage};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ pub struct Cluster {
 }
 
 /// Writes records (and anything else) straight into a new primary's database.
-pub type Fill<'a> = &'a mut dyn FnMut(&Store, OrgId, &[StoreId]) -> Result<(), BenchError>;
+pub type Fill<'a> = &'a mut dyn FnMut(&SqliteStore, OrgId, &[StoreId]) -> Result<(), BenchError>;
 
 /// What to put in a new primary before it starts.
 pub struct Seed<'a> {
@@ -65,7 +66,7 @@ impl Cluster {
             Some("bench-code".into()),
             Default::default(),
         )?;
-        let store = Store::open(&dir.db_path())?;
+        let store = SqliteStore::open(&dir.db_path())?;
         let org = store.create_org(ORG, now_ms())?;
         let mut ids = Vec::new();
         let mut names = Vec::new();
@@ -96,7 +97,7 @@ impl Cluster {
         n: u64,
     ) -> Result<(Cluster, Vec<(SiteId, String)>), BenchError> {
         let mut sites = Vec::new();
-        let mut fill = |store: &Store, org, _: &[StoreId]| {
+        let mut fill = |store: &SqliteStore, org, _: &[StoreId]| {
             let keys = primary_keys(&primary_dir(options, name))?;
             sites = seed_sites(store, &keys, org, &[], n)?;
             Ok(())
@@ -173,7 +174,7 @@ pub fn store_ids(cluster: &Cluster) -> Result<Vec<StoreId>, BenchError> {
     let Some(dir) = &cluster.dir else {
         return Ok(Vec::new());
     };
-    let store = Store::open(&dir.db_path())?;
+    let store = SqliteStore::open(&dir.db_path())?;
     let org = store.org(cluster.org())?;
     Ok(store.stores(org.id)?.into_iter().map(|s| s.id).collect())
 }
@@ -231,7 +232,7 @@ pub async fn wait_readable(
 /// Registers `n` satellites straight in a new primary's database (much faster than `n`
 /// enrolments over HTTP, each of which commits on its own); returns their credentials.
 pub fn seed_sites(
-    store: &Store,
+    store: &SqliteStore,
     keys: &SyncKeys,
     org: OrgId,
     stores: &[StoreId],
@@ -254,7 +255,7 @@ pub fn seed_sites(
             org,
             None,
             &format!("bench-{i}"),
-            |id| token_hash(&keys.site_secret(org, id, at)),
+            &|id| token_hash(&keys.site_secret(org, id, at)),
             &assignment,
             at,
         )?;
@@ -473,7 +474,7 @@ pub fn business_record(rng: &mut Rng) -> (String, Map<String, Value>) {
 /// Writes `n` business records into a primary's database, spread over `stores`, in
 /// large transactions; returns the raw JSON size of their fields.
 pub fn fill_records(
-    store: &Store,
+    store: &SqliteStore,
     org: OrgId,
     stores: &[StoreId],
     n: u64,

@@ -41,7 +41,8 @@ use sitesync_node::DataDir;
 use sitesync_node::client::Client;
 use sitesync_node::now_ms;
 use sitesync_protocol::{PullQuery, PushRequest, PushedChange};
-use sitesync_store::{ListQuery, Store};
+use sitesync_sqlite::SqliteStore;
+use sitesync_store::{ListQuery, PrimaryStorage, SatelliteStorage, SiteStorage};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -579,7 +580,7 @@ struct Replica {
     name: String,
     /// The store it holds besides the organisation-wide records; `None`: every store.
     store: Option<StoreId>,
-    db: Store,
+    db: SqliteStore,
 }
 
 impl Replica {
@@ -598,13 +599,13 @@ fn open_replicas(cluster: &Cluster, sats: &[Satellite]) -> Result<Vec<Replica>, 
     let mut replicas = vec![Replica {
         name: "the primary".into(),
         store: None,
-        db: Store::open(&primary.db_path())?,
+        db: SqliteStore::open(&primary.db_path())?,
     }];
     for sat in sats {
         replicas.push(Replica {
             name: format!("satellite {}", sat.name),
             store: Some(sat.store),
-            db: Store::open(&sat.dir.db_path())?,
+            db: SqliteStore::open(&sat.dir.db_path())?,
         });
     }
     Ok(replicas)
@@ -685,7 +686,7 @@ fn check(
     let primary = &replicas[0].db;
     // Each change here changes its record, and the primary numbers each change that
     // changes a record: one number per acknowledged change, no more, no fewer.
-    let numbered = primary.meta_u64("seq")?;
+    let numbered = primary.head()?;
     if numbered != changes {
         let why = if numbered > changes {
             "a change was applied twice, or one that was never acknowledged was applied"
@@ -838,7 +839,7 @@ mod tests {
 
     /// A site's database holding the records `ids` (all in one store), and that store.
     fn replica(dir: &tempfile::TempDir, name: &str, ids: &[&str]) -> (Replica, OrgId, StoreId) {
-        let db = Store::open(&dir.path().join(format!("{name}.db"))).unwrap();
+        let db = SqliteStore::open(&dir.path().join(format!("{name}.db"))).unwrap();
         let org = db.create_org("Bench", 1).unwrap().id;
         let store = db.create_store(org, "store-000").unwrap().id;
         let mut rng = Rng::new(1);

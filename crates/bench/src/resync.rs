@@ -4,6 +4,7 @@
 use crate::harness::{Cluster, Rng, Seed, fill_records, round, run_json};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
+use sitesync_store::PrimaryStorage;
 use std::time::Instant;
 
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
@@ -31,7 +32,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         .dir
         .as_ref()
         .ok_or_else(|| BenchError::Failed("no primary folder".into()))?;
-    let store = sitesync_store::Store::open(&dir.db_path())?;
+    let store = sitesync_sqlite::SqliteStore::open(&dir.db_path())?;
     let org = store.org(cluster.org())?;
     let ids: Vec<u64> = store.stores(org.id)?.into_iter().map(|s| s.id).collect();
     fill_records(&store, org.id, &ids, changes, &mut Rng::new(7))?;

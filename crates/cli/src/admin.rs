@@ -88,7 +88,7 @@ fn primary(dir: &DataDir) -> Result<Shared> {
 
 pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
     let node = primary(dir)?;
-    let store = &node.site.store;
+    let store = node.site.primary()?;
     let key = |org: &sitesync_store::Org| {
         node.sync_keys
             .as_ref()
@@ -166,7 +166,7 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
 
 pub fn store(dir: &DataDir, out: &Output, cmd: StoreCmd) -> Result<ExitCode> {
     let node = primary(dir)?;
-    let db = &node.site.store;
+    let db = node.site.primary()?;
     match cmd {
         StoreCmd::Create { org, name } => {
             let org = db.org(&org)?;
@@ -205,7 +205,7 @@ pub fn store(dir: &DataDir, out: &Output, cmd: StoreCmd) -> Result<ExitCode> {
 
 pub fn site(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
     let node = primary(dir)?;
-    let db = &node.site.store;
+    let db = node.site.primary()?;
     match cmd {
         SiteCmd::List => {
             let mut rows = Vec::new();
@@ -307,8 +307,8 @@ pub fn site(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
 
 pub fn restrict(dir: &DataDir, out: &Output, name: &str, org: &str) -> Result<ExitCode> {
     let node = primary(dir)?;
-    let org = node.site.store.org(org)?;
-    node.site.store.restrict(org.id, name)?;
+    let org = node.site.primary()?.org(org)?;
+    node.site.primary()?.restrict(org.id, name)?;
     wake(dir);
     out.print(
         &json!({"collection": name, "org": org.name, "restricted": true}),

@@ -28,9 +28,12 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         Default::default(),
     )?;
     let primary = open(primary_dir)?;
-    let org = primary.site.store.create_org("Demo Pharmacies", now_ms())?;
-    let north = primary.site.store.create_store(org.id, "North")?;
-    primary.site.store.create_store(org.id, "South")?;
+    let org = primary
+        .site
+        .primary()?
+        .create_org("Demo Pharmacies", now_ms())?;
+    let north = primary.site.primary()?.create_store(org.id, "North")?;
+    primary.site.primary()?.create_store(org.id, "South")?;
     let sync_key = primary
         .sync_keys
         .as_ref()

@@ -98,7 +98,7 @@ pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> 
     let org = node.site.org(org)?;
     let rows: Vec<_> = node
         .site
-        .store
+        .records()
         .conflicts(org.id, limit)?
         .into_iter()
         .map(|c| {
@@ -140,7 +140,7 @@ pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> 
 pub fn digest(dir: &DataDir, out: &Output, org: Option<&str>) -> Result<ExitCode> {
     let node = open(dir.clone())?;
     let org = node.site.org(org)?;
-    let stores = node.site.store.digest(org.id)?;
+    let stores = node.site.records().digest(org.id)?;
     out.print(&stores, || {
         if stores.is_empty() {
             return "no records".to_string();

@@ -105,7 +105,7 @@ pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
         Vec::new()
     } else {
         let org = node.site.config.org_id.unwrap_or_default();
-        node.site.store.rejections(org, 5)?
+        node.site.records().rejections(org, 5)?
     };
     out.print(&report, || {
         let mut lines = vec![format!(

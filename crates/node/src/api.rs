@@ -161,7 +161,7 @@ async fn get_record(
 ) -> Result<Json<RecordView>, NodeError> {
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_READ_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut changed = node.changed.subscribe();
+    let mut changed = node.changes.listen();
     loop {
         changed.borrow_and_update();
         let (org, collection, id) = (query.org.clone(), collection.clone(), id.clone());

@@ -53,7 +53,7 @@ pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {
                     changes,
                 })
                 .collect();
-            Ok(node.site.store.apply_pushes(&batches, now_ms())?)
+            Ok(node.site.primary()?.apply_pushes(&batches, now_ms())?)
         })
         .await;
         match result {

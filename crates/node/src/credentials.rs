@@ -9,7 +9,7 @@
 //! case a wake was missed.
 
 use sitesync_core::SiteId;
-use sitesync_store::SiteRow;
+use sitesync_store::{CredentialCache, SiteRow};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 /// How long a remembered site is trusted without reading it again.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
 
-/// Sites checked recently, with their derived secrets.
+/// Sites checked recently, with their derived secrets, in this process's memory (the
+/// [`CredentialCache`] of a primary served by one process).
 #[derive(Default)]
 pub struct Credentials {
     known: Mutex<HashMap<SiteId, Known>>,
@@ -29,9 +30,9 @@ struct Known {
     read_at: Instant,
 }
 
-impl Credentials {
+impl CredentialCache for Credentials {
     /// A site and its secret, if read less than [`FRESH_FOR`] ago.
-    pub fn get(&self, site: SiteId) -> Option<(SiteRow, String)> {
+    fn get(&self, site: SiteId) -> Option<(SiteRow, String)> {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         known
             .get(&site)
@@ -40,7 +41,7 @@ impl Credentials {
     }
 
     /// Remembers a site just read, with the secret derived for it.
-    pub fn remember(&self, site: SiteRow, secret: String) {
+    fn remember(&self, site: SiteRow, secret: String) {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         known.insert(
             site.id,
@@ -53,7 +54,7 @@ impl Credentials {
     }
 
     /// Forgets every site: an administrator changed one.
-    pub fn forget_all(&self) {
+    fn forget_all(&self) {
         self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

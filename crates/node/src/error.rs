@@ -65,7 +65,7 @@ impl NodeError {
             NodeError::NotFound(_) | NodeError::Store(StoreError::NotFound(_)) => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
-            NodeError::Store(StoreError::Taken(_)) => (StatusCode::CONFLICT, "taken"),
+            NodeError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "taken"),
             NodeError::Forbidden(_) | NodeError::Store(StoreError::Refused(_)) => {
                 (StatusCode::FORBIDDEN, "forbidden")
             }

@@ -11,11 +11,11 @@ use crate::config::{
 };
 use crate::error::NodeError;
 use crate::secrets::{code_hash, random_hex, token_hash};
-use crate::site::SITE_CONFIG;
 use crate::tls::{self, Trust};
 use sitesync_core::validate;
 use sitesync_protocol::{EnrolRequest, OrgRef, SiteConfig};
-use sitesync_store::Store;
+use sitesync_sqlite::SqliteStore;
+use sitesync_store::SatelliteStorage;
 use std::path::{Path, PathBuf};
 
 /// What `init` made, to tell the person once.
@@ -109,7 +109,7 @@ pub fn init_primary(
             let der = tls::load_certs(&dir.tls_cert_path())?;
             tls_fingerprint = der.first().map(|c| tls::fingerprint(c));
         }
-        open_private_db(dir)?.serve_pulls()?;
+        open_private_db(dir, Role::Primary)?;
         dir.save(&config)?;
         Ok(())
     })?;
@@ -200,15 +200,8 @@ pub async fn init_satellite(
             })?;
             write_private(&dir.primary_ca_path(), &pem)?;
         }
-        let store = open_private_db(dir)?;
-        store.set_meta(
-            SITE_CONFIG,
-            &serde_json::to_string(site_config).unwrap_or_default(),
-        )?;
-        store.set_meta(
-            "assignment_applied",
-            &site_config.assignment_version.to_string(),
-        )?;
+        let store = open_private_db(dir, Role::Satellite)?;
+        store.follow_assignment(site_config, &[])?;
         dir.save(&config)?;
         Ok(())
     })?;
@@ -306,10 +299,13 @@ fn create(
 }
 
 /// Creates the database readable by its owner only.
-fn open_private_db(dir: &DataDir) -> Result<Store, NodeError> {
+fn open_private_db(dir: &DataDir, role: Role) -> Result<SqliteStore, NodeError> {
     let path = dir.db_path();
     write_private(&path, b"")?;
-    let store = Store::open(&path)?;
+    let store = match role {
+        Role::Primary => SqliteStore::open_primary(&path)?,
+        Role::Satellite => SqliteStore::open(&path)?,
+    };
     restrict(&path)?;
     Ok(store)
 }

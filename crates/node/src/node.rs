@@ -2,18 +2,16 @@
 
 use crate::attempts::{Attempts, Subject};
 use crate::commit::PushJob;
-use crate::credentials::Credentials;
 use crate::error::NodeError;
-use crate::replay::Freshness;
 use crate::secrets::SyncKeys;
 use crate::site::Site;
 use sitesync_core::SiteId;
-use sitesync_store::Contact;
+use sitesync_store::{ChangeFeed, Contact, CredentialCache, NonceLog};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 /// A running node.
 pub struct Node {
@@ -22,7 +20,7 @@ pub struct Node {
     /// Bumped after every committed change to the records here. Long-polling pulls wait
     /// on it, so a change reaches waiting satellites as soon as it is durable, and so do
     /// local reads waiting for a record to arrive.
-    pub changed: watch::Sender<u64>,
+    pub changes: Box<dyn ChangeFeed>,
     /// Woken by local writes on a satellite, so its pusher sends them at once.
     pub local_write: Notify,
     /// Primary: derives and checks sync keys.
@@ -40,9 +38,9 @@ pub struct Node {
     /// Failed credential checks, to slow guessing down.
     pub attempts: Attempts,
     /// Primary: the nonces of recent sync requests, so none is served twice.
-    pub fresh: Freshness,
+    pub fresh: Box<dyn NonceLog>,
     /// Primary: sites whose requests it checked recently.
-    pub credentials: Credentials,
+    pub credentials: Box<dyn CredentialCache>,
     /// The committer's end of `pushes`, taken by `serve` when it starts the committer.
     pub push_queue: Mutex<Option<mpsc::Receiver<PushJob>>>,
 }
@@ -60,7 +58,7 @@ impl Node {
 
     /// Tells waiters (reads waiting for a record) that pulled records were applied.
     pub fn notify_pulled(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.changes.announce();
     }
 
     /// Starts stopping: wakes every waiter so it can finish.
@@ -167,7 +165,7 @@ pub async fn flush_contacts(node: Shared) {
         };
         if !batch.is_empty()
             && let Err(e) = blocking(&node, move |node| {
-                Ok(node.site.store.touch_sites(&batch)?)
+                Ok(node.site.primary()?.touch_sites(&batch)?)
             })
             .await
         {

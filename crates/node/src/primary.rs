@@ -71,9 +71,8 @@ async fn enrol(
         let Some((org_id, _)) = SyncKeys::parse(&request.sync_key) else {
             return Err(NodeError::Unauthorised);
         };
-        let org = node
-            .site
-            .store
+        let store = node.site.primary()?;
+        let org = store
             .org_by_id(org_id)
             .map_err(|_| NodeError::Unauthorised)?;
         if !keys.verify(&request.sync_key, org.id, org.key_generation) {
@@ -85,7 +84,7 @@ async fn enrol(
             stores: BTreeSet::new(),
         };
         for store in &request.stores {
-            let row = node.site.store.store(org.id, store).map_err(|_| {
+            let row = node.site.primary()?.store(org.id, store).map_err(|_| {
                 NodeError::BadRequest(format!(
                     "unknown store {store:?} in organisation {:?}",
                     org.name
@@ -99,17 +98,17 @@ async fn enrol(
             .unwrap_or_else(|| "satellite".to_string());
         // The secret is derived from the site and the moment it enrolled, never stored.
         let enrolled_at = now_ms();
-        let site_id = node.site.store.create_site(
+        let site_id = store.create_site(
             org.id,
             request.site_id,
             &name,
-            |site| token_hash(&keys.site_secret(org.id, site, enrolled_at)),
+            &|site| token_hash(&keys.site_secret(org.id, site, enrolled_at)),
             &assignment,
             enrolled_at,
         )?;
         let secret = keys.site_secret(org.id, site_id, enrolled_at);
-        let row = node.site.store.site(&site_id.to_string())?;
-        let config = node.site.store.site_config(&row)?;
+        let row = store.site(&site_id.to_string())?;
+        let config = store.site_config(&row)?;
         tracing::info!(site = site_id, org = org.id, %name, "site enrolled");
         Ok(EnrolResponse {
             site_id,
@@ -193,7 +192,7 @@ async fn pull(
     let limit = query.limit.unwrap_or(1_000).min(MAX_PAGE) as usize;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut changed = node.changed.subscribe();
+    let mut changed = node.changes.listen();
     let (site_id, cursor, version) = (site.id, query.cursor, query.assignment_version);
     // Only the main cursor says how far the site is; a backfill's cursor does not.
     let main_cursor = only.is_none().then_some(cursor);
@@ -210,25 +209,24 @@ async fn pull(
         // One trip to the database per look: the site (again, after a wait: it may have
         // been reassigned or revoked meanwhile), its page and its configuration.
         let answer = blocking(&node, move |node| {
+            let store = node.site.primary()?;
             let s = match known {
                 Some(s) => s,
-                None => node.site.store.site_by_id(site_id)?,
+                None => store.site_by_id(site_id)?,
             };
             if s.revoked {
                 return Err(NodeError::Unauthorised);
             }
             let (records, next, more) =
-                node.site
-                    .store
-                    .pull(s.org, &s.assignment, o.as_ref(), cursor, limit)?;
+                store.pull(s.org, &s.assignment, o.as_ref(), cursor, limit)?;
             // A new assignment answers at once, so the site learns of it without delay.
             let reassigned = version.is_some_and(|v| v != s.assignment_version);
             let remaining = if count {
-                node.site.store.routed_after(s.org, &s.assignment, next)?
+                store.routed_after(s.org, &s.assignment, next)?
             } else {
                 0
             };
-            let config = node.site.store.site_config(&s)?;
+            let config = store.site_config(&s)?;
             let ready = !records.is_empty() || more || reassigned;
             Ok((
                 ready,
@@ -278,9 +276,11 @@ async fn authenticate(
     let id = stamp.site;
     let known = match node.credentials.get(id) {
         Some(known) => Some(known),
-        None => blocking(node, move |node| Ok(node.site.store.site_by_id(id).ok()))
-            .await?
-            .and_then(|site| secret_of(node, site)),
+        None => blocking(node, move |node| {
+            Ok(node.site.primary()?.site_by_id(id).ok())
+        })
+        .await?
+        .and_then(|site| secret_of(node, site)),
     };
     let signed = known
         .as_ref()
@@ -288,7 +288,13 @@ async fn authenticate(
     // The nonce is spent only by a correctly signed request, so a forger cannot use
     // up a site's nonces.
     match known {
-        Some((site, _)) if !site.revoked && signed && node.fresh.admit(&stamp, now_ms()) => {
+        Some((site, _))
+            if !site.revoked
+                && signed
+                && node
+                    .fresh
+                    .admit(stamp.site, stamp.nonce, stamp.time, now_ms()) =>
+        {
             Ok(site)
         }
         _ => Err(node

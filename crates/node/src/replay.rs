@@ -9,8 +9,8 @@
 //! which nonces its previous run saw), allowing [`START_SLACK_MS`] for the satellites'
 //! estimates of the primary's clock.
 
-use crate::secrets::RequestStamp;
 use sitesync_core::SiteId;
+use sitesync_store::NonceLog;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
@@ -19,7 +19,8 @@ pub const WINDOW_MS: u64 = 120_000;
 /// How long before this process started a request may have been made.
 pub const START_SLACK_MS: u64 = 1_000;
 
-/// The nonces of recent requests.
+/// The nonces of recent requests, in this process's memory (the [`NonceLog`] of a
+/// primary served by one process).
 pub struct Freshness {
     started_at: u64,
     seen: Mutex<Seen>,
@@ -43,31 +44,6 @@ impl Freshness {
         }
     }
 
-    /// Whether a request with `stamp` may be served at `now`; remembers its nonce.
-    pub fn admit(&self, stamp: &RequestStamp, now: u64) -> bool {
-        let earliest = now
-            .saturating_sub(WINDOW_MS)
-            .max(self.started_at.saturating_sub(START_SLACK_MS));
-        if stamp.time < earliest || stamp.time > now + WINDOW_MS {
-            return false;
-        }
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(&(forget_at, site, nonce)) = seen.order.front() {
-            if forget_at >= now {
-                break;
-            }
-            seen.order.pop_front();
-            seen.nonces.remove(&(site, nonce));
-        }
-        if !seen.nonces.insert((stamp.site, stamp.nonce)) {
-            return false;
-        }
-        // Once the clock passes this, the time check alone refuses the request.
-        seen.order
-            .push_back((stamp.time + WINDOW_MS, stamp.site, stamp.nonce));
-        true
-    }
-
     /// Nonces remembered now.
     pub fn remembered(&self) -> usize {
         self.seen
@@ -78,54 +54,72 @@ impl Freshness {
     }
 }
 
+impl NonceLog for Freshness {
+    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> bool {
+        let earliest = now
+            .saturating_sub(WINDOW_MS)
+            .max(self.started_at.saturating_sub(START_SLACK_MS));
+        if time < earliest || time > now + WINDOW_MS {
+            return false;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(&(forget_at, site, nonce)) = seen.order.front() {
+            if forget_at >= now {
+                break;
+            }
+            seen.order.pop_front();
+            seen.nonces.remove(&(site, nonce));
+        }
+        if !seen.nonces.insert((site, nonce)) {
+            return false;
+        }
+        // Once the clock passes this, the time check alone refuses the request.
+        seen.order.push_back((time + WINDOW_MS, site, nonce));
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const START: u64 = 1_700_000_000_000;
 
-    fn stamp(site: SiteId, time: u64, nonce: u64) -> RequestStamp {
-        RequestStamp { site, time, nonce }
-    }
-
     #[test]
     fn a_request_is_served_once() {
         let fresh = Freshness::new(START);
-        assert!(fresh.admit(&stamp(2, START + 10, 1), START + 20));
+        assert!(fresh.admit(2, 1, START + 10, START + 20));
+        assert!(!fresh.admit(2, 1, START + 10, START + 30), "replayed");
         assert!(
-            !fresh.admit(&stamp(2, START + 10, 1), START + 30),
-            "replayed"
-        );
-        assert!(
-            fresh.admit(&stamp(3, START + 10, 1), START + 30),
+            fresh.admit(3, 1, START + 10, START + 30),
             "another site's nonce"
         );
-        assert!(fresh.admit(&stamp(2, START + 11, 2), START + 30));
+        assert!(fresh.admit(2, 2, START + 11, START + 30));
     }
 
     #[test]
     fn old_future_and_pre_start_requests_are_refused() {
         let fresh = Freshness::new(START);
         let now = START + 10 * WINDOW_MS;
-        assert!(!fresh.admit(&stamp(2, now - WINDOW_MS - 1, 1), now));
-        assert!(!fresh.admit(&stamp(2, now + WINDOW_MS + 1, 2), now));
-        assert!(fresh.admit(&stamp(2, now - WINDOW_MS + 1, 3), now));
+        assert!(!fresh.admit(2, 1, now - WINDOW_MS - 1, now));
+        assert!(!fresh.admit(2, 2, now + WINDOW_MS + 1, now));
+        assert!(fresh.admit(2, 3, now - WINDOW_MS + 1, now));
         let restarted = Freshness::new(START);
-        assert!(!restarted.admit(&stamp(2, START - START_SLACK_MS - 1, 4), START + 5));
-        assert!(restarted.admit(&stamp(2, START - START_SLACK_MS + 1, 5), START + 5));
+        assert!(!restarted.admit(2, 4, START - START_SLACK_MS - 1, START + 5));
+        assert!(restarted.admit(2, 5, START - START_SLACK_MS + 1, START + 5));
     }
 
     #[test]
     fn nonces_are_forgotten_once_their_time_is_out_of_the_window() {
         let fresh = Freshness::new(START);
         for nonce in 0..1_000 {
-            assert!(fresh.admit(&stamp(2, START + nonce, nonce), START + nonce));
+            assert!(fresh.admit(2, nonce, START + nonce, START + nonce));
         }
         assert_eq!(fresh.remembered(), 1_000);
         let later = START + 1_000 + WINDOW_MS;
-        assert!(fresh.admit(&stamp(2, later, 5_000), later));
+        assert!(fresh.admit(2, 5_000, later, later));
         assert_eq!(fresh.remembered(), 1);
         // Forgotten, but the time check still refuses a replay of an old one.
-        assert!(!fresh.admit(&stamp(2, START + 10, 10), later));
+        assert!(!fresh.admit(2, 10, START + 10, later));
     }
 }

@@ -1,25 +1,19 @@
 //! The satellite's sync agent: pushes the outbox, pulls routed records, follows
 //! changes of assignment, and (under `serve`) keeps doing so live.
 //!
-//! Everything the agent knows lives in the database's `meta` table. The pull cursor is
+//! Everything the agent knows lives in storage ([`SyncState`]). The pull cursor is
 //! written in the same transaction as the records of its page; the steps of following a
-//! new assignment (purge, backfill, then `assignment_applied`) are each recorded after
-//! the work they stand for, and each is harmless to repeat. So a satellite killed at any
-//! moment resumes where it stopped, with nothing lost and nothing applied twice:
-//!
-//! | key | meaning |
-//! |---|---|
-//! | `pull_cursor` | every routed record up to this primary sequence is applied |
-//! | `assignment_applied` | the assignment version whose purge is done (its backfill may still be pending) |
-//! | `backfill_stores`, `backfill_cursor` | a backfill of newly assigned stores in progress |
-//! | `last_sync`, `last_error`, `last_error_at` | for `status` |
+//! new assignment (purge, then the new configuration with its backfill) are each
+//! recorded after the work they stand for, and each is harmless to repeat. So a
+//! satellite killed at any moment resumes where it stopped, with nothing lost and
+//! nothing applied twice.
 
 use crate::client::Client;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use sitesync_core::{OrgId, SiteId, StoreId};
 use sitesync_protocol::{PullQuery, PullResponse, PushRequest, SiteConfig};
-use sitesync_store::Prepared;
+use sitesync_store::{Cursor, Prepared, SyncState};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,13 +151,11 @@ impl Agent {
         // Pages flow through three stages at once: the primary reads page N+2 while
         // page N+1 is decoded here and page N is written. Only writing moves the cursor,
         // so a crash anywhere resumes from the last page written.
-        let (start, version) = blocking(&self.node, |node| {
-            Ok((
-                node.site.store.meta_u64("pull_cursor")?,
-                node.site.store.meta_u64("assignment_applied")?,
-            ))
-        })
-        .await?;
+        let SyncState {
+            pull_cursor: start,
+            assignment_applied: version,
+            ..
+        } = self.state().await?;
         let (pages, ready) = mpsc::channel::<PageTask>(PAGES_AHEAD);
         let consume = async {
             // Owned here, so that a failure drops it and the producer stops at once
@@ -293,8 +285,10 @@ impl Agent {
     pub async fn push_all(&self) -> Result<SyncReport, NodeError> {
         let mut report = SyncReport::default();
         loop {
-            let batch =
-                blocking(&self.node, |node| Ok(node.site.store.outbox(PUSH_BATCH)?)).await?;
+            let batch = blocking(&self.node, |node| {
+                Ok(node.site.satellite()?.outbox(PUSH_BATCH)?)
+            })
+            .await?;
             let Some(last) = batch.last().map(|c| c.seq) else {
                 return Ok(report);
             };
@@ -313,7 +307,10 @@ impl Agent {
             report.rejected += answer.rejected.len() as u64;
             let (org, site) = (self.org, self.site);
             blocking(&self.node, move |node| {
-                Ok(node.site.store.ack_push(org, site, &answer, now_ms())?)
+                Ok(node
+                    .site
+                    .satellite()?
+                    .ack_push(org, site, &answer, now_ms())?)
             })
             .await?;
         }
@@ -322,29 +319,30 @@ impl Agent {
     /// Pulls and applies one page, then follows any change of assignment. Returns
     /// whether more records wait.
     async fn pull_page(&self, wait_ms: u64) -> Result<bool, NodeError> {
-        let cursor = blocking(&self.node, |node| {
-            Ok(node.site.store.meta_u64("pull_cursor")?)
-        })
-        .await?;
-        let answer = self.fetch(cursor, wait_ms, false).await?;
+        let state = self.state().await?;
+        let answer = self.fetch(&state, wait_ms).await?;
         let more = answer.more;
         self.apply(answer).await?;
         Ok(more)
     }
 
-    /// Asks the primary for the page after `cursor`.
-    async fn fetch(&self, cursor: u64, wait_ms: u64, count: bool) -> Result<Page, NodeError> {
-        let applied = blocking(&self.node, |node| {
-            Ok(node.site.store.meta_u64("assignment_applied")?)
+    /// Where this satellite stands.
+    async fn state(&self) -> Result<SyncState, NodeError> {
+        blocking(&self.node, |node| {
+            Ok(node.site.satellite()?.sync_state()?)
         })
-        .await?;
+        .await
+    }
+
+    /// Asks the primary for the page after the pull cursor.
+    async fn fetch(&self, state: &SyncState, wait_ms: u64) -> Result<Page, NodeError> {
         let query = PullQuery {
-            cursor,
+            cursor: state.pull_cursor,
             limit: Some(PULL_PAGE),
             wait_ms: Some(wait_ms),
             stores: None,
-            assignment_version: Some(applied),
-            count,
+            assignment_version: Some(state.assignment_applied),
+            count: false,
         };
         Page::prepare(self.client.pull(&query).await?)
     }
@@ -359,8 +357,8 @@ impl Agent {
         blocking(&self.node, move |node| {
             Ok(node
                 .site
-                .store
-                .apply_pull(org, &records, "pull_cursor", cursor, now_ms())?)
+                .satellite()?
+                .apply_pull(org, &records, Cursor::Pull, cursor, now_ms())?)
         })
         .await?;
         if n > 0 {
@@ -376,7 +374,7 @@ impl Agent {
         let (old, applied) = blocking(&self.node, |node| {
             Ok((
                 node.site.site_config()?,
-                node.site.store.meta_u64("assignment_applied")?,
+                node.site.satellite()?.sync_state()?.assignment_applied,
             ))
         })
         .await?;
@@ -384,44 +382,21 @@ impl Agent {
             let ids = |c: &SiteConfig| c.stores.iter().map(|s| s.id).collect::<BTreeSet<StoreId>>();
             let keep = ids(&config);
             let removed: Vec<StoreId> = ids(&old).difference(&keep).copied().collect();
-            let added: Vec<String> = keep.difference(&ids(&old)).map(|s| s.to_string()).collect();
+            let added: Vec<StoreId> = keep.difference(&ids(&old)).copied().collect();
             if !removed.is_empty() {
                 self.push_all().await?;
             }
-            let (org, version) = (self.org, config.assignment_version);
+            let org = self.org;
             blocking(&self.node, move |node| {
                 for store in removed {
-                    let n = node.site.store.purge_store(org, store)?;
+                    let n = node.site.satellite()?.purge_store(org, store)?;
                     tracing::info!(
                         store,
                         records = n,
                         "store no longer assigned: its records left this site"
                     );
                 }
-                if !added.is_empty() {
-                    // A backfill cut short keeps its stores: it restarts from the
-                    // beginning with the new ones (records already here merge as no-ops).
-                    let pending = node.site.store.meta("backfill_stores")?.unwrap_or_default();
-                    let mut stores: BTreeSet<String> = pending
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect();
-                    stores.extend(added);
-                    let stores: Vec<String> = stores
-                        .into_iter()
-                        .filter(|s| s.parse().is_ok_and(|id: StoreId| keep.contains(&id)))
-                        .collect();
-                    node.site
-                        .store
-                        .set_meta("backfill_stores", &stores.join(","))?;
-                    node.site.store.set_meta("backfill_cursor", "0")?;
-                }
-                node.site.save_site_config(&config)?;
-                node.site
-                    .store
-                    .set_meta("assignment_applied", &version.to_string())?;
-                Ok(())
+                node.site.follow_assignment(&config, &added)
             })
             .await?;
         } else if config != old {
@@ -433,34 +408,29 @@ impl Agent {
     /// Pulls the existing records of newly assigned stores, resumably.
     async fn backfill(&self) -> Result<(), NodeError> {
         loop {
-            let (stores, cursor) = blocking(&self.node, |node| {
-                Ok((
-                    node.site.store.meta("backfill_stores")?.unwrap_or_default(),
-                    node.site.store.meta_u64("backfill_cursor")?,
-                ))
-            })
-            .await?;
-            if stores.is_empty() {
+            let Some(backfill) = self.state().await?.backfill else {
                 return Ok(());
-            }
+            };
+            let stores: Vec<String> = backfill.stores.iter().map(u64::to_string).collect();
             let query = PullQuery {
-                cursor,
+                cursor: backfill.cursor,
                 limit: Some(PULL_PAGE),
-                stores: Some(stores),
+                stores: Some(stores.join(",")),
                 ..PullQuery::default()
             };
             let answer = Page::prepare(self.client.pull(&query).await?)?;
             let org = self.org;
             blocking(&self.node, move |node| {
-                node.site.store.apply_pull(
+                let store = node.site.satellite()?;
+                store.apply_pull(
                     org,
                     &answer.records,
-                    "backfill_cursor",
+                    Cursor::Backfill,
                     answer.cursor,
                     now_ms(),
                 )?;
                 if !answer.more {
-                    node.site.store.set_meta("backfill_stores", "")?;
+                    store.finish_backfill()?;
                 }
                 Ok(())
             })
@@ -474,10 +444,7 @@ impl Agent {
         match result {
             Ok(_) => {
                 let _ = blocking(&self.node, |node| {
-                    Ok(node
-                        .site
-                        .store
-                        .note_meta(&[("last_sync", &now_ms().to_string())])?)
+                    Ok(node.site.satellite()?.note_sync(Ok(()), now_ms())?)
                 })
                 .await;
             }
@@ -489,11 +456,7 @@ impl Agent {
         tracing::warn!(%error, "sync failed");
         let text = error.to_string();
         let _ = blocking(&self.node, move |node| {
-            let at = now_ms().to_string();
-            Ok(node
-                .site
-                .store
-                .note_meta(&[("last_error", &text), ("last_error_at", &at)])?)
+            Ok(node.site.satellite()?.note_sync(Err(&text), now_ms())?)
         })
         .await;
     }

@@ -2,6 +2,7 @@
 
 use crate::api;
 use crate::config::{DataDir, Role};
+use crate::credentials::Credentials;
 use crate::error::NodeError;
 use crate::node::{Node, Shared};
 use crate::primary;
@@ -11,6 +12,7 @@ use crate::secrets::SyncKeys;
 use crate::site::Site;
 use crate::tls;
 use serde::{Deserialize, Serialize};
+use sitesync_store::LocalFeed;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -43,7 +45,6 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
     let site = Site::open(dir)?;
     let sync_keys = match site.config.role {
         Role::Primary => {
-            site.store.serve_pulls()?;
             let key = site.dir.read_secret(&site.dir.primary_key_path())?;
             Some(SyncKeys::new(key.as_bytes()))
         }
@@ -53,7 +54,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
     let (pushes, push_queue) = tokio::sync::mpsc::channel(1024);
     Ok(Arc::new(Node {
         site,
-        changed: watch::Sender::new(0),
+        changes: Box::new(LocalFeed::default()),
         local_write: Notify::new(),
         sync_keys,
         api_token_required,
@@ -62,8 +63,8 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         pushes,
         push_queue: Mutex::new(Some(push_queue)),
         attempts: Default::default(),
-        fresh: Freshness::new(crate::node::now_ms()),
-        credentials: Default::default(),
+        fresh: Box::new(Freshness::new(crate::node::now_ms())),
+        credentials: Box::new(Credentials::default()),
     }))
 }
 

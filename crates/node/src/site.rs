@@ -8,12 +8,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sitesync_core::{Assignment, OrgId, StoreId, time, validate};
 use sitesync_protocol::{OrgRef, SiteConfig};
-use sitesync_store::{ListQuery, LocalWrite, Store, StoredRecord};
+use sitesync_sqlite::SqliteStore;
+use sitesync_store::{
+    ListQuery, LocalWrite, PrimaryStorage, SatelliteStorage, SiteStorage, StoredRecord,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// The `meta` key of a satellite's [`SiteConfig`] as last received from the primary.
-pub const SITE_CONFIG: &str = "site_config";
 
 /// Most records one list call returns.
 pub const MAX_LIST: u32 = 10_000;
@@ -37,6 +37,12 @@ pub struct RecordView {
     pub origin_site: Option<u32>,
 }
 
+/// The database of a site, by its role.
+enum Storage {
+    Primary(Box<dyn PrimaryStorage>),
+    Satellite(Box<dyn SatelliteStorage>),
+}
+
 /// An opened site.
 pub struct Site {
     /// Its data folder.
@@ -44,7 +50,7 @@ pub struct Site {
     /// Its configuration.
     pub config: Config,
     /// Its database.
-    pub store: Store,
+    storage: Storage,
     /// The satellite's [`SiteConfig`] as last read or saved by this process. Only the
     /// sync agent changes it (through [`save_site_config`](Site::save_site_config)); a
     /// `sitesync sync` run beside a running `serve` can change it too, and `serve` then
@@ -56,13 +62,45 @@ impl Site {
     /// Opens the site in `dir`.
     pub fn open(dir: DataDir) -> Result<Site, NodeError> {
         let config = dir.load()?;
-        let store = Store::open(&dir.db_path())?;
+        let path = dir.db_path();
+        let storage = match config.role {
+            Role::Primary => Storage::Primary(Box::new(SqliteStore::open_primary(&path)?)),
+            Role::Satellite => Storage::Satellite(Box::new(SqliteStore::open(&path)?)),
+        };
         Ok(Site {
             dir,
             config,
-            store,
+            storage,
             site_config: Mutex::new(None),
         })
+    }
+
+    /// Its records and journal, whatever its role.
+    pub fn records(&self) -> &dyn SiteStorage {
+        match &self.storage {
+            Storage::Primary(store) => store.as_ref(),
+            Storage::Satellite(store) => store.as_ref(),
+        }
+    }
+
+    /// The primary's storage; refused on a satellite.
+    pub fn primary(&self) -> Result<&dyn PrimaryStorage, NodeError> {
+        match &self.storage {
+            Storage::Primary(store) => Ok(store.as_ref()),
+            Storage::Satellite(_) => Err(NodeError::NotFound(
+                "this site is a satellite; this is done on the primary".into(),
+            )),
+        }
+    }
+
+    /// A satellite's storage; refused on the primary.
+    pub fn satellite(&self) -> Result<&dyn SatelliteStorage, NodeError> {
+        match &self.storage {
+            Storage::Satellite(store) => Ok(store.as_ref()),
+            Storage::Primary(_) => Err(NodeError::BadRequest(
+                "this site is the primary; this is done on a satellite".into(),
+            )),
+        }
     }
 
     /// Whether this is the primary.
@@ -79,7 +117,7 @@ impl Site {
                     "the primary holds many organisations: name one with --org (or ?org= in the API)".into(),
                 ));
             };
-            let org = self.store.org(named)?;
+            let org = self.primary()?.org(named)?;
             return Ok(OrgRef {
                 id: org.id,
                 name: org.name,
@@ -106,20 +144,26 @@ impl Site {
         if let Some(config) = &*cached {
             return Ok(config.clone());
         }
-        let config = match self.store.meta(SITE_CONFIG)? {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                NodeError::Internal(format!("stored site configuration is unreadable: {e}"))
-            })?,
-            None => SiteConfig::default(),
-        };
+        let config = self.satellite()?.site_config()?.unwrap_or_default();
         *cached = Some(config.clone());
         Ok(config)
     }
 
     /// Saves a new site configuration from the primary.
     pub fn save_site_config(&self, config: &SiteConfig) -> Result<(), NodeError> {
-        let text = serde_json::to_string(config).unwrap_or_default();
-        self.store.set_meta(SITE_CONFIG, &text)?;
+        self.satellite()?.save_site_config(config)?;
+        *self.site_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
+        Ok(())
+    }
+
+    /// Takes in a new assignment from the primary (see
+    /// [`SatelliteStorage::follow_assignment`]).
+    pub fn follow_assignment(
+        &self,
+        config: &SiteConfig,
+        added: &[StoreId],
+    ) -> Result<(), NodeError> {
+        self.satellite()?.follow_assignment(config, added)?;
         *self.site_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
         Ok(())
     }
@@ -127,7 +171,7 @@ impl Site {
     /// The names of the stores this site knows, by id.
     pub fn store_names(&self, org: OrgId) -> Result<HashMap<StoreId, String>, NodeError> {
         Ok(if self.is_primary() {
-            self.store
+            self.primary()?
                 .stores(org)?
                 .into_iter()
                 .map(|s| (s.id, s.name))
@@ -183,13 +227,13 @@ impl Site {
         }
         let org = self.org(org)?;
         let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
-        let existing = self.store.record(org.id, collection, id)?;
+        let existing = self.records().record(org.id, collection, id)?;
         let store = existing
             .as_ref()
             .filter(|r| !r.state.is_empty())
             .map_or(store, |r| r.state.store.or(store));
         self.check_writable(collection, store)?;
-        let record = self.store.write_local(
+        let record = self.records().write_local(
             org.id,
             collection,
             id,
@@ -212,10 +256,10 @@ impl Site {
         validate::collection(collection)?;
         validate::record_id(id)?;
         let org = self.org(org)?;
-        let existing = self.store.record(org.id, collection, id)?;
+        let existing = self.records().record(org.id, collection, id)?;
         let store = existing.as_ref().and_then(|r| r.state.store);
         self.check_writable(collection, store)?;
-        let record = self.store.write_local(
+        let record = self.records().write_local(
             org.id,
             collection,
             id,
@@ -237,7 +281,7 @@ impl Site {
         validate::collection(collection)?;
         validate::record_id(id)?;
         let org = self.org(org)?;
-        match self.store.record(org.id, collection, id)? {
+        match self.records().record(org.id, collection, id)? {
             Some(record) if !record.state.is_deleted() => self.view(org.id, &record),
             Some(_) => Err(NodeError::NotFound(format!(
                 "record {id:?} in {collection:?} was deleted"
@@ -268,7 +312,7 @@ impl Site {
         };
         let names = self.store_names(org.id)?;
         Ok(self
-            .store
+            .records()
             .list(org.id, &query)?
             .iter()
             .map(|r| view(r, &names))

@@ -7,6 +7,7 @@ use crate::serve::running_address;
 use serde::Serialize;
 use sitesync_core::time;
 use sitesync_protocol::PullQuery;
+use sitesync_store::SyncNotes;
 use std::time::Duration;
 
 /// How a site stands.
@@ -56,13 +57,15 @@ pub async fn report(node: &Shared, ask_primary: bool) -> Result<Status, NodeErro
     let mut status = blocking(node, move |node| {
         let site = &node.site;
         let config = &site.config;
-        let last_sync = node.site.store.meta_u64("last_sync")?;
-        let error_at = node.site.store.meta_u64("last_error_at")?;
-        let last_error = if error_at > last_sync {
-            site.store.meta("last_error")?
-        } else {
-            None
+        let notes = match site.satellite() {
+            Ok(store) => store.sync_notes()?,
+            Err(_) => SyncNotes::default(),
         };
+        let last_sync = notes.last_sync;
+        let last_error = notes
+            .last_error
+            .filter(|(_, at)| *at > last_sync)
+            .map(|(error, _)| error);
         let mut status = Status {
             role: if site.is_primary() {
                 "primary"
@@ -84,26 +87,26 @@ pub async fn report(node: &Shared, ask_primary: bool) -> Result<Status, NodeErro
             to_pull: None,
             rejected: 0,
             last_error,
-            disk: sitesync_store::check_disk(&site.dir.root)
+            disk: sitesync_sqlite::check_disk(&site.dir.root)
                 .err()
                 .map(|e| e.to_string()),
             verdict: String::new(),
         };
         if site.is_primary() {
-            let orgs = site.store.orgs()?;
+            let orgs = site.primary()?.orgs()?;
             status.rejected = orgs
                 .iter()
-                .map(|o| site.store.rejection_count(o.id))
+                .map(|o| site.records().rejection_count(o.id))
                 .sum::<Result<u64, _>>()?;
             status.organisations = Some(orgs.len() as u64);
-            status.sites = Some(site.store.sites()?.len() as u64);
+            status.sites = Some(site.primary()?.sites()?.len() as u64);
         } else {
             let sc = site.site_config()?;
             status.stores = sc.stores.into_iter().map(|s| s.name).collect();
             status.all_stores = sc.all_stores;
-            status.to_push = site.store.outbox_len()?;
+            status.to_push = site.satellite()?.outbox_len()?;
             status.rejected = site
-                .store
+                .records()
                 .rejection_count(config.org_id.unwrap_or_default())?;
         }
         Ok(status)
@@ -122,13 +125,8 @@ pub async fn report(node: &Shared, ask_primary: bool) -> Result<Status, NodeErro
 
 async fn behind(node: &Shared) -> Result<u64, NodeError> {
     let agent = Agent::new(node.clone())?;
-    let (cursor, applied) = blocking(node, |node| {
-        Ok((
-            node.site.store.meta_u64("pull_cursor")?,
-            node.site.store.meta_u64("assignment_applied")?,
-        ))
-    })
-    .await?;
+    let state = blocking(node, |node| Ok(node.site.satellite()?.sync_state()?)).await?;
+    let (cursor, applied) = (state.pull_cursor, state.assignment_applied);
     let query = PullQuery {
         cursor,
         limit: Some(0),

@@ -1,276 +1,268 @@
-//! Durable storage of a site: its records, its outbox of changes not yet pushed, and on
-//! the primary the organisations, stores and sites it serves. SQLite, in WAL mode.
+//! What a site stores, as traits: its records and journal ([`SiteStorage`]); on a
+//! satellite its outbox, pulled pages and sync state ([`SatelliteStorage`]); on the
+//! primary the pushes it applies, the pulls it serves and the organisations, stores and
+//! sites it administers ([`PrimaryStorage`]). A backend implements them (SQLite:
+//! `sitesync-sqlite`) and proves it with the [`conformance`] suite.
 //!
 //! # Layout
 //!
-//! - [`Store`] (this file): opening the database and running transactions.
-//! - `schema`: the tables, created and upgraded by `PRAGMA user_version`.
-//! - `records`: reading records and writing them locally.
-//! - `sync`: applying pushed changes on the primary, serving and applying pulls,
-//!   the satellite's outbox.
-//! - `admin`: organisations, stores, sites and restricted collections (primary).
-//! - `journal`: the conflict and rejection logs, and small settings in `meta`.
-//! - `checkpoint`: copying the write-ahead log into the database, on a thread of its own.
+//! - this file: the traits, the contract every backend keeps.
+//! - `values`: what the traits pass in and out.
+//! - `prepare`: pushed changes and pulled records checked and encoded before a backend
+//!   applies them (pure work, the same for every backend).
+//! - `shared`: what a running primary keeps besides its database (the change feed,
+//!   replay nonces, checked credentials), behind seams.
+//! - `error`: [`StoreError`], by kind.
+//! - [`conformance`] (feature `conformance`): the tests every backend passes.
 //!
-//! # Guarantees
+//! # The contract
 //!
-//! Every method that writes runs in one `BEGIN IMMEDIATE` transaction: when it fails,
-//! nothing of it is left behind. Writes that must not be lost (local writes, pushes the
-//! primary acknowledges, rejections) commit with `synchronous=FULL` and survive a crash
-//! of the process and of the machine; writes that can be fetched or redone (pulled
-//! pages with their cursor, acknowledgements, contact times) skip the fsync and survive
-//! a crash of the process (see `Store::write_recoverable`). Several processes may
-//! open the same database (a `serve` and a `record put` command): SQLite's locks
-//! serialise their writers, and every counter is read inside the writing transaction.
+//! - Every method that writes is one transaction: when it fails, nothing of it is left.
+//! - Writes that must not be lost (local writes, pushes the primary acknowledges,
+//!   rejections, administration) are durable when the method returns. Writes that can
+//!   be fetched or redone (pulled pages with their cursor, acknowledgements, contact
+//!   times, notes for `status`) may be lost to a power cut, but only whole, and never
+//!   one that came before a durable write.
+//! - Each site numbers the changes it applies (its sequence, [`SiteStorage::head`]) in
+//!   commit order, so a reader that has seen sequence N has seen every change up to N.
+//! - Several processes may use one database at once (a `serve` and a `record put`).
 
-mod admin;
-mod checkpoint;
-mod journal;
-mod records;
-mod schema;
-mod sync;
+mod error;
+mod prepare;
+mod shared;
+mod values;
 
-pub use admin::{Contact, Org, SiteRow, StoreRow};
-pub use journal::{ConflictRow, RejectionRow};
-pub use records::{ListQuery, LocalWrite, StoreDigest, StoredRecord};
-pub use sync::{Encoded, Prepared, PreparedPush, PushBatch, PushOutcome};
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
-use checkpoint::Checkpoints;
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
-use sitesync_core::InvalidInput;
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
-use thiserror::Error;
+pub use error::StoreError;
+pub use prepare::{
+    Encoded, MAX_AHEAD_MS, Prepared, PreparedPush, PushBatch, PushOutcome, check_rights,
+};
+pub use shared::{ChangeFeed, CredentialCache, LocalFeed, NonceLog};
+pub use values::{
+    Backfill, ConflictRow, Contact, Cursor, ListQuery, LocalWrite, Org, RejectionRow, SiteRow,
+    StoreDigest, StoreRow, StoredRecord, SyncNotes, SyncState,
+};
 
-/// A failed storage operation.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// SQLite failed (a locked database, an IO error, …).
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The disk holding the data folder has no space left. The failed write left
-    /// nothing behind; the same write succeeds once space is freed.
-    #[error(
-        "the disk holding {} is full: free space on it, then retry",
-        .0.display()
-    )]
-    DiskFull(PathBuf),
-    /// The data folder cannot be written (a disk mounted read-only, or permissions).
-    #[error(
-        "{} is read-only: make it writable again (remount its disk read-write or fix its permissions), then retry",
-        .0.display()
-    )]
-    ReadOnly(PathBuf),
-    /// A stored value could not be read back: the database was altered outside sitesync.
-    #[error("the database holds an unreadable {0}; restore it from a backup or re-enrol the site")]
-    Corrupt(String),
-    /// The named thing does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The name or id is already in use.
-    #[error("{0}")]
-    Taken(String),
-    /// The input was refused.
-    #[error(transparent)]
-    Invalid(#[from] InvalidInput),
-    /// The write is not allowed.
-    #[error("{0}")]
-    Refused(String),
+use sitesync_core::{Assignment, OrgId, SiteId, StoreId};
+use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, SiteConfig};
+use std::collections::BTreeSet;
+
+/// What every site stores: its records, and the journal of conflicts and rejections.
+pub trait SiteStorage: Send + Sync {
+    /// One record, deleted or not; `None` if this site has never seen it.
+    fn record(
+        &self,
+        org: OrgId,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Records of one collection in id order, deleted ones left out.
+    fn list(&self, org: OrgId, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// What this site holds of each store of `org`, and of its organisation-wide records.
+    fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError>;
+
+    /// Writes a record here, stamped by `site` on this site's clock, durably. With
+    /// `outbox`, the change is queued to be pushed in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn write_local(
+        &self,
+        org: OrgId,
+        collection: &str,
+        record_id: &str,
+        write: LocalWrite,
+        site: SiteId,
+        now_ms: u64,
+        outbox: bool,
+    ) -> Result<StoredRecord, StoreError>;
+
+    /// Several writes (collection, id, write) in one transaction: all or none.
+    fn write_local_batch(
+        &self,
+        org: OrgId,
+        writes: Vec<(String, String, LocalWrite)>,
+        site: SiteId,
+        now_ms: u64,
+        outbox: bool,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// The most recent conflicts of an organisation, newest first.
+    fn conflicts(&self, org: OrgId, limit: u32) -> Result<Vec<ConflictRow>, StoreError>;
+
+    /// The most recent rejected changes of an organisation, newest first.
+    fn rejections(&self, org: OrgId, limit: u32) -> Result<Vec<RejectionRow>, StoreError>;
+
+    /// How many changes of an organisation were rejected in all.
+    fn rejection_count(&self, org: OrgId) -> Result<u64, StoreError>;
+
+    /// The sequence of the latest change applied here (0: none).
+    fn head(&self) -> Result<u64, StoreError>;
 }
 
-/// The database of one site.
-pub struct Store {
-    /// The folder holding the database, named in disk errors.
-    folder: PathBuf,
-    /// The connection that writes. One writer at a time is what SQLite allows anyway;
-    /// holding it behind a mutex keeps this process's writers from spinning on the lock.
-    writer: Mutex<Connection>,
-    /// A separate connection for reads, which WAL lets run beside the writer.
-    reader: Mutex<Connection>,
-    /// Checkpoints run beside the writer. Declared after it: dropping it waits for the
-    /// checkpointer, which ends when the writer's connection has closed.
-    checkpoints: Checkpoints,
+/// What a satellite stores besides its records: the outbox of changes to push, the
+/// pages it pulled with their cursors, and where it stands in following its primary.
+pub trait SatelliteStorage: SiteStorage {
+    /// The oldest `limit` changes waiting to be pushed, in outbox order.
+    fn outbox(&self, limit: usize) -> Result<Vec<PushedChange>, StoreError>;
+
+    /// How many changes wait to be pushed.
+    fn outbox_len(&self) -> Result<u64, StoreError>;
+
+    /// Takes the primary's answer to a push: drops the acknowledged changes from the
+    /// outbox and takes back rejected ones (the primary's copy replaces the change).
+    fn ack_push(
+        &self,
+        org: OrgId,
+        site: SiteId,
+        answer: &PushResponse,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Applies pulled records and moves `cursor` to `to`, in one (recoverable)
+    /// transaction. Returns how many records changed here.
+    fn apply_pull(
+        &self,
+        org: OrgId,
+        records: &[Prepared],
+        cursor: Cursor,
+        to: u64,
+        now_ms: u64,
+    ) -> Result<usize, StoreError>;
+
+    /// Removes every record of a store no longer assigned here. Returns how many.
+    fn purge_store(&self, org: OrgId, store: StoreId) -> Result<u64, StoreError>;
+
+    /// Where this satellite stands in following its primary.
+    fn sync_state(&self) -> Result<SyncState, StoreError>;
+
+    /// Takes in a new assignment: saves `config` and the version applied, and starts
+    /// (or restarts from the beginning, with more stores) a backfill of `added`, in one
+    /// transaction. The stores taken away must have been purged before.
+    fn follow_assignment(&self, config: &SiteConfig, added: &[StoreId]) -> Result<(), StoreError>;
+
+    /// Ends the backfill in progress: every record of its stores is here.
+    fn finish_backfill(&self) -> Result<(), StoreError>;
+
+    /// The site configuration last received from the primary (`None`: never).
+    fn site_config(&self) -> Result<Option<SiteConfig>, StoreError>;
+
+    /// Saves a site configuration received from the primary (its assignment unchanged).
+    fn save_site_config(&self, config: &SiteConfig) -> Result<(), StoreError>;
+
+    /// Notes the outcome of a sync round for `status`: `Ok(())` for a round that
+    /// succeeded, or the error it failed with; `at` in ms since the epoch.
+    fn note_sync(&self, outcome: Result<(), &str>, at: u64) -> Result<(), StoreError>;
+
+    /// What was noted of the last sync rounds.
+    fn sync_notes(&self) -> Result<SyncNotes, StoreError>;
 }
 
-impl Store {
-    /// Opens (creating if needed) the database at `path`, upgrading its tables.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let open = || {
-            let mut writer = connect(path)?;
-            // SQLite opens a database in a folder that takes no writes read-only when a
-            // previous run left its log behind; such a site cannot work either.
-            if writer.is_readonly(rusqlite::MAIN_DB)? {
-                return Err(StoreError::ReadOnly(folder.clone()));
-            }
-            schema::upgrade(&mut writer)?;
-            let reader = connect(path)?;
-            // SQLite drops a reader's whole page cache whenever another connection has
-            // written, which is nearly every read on a busy primary; a small cache makes
-            // that drop cheap.
-            reader.pragma_update(None, "cache_size", -4_096)?;
-            // Last: the checkpointer ends only once the writer has closed, so nothing
-            // may fail (and drop it before the writer) after it starts.
-            let checkpoints = Checkpoints::start(&mut writer, path)?;
-            Ok((writer, reader, checkpoints))
+/// What the primary stores besides its records: the administration of organisations,
+/// stores and sites, and the sync paths (applying pushes, serving pulls).
+pub trait PrimaryStorage: SiteStorage {
+    /// Applies batches pushed by satellites in one durable transaction (group commit).
+    /// A batch that fails is undone alone and answered with its error. Changes at or
+    /// below a site's acknowledged outbox sequence were applied before and are skipped;
+    /// each other change is checked against the site's rights, then merged, or rejected
+    /// with its reason (recorded in the rejections).
+    fn apply_pushes(
+        &self,
+        batches: &[PushBatch],
+        now_ms: u64,
+    ) -> Result<Vec<Result<PushOutcome, StoreError>>, StoreError>;
+
+    /// Applies one batch pushed by satellite `site` of `org` (see `apply_pushes`).
+    fn apply_push(
+        &self,
+        org: OrgId,
+        site: SiteId,
+        changes: &[PushedChange],
+        now_ms: u64,
+    ) -> Result<PushOutcome, StoreError> {
+        let changes: Vec<PreparedPush> = changes
+            .iter()
+            .map(|c| PreparedPush::new(c.clone(), site, now_ms))
+            .collect();
+        let batch = PushBatch {
+            org,
+            site,
+            changes: &changes,
         };
-        let (writer, reader, checkpoints) = open().map_err(|e| disk_error(&folder, e))?;
-        Ok(Store {
-            folder,
-            checkpoints,
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
-        })
+        self.apply_pushes(&[batch], now_ms)?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("a push had no outcome".into())))
     }
 
-    /// Prepares the database to serve pulls, as a primary does (builds an index that a
-    /// satellite does without). Cheap once done.
-    pub fn serve_pulls(&self) -> Result<(), StoreError> {
-        self.write(|tx| Ok(tx.execute_batch(schema::PULL_INDEX)?))
-    }
-
-    /// Runs `f` in one write transaction, committed only if `f` succeeds, and durably:
-    /// when this returns, the write survives a crash of the process or the machine.
-    fn write<T>(
+    /// One page of the records routed to a site after `cursor`: organisation-wide
+    /// records and those of the assigned stores, or only of `only` (a backfill).
+    /// Returns the records, the next cursor and whether more are waiting.
+    fn pull(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.commit("FULL", f)
-    }
+        org: OrgId,
+        assignment: &Assignment,
+        only: Option<&BTreeSet<StoreId>>,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<PulledRecord>, u64, bool), StoreError>;
 
-    /// Like [`write`](Self::write), but for writes that can be recovered from elsewhere
-    /// (records pulled with their cursor, acknowledgements, last-contact times): the
-    /// commit skips its fsync. It still survives a crash of the process; a power loss
-    /// may drop the latest such commits, but never a part of one, and never one that
-    /// came before a durable commit (the WAL keeps them in order). What is dropped is
-    /// fetched again: the cursor that says it was applied is dropped with it.
-    fn write_recoverable<T>(
+    /// How many records routed to a site changed after `cursor`.
+    fn routed_after(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.commit("NORMAL", f)
-    }
+        org: OrgId,
+        assignment: &Assignment,
+        cursor: u64,
+    ) -> Result<u64, StoreError>;
 
-    /// Runs `f` in one write transaction with SQLite's `synchronous` set to `sync`. The
-    /// setting is given for every transaction, so no write inherits another's.
-    fn commit<T>(
+    /// Creates an organisation.
+    fn create_org(&self, name: &str, now_ms: u64) -> Result<Org, StoreError>;
+    /// Every organisation.
+    fn orgs(&self) -> Result<Vec<Org>, StoreError>;
+    /// An organisation by id or name.
+    fn org(&self, id_or_name: &str) -> Result<Org, StoreError>;
+    /// An organisation by id.
+    fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError>;
+    /// Retires an organisation's sync key: the next generation is current.
+    fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError>;
+
+    /// Creates a store in an organisation.
+    fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError>;
+    /// The stores of an organisation.
+    fn stores(&self, org: OrgId) -> Result<Vec<StoreRow>, StoreError>;
+    /// A store of an organisation by id or name.
+    fn store(&self, org: OrgId, id_or_name: &str) -> Result<StoreRow, StoreError>;
+
+    /// Enrols a satellite: the `requested` id (or the next free one), its name, the
+    /// hash of its secret (derived from the id given), its assignment.
+    fn create_site(
         &self,
-        sync: &str,
-        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
-        let run = || {
-            conn.pragma_update(None, "synchronous", sync)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            self.checkpoints.after_commit(&conn);
-            Ok(value)
-        };
-        run().map_err(|e| disk_error(&self.folder, e))
-    }
+        org: OrgId,
+        requested: Option<i64>,
+        name: &str,
+        secret_hash: &dyn Fn(SiteId) -> String,
+        assignment: &Assignment,
+        now_ms: u64,
+    ) -> Result<SiteId, StoreError>;
+    /// Every satellite.
+    fn sites(&self) -> Result<Vec<SiteRow>, StoreError>;
+    /// A satellite by id or name.
+    fn site(&self, id_or_name: &str) -> Result<SiteRow, StoreError>;
+    /// A satellite by id.
+    fn site_by_id(&self, site: SiteId) -> Result<SiteRow, StoreError>;
+    /// Gives a satellite a new assignment; returns its new assignment version.
+    fn assign(&self, site: SiteId, assignment: &Assignment) -> Result<u64, StoreError>;
+    /// Records sync requests of satellites (when, how far they are).
+    fn touch_sites(&self, contacts: &[Contact]) -> Result<(), StoreError>;
+    /// Revokes a satellite and retires its organisation's sync key, in one transaction;
+    /// returns the organisation with its new key generation.
+    fn revoke_site(&self, site: SiteId) -> Result<Org, StoreError>;
+    /// What a satellite holds and may write, as it is told in every pull.
+    fn site_config(&self, site: &SiteRow) -> Result<SiteConfig, StoreError>;
 
-    /// Runs `f` on the read connection, in one read transaction (a consistent snapshot).
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.reader);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        f(&tx)
-    }
-}
-
-/// The page size of a new database.
-const PAGE_SIZE: i64 = 16_384;
-
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    // 16 KiB pages instead of 4 KiB: a million records pulled in one catch-up write a
-    // quarter as many pages, WAL frames and system calls (measured: 1M records of 420
-    // bytes load in 4.2 s instead of 5.4 s), and the primary takes 93k pushed changes/s
-    // instead of 82k. Takes effect only when the database is created, before it turns
-    // to WAL; an existing database keeps its page size.
-    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A 64 MiB page cache for the writer (the default is 2 MiB; the reader's is set
-    // smaller in `Store::open`): the key index of a million records then stays in
-    // memory, and every page SQLite has to read again is a system call.
-    conn.pragma_update(None, "cache_size", -65_536)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Checkpoint the WAL every 64 MiB instead of every 4 MiB: a page rewritten many
-    // times between checkpoints is copied to the database once. The setting counts
-    // pages, of whatever size the database has. (The writer's connection hands its
-    // checkpoints to a thread instead: see `checkpoint`.)
-    let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
-    conn.pragma_update(None, "wal_autocheckpoint", (64 << 20) / page_size.max(512))?;
-    Ok(conn)
-}
-
-/// Turns SQLite's report of a failed write into what a person can act on: a full disk
-/// or a read-only folder, naming the folder. SQLite says "disk full" itself; a folder
-/// remounted read-only shows as a read-only database or as a bare IO error, so those
-/// are told apart by trying to write a small file beside the database.
-fn disk_error(folder: &Path, error: StoreError) -> StoreError {
-    let StoreError::Sqlite(e) = &error else {
-        return error;
-    };
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => StoreError::DiskFull(folder.to_path_buf()),
-        Some(ErrorCode::ReadOnly | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
-            check_disk(folder).err().unwrap_or(error)
-        }
-        _ => error,
-    }
-}
-
-/// Checks that the disk holding `folder` takes writes: writes (and removes) a file of
-/// a few pages there, which fails on a full disk or a read-only folder. `status` uses
-/// it to say why a site cannot sync when it cannot even record that it failed.
-pub fn check_disk(folder: &Path) -> Result<(), StoreError> {
-    let probe = folder.join(format!(".disk-check-{}", std::process::id()));
-    let written = std::fs::File::create(&probe).and_then(|mut f| f.write_all(&[0; 16 << 10]));
-    let _ = std::fs::remove_file(&probe);
-    match written {
-        Err(e) if e.kind() == ErrorKind::StorageFull => {
-            Err(StoreError::DiskFull(folder.to_path_buf()))
-        }
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
-            ) =>
-        {
-            Err(StoreError::ReadOnly(folder.to_path_buf()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Locks a connection. A thread that panicked while holding it cannot have left a
-/// transaction open (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Converts an id read from SQLite (always non-negative here) to `u64`.
-fn id(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-/// Converts a `u64` id or sequence to SQLite's `i64` (all ids fit: they come from SQLite).
-fn sql(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+    /// Restricts a collection of an organisation to the primary's writes.
+    fn restrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError>;
+    /// The restricted collections of an organisation.
+    fn restricted(&self, org: OrgId) -> Result<Vec<String>, StoreError>;
 }

@@ -6,7 +6,8 @@
 //! they hold wherever a kill lands.
 
 use crate::harness::{
-    Cluster, Guard, Node, WAIT, bulk_fields, bulk_id, eventually, fill, meta, outbox_len, spawn,
+    Cluster, Guard, Node, WAIT, bulk_fields, bulk_id, eventually, fill, head, outbox_len,
+    pull_cursor, spawn,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -92,11 +93,11 @@ fn satellite_killed_mid_pull_resumes_without_loss_or_duplicates() {
         false,
     );
     fill(&primary, org_id, "items", None, RECORDS / 2..RECORDS, false);
-    let top = meta(&primary, "seq");
+    let top = head(&primary);
     assert!(top >= RECORDS, "primary seq {top}");
 
     let mut b = cluster.satellite("site-b", &primary, &key, &["--all-stores"]);
-    let cursor = |node: &Node| meta(node, "pull_cursor");
+    let cursor = |node: &Node| pull_cursor(node);
     let mut landed = 0;
     for fraction in [4, 2] {
         let at = cursor(&b).max(top / fraction);

@@ -760,8 +760,9 @@ pub fn fill_with(
     outbox: bool,
     fields: impl Fn(u64) -> serde_json::Map<String, Value>,
 ) {
-    use sitesync_store::{LocalWrite, Store};
-    let db = Store::open(&node.data.join("sitesync.db")).expect("open the database");
+    use sitesync_store::{LocalWrite, SiteStorage};
+    let db = sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
+        .expect("open the database");
     let ids: Vec<u64> = range.collect();
     for chunk in ids.chunks(5_000) {
         let writes = chunk
@@ -780,19 +781,26 @@ pub fn fill_with(
     }
 }
 
-/// Reads a `meta` value of a site's database (while its processes run).
-pub fn meta(node: &Node, key: &str) -> u64 {
-    sitesync_store::Store::open(&node.data.join("sitesync.db"))
-        .and_then(|db| db.meta(key))
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse().ok())
+/// The sequence of the latest change applied at a site (while its processes run).
+pub fn head(node: &Node) -> u64 {
+    use sitesync_store::SiteStorage;
+    sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
+        .and_then(|db| db.head())
         .unwrap_or(0)
+}
+
+/// A satellite's pull cursor (while its processes run).
+pub fn pull_cursor(node: &Node) -> u64 {
+    use sitesync_store::SatelliteStorage;
+    sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
+        .and_then(|db| db.sync_state())
+        .map_or(0, |state| state.pull_cursor)
 }
 
 /// How many local changes wait in a site's outbox (while its processes run).
 pub fn outbox_len(node: &Node) -> u64 {
-    sitesync_store::Store::open(&node.data.join("sitesync.db"))
+    use sitesync_store::SatelliteStorage;
+    sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
         .and_then(|db| db.outbox_len())
         .unwrap_or(0)
 }

@@ -1,70 +1,20 @@
-//! Reading records, and writing them locally (from the CLI or the local API).
+//! [`SiteStorage`]: reading records, writing them locally (from the CLI or the local
+//! API), and reading the conflict and rejection logs.
 
-use crate::journal::{meta_u64, set_meta};
-use crate::sync::MAX_AHEAD_MS;
-use crate::{Store, StoreError, id, sql};
+use crate::journal::{Setting, meta_u64, set_meta};
+use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use sitesync_core::{Clock, OrgId, RecordState, SiteId, StoreId, merge, validate};
+use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, StoreId, merge, validate};
+use sitesync_store::{
+    ConflictRow, ListQuery, LocalWrite, MAX_AHEAD_MS, RejectionRow, SiteStorage, StoreDigest,
+    StoreError, StoredRecord,
+};
 use std::collections::BTreeMap;
 
-/// A record as this site holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRecord {
-    /// Its collection.
-    pub collection: String,
-    /// Its id.
-    pub id: String,
-    /// Its replicated state.
-    pub state: RecordState,
-    /// The sequence of its last change on this site.
-    pub seq: u64,
-}
-
-/// What a site holds of one store (or of the organisation-wide records): two sites
-/// hold identical replicas of it exactly when their digests are equal.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StoreDigest {
-    /// The store (`None`: organisation-wide records).
-    pub store: Option<StoreId>,
-    /// Records held, tombstones included.
-    pub records: u64,
-    /// SHA-256, as hex, over every record's collection, id and canonical state, in key order.
-    pub digest: String,
-}
-
-/// A write made at this site.
-#[derive(Debug, Clone)]
-pub enum LocalWrite {
-    /// Set these fields (others keep their values), creating the record if needed in
-    /// `store` (`None`: organisation-wide).
-    Put {
-        /// The store of a new record; must match the store of an existing one.
-        store: Option<StoreId>,
-        /// The fields to set.
-        fields: Map<String, Value>,
-    },
-    /// Delete the record.
-    Delete,
-}
-
-/// Which records `list` returns.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Only this collection.
-    pub collection: String,
-    /// Only this store's records.
-    pub store: Option<StoreId>,
-    /// Only ids after this one (the cursor of the previous page).
-    pub after: Option<String>,
-    /// At most this many.
-    pub limit: u32,
-}
-
-impl Store {
+impl SiteStorage for SqliteStore {
     /// One record, deleted or not; `None` if this site has never seen it.
-    pub fn record(
+    fn record(
         &self,
         org: OrgId,
         collection: &str,
@@ -83,7 +33,7 @@ impl Store {
     }
 
     /// Live (not deleted) records of a collection, in id order.
-    pub fn list(&self, org: OrgId, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError> {
+    fn list(&self, org: OrgId, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT id, state, seq FROM records
@@ -122,7 +72,7 @@ impl Store {
     }
 
     /// A digest of every store this site holds records of, in store order.
-    pub fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError> {
+    fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT store, collection, id, state FROM records WHERE org = ?1 ORDER BY collection, id",
@@ -156,7 +106,7 @@ impl Store {
     /// on a satellite (`outbox`), queues the change for the primary, in one transaction.
     /// Returns the record as it now is.
     #[allow(clippy::too_many_arguments)]
-    pub fn write_local(
+    fn write_local(
         &self,
         org: OrgId,
         collection: &str,
@@ -175,7 +125,7 @@ impl Store {
 
     /// Makes many writes at this site durable in one transaction: all of them or, if
     /// one is refused, none. Returns the records as they now are.
-    pub fn write_local_batch(
+    fn write_local_batch(
         &self,
         org: OrgId,
         writes: Vec<(String, String, LocalWrite)>,
@@ -188,11 +138,11 @@ impl Store {
             validate::record_id(record_id)?;
         }
         self.write(|tx| {
-            let mut clock = Clock::resume(meta_u64(tx, "hlc")?);
+            let mut clock = Clock::resume(meta_u64(tx, Setting::Hlc)?);
             if outbox {
                 clock = satellite_clock(clock, now_ms);
             }
-            let mut seq = meta_u64(tx, "seq")?;
+            let mut seq = meta_u64(tx, Setting::Seq)?;
             let mut records = Vec::with_capacity(writes.len());
             for (collection, record_id, write) in writes {
                 seq += 1;
@@ -213,10 +163,83 @@ impl Store {
                     seq,
                 });
             }
-            set_meta(tx, "seq", &seq.to_string())?;
-            set_meta(tx, "hlc", &clock.last().to_string())?;
+            set_meta(tx, Setting::Seq, &seq.to_string())?;
+            set_meta(tx, Setting::Hlc, &clock.last().to_string())?;
             Ok(records)
         })
+    }
+
+    /// The most recent conflicts of an organisation, newest first.
+    fn conflicts(&self, org: OrgId, limit: u32) -> Result<Vec<ConflictRow>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT at, collection, record_id, field, winner, loser FROM conflicts
+                 WHERE org = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![sql(org), limit], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (at, collection, record_id, field, winner, loser) = row?;
+                let version = |text: &str| {
+                    serde_json::from_str::<FieldVersion>(text)
+                        .map_err(|e| StoreError::Corrupt(format!("conflict entry: {e}")))
+                };
+                out.push(ConflictRow {
+                    at: id(at),
+                    collection,
+                    record_id,
+                    field,
+                    winner: version(&winner)?,
+                    loser: version(&loser)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The most recent rejected changes of an organisation, newest first.
+    fn rejections(&self, org: OrgId, limit: u32) -> Result<Vec<RejectionRow>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT at, site, change_seq, collection, record_id, reason FROM rejections
+                 WHERE org = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![sql(org), limit], |row| {
+                Ok(RejectionRow {
+                    at: id(row.get(0)?),
+                    site: row.get(1)?,
+                    change_seq: id(row.get(2)?),
+                    collection: row.get(3)?,
+                    record_id: row.get(4)?,
+                    reason: row.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// How many changes of an organisation were rejected in all.
+    fn rejection_count(&self, org: OrgId) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            Ok(id(tx.query_row(
+                "SELECT COUNT(*) FROM rejections WHERE org = ?1",
+                [sql(org)],
+                |row| row.get(0),
+            )?))
+        })
+    }
+
+    fn head(&self) -> Result<u64, StoreError> {
+        self.read(|tx| meta_u64(tx, Setting::Seq))
     }
 }
 
@@ -244,7 +267,7 @@ fn write_one(
     (site, now_ms, seq): (SiteId, u64, u64),
     clock: &mut Clock,
     outbox: bool,
-) -> Result<RecordState, StoreError> {
+) -> Result<RecordState, Error> {
     let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
     let change = match write {
         LocalWrite::Put { store, fields } => {
@@ -252,7 +275,8 @@ fn write_one(
                 return Err(StoreError::Refused(format!(
                     "record {record_id:?} belongs to {}; a record cannot move to another store",
                     describe_store(state.store)
-                )));
+                ))
+                .into());
             }
             state.write(store, fields, clock, now_ms, site)
         }
@@ -260,7 +284,8 @@ fn write_one(
             if state.is_empty() || state.is_deleted() {
                 return Err(StoreError::NotFound(format!(
                     "no record {record_id:?} in collection {collection:?}"
-                )));
+                ))
+                .into());
             }
             state.delete(clock, now_ms, site)
         }
@@ -296,7 +321,7 @@ pub(crate) fn load(
     org: OrgId,
     collection: &str,
     record_id: &str,
-) -> Result<Option<(RecordState, u64)>, StoreError> {
+) -> Result<Option<(RecordState, u64)>, Error> {
     let row = tx
         .prepare_cached(
             "SELECT state, seq FROM records WHERE org = ?1 AND collection = ?2 AND id = ?3",
@@ -319,7 +344,7 @@ pub(crate) fn save(
     record_id: &str,
     state: &RecordState,
     seq: u64,
-) -> Result<(), StoreError> {
+) -> Result<(), Error> {
     tx.prepare_cached(
         "INSERT INTO records (org, collection, id, store, deleted, seq, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -338,7 +363,7 @@ pub(crate) fn save(
     Ok(())
 }
 
-pub(crate) fn decode(bytes: &[u8], record_id: &str) -> Result<RecordState, StoreError> {
-    RecordState::decode(bytes)
-        .map_err(|e| StoreError::Corrupt(format!("record {record_id:?}: {e}")))
+pub(crate) fn decode(bytes: &[u8], record_id: &str) -> Result<RecordState, Error> {
+    Ok(RecordState::decode(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("record {record_id:?}: {e}")))?)
 }

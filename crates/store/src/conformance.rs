@@ -1,10 +1,29 @@
-//! The storage contract, checked against real SQLite files in temporary folders.
+//! The storage contract, as tests every backend passes: a backend's own test file
+//! implements [`Backend`] and calls [`conformance_suite!`](crate::conformance_suite),
+//! which makes one `#[test]` of each function here.
+//!
+//! The tests panic on failure, as tests do; this module is compiled only with the
+//! `conformance` feature, which only backends' tests turn on.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
+use crate::{
+    Backfill, Contact, Cursor, ListQuery, LocalWrite, Prepared, PrimaryStorage, SatelliteStorage,
+    StoreError, SyncNotes, SyncState,
+};
 use serde_json::{Map, Value, json};
 use sitesync_core::{Assignment, Clock, RecordState};
-use sitesync_protocol::PushedChange;
-use sitesync_store::{ListQuery, LocalWrite, Store, StoreError};
+use sitesync_protocol::{PushedChange, SiteConfig, StoreRef};
 use std::collections::BTreeSet;
+
+/// Storage of one backend, for one test. Opening a name the first time makes empty
+/// storage; opening it again gives a second handle on the same data, as a restarted
+/// process (or a second one beside the first) has.
+pub trait Backend {
+    /// The primary's storage named `name`.
+    fn primary(&self, name: &str) -> Box<dyn PrimaryStorage>;
+    /// A satellite's storage named `name`.
+    fn satellite(&self, name: &str) -> Box<dyn SatelliteStorage>;
+}
 
 fn fields(value: Value) -> Map<String, Value> {
     match value {
@@ -21,9 +40,8 @@ fn put(store: Option<u64>, value: Value) -> LocalWrite {
 }
 
 /// A primary with one organisation, two stores and a satellite (site 2) holding the first.
-fn primary() -> (tempfile::TempDir, Store, u64, u64, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::open(&dir.path().join("p.db")).unwrap();
+fn primary(backend: &dyn Backend) -> (Box<dyn PrimaryStorage>, u64, u64, u64) {
+    let db = backend.primary("p");
     let org = db.create_org("Acme", 1).unwrap().id;
     let s1 = db.create_store(org, "North").unwrap().id;
     let s2 = db.create_store(org, "South").unwrap().id;
@@ -32,11 +50,11 @@ fn primary() -> (tempfile::TempDir, Store, u64, u64, u64) {
         stores: BTreeSet::from([s1]),
     };
     assert_eq!(
-        db.create_site(org, None, "till", |_| "hash".into(), &assignment, 1)
+        db.create_site(org, None, "till", &|_| "hash".into(), &assignment, 1)
             .unwrap(),
         2
     );
-    (dir, db, org, s1, s2)
+    (db, org, s1, s2)
 }
 
 /// A change as satellite `site` would make it.
@@ -58,10 +76,8 @@ fn change(
     }
 }
 
-#[test]
-fn a_local_write_is_queued_once_and_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::open(&dir.path().join("s.db")).unwrap();
+pub fn a_local_write_is_queued_once_and_readable(backend: &dyn Backend) {
+    let db = backend.satellite("s");
     db.write_local(1, "items", "a", put(None, json!({"n": 1})), 2, 10, true)
         .unwrap();
     db.write_local(1, "items", "a", put(None, json!({"m": 2})), 2, 11, true)
@@ -73,17 +89,14 @@ fn a_local_write_is_queued_once_and_readable() {
     assert!(outbox[0].seq < outbox[1].seq);
 }
 
-#[test]
-fn writes_survive_reopening_and_the_clock_keeps_rising() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+pub fn writes_survive_reopening_and_the_clock_keeps_rising(backend: &dyn Backend) {
     let first = {
-        let db = Store::open(&path).unwrap();
+        let db = backend.satellite("s");
         db.write_local(1, "items", "a", put(None, json!({"n": 1})), 2, 5_000, true)
             .unwrap()
             .state
     };
-    let db = Store::open(&path).unwrap();
+    let db = backend.satellite("s");
     // The wall clock has gone backwards since; the new write must still sort later.
     let second = db
         .write_local(1, "items", "a", put(None, json!({"n": 2})), 2, 1_000, true)
@@ -96,10 +109,8 @@ fn writes_survive_reopening_and_the_clock_keeps_rising() {
     );
 }
 
-#[test]
-fn a_record_cannot_move_to_another_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::open(&dir.path().join("s.db")).unwrap();
+pub fn a_record_cannot_move_to_another_store(backend: &dyn Backend) {
+    let db = backend.satellite("s");
     db.write_local(1, "stock", "a", put(Some(1), json!({"n": 1})), 2, 1, true)
         .unwrap();
     let err = db
@@ -113,10 +124,8 @@ fn a_record_cannot_move_to_another_store() {
     );
 }
 
-#[test]
-fn bad_names_are_refused_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::open(&dir.path().join("s.db")).unwrap();
+pub fn bad_names_are_refused_and_change_nothing(backend: &dyn Backend) {
+    let db = backend.satellite("s");
     for (collection, id) in [("", "a"), ("ok", ""), ("a/b", "a"), ("ok", "a\u{1}b")] {
         let err = db
             .write_local(1, collection, id, put(None, json!({"n": 1})), 2, 1, true)
@@ -126,9 +135,8 @@ fn bad_names_are_refused_and_change_nothing() {
     assert_eq!(db.outbox_len().unwrap(), 0);
 }
 
-#[test]
-fn a_retried_push_is_not_applied_twice() {
-    let (_dir, db, org, s1, _) = primary();
+pub fn a_retried_push_is_not_applied_twice(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
     let batch = vec![
         change(1, "a", Some(s1), json!({"qty": 1}), 2, 10),
         change(2, "b", Some(s1), json!({"qty": 2}), 2, 11),
@@ -157,9 +165,8 @@ fn a_retried_push_is_not_applied_twice() {
     );
 }
 
-#[test]
-fn changes_outside_the_assignment_are_rejected_and_recorded() {
-    let (_dir, db, org, s1, s2) = primary();
+pub fn changes_outside_the_assignment_are_rejected_and_recorded(backend: &dyn Backend) {
+    let (db, org, s1, s2) = primary(backend);
     db.restrict(org, "prices").unwrap();
     let mut restricted = change(3, "p", None, json!({"price": 1}), 2, 12);
     restricted.collection = "prices".into();
@@ -191,9 +198,10 @@ fn changes_outside_the_assignment_are_rejected_and_recorded() {
     assert!(db.record(org, "stock", "theirs").unwrap().is_none());
 }
 
-#[test]
-fn a_change_naming_another_store_than_the_record_is_rejected_with_the_primary_copy() {
-    let (_dir, db, org, s1, s2) = primary();
+pub fn a_change_naming_another_store_than_the_record_is_rejected_with_the_primary_copy(
+    backend: &dyn Backend,
+) {
+    let (db, org, s1, s2) = primary(backend);
     db.assign(
         2,
         &Assignment {
@@ -228,9 +236,8 @@ fn a_change_naming_another_store_than_the_record_is_rejected_with_the_primary_co
     );
 }
 
-#[test]
-fn pulls_route_by_store_and_page_with_a_cursor() {
-    let (_dir, db, org, s1, s2) = primary();
+pub fn pulls_route_by_store_and_page_with_a_cursor(backend: &dyn Backend) {
+    let (db, org, s1, s2) = primary(backend);
     let other = db.create_org("Other", 1).unwrap().id;
     for i in 0..10 {
         let store = [Some(s1), Some(s2), None][i % 3];
@@ -286,9 +293,8 @@ fn pulls_route_by_store_and_page_with_a_cursor() {
     );
 }
 
-#[test]
-fn a_store_taken_away_stays_writable_until_the_site_confirms() {
-    let (_dir, db, org, s1, s2) = primary();
+pub fn a_store_taken_away_stays_writable_until_the_site_confirms(backend: &dyn Backend) {
+    let (db, org, s1, s2) = primary(backend);
     let version = db
         .assign(
             2,
@@ -312,7 +318,13 @@ fn a_store_taken_away_stays_writable_until_the_site_confirms() {
         late.applied, 1,
         "the last changes of a store being taken away are still accepted"
     );
-    db.touch_site(2, 30, None, Some(version)).unwrap();
+    db.touch_sites(&[Contact {
+        site: 2,
+        at: 30,
+        pull_cursor: None,
+        applied_assignment: Some(version),
+    }])
+    .unwrap();
     let after = db
         .apply_push(
             org,
@@ -327,10 +339,10 @@ fn a_store_taken_away_stays_writable_until_the_site_confirms() {
     );
 }
 
-#[test]
-fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::open(&dir.path().join("s.db")).unwrap();
+pub fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store(
+    backend: &dyn Backend,
+) {
+    let db = backend.satellite("s");
     let records: Vec<_> = (0..5)
         .map(|i| {
             let c = change(
@@ -344,13 +356,13 @@ fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
             let pulled =
                 sitesync_protocol::PulledRecord::new(100 + i, c.collection, c.id, &c.change)
                     .unwrap();
-            sitesync_store::Prepared::new(pulled).unwrap()
+            Prepared::new(pulled).unwrap()
         })
         .collect();
-    db.apply_pull(7, &records, "pull_cursor", 104, 1).unwrap();
-    assert_eq!(db.meta("pull_cursor").unwrap().as_deref(), Some("104"));
+    db.apply_pull(7, &records, Cursor::Pull, 104, 1).unwrap();
+    assert_eq!(db.sync_state().unwrap().pull_cursor, 104);
     // Applying the same page again (a retry after a crash) changes nothing.
-    db.apply_pull(7, &records, "pull_cursor", 104, 2).unwrap();
+    db.apply_pull(7, &records, Cursor::Pull, 104, 2).unwrap();
     let query = ListQuery {
         collection: "stock".into(),
         limit: 100,
@@ -361,38 +373,34 @@ fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
     assert_eq!(db.list(7, &query).unwrap().len(), 2);
 }
 
-#[test]
-fn site_ids_follow_the_rules() {
-    let (_dir, db, org, _, _) = primary();
+pub fn site_ids_follow_the_rules(backend: &dyn Backend) {
+    let (db, org, _, _) = primary(backend);
     let none = Assignment::default();
     for bad in [1, 0, -4] {
         assert!(matches!(
-            db.create_site(org, Some(bad), "x", |_| "h".into(), &none, 1),
+            db.create_site(org, Some(bad), "x", &|_| "h".into(), &none, 1),
             Err(StoreError::Refused(_))
         ));
     }
     assert!(matches!(
-        db.create_site(org, Some(2), "x", |_| "h".into(), &none, 1),
-        Err(StoreError::Taken(_))
+        db.create_site(org, Some(2), "x", &|_| "h".into(), &none, 1),
+        Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        db.create_site(org, Some(10), "x", |_| "h".into(), &none, 1)
+        db.create_site(org, Some(10), "x", &|_| "h".into(), &none, 1)
             .unwrap(),
         10
     );
     assert_eq!(
-        db.create_site(org, None, "y", |_| "h".into(), &none, 1)
+        db.create_site(org, None, "y", &|_| "h".into(), &none, 1)
             .unwrap(),
         11
     );
 }
 
-#[test]
-fn two_connections_to_one_file_never_reuse_a_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    let a = Store::open(&path).unwrap();
-    let b = Store::open(&path).unwrap();
+pub fn two_connections_to_one_file_never_reuse_a_sequence(backend: &dyn Backend) {
+    let a = backend.satellite("s");
+    let b = backend.satellite("s");
     let mut seqs = BTreeSet::new();
     for i in 0..20 {
         let db = if i % 2 == 0 { &a } else { &b };
@@ -417,9 +425,8 @@ fn two_connections_to_one_file_never_reuse_a_sequence() {
     assert_eq!(outbox.len(), 20);
 }
 
-#[test]
-fn a_change_stamped_far_ahead_or_writing_nothing_is_rejected() {
-    let (_dir, db, org, s1, _) = primary();
+pub fn a_change_stamped_far_ahead_or_writing_nothing_is_rejected(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
     let day = 24 * 3_600_000;
     let now = 1_000 * day;
     let ahead = change(1, "ahead", Some(s1), json!({"qty": 1}), 2, now + 2 * day);
@@ -448,11 +455,11 @@ fn a_change_stamped_far_ahead_or_writing_nothing_is_rejected() {
     assert!(db.record(org, "stock", "empty").unwrap().is_none());
 }
 
-#[test]
-fn a_satellite_whose_clock_was_a_day_ahead_is_accepted_again_once_corrected() {
-    let (_dir, db, org, _, _) = primary();
-    let sat_dir = tempfile::tempdir().unwrap();
-    let sat = Store::open(&sat_dir.path().join("s.db")).unwrap();
+pub fn a_satellite_whose_clock_was_a_day_ahead_is_accepted_again_once_corrected(
+    backend: &dyn Backend,
+) {
+    let (db, org, _, _) = primary(backend);
+    let sat = backend.satellite("s");
     let hour = 3_600_000;
     let now = 1_000 * 24 * hour;
     // Written with the wall clock 30 hours ahead: refused.
@@ -515,25 +522,24 @@ fn a_satellite_whose_clock_was_a_day_ahead_is_accepted_again_once_corrected() {
     assert!(again.state.latest().unwrap() > later.state.latest().unwrap());
 }
 
-#[test]
-fn one_failing_batch_in_a_group_leaves_the_others_committed() {
-    let (_dir, db, org, s1, _) = primary();
-    let good = vec![sitesync_store::PreparedPush::new(
+pub fn one_failing_batch_in_a_group_leaves_the_others_committed(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
+    let good = vec![crate::PreparedPush::new(
         change(1, "a", Some(s1), json!({"qty": 1}), 2, 10),
         2,
         20,
     )];
-    let ghost = vec![sitesync_store::PreparedPush::new(
+    let ghost = vec![crate::PreparedPush::new(
         change(1, "b", Some(s1), json!({"qty": 1}), 99, 10),
         99,
         20,
     )];
-    let ghost_batch = sitesync_store::PushBatch {
+    let ghost_batch = crate::PushBatch {
         org,
         site: 99,
         changes: &ghost,
     };
-    let good_batch = sitesync_store::PushBatch {
+    let good_batch = crate::PushBatch {
         org,
         site: 2,
         changes: &good,
@@ -544,12 +550,12 @@ fn one_failing_batch_in_a_group_leaves_the_others_committed() {
     assert_eq!(outcomes[1].as_ref().unwrap().applied, 1);
     assert!(db.record(org, "stock", "a").unwrap().is_some());
     assert!(db.record(org, "stock", "b").unwrap().is_none());
-    let next = vec![sitesync_store::PreparedPush::new(
+    let next = vec![crate::PreparedPush::new(
         change(2, "c", Some(s1), json!({"qty": 2}), 2, 11),
         2,
         20,
     )];
-    let next_batch = sitesync_store::PushBatch {
+    let next_batch = crate::PushBatch {
         org,
         site: 2,
         changes: &next,
@@ -561,9 +567,8 @@ fn one_failing_batch_in_a_group_leaves_the_others_committed() {
     assert!(db.record(org, "stock", "b").unwrap().is_none());
 }
 
-#[test]
-fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses() {
-    let (_dir, db, org, s1, s2) = primary();
+pub fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses(backend: &dyn Backend) {
+    let (db, org, s1, s2) = primary(backend);
     db.assign(
         2,
         &Assignment {
@@ -593,7 +598,13 @@ fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses() {
         late.applied, 1,
         "the last changes for a store taken away are accepted"
     );
-    db.touch_site(2, 30, None, Some(version)).unwrap();
+    db.touch_sites(&[Contact {
+        site: 2,
+        at: 30,
+        pull_cursor: None,
+        applied_assignment: Some(version),
+    }])
+    .unwrap();
     let after = db
         .apply_push(
             org,
@@ -605,10 +616,8 @@ fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses() {
     assert_eq!(after.applied, 0);
 }
 
-#[test]
-fn a_rejected_change_is_taken_back_without_losing_what_arrived_since() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Store::open(&dir.path().join("s.db")).unwrap();
+pub fn a_rejected_change_is_taken_back_without_losing_what_arrived_since(backend: &dyn Backend) {
+    let db = backend.satellite("s");
     // The satellite (site 2) writes "qty", which the primary will refuse.
     db.write_local(
         1,
@@ -631,14 +640,8 @@ fn a_rejected_change_is_taken_back_without_losing_what_arrived_since() {
     );
     let pulled =
         sitesync_protocol::PulledRecord::new(7, "stock".into(), "a".into(), &newer).unwrap();
-    db.apply_pull(
-        1,
-        &[sitesync_store::Prepared::new(pulled).unwrap()],
-        "pull_cursor",
-        7,
-        1,
-    )
-    .unwrap();
+    db.apply_pull(1, &[Prepared::new(pulled).unwrap()], Cursor::Pull, 7, 1)
+        .unwrap();
     // The primary's copy at the time of the rejection holds neither.
     let answer = sitesync_protocol::PushResponse {
         acked_through: refused.seq,
@@ -668,44 +671,10 @@ fn a_rejected_change_is_taken_back_without_losing_what_arrived_since() {
 /// writer goes on: after 50 MB of writes the database file holds a good part of them,
 /// though the writer itself never checkpointed (it does only when the log reaches
 /// 256 MiB; SQLite's own checkpoints are off).
-#[test]
-fn the_log_is_checkpointed_beside_the_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("site.db");
-    let db = Store::open(&path).unwrap();
-    let filler = "x".repeat(1_000);
-    for batch in 0..48 {
-        let writes = (0..1_000)
-            .map(|i| {
-                let id = format!("r{batch}-{i}");
-                (
-                    "notes".to_string(),
-                    id,
-                    put(None, json!({ "text": filler })),
-                )
-            })
-            .collect();
-        db.write_local_batch(1, writes, 2, 10, false).unwrap();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
-    while size() < 16 << 20 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let wal = std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len());
-    assert!(
-        size() >= 16 << 20,
-        "the database file holds {} bytes, the log {wal}",
-        size()
-    );
-    assert_eq!(db.digest(1).unwrap()[0].records, 48_000);
-}
-
 /// A pushed change whose tombstone hides one of its own fields is stored in canonical
 /// form: the hidden field is dropped.
-#[test]
-fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it() {
-    let (_dir, db, org, s1, _) = primary();
+pub fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
     let mut pushed = change(1, "hidden", Some(s1), json!({"a": 1, "b": 2}), 2, 10);
     let a_stamp = pushed.change.fields["a"].stamp;
     pushed.change.deleted = Some(sitesync_core::Stamp {
@@ -721,4 +690,190 @@ fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it() {
     let stored = db.record(org, "stock", "hidden").unwrap().unwrap();
     assert_eq!(stored.state.fields.keys().collect::<Vec<_>>(), ["b"]);
     assert!(!stored.state.is_deleted());
+}
+
+/// A satellite's configuration holding `stores`, at assignment `version`.
+fn config(version: u64, stores: &[u64]) -> SiteConfig {
+    SiteConfig {
+        assignment_version: version,
+        all_stores: false,
+        stores: stores
+            .iter()
+            .map(|&id| StoreRef {
+                id,
+                name: format!("store {id}"),
+            })
+            .collect(),
+        restricted: vec!["items".into()],
+    }
+}
+
+pub fn the_sync_state_follows_assignments_and_their_backfills(backend: &dyn Backend) {
+    let sat = backend.satellite("s");
+    assert_eq!(sat.sync_state().unwrap(), SyncState::default());
+    assert_eq!(sat.site_config().unwrap(), None);
+    sat.follow_assignment(&config(1, &[5]), &[]).unwrap();
+    assert_eq!(sat.sync_state().unwrap().assignment_applied, 1);
+    assert_eq!(sat.sync_state().unwrap().backfill, None);
+    sat.apply_pull(7, &[], Cursor::Pull, 40, 1).unwrap();
+    sat.follow_assignment(&config(2, &[5, 6]), &[6]).unwrap();
+    let state = sat.sync_state().unwrap();
+    assert_eq!(
+        state.pull_cursor, 40,
+        "a new assignment keeps the pull cursor"
+    );
+    assert_eq!(state.assignment_applied, 2);
+    assert_eq!(
+        state.backfill,
+        Some(Backfill {
+            stores: vec![6],
+            cursor: 0
+        })
+    );
+    sat.apply_pull(7, &[], Cursor::Backfill, 12, 2).unwrap();
+    assert_eq!(sat.sync_state().unwrap().backfill.unwrap().cursor, 12);
+    // A backfill cut short restarts from the beginning with the new store added, and
+    // a store no longer assigned leaves it.
+    sat.follow_assignment(&config(3, &[6, 8]), &[8]).unwrap();
+    assert_eq!(
+        sat.sync_state().unwrap().backfill,
+        Some(Backfill {
+            stores: vec![6, 8],
+            cursor: 0
+        })
+    );
+    sat.finish_backfill().unwrap();
+    assert_eq!(sat.sync_state().unwrap().backfill, None);
+    assert_eq!(sat.site_config().unwrap(), Some(config(3, &[6, 8])));
+    let renamed = SiteConfig {
+        restricted: Vec::new(),
+        ..config(3, &[6, 8])
+    };
+    sat.save_site_config(&renamed).unwrap();
+    assert_eq!(sat.site_config().unwrap(), Some(renamed));
+    assert_eq!(sat.sync_state().unwrap().assignment_applied, 3);
+}
+
+pub fn sync_notes_keep_the_last_success_and_the_last_failure(backend: &dyn Backend) {
+    let sat = backend.satellite("s");
+    assert_eq!(sat.sync_notes().unwrap(), SyncNotes::default());
+    sat.note_sync(Ok(()), 10).unwrap();
+    sat.note_sync(Err("cannot reach the primary"), 20).unwrap();
+    sat.note_sync(Ok(()), 30).unwrap();
+    let notes = sat.sync_notes().unwrap();
+    assert_eq!(notes.last_sync, 30);
+    assert_eq!(
+        notes.last_error,
+        Some(("cannot reach the primary".to_string(), 20))
+    );
+}
+
+pub fn the_head_counts_every_change_applied(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
+    assert_eq!(db.head().unwrap(), 0);
+    db.write_local(org, "items", "a", put(None, json!({"n": 1})), 1, 5, false)
+        .unwrap();
+    db.write_local(org, "items", "a", put(None, json!({"n": 2})), 1, 6, false)
+        .unwrap();
+    assert_eq!(db.head().unwrap(), 2);
+    let batch = vec![change(1, "b", Some(s1), json!({"qty": 1}), 2, 10)];
+    db.apply_push(org, 2, &batch, 100).unwrap();
+    assert_eq!(db.head().unwrap(), 3);
+    db.apply_push(org, 2, &batch, 101).unwrap();
+    assert_eq!(
+        db.head().unwrap(),
+        3,
+        "a change applied again is not numbered again"
+    );
+}
+
+/// Makes one `#[test]` of each conformance test, each with a fresh backend from `$make`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        #[test]
+        fn a_local_write_is_queued_once_and_readable() {
+            $crate::conformance::a_local_write_is_queued_once_and_readable(&$make);
+        }
+        #[test]
+        fn writes_survive_reopening_and_the_clock_keeps_rising() {
+            $crate::conformance::writes_survive_reopening_and_the_clock_keeps_rising(&$make);
+        }
+        #[test]
+        fn a_record_cannot_move_to_another_store() {
+            $crate::conformance::a_record_cannot_move_to_another_store(&$make);
+        }
+        #[test]
+        fn bad_names_are_refused_and_change_nothing() {
+            $crate::conformance::bad_names_are_refused_and_change_nothing(&$make);
+        }
+        #[test]
+        fn a_retried_push_is_not_applied_twice() {
+            $crate::conformance::a_retried_push_is_not_applied_twice(&$make);
+        }
+        #[test]
+        fn changes_outside_the_assignment_are_rejected_and_recorded() {
+            $crate::conformance::changes_outside_the_assignment_are_rejected_and_recorded(&$make);
+        }
+        #[test]
+        fn a_change_naming_another_store_than_the_record_is_rejected_with_the_primary_copy() {
+            $crate::conformance::a_change_naming_another_store_than_the_record_is_rejected_with_the_primary_copy(&$make);
+        }
+        #[test]
+        fn pulls_route_by_store_and_page_with_a_cursor() {
+            $crate::conformance::pulls_route_by_store_and_page_with_a_cursor(&$make);
+        }
+        #[test]
+        fn a_store_taken_away_stays_writable_until_the_site_confirms() {
+            $crate::conformance::a_store_taken_away_stays_writable_until_the_site_confirms(&$make);
+        }
+        #[test]
+        fn pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store() {
+            $crate::conformance::pulled_records_and_the_cursor_commit_together_and_purge_removes_a_store(&$make);
+        }
+        #[test]
+        fn site_ids_follow_the_rules() {
+            $crate::conformance::site_ids_follow_the_rules(&$make);
+        }
+        #[test]
+        fn two_connections_to_one_file_never_reuse_a_sequence() {
+            $crate::conformance::two_connections_to_one_file_never_reuse_a_sequence(&$make);
+        }
+        #[test]
+        fn a_change_stamped_far_ahead_or_writing_nothing_is_rejected() {
+            $crate::conformance::a_change_stamped_far_ahead_or_writing_nothing_is_rejected(&$make);
+        }
+        #[test]
+        fn a_satellite_whose_clock_was_a_day_ahead_is_accepted_again_once_corrected() {
+            $crate::conformance::a_satellite_whose_clock_was_a_day_ahead_is_accepted_again_once_corrected(&$make);
+        }
+        #[test]
+        fn one_failing_batch_in_a_group_leaves_the_others_committed() {
+            $crate::conformance::one_failing_batch_in_a_group_leaves_the_others_committed(&$make);
+        }
+        #[test]
+        fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses() {
+            $crate::conformance::a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses(&$make);
+        }
+        #[test]
+        fn a_rejected_change_is_taken_back_without_losing_what_arrived_since() {
+            $crate::conformance::a_rejected_change_is_taken_back_without_losing_what_arrived_since(&$make);
+        }
+        #[test]
+        fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it() {
+            $crate::conformance::a_new_record_pushed_with_a_hidden_field_is_stored_without_it(&$make);
+        }
+        #[test]
+        fn the_sync_state_follows_assignments_and_their_backfills() {
+            $crate::conformance::the_sync_state_follows_assignments_and_their_backfills(&$make);
+        }
+        #[test]
+        fn sync_notes_keep_the_last_success_and_the_last_failure() {
+            $crate::conformance::sync_notes_keep_the_last_success_and_the_last_failure(&$make);
+        }
+        #[test]
+        fn the_head_counts_every_change_applied() {
+            $crate::conformance::the_head_counts_every_change_applied(&$make);
+        }
+    };
 }

@@ -1,81 +1,28 @@
-//! The primary's administration data: organisations, stores, sites, assignments and
-//! restricted collections.
+//! [`PrimaryStorage`]: the administration of organisations, stores, sites, assignments
+//! and restricted collections, and the primary's sync paths (serving pulls here,
+//! applying pushed batches in `sync`).
 
-use crate::sync::restricted_collections;
-use crate::{Store, StoreError, id, sql};
+use crate::sync::{MAX_SCAN, apply_group, restricted_collections};
+use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde_json::value::RawValue;
 use sitesync_core::{Assignment, OrgId, SiteId, StoreId, validate};
-use sitesync_protocol::{SiteConfig, StoreRef};
+use sitesync_protocol::{PulledRecord, SiteConfig, StoreRef};
+use sitesync_store::{
+    Contact, Org, PrimaryStorage, PushBatch, PushOutcome, SiteRow, StoreError, StoreRow,
+};
+use std::collections::BTreeSet;
 
-/// An organisation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Org {
-    /// Its id.
-    pub id: OrgId,
-    /// Its name, unique on the primary.
-    pub name: String,
-    /// Which sync key is current: `org rotate-key` bumps it, retiring the old key.
-    pub key_generation: u64,
-}
-
-/// A store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreRow {
-    /// Its id, unique on the primary.
-    pub id: StoreId,
-    /// Its organisation.
-    pub org: OrgId,
-    /// Its name, unique in the organisation.
-    pub name: String,
-}
-
-/// A satellite, as the primary knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteRow {
-    /// Its site id (2 or more).
-    pub id: SiteId,
-    /// Its organisation.
-    pub org: OrgId,
-    /// Its name.
-    pub name: String,
-    /// SHA-256 of its secret, hex.
-    pub secret_hash: String,
-    /// When it enrolled (ms since the epoch).
-    pub enrolled_at: u64,
-    /// The stores it holds.
-    pub assignment: Assignment,
-    /// Bumped at each change of assignment.
-    pub assignment_version: u64,
-    /// When it last made a sync request (ms since the epoch).
-    pub last_contact: Option<u64>,
-    /// It holds every routed record up to this sequence.
-    pub pull_cursor: u64,
-    /// Whether its access has been revoked.
-    pub revoked: bool,
-}
-
-/// A sync request from a site, as `touch_sites` records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Contact {
-    /// The site.
-    pub site: SiteId,
-    /// When it asked (ms since the epoch).
-    pub at: u64,
-    /// The cursor it pulled from: it holds every routed record up to there.
-    pub pull_cursor: Option<u64>,
-    /// The assignment version it has applied.
-    pub applied_assignment: Option<u64>,
-}
-
-impl Store {
+impl PrimaryStorage for SqliteStore {
     /// Creates an organisation.
-    pub fn create_org(&self, name: &str, now_ms: u64) -> Result<Org, StoreError> {
+    fn create_org(&self, name: &str, now_ms: u64) -> Result<Org, StoreError> {
         validate::name("organisation name", name)?;
         self.write(|tx| {
             if find_org(tx, name)?.is_some() {
-                return Err(StoreError::Taken(format!(
+                return Err(StoreError::Conflict(format!(
                     "an organisation named {name:?} already exists"
-                )));
+                ))
+                .into());
             }
             tx.execute(
                 "INSERT INTO orgs (name, created_at) VALUES (?1, ?2)",
@@ -90,7 +37,7 @@ impl Store {
     }
 
     /// Every organisation, by id.
-    pub fn orgs(&self) -> Result<Vec<Org>, StoreError> {
+    fn orgs(&self) -> Result<Vec<Org>, StoreError> {
         self.read(|tx| {
             let mut stmt = tx.prepare("SELECT id, name, key_generation FROM orgs ORDER BY id")?;
             let rows = stmt.query_map([], org_row)?;
@@ -99,7 +46,7 @@ impl Store {
     }
 
     /// An organisation by id or name.
-    pub fn org(&self, id_or_name: &str) -> Result<Org, StoreError> {
+    fn org(&self, id_or_name: &str) -> Result<Org, StoreError> {
         self.read(|tx| find_org(tx, id_or_name))?.ok_or_else(|| {
             StoreError::NotFound(format!(
                 "no organisation {id_or_name:?}; `sitesync org list` shows them"
@@ -108,7 +55,7 @@ impl Store {
     }
 
     /// An organisation by id only (a name that looks like an id never matches).
-    pub fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError> {
+    fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError> {
         self.read(|tx| {
             Ok(tx
                 .query_row(
@@ -122,31 +69,32 @@ impl Store {
     }
 
     /// A satellite by id only.
-    pub fn site_by_id(&self, site: SiteId) -> Result<SiteRow, StoreError> {
+    fn site_by_id(&self, site: SiteId) -> Result<SiteRow, StoreError> {
         self.read(|tx| site_row(tx, site))?
             .ok_or_else(|| StoreError::NotFound(format!("no site {site}")))
     }
 
     /// Retires an organisation's sync key and makes a new one current.
-    pub fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError> {
+    fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE orgs SET key_generation = key_generation + 1 WHERE id = ?1",
                 [sql(org)],
             )?;
-            find_org(tx, &org.to_string())?
-                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
+            Ok(find_org(tx, &org.to_string())?
+                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))?)
         })
     }
 
     /// Creates a store in an organisation.
-    pub fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError> {
+    fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError> {
         validate::name("store name", name)?;
         self.write(|tx| {
             if find_store(tx, org, name)?.is_some() {
-                return Err(StoreError::Taken(format!(
+                return Err(StoreError::Conflict(format!(
                     "the organisation already has a store named {name:?}"
-                )));
+                ))
+                .into());
             }
             tx.execute(
                 "INSERT INTO stores (org, name) VALUES (?1, ?2)",
@@ -161,12 +109,12 @@ impl Store {
     }
 
     /// The stores of an organisation, by id.
-    pub fn stores(&self, org: OrgId) -> Result<Vec<StoreRow>, StoreError> {
+    fn stores(&self, org: OrgId) -> Result<Vec<StoreRow>, StoreError> {
         self.read(|tx| org_stores(tx, org))
     }
 
     /// A store of an organisation, by id or name.
-    pub fn store(&self, org: OrgId, id_or_name: &str) -> Result<StoreRow, StoreError> {
+    fn store(&self, org: OrgId, id_or_name: &str) -> Result<StoreRow, StoreError> {
         self.read(|tx| find_store(tx, org, id_or_name))?
             .ok_or_else(|| {
                 StoreError::NotFound(format!(
@@ -178,12 +126,12 @@ impl Store {
     /// Registers a satellite enrolled at `now_ms`. Takes `requested` as its id when free
     /// (2 or more), or the next free id; `secret_hash` gives the hash of the secret of
     /// the site with a given id.
-    pub fn create_site(
+    fn create_site(
         &self,
         org: OrgId,
         requested: Option<i64>,
         name: &str,
-        secret_hash: impl FnOnce(SiteId) -> String,
+        secret_hash: &dyn Fn(SiteId) -> String,
         assignment: &Assignment,
         now_ms: u64,
     ) -> Result<SiteId, StoreError> {
@@ -193,7 +141,7 @@ impl Store {
                 Some(n) if n < 2 => {
                     return Err(StoreError::Refused(format!(
                         "site id {n} is not allowed: 1 is the primary, satellites use 2 or more"
-                    )));
+                    )).into());
                 }
                 Some(n) => {
                     let n = SiteId::try_from(n).map_err(|_| {
@@ -203,7 +151,7 @@ impl Store {
                         .query_row("SELECT name FROM sites WHERE id = ?1", [n], |row| row.get(0))
                         .optional()?;
                     if let Some(holder) = holder {
-                        return Err(StoreError::Taken(format!("site id {n} is taken by site {holder:?}")));
+                        return Err(StoreError::Conflict(format!("site id {n} is taken by site {holder:?}")).into());
                     }
                     n
                 }
@@ -224,7 +172,7 @@ impl Store {
     }
 
     /// Every satellite, by id.
-    pub fn sites(&self) -> Result<Vec<SiteRow>, StoreError> {
+    fn sites(&self) -> Result<Vec<SiteRow>, StoreError> {
         self.read(|tx| {
             let ids: Vec<i64> = tx
                 .prepare("SELECT id FROM sites ORDER BY id")?
@@ -233,14 +181,15 @@ impl Store {
             ids.into_iter()
                 .filter_map(|n| SiteId::try_from(n).ok())
                 .map(|n| {
-                    site_row(tx, n)?.ok_or_else(|| StoreError::NotFound(format!("no site {n}")))
+                    Ok(site_row(tx, n)?
+                        .ok_or_else(|| StoreError::NotFound(format!("no site {n}")))?)
                 })
                 .collect()
         })
     }
 
     /// A satellite by id, or by name.
-    pub fn site(&self, id_or_name: &str) -> Result<SiteRow, StoreError> {
+    fn site(&self, id_or_name: &str) -> Result<SiteRow, StoreError> {
         self.read(|tx| {
             let n = match id_or_name.parse::<SiteId>() {
                 Ok(n) => Some(n),
@@ -266,7 +215,7 @@ impl Store {
 
     /// Changes a site's stores. Stores taken away stay writable ("leaving") until the
     /// site says it has pushed its last changes for them and purged them.
-    pub fn assign(&self, site: SiteId, assignment: &Assignment) -> Result<u64, StoreError> {
+    fn assign(&self, site: SiteId, assignment: &Assignment) -> Result<u64, StoreError> {
         self.write(|tx| {
             // A site that held every store held them without rows here: give each of
             // its organisation's stores a row first, so those it loses are "leaving" too.
@@ -301,7 +250,7 @@ impl Store {
     /// Notes sync requests from sites, in one transaction: when each last came, how far
     /// it has pulled, and which assignment it has applied (forgetting the stores it has
     /// purged since).
-    pub fn touch_sites(&self, contacts: &[Contact]) -> Result<(), StoreError> {
+    fn touch_sites(&self, contacts: &[Contact]) -> Result<(), StoreError> {
         self.write_recoverable(|tx| {
             for c in contacts {
                 tx.prepare_cached(
@@ -321,28 +270,12 @@ impl Store {
         })
     }
 
-    /// Notes one sync request from a site (see [`touch_sites`](Self::touch_sites)).
-    pub fn touch_site(
-        &self,
-        site: SiteId,
-        now_ms: u64,
-        pull_cursor: Option<u64>,
-        applied_assignment: Option<u64>,
-    ) -> Result<(), StoreError> {
-        self.touch_sites(&[Contact {
-            site,
-            at: now_ms,
-            pull_cursor,
-            applied_assignment,
-        }])
-    }
-
     /// Revokes a site: its credentials stop working.
     ///
     /// Its organisation's sync key is rotated in the same transaction: whoever ran the
     /// site knew the key, and must not enrol again with it. Returns the organisation,
     /// at its new key generation.
-    pub fn revoke_site(&self, site: SiteId) -> Result<Org, StoreError> {
+    fn revoke_site(&self, site: SiteId) -> Result<Org, StoreError> {
         self.write(|tx| {
             let org: i64 = tx
                 .query_row("SELECT org FROM sites WHERE id = ?1", [site], |row| {
@@ -355,13 +288,13 @@ impl Store {
                 "UPDATE orgs SET key_generation = key_generation + 1 WHERE id = ?1",
                 [org],
             )?;
-            find_org(tx, &org.to_string())?
-                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
+            Ok(find_org(tx, &org.to_string())?
+                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))?)
         })
     }
 
     /// What a site holds and may write, as sent to it.
-    pub fn site_config(&self, site: &SiteRow) -> Result<SiteConfig, StoreError> {
+    fn site_config(&self, site: &SiteRow) -> Result<SiteConfig, StoreError> {
         self.read(|tx| {
             let stores = org_stores(tx, site.org)?
                 .into_iter()
@@ -384,7 +317,7 @@ impl Store {
     }
 
     /// Makes a collection writable on the primary only.
-    pub fn restrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError> {
+    fn restrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError> {
         validate::collection(collection)?;
         self.write(|tx| {
             tx.execute(
@@ -396,11 +329,114 @@ impl Store {
     }
 
     /// The collections only the primary may write.
-    pub fn restricted(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
+    fn restricted(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
         self.read(|tx| {
             let mut names: Vec<String> = restricted_collections(tx, org)?.into_iter().collect();
             names.sort();
             Ok(names)
+        })
+    }
+
+    /// Applies batches pushed by satellites, all in one transaction (group commit: one
+    /// durable commit serves every satellite whose push arrived meanwhile). A batch that
+    /// fails is undone alone and answered with its error, and the others still commit.
+    ///
+    /// Changes at or below a site's acknowledged outbox sequence were applied before
+    /// (the satellite is retrying after a lost answer) and are skipped. Each other change
+    /// is checked against the site's assignment and the restricted collections, then
+    /// merged; a refused change is recorded in `rejections` with its reason.
+    fn apply_pushes(
+        &self,
+        batches: &[PushBatch],
+        now_ms: u64,
+    ) -> Result<Vec<Result<PushOutcome, StoreError>>, StoreError> {
+        // A batch fails on its own only when a stored record is unreadable, so the group
+        // first runs without a savepoint per batch (each copies every page it touches
+        // before changing it, which costs a fifth of a push). If a batch fails, the
+        // whole group is undone and run again with one.
+        let outcomes = self
+            .write(|tx| apply_group(tx, batches, now_ms, false))
+            .or_else(|_| self.write(|tx| apply_group(tx, batches, now_ms, true)))?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.map_err(|e| self.store_error(e)))
+            .collect())
+    }
+
+    /// One page of the records routed to a site after `cursor`: organisation-wide
+    /// records and those of the assigned stores, or only of `only` (a backfill of newly
+    /// assigned stores, which excludes organisation-wide records the site already has).
+    /// Returns the records, the next cursor and whether more are waiting.
+    fn pull(
+        &self,
+        org: OrgId,
+        assignment: &Assignment,
+        only: Option<&BTreeSet<StoreId>>,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<PulledRecord>, u64, bool), StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, collection, id, store, state FROM records
+                 WHERE org = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![sql(org), sql(cursor)])?;
+            let mut records = Vec::new();
+            let mut next = cursor;
+            let mut scanned = 0;
+            while let Some(row) = rows.next()? {
+                if records.len() >= limit || scanned >= MAX_SCAN {
+                    return Ok((records, next, true));
+                }
+                scanned += 1;
+                next = id(row.get(0)?);
+                let store: Option<i64> = row.get(3)?;
+                let store = store.map(id);
+                let routed = match only {
+                    Some(only) => store.is_some_and(|s| only.contains(&s)),
+                    None => assignment.routes(store),
+                };
+                if !routed {
+                    continue;
+                }
+                let record_id: String = row.get(2)?;
+                // The stored state is sent as it is, without decoding it here.
+                let corrupt = |e: &dyn std::fmt::Display| {
+                    StoreError::Corrupt(format!("record {record_id:?}: {e}"))
+                };
+                let text = String::from_utf8(row.get(4)?).map_err(|e| corrupt(&e))?;
+                let state = RawValue::from_string(text).map_err(|e| corrupt(&e))?;
+                records.push(PulledRecord {
+                    seq: next,
+                    collection: row.get(1)?,
+                    state,
+                    id: record_id,
+                });
+            }
+            Ok((records, next, false))
+        })
+    }
+
+    /// How many records routed to a site changed after `cursor`.
+    fn routed_after(
+        &self,
+        org: OrgId,
+        assignment: &Assignment,
+        cursor: u64,
+    ) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let filter = if assignment.all_stores {
+                String::new()
+            } else {
+                let ids: Vec<String> = assignment.stores.iter().map(u64::to_string).collect();
+                format!(" AND (store IS NULL OR store IN ({}))", ids.join(","))
+            };
+            let n: i64 = tx.query_row(
+                &format!("SELECT COUNT(*) FROM records WHERE org = ?1 AND seq > ?2{filter}"),
+                params![sql(org), sql(cursor)],
+                |row| row.get(0),
+            )?;
+            Ok(id(n))
         })
     }
 }
@@ -413,7 +449,7 @@ fn org_row(row: &Row) -> rusqlite::Result<Org> {
     })
 }
 
-fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>, StoreError> {
+fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>, Error> {
     let by_id = id_or_name.parse::<i64>().ok();
     Ok(tx
         .query_row(
@@ -424,11 +460,7 @@ fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>, StoreErro
         .optional()?)
 }
 
-fn find_store(
-    tx: &Transaction,
-    org: OrgId,
-    id_or_name: &str,
-) -> Result<Option<StoreRow>, StoreError> {
+fn find_store(tx: &Transaction, org: OrgId, id_or_name: &str) -> Result<Option<StoreRow>, Error> {
     let by_id = id_or_name.parse::<i64>().ok();
     Ok(tx
         .query_row(
@@ -439,7 +471,7 @@ fn find_store(
         .optional()?)
 }
 
-fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, StoreError> {
+fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, Error> {
     let mut stmt = tx.prepare_cached("SELECT id, name FROM stores WHERE org = ?1 ORDER BY id")?;
     let rows = stmt.query_map([sql(org)], |row| {
         Ok(StoreRow {
@@ -451,7 +483,7 @@ fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, StoreError>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, StoreError> {
+fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
     let row = tx
         .query_row(
             "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at

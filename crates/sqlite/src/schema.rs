@@ -3,7 +3,7 @@
 //!
 //! Upgrades are numbered by `PRAGMA user_version`; each runs once, in a transaction.
 
-use crate::StoreError;
+use crate::Error;
 use rusqlite::{Connection, TransactionBehavior};
 
 const VERSION_1: &str = "
@@ -92,12 +92,14 @@ CREATE TABLE conflicts (
 /// The index a primary reads pulls by ("records of this organisation after sequence
 /// C"). Satellites serve no pulls and skip it: every index costs each record written.
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
+/// The name of [`PULL_INDEX`].
+pub const PULL_INDEX_NAME: &str = "records_by_seq";
 
 /// Brings the database up to the current schema.
 ///
 /// The version is read inside the writing transaction, so two processes opening a new
 /// database at once cannot both create it.
-pub fn upgrade(conn: &mut Connection) -> Result<(), StoreError> {
+pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version < 1 {

@@ -10,7 +10,7 @@
 //! log reaches `MAX_LOG` the writer checkpoints the remainder itself, between two
 //! transactions, which lets the next one start the log again from the beginning.
 
-use crate::{StoreError, connect};
+use crate::{Error, connect};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -43,7 +43,7 @@ impl Checkpoints {
     /// Starts the checkpointer of the database at `path` and hands the writer's
     /// checkpoints to it (if no thread can start, SQLite's own checkpoints stay on).
     /// The thread ends when the writer's connection closes.
-    pub(crate) fn start(writer: &mut Connection, path: &Path) -> Result<Checkpoints, StoreError> {
+    pub(crate) fn start(writer: &mut Connection, path: &Path) -> Result<Checkpoints, Error> {
         let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
         let (wake_at, max_log) = (WAKE_AT / page_size.max(512), MAX_LOG / page_size.max(512));
         let log_pages = Arc::new(AtomicI64::new(0));

@@ -1,0 +1,285 @@
+//! The primary's side of the sync paths: applying pushed batches (the group commit's
+//! transaction), and the pieces a satellite's side shares (inserting a new record,
+//! logging a rejection).
+
+use crate::journal::{Setting, log_conflicts, meta_u64, set_meta};
+use crate::records::{describe_store, load, save};
+use crate::{Error, id, sql};
+use rusqlite::{Transaction, params};
+use sitesync_core::{Assignment, Clock, MergeError, OrgId, Rejection, SiteId, StoreId, merge};
+use sitesync_protocol::{PushResponse, PushedChange, RejectedChange};
+use sitesync_store::{Encoded, PreparedPush, PushBatch, PushOutcome, check_rights};
+use std::collections::HashSet;
+
+/// The most rows one pull scans: a site of one small store among big ones still gets an
+/// answer (with `more`) in bounded time.
+pub(crate) const MAX_SCAN: usize = 50_000;
+
+/// Records a refused change in `rejections`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn log_rejection(
+    tx: &Transaction,
+    org: OrgId,
+    site: SiteId,
+    now_ms: u64,
+    change_seq: u64,
+    collection: &str,
+    record_id: &str,
+    reason: &str,
+) -> Result<(), Error> {
+    tx.prepare_cached(
+        "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        sql(org),
+        site,
+        sql(now_ms),
+        sql(change_seq),
+        collection,
+        record_id,
+        reason
+    ])?;
+    Ok(())
+}
+
+/// Applies batches inside one transaction. With `savepoints`, each batch runs in one,
+/// so that a batch that fails is undone alone and answered with its error; without,
+/// the first batch that fails fails the group.
+pub(crate) fn apply_group(
+    tx: &Transaction,
+    batches: &[PushBatch],
+    now_ms: u64,
+    savepoints: bool,
+) -> Result<Vec<Result<PushOutcome, Error>>, Error> {
+    let mut clock = Clock::resume(meta_u64(tx, Setting::Hlc)?);
+    let mut seq = meta_u64(tx, Setting::Seq)?;
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        if !savepoints {
+            outcomes.push(Ok(apply_batch(tx, batch, now_ms, &mut clock, &mut seq)?));
+            continue;
+        }
+        tx.execute_batch("SAVEPOINT push_batch")?;
+        let (clock_before, seq_before) = (clock, seq);
+        match apply_batch(tx, batch, now_ms, &mut clock, &mut seq) {
+            Ok(outcome) => {
+                tx.execute_batch("RELEASE push_batch")?;
+                outcomes.push(Ok(outcome));
+            }
+            Err(error) => {
+                tx.execute_batch("ROLLBACK TO push_batch; RELEASE push_batch")?;
+                (clock, seq) = (clock_before, seq_before);
+                outcomes.push(Err(error));
+            }
+        }
+    }
+    set_meta(tx, Setting::Seq, &seq.to_string())?;
+    set_meta(tx, Setting::Hlc, &clock.last().to_string())?;
+    Ok(outcomes)
+}
+
+/// Applies one satellite's batch inside the group's transaction.
+fn apply_batch(
+    tx: &Transaction,
+    batch: &PushBatch,
+    now_ms: u64,
+    clock: &mut Clock,
+    seq: &mut u64,
+) -> Result<PushOutcome, Error> {
+    let (org, site) = (batch.org, batch.site);
+    let acked: i64 = tx
+        .prepare_cached("SELECT push_acked FROM sites WHERE id = ?1")?
+        .query_row([site], |row| row.get(0))?;
+    let writable = writable_assignment(tx, site)?;
+    let restricted = restricted_collections(tx, org)?;
+    let stores = org_stores(tx, org)?;
+    let mut outcome = PushOutcome {
+        response: PushResponse {
+            acked_through: id(acked),
+            rejected: Vec::new(),
+        },
+        ..PushOutcome::default()
+    };
+    for prepared in batch.changes.iter().filter(|c| c.change.seq > id(acked)) {
+        let change = &prepared.change;
+        outcome.response.acked_through = outcome.response.acked_through.max(change.seq);
+        let rights = prepared
+            .shape()
+            .clone()
+            .and_then(|()| check_rights(change, &writable, &restricted, &stores));
+        let verdict = match rights {
+            Ok(()) => merge_pushed(tx, org, prepared, now_ms, clock, seq)?,
+            Err(rejection) => Err(rejection),
+        };
+        match verdict {
+            Ok(conflicts) => {
+                outcome.applied += 1;
+                outcome.conflicts += conflicts;
+            }
+            Err(rejection) => reject(
+                tx,
+                org,
+                site,
+                now_ms,
+                change,
+                rejection,
+                &writable,
+                &mut outcome,
+            )?,
+        }
+    }
+    tx.prepare_cached("UPDATE sites SET push_acked = ?2, last_contact = ?3 WHERE id = ?1")?
+        .execute(params![
+            site,
+            sql(outcome.response.acked_through),
+            sql(now_ms)
+        ])?;
+    Ok(outcome)
+}
+
+/// Merges one accepted change into the primary's copy; returns how many conflicts it
+/// found, or the rejection when the change names another store than the record's.
+fn merge_pushed(
+    tx: &Transaction,
+    org: OrgId,
+    prepared: &PreparedPush,
+    now_ms: u64,
+    clock: &mut Clock,
+    seq: &mut u64,
+) -> Result<Result<usize, Rejection>, Error> {
+    let change = &prepared.change;
+    if insert_new(
+        tx,
+        org,
+        &change.collection,
+        &change.id,
+        prepared.fresh(),
+        *seq + 1,
+    )? {
+        *seq += 1;
+        clock.observe(change.change.latest().map_or(0, |s| s.hlc));
+        return Ok(Ok(0));
+    }
+    let (mut state, _) = load(tx, org, &change.collection, &change.id)?.unwrap_or_default();
+    match merge(&mut state, &change.change) {
+        Ok(report) => {
+            clock.observe(change.change.latest().map_or(0, |s| s.hlc));
+            log_conflicts(
+                tx,
+                org,
+                now_ms,
+                &change.collection,
+                &change.id,
+                &report.conflicts,
+            )?;
+            if report.changed {
+                *seq += 1;
+                save(tx, org, &change.collection, &change.id, &state, *seq)?;
+            }
+            Ok(Ok(report.conflicts.len()))
+        }
+        Err(MergeError::StoreMismatch { have, got }) => Ok(Err(Rejection::StoreMismatch {
+            have: describe_store(have),
+            got: describe_store(got),
+        })),
+    }
+}
+
+/// Inserts a record this site does not hold yet; returns false (changing nothing) when
+/// it holds one already.
+pub(crate) fn insert_new(
+    tx: &Transaction,
+    org: OrgId,
+    collection: &str,
+    record_id: &str,
+    fresh: &Encoded,
+    seq: u64,
+) -> Result<bool, Error> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO records (org, collection, id, store, deleted, seq, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (org, collection, id) DO NOTHING",
+        )?
+        .execute(params![
+            sql(org),
+            collection,
+            record_id,
+            fresh.store().map(sql),
+            fresh.deleted(),
+            sql(seq),
+            fresh.bytes()
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Records a rejected change and adds it to the answer, with the primary's copy of the
+/// record when the site may hold it.
+#[allow(clippy::too_many_arguments)]
+fn reject(
+    tx: &Transaction,
+    org: OrgId,
+    site: SiteId,
+    now_ms: u64,
+    change: &PushedChange,
+    rejection: Rejection,
+    writable: &Assignment,
+    outcome: &mut PushOutcome,
+) -> Result<(), Error> {
+    let reason = rejection.to_string();
+    tracing::info!(site, collection = %change.collection, id = %change.id, %reason, "change rejected");
+    log_rejection(
+        tx,
+        org,
+        site,
+        now_ms,
+        change.seq,
+        &change.collection,
+        &change.id,
+        &reason,
+    )?;
+    let record = match load(tx, org, &change.collection, &change.id)? {
+        Some((state, _)) if writable.routes(state.store) => Some(state),
+        _ => None,
+    };
+    outcome.response.rejected.push(RejectedChange {
+        seq: change.seq,
+        collection: change.collection.clone(),
+        id: change.id.clone(),
+        reason,
+        record,
+    });
+    Ok(())
+}
+
+/// The stores a site may write: those assigned, plus those being taken away whose last
+/// changes may still be on their way.
+fn writable_assignment(tx: &Transaction, site: SiteId) -> Result<Assignment, Error> {
+    let all_stores: bool = tx.query_row(
+        "SELECT all_stores FROM sites WHERE id = ?1",
+        [site],
+        |row| row.get(0),
+    )?;
+    let mut stmt = tx.prepare_cached("SELECT store FROM site_stores WHERE site = ?1")?;
+    let stores = stmt
+        .query_map([site], |row| row.get::<_, i64>(0))?
+        .map(|r| r.map(id))
+        .collect::<Result<_, _>>()?;
+    Ok(Assignment { all_stores, stores })
+}
+
+pub(crate) fn restricted_collections(
+    tx: &Transaction,
+    org: OrgId,
+) -> Result<HashSet<String>, Error> {
+    let mut stmt = tx.prepare_cached("SELECT collection FROM restricted WHERE org = ?1")?;
+    let rows = stmt.query_map([sql(org)], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn org_stores(tx: &Transaction, org: OrgId) -> Result<HashSet<StoreId>, Error> {
+    let mut stmt = tx.prepare_cached("SELECT id FROM stores WHERE org = ?1")?;
+    let rows = stmt.query_map([sql(org)], |row| row.get::<_, i64>(0))?;
+    Ok(rows.map(|r| r.map(id)).collect::<Result<_, _>>()?)
+}

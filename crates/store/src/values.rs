@@ -1,0 +1,192 @@
+//! The values storage passes in and out: organisations, stores and sites, records,
+//! the journal's entries, and the satellite's sync state.
+
+use serde_json::{Map, Value};
+use sitesync_core::{Assignment, FieldVersion, OrgId, RecordState, SiteId, StoreId};
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Its id.
+    pub id: OrgId,
+    /// Its name, unique on the primary.
+    pub name: String,
+    /// Which sync key is current: `org rotate-key` bumps it, retiring the old key.
+    pub key_generation: u64,
+}
+
+/// A store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRow {
+    /// Its id, unique on the primary.
+    pub id: StoreId,
+    /// Its organisation.
+    pub org: OrgId,
+    /// Its name, unique in the organisation.
+    pub name: String,
+}
+
+/// A satellite, as the primary knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRow {
+    /// Its site id (2 or more).
+    pub id: SiteId,
+    /// Its organisation.
+    pub org: OrgId,
+    /// Its name.
+    pub name: String,
+    /// SHA-256 of its secret, hex.
+    pub secret_hash: String,
+    /// When it enrolled (ms since the epoch).
+    pub enrolled_at: u64,
+    /// The stores it holds.
+    pub assignment: Assignment,
+    /// Bumped at each change of assignment.
+    pub assignment_version: u64,
+    /// When it last made a sync request (ms since the epoch).
+    pub last_contact: Option<u64>,
+    /// It holds every routed record up to this sequence.
+    pub pull_cursor: u64,
+    /// Whether its access has been revoked.
+    pub revoked: bool,
+}
+
+/// A sync request from a site, as `touch_sites` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    /// The site.
+    pub site: SiteId,
+    /// When it asked (ms since the epoch).
+    pub at: u64,
+    /// The cursor it pulled from: it holds every routed record up to there.
+    pub pull_cursor: Option<u64>,
+    /// The assignment version it has applied.
+    pub applied_assignment: Option<u64>,
+}
+
+/// A concurrent edit, as recorded.
+#[derive(Debug, Clone)]
+pub struct ConflictRow {
+    /// When this site found it (ms since the epoch).
+    pub at: u64,
+    /// The record's collection.
+    pub collection: String,
+    /// The record's id.
+    pub record_id: String,
+    /// The field both writes set.
+    pub field: String,
+    /// The version that won.
+    pub winner: FieldVersion,
+    /// The version that lost.
+    pub loser: FieldVersion,
+}
+
+/// A change the primary refused, as recorded.
+#[derive(Debug, Clone)]
+pub struct RejectionRow {
+    /// When (ms since the epoch).
+    pub at: u64,
+    /// The site that made the change.
+    pub site: SiteId,
+    /// The change's outbox sequence at that site.
+    pub change_seq: u64,
+    /// The record's collection.
+    pub collection: String,
+    /// The record's id.
+    pub record_id: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// A record as this site holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// Its collection.
+    pub collection: String,
+    /// Its id.
+    pub id: String,
+    /// Its replicated state.
+    pub state: RecordState,
+    /// The sequence of its last change on this site.
+    pub seq: u64,
+}
+
+/// What a site holds of one store (or of the organisation-wide records): two sites
+/// hold identical replicas of it exactly when their digests are equal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreDigest {
+    /// The store (`None`: organisation-wide records).
+    pub store: Option<StoreId>,
+    /// Records held, tombstones included.
+    pub records: u64,
+    /// SHA-256, as hex, over every record's collection, id and canonical state, in key order.
+    pub digest: String,
+}
+
+/// A write made at this site.
+#[derive(Debug, Clone)]
+pub enum LocalWrite {
+    /// Set these fields (others keep their values), creating the record if needed in
+    /// `store` (`None`: organisation-wide).
+    Put {
+        /// The store of a new record; must match the store of an existing one.
+        store: Option<StoreId>,
+        /// The fields to set.
+        fields: Map<String, Value>,
+    },
+    /// Delete the record.
+    Delete,
+}
+
+/// Which records `list` returns.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this collection.
+    pub collection: String,
+    /// Only this store's records.
+    pub store: Option<StoreId>,
+    /// Only ids after this one (the cursor of the previous page).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Where a satellite stands in following its primary. Each part is saved in the same
+/// transaction as the work it stands for, so a satellite stopped at any moment resumes
+/// where it was, with nothing lost and nothing applied twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    /// Every routed record up to this primary sequence is applied here.
+    pub pull_cursor: u64,
+    /// The assignment version whose purge is done (its backfill may still be pending).
+    pub assignment_applied: u64,
+    /// A backfill of newly assigned stores in progress.
+    pub backfill: Option<Backfill>,
+}
+
+/// The records of newly assigned stores, being pulled from the beginning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backfill {
+    /// The stores being backfilled.
+    pub stores: Vec<StoreId>,
+    /// Every record of those stores up to this primary sequence is applied here.
+    pub cursor: u64,
+}
+
+/// Which cursor a pulled page moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// The main pull, of everything routed to the site.
+    Pull,
+    /// The backfill of newly assigned stores.
+    Backfill,
+}
+
+/// What a satellite noted of its last sync rounds, for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncNotes {
+    /// When a round last succeeded (ms since the epoch; 0: never).
+    pub last_sync: u64,
+    /// The last failure, with when it happened (ms since the epoch).
+    pub last_error: Option<(String, u64)>,
+}
