@@ -1,35 +1,4 @@
 #![no_main]
-//! The `Authorization` header of a signed sync request, as the primary reads it
-//! (`secrets::RequestStamp::parse`).
-//!
-//! Properties: parsing never panics; a header that parses is rebuilt exactly by signing
-//! its stamp again with the same secret and target only when its signature is that one
-//! (so the signature check cannot be fooled by how the header was written).
+//! The fuzz target of [`sitesync_fuzz_checks::auth_header`], which states its properties.
 
-use libfuzzer_sys::fuzz_target;
-use sitesync_node::secrets::RequestStamp;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    // As sent, and behind the scheme and first key a real header starts with, so the
-    // fuzzer spends its time past them.
-    check(text);
-    check(&format!("SiteSync site={text}"));
-});
-
-fn check(header: &str) {
-    let Some((stamp, signature)) = RequestStamp::parse(header) else {
-        return;
-    };
-    let genuine = stamp.header("secret", "GET", "/sync/v1/pull?cursor=0");
-    let (again, good) = RequestStamp::parse(&genuine).expect("a made header parses");
-    assert_eq!(again, stamp, "the stamp survives being written out");
-    assert!(again.verify(good, "secret", "GET", "/sync/v1/pull?cursor=0"));
-    assert_eq!(
-        stamp.verify(signature, "secret", "GET", "/sync/v1/pull?cursor=0"),
-        signature == good,
-        "only the genuine signature verifies"
-    );
-}
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sitesync_fuzz_checks::auth_header::check(data));
