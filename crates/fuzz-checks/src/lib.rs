@@ -17,8 +17,11 @@ pub mod protocol_bodies;
 pub mod pull_query;
 pub mod record_state;
 
+/// A fuzz target's check: panics when a property fails on the input.
+pub type Check = fn(&[u8]);
+
 /// Every target, with its check, for replaying fixtures.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("api_json", api_json::check),
     ("auth_header", auth_header::check),
     ("compressed_bodies", compressed_bodies::check),

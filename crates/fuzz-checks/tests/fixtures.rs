@@ -2,11 +2,12 @@
 //! input that once broke a property (a crash found by fuzzing, copied there from
 //! `fuzz/artifacts/TARGET/`) is checked in every `cargo test`, not only while fuzzing.
 
+use sitesync_fuzz_checks::Check;
 use std::path::Path;
 
 /// Replays every input under `root/TARGET/` through that target's check; returns how
 /// many were replayed, or the first that fails with how to replay it.
-fn replay(root: &Path, targets: &[(&str, fn(&[u8]))]) -> Result<usize, String> {
+fn replay(root: &Path, targets: &[(&str, Check)]) -> Result<usize, String> {
     let mut replayed = 0;
     for (target, check) in targets {
         let folder = root.join(target);
@@ -48,7 +49,7 @@ fn an_input_that_breaks_its_check_is_named() {
     std::fs::create_dir(root.path().join("picky")).unwrap();
     std::fs::write(root.path().join("picky/fine"), b"ok").unwrap();
     std::fs::write(root.path().join("picky/bad"), b"no").unwrap();
-    let picky: fn(&[u8]) = |data| assert_eq!(data, b"ok");
+    let picky: Check = |data| assert_eq!(data, b"ok");
     let error = replay(root.path(), &[("picky", picky)]).unwrap_err();
     assert!(
         error.contains("picky/bad") && error.contains("cargo fuzz run"),
