@@ -12,9 +12,12 @@
 //! - [`merge`]: the field-level last-writer-wins merge, with conflict detection.
 //! - [`routing`]: which records a site receives and which changes it may write.
 //! - [`validate`]: limits and checks for names, ids and field values.
+//! - [`exact`]: reading handed-in JSON without changing it (repeated keys and numbers
+//!   a double cannot hold are refused).
 //! - [`time`]: turning a clock reading into an RFC 3339 timestamp.
 
 pub mod clock;
+pub mod exact;
 pub mod merge;
 pub mod record;
 pub mod routing;

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+use unicode_normalization::is_nfc;
 
 /// Longest collection name, in bytes.
 pub const MAX_COLLECTION_LEN: usize = 64;
@@ -51,6 +52,15 @@ fn text(what: &str, value: &str, max: usize) -> Result<(), InvalidInput> {
         return Err(invalid(
             what,
             format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    // The same-looking text in another normal form would be another record or name
+    // ("é" as one character or as "e" and an accent); normalising would change what
+    // was written, so it is refused instead.
+    if !is_nfc(value) {
+        return Err(invalid(
+            what,
+            "is not in Unicode normal form C: write accented letters as one character each (é, not e followed by an accent)",
         ));
     }
     Ok(())
@@ -186,6 +196,16 @@ mod tests {
                 .contains("U+0000")
         );
         assert!(record_id(&"x".repeat(257)).is_err());
+        // "é" composed is accepted; the same letter as "e" and a combining accent,
+        // which looks the same, is refused rather than made a second record.
+        assert!(record_id("caf\u{e9}").is_ok());
+        assert!(
+            record_id("cafe\u{301}")
+                .unwrap_err()
+                .to_string()
+                .contains("normal form C")
+        );
+        assert!(name("store name", "Ne\u{301}gociant").is_err());
     }
 
     #[test]
