@@ -254,7 +254,7 @@ pub fn seed_sites(
         let id = store.create_site(
             org,
             None,
-            &format!("bench-{i}"),
+            Some(&format!("bench-{i}")),
             &|id| token_hash(&keys.site_secret(org, id, at)),
             &assignment,
             at,

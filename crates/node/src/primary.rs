@@ -92,24 +92,20 @@ async fn enrol(
             })?;
             assignment.stores.insert(row.id);
         }
-        let name = request
-            .name
-            .clone()
-            .unwrap_or_else(|| "satellite".to_string());
         // The secret is derived from the site and the moment it enrolled, never stored.
         let enrolled_at = now_ms();
         let site_id = store.create_site(
             org.id,
             request.site_id,
-            &name,
+            request.name.as_deref(),
             &|site| token_hash(&keys.site_secret(org.id, site, enrolled_at)),
             &assignment,
             enrolled_at,
         )?;
         let secret = keys.site_secret(org.id, site_id, enrolled_at);
-        let row = store.site(&site_id.to_string())?;
+        let row = store.site_by_id(site_id)?;
         let config = store.site_config(&row)?;
-        tracing::info!(site = site_id, org = org.id, %name, "site enrolled");
+        tracing::info!(site = site_id, org = org.id, name = %row.name, "site enrolled");
         Ok(EnrolResponse {
             site_id,
             secret,

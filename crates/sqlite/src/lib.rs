@@ -11,6 +11,8 @@
 //!   the sync state.
 //! - `admin`: [`PrimaryStorage`]: organisations, stores, sites and restricted collections.
 //! - `sync`: the primary's side of the sync paths: applying pushed batches, serving pulls.
+//! - `names`: finding organisations, stores and sites by id or name (names unique
+//!   without regard to case).
 //! - `journal`: the conflict and rejection logs, and the small typed settings in `meta`.
 //! - `checkpoint`: copying the write-ahead log into the database, on a thread of its own.
 //!
@@ -28,6 +30,7 @@
 
 mod checkpoint;
 mod journal;
+mod names;
 mod primary;
 mod records;
 mod satellite;

@@ -2,10 +2,12 @@
 //! and restricted collections, and the primary's sync paths (serving pulls here,
 //! applying pushed batches in `sync`).
 
-use crate::sync::{MAX_SCAN, apply_group, restricted_collections};
+use crate::names::{
+    check_free, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
+};
+use crate::sync::{apply_group, pull_page, restricted_collections, routed_after};
 use crate::{Error, SqliteStore, id, sql};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
-use serde_json::value::RawValue;
+use rusqlite::{OptionalExtension, Transaction, params};
 use sitesync_core::{Assignment, OrgId, SiteId, StoreId, validate};
 use sitesync_protocol::{PulledRecord, SiteConfig, StoreRef};
 use sitesync_store::{
@@ -18,12 +20,7 @@ impl PrimaryStorage for SqliteStore {
     fn create_org(&self, name: &str, now_ms: u64) -> Result<Org, StoreError> {
         validate::name("organisation name", name)?;
         self.write(|tx| {
-            if find_org(tx, name)?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "an organisation named {name:?} already exists"
-                ))
-                .into());
-            }
+            check_free("organisation", name, org_names(tx)?, None)?;
             tx.execute(
                 "INSERT INTO orgs (name, created_at) VALUES (?1, ?2)",
                 params![name, sql(now_ms)],
@@ -90,12 +87,7 @@ impl PrimaryStorage for SqliteStore {
     fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError> {
         validate::name("store name", name)?;
         self.write(|tx| {
-            if find_store(tx, org, name)?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "the organisation already has a store named {name:?}"
-                ))
-                .into());
-            }
+            check_free("store", name, store_names(tx, org)?, None)?;
             tx.execute(
                 "INSERT INTO stores (org, name) VALUES (?1, ?2)",
                 params![sql(org), name],
@@ -123,43 +115,87 @@ impl PrimaryStorage for SqliteStore {
             })
     }
 
+    fn rename_store(&self, org: OrgId, store: StoreId, name: &str) -> Result<StoreRow, StoreError> {
+        validate::name("store name", name)?;
+        self.write(|tx| {
+            check_free("store", name, store_names(tx, org)?, Some(store))?;
+            let n = tx.execute(
+                "UPDATE stores SET name = ?3 WHERE org = ?1 AND id = ?2",
+                params![sql(org), sql(store), name],
+            )?;
+            if n == 0 {
+                return Err(
+                    StoreError::NotFound(format!("no store {store} in this organisation")).into(),
+                );
+            }
+            Ok(StoreRow {
+                id: store,
+                org,
+                name: name.to_string(),
+            })
+        })
+    }
+
+    /// Refused while a site holds the store by name (it would lose its data without
+    /// being reassigned), or while the store holds records, unless `purge`. Sites that
+    /// hold every store are given a new assignment version, so they purge it too.
+    fn delete_store(&self, org: OrgId, store: StoreId, purge: bool) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let held: Vec<String> = tx
+                .prepare("SELECT s.name FROM site_stores ss JOIN sites s ON s.id = ss.site WHERE ss.store = ?1 AND s.revoked = 0")?
+                .query_map([sql(store)], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            if !held.is_empty() {
+                return Err(StoreError::Refused(format!(
+                    "store {store} is assigned to {}; assign those sites other stores first (`sitesync site assign`)",
+                    held.join(", ")
+                ))
+                .into());
+            }
+            let records: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM records WHERE org = ?1 AND store = ?2",
+                params![sql(org), sql(store)],
+                |row| row.get(0),
+            )?;
+            if records > 0 && !purge {
+                return Err(StoreError::Refused(format!(
+                    "store {store} holds {records} records; delete them first, or purge them with the store (--purge)"
+                ))
+                .into());
+            }
+            tx.execute("DELETE FROM records WHERE org = ?1 AND store = ?2", params![sql(org), sql(store)])?;
+            tx.execute("DELETE FROM site_stores WHERE store = ?1", [sql(store)])?;
+            let n = tx.execute("DELETE FROM stores WHERE org = ?1 AND id = ?2", params![sql(org), sql(store)])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no store {store} in this organisation")).into());
+            }
+            tx.execute(
+                "UPDATE sites SET assignment_version = assignment_version + 1 WHERE org = ?1 AND all_stores = 1",
+                [sql(org)],
+            )?;
+            Ok(id(records))
+        })
+    }
+
     /// Registers a satellite enrolled at `now_ms`. Takes `requested` as its id when free
     /// (2 or more), or the next free id; `secret_hash` gives the hash of the secret of
-    /// the site with a given id.
+    /// the site with a given id. A site without a name is called `satellite-ID`.
     fn create_site(
         &self,
         org: OrgId,
         requested: Option<i64>,
-        name: &str,
+        name: Option<&str>,
         secret_hash: &dyn Fn(SiteId) -> String,
         assignment: &Assignment,
         now_ms: u64,
     ) -> Result<SiteId, StoreError> {
-        validate::name("site name", name)?;
+        if let Some(name) = name {
+            validate::name("site name", name)?;
+        }
         self.write(|tx| {
-            let site = match requested {
-                Some(n) if n < 2 => {
-                    return Err(StoreError::Refused(format!(
-                        "site id {n} is not allowed: 1 is the primary, satellites use 2 or more"
-                    )).into());
-                }
-                Some(n) => {
-                    let n = SiteId::try_from(n).map_err(|_| {
-                        StoreError::Refused(format!("site id {n} is too large; the limit is {}", SiteId::MAX))
-                    })?;
-                    let holder: Option<String> = tx
-                        .query_row("SELECT name FROM sites WHERE id = ?1", [n], |row| row.get(0))
-                        .optional()?;
-                    if let Some(holder) = holder {
-                        return Err(StoreError::Conflict(format!("site id {n} is taken by site {holder:?}")).into());
-                    }
-                    n
-                }
-                None => {
-                    let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 1) FROM sites", [], |row| row.get(0))?;
-                    SiteId::try_from(max + 1).map_err(|_| StoreError::Refused("no site id is free".into()))?
-                }
-            };
+            let site = free_site_id(tx, requested)?;
+            let name = name.map_or_else(|| format!("satellite-{site}"), str::to_string);
+            check_free("site", &name, site_names(tx, Some(org))?, None)?;
             tx.execute(
                 "INSERT INTO sites (id, org, name, secret_hash, all_stores, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![site, sql(org), name, secret_hash(site), assignment.all_stores, sql(now_ms)],
@@ -190,26 +226,50 @@ impl PrimaryStorage for SqliteStore {
 
     /// A satellite by id, or by name.
     fn site(&self, id_or_name: &str) -> Result<SiteRow, StoreError> {
-        self.read(|tx| {
-            let n = match id_or_name.parse::<SiteId>() {
-                Ok(n) => Some(n),
-                Err(_) => tx
-                    .query_row(
-                        "SELECT id FROM sites WHERE name = ?1 ORDER BY id LIMIT 1",
-                        [id_or_name],
-                        |row| row.get(0),
-                    )
-                    .optional()?,
-            };
-            match n {
-                Some(n) => site_row(tx, n),
-                None => Ok(None),
-            }
+        self.read(|tx| match find_site(tx, id_or_name)? {
+            Some(n) => site_row(tx, n),
+            None => Ok(None),
         })?
         .ok_or_else(|| {
             StoreError::NotFound(format!(
                 "no site {id_or_name:?}; `sitesync site list` shows them"
             ))
+        })
+    }
+
+    fn rename_site(&self, site: SiteId, name: &str) -> Result<SiteRow, StoreError> {
+        validate::name("site name", name)?;
+        self.write(|tx| {
+            let row = existing_site(tx, site)?;
+            check_free(
+                "site",
+                name,
+                site_names(tx, Some(row.org))?,
+                Some(u64::from(site)),
+            )?;
+            tx.execute(
+                "UPDATE sites SET name = ?2 WHERE id = ?1",
+                params![site, name],
+            )?;
+            existing_site(tx, site)
+        })
+    }
+
+    /// Only a revoked site may be removed: one still enrolled would be refused at its
+    /// next request without being told why.
+    fn remove_site(&self, site: SiteId) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let row = existing_site(tx, site)?;
+            if !row.revoked {
+                return Err(StoreError::Refused(format!(
+                    "site {site} ({:?}) is still enrolled; revoke it first (`sitesync site revoke {site}`)",
+                    row.name
+                ))
+                .into());
+            }
+            tx.execute("DELETE FROM site_stores WHERE site = ?1", [site])?;
+            tx.execute("DELETE FROM sites WHERE id = ?1", [site])?;
+            Ok(())
         })
     }
 
@@ -337,6 +397,22 @@ impl PrimaryStorage for SqliteStore {
         })
     }
 
+    fn unrestrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM restricted WHERE org = ?1 AND collection = ?2",
+                params![sql(org), collection],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "collection {collection:?} is not restricted; `sitesync collection list` shows those that are"
+                ))
+                .into());
+            }
+            Ok(())
+        })
+    }
+
     /// Applies batches pushed by satellites, all in one transaction (group commit: one
     /// durable commit serves every satellite whose push arrived meanwhile). A batch that
     /// fails is undone alone and answered with its error, and the others still commit.
@@ -375,100 +451,61 @@ impl PrimaryStorage for SqliteStore {
         cursor: u64,
         limit: usize,
     ) -> Result<(Vec<PulledRecord>, u64, bool), StoreError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, collection, id, store, state FROM records
-                 WHERE org = ?1 AND seq > ?2 ORDER BY seq",
-            )?;
-            let mut rows = stmt.query(params![sql(org), sql(cursor)])?;
-            let mut records = Vec::new();
-            let mut next = cursor;
-            let mut scanned = 0;
-            while let Some(row) = rows.next()? {
-                if records.len() >= limit || scanned >= MAX_SCAN {
-                    return Ok((records, next, true));
-                }
-                scanned += 1;
-                next = id(row.get(0)?);
-                let store: Option<i64> = row.get(3)?;
-                let store = store.map(id);
-                let routed = match only {
-                    Some(only) => store.is_some_and(|s| only.contains(&s)),
-                    None => assignment.routes(store),
-                };
-                if !routed {
-                    continue;
-                }
-                let record_id: String = row.get(2)?;
-                // The stored state is sent as it is, without decoding it here.
-                let corrupt = |e: &dyn std::fmt::Display| {
-                    StoreError::Corrupt(format!("record {record_id:?}: {e}"))
-                };
-                let text = String::from_utf8(row.get(4)?).map_err(|e| corrupt(&e))?;
-                let state = RawValue::from_string(text).map_err(|e| corrupt(&e))?;
-                records.push(PulledRecord {
-                    seq: next,
-                    collection: row.get(1)?,
-                    state,
-                    id: record_id,
-                });
-            }
-            Ok((records, next, false))
-        })
+        self.read(|tx| pull_page(tx, org, assignment, only, cursor, limit))
     }
 
-    /// How many records routed to a site changed after `cursor`.
     fn routed_after(
         &self,
         org: OrgId,
         assignment: &Assignment,
         cursor: u64,
     ) -> Result<u64, StoreError> {
-        self.read(|tx| {
-            let filter = if assignment.all_stores {
-                String::new()
-            } else {
-                let ids: Vec<String> = assignment.stores.iter().map(u64::to_string).collect();
-                format!(" AND (store IS NULL OR store IN ({}))", ids.join(","))
-            };
-            let n: i64 = tx.query_row(
-                &format!("SELECT COUNT(*) FROM records WHERE org = ?1 AND seq > ?2{filter}"),
-                params![sql(org), sql(cursor)],
-                |row| row.get(0),
-            )?;
-            Ok(id(n))
-        })
+        self.read(|tx| routed_after(tx, org, assignment, cursor))
     }
 }
 
-fn org_row(row: &Row) -> rusqlite::Result<Org> {
-    Ok(Org {
-        id: id(row.get(0)?),
-        name: row.get(1)?,
-        key_generation: id(row.get(2)?),
-    })
+/// The next free site id, or `requested` when it is allowed and free.
+fn free_site_id(tx: &Transaction, requested: Option<i64>) -> Result<SiteId, Error> {
+    match requested {
+        Some(n) if n < 2 => Err(StoreError::Refused(format!(
+            "site id {n} is not allowed: 1 is the primary, satellites use 2 or more"
+        ))
+        .into()),
+        Some(n) => {
+            let n = SiteId::try_from(n).map_err(|_| {
+                StoreError::Refused(format!(
+                    "site id {n} is too large; the limit is {}",
+                    SiteId::MAX
+                ))
+            })?;
+            let holder: Option<String> = tx
+                .query_row("SELECT name FROM sites WHERE id = ?1", [n], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            if let Some(holder) = holder {
+                return Err(StoreError::Conflict(format!(
+                    "site id {n} is taken by site {holder:?}"
+                ))
+                .into());
+            }
+            Ok(n)
+        }
+        None => {
+            let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 1) FROM sites", [], |row| {
+                row.get(0)
+            })?;
+            Ok(SiteId::try_from(max + 1)
+                .map_err(|_| StoreError::Refused("no site id is free".into()))?)
+        }
+    }
 }
 
-fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>, Error> {
-    let by_id = id_or_name.parse::<i64>().ok();
-    Ok(tx
-        .query_row(
-            "SELECT id, name, key_generation FROM orgs WHERE id = ?1 OR name = ?2 ORDER BY name = ?2 DESC LIMIT 1",
-            params![by_id, id_or_name],
-            org_row,
-        )
-        .optional()?)
-}
-
-fn find_store(tx: &Transaction, org: OrgId, id_or_name: &str) -> Result<Option<StoreRow>, Error> {
-    let by_id = id_or_name.parse::<i64>().ok();
-    Ok(tx
-        .query_row(
-            "SELECT id, name FROM stores WHERE org = ?1 AND (id = ?2 OR name = ?3) ORDER BY name = ?3 DESC LIMIT 1",
-            params![sql(org), by_id, id_or_name],
-            |row| Ok(StoreRow { id: id(row.get(0)?), org, name: row.get(1)? }),
-        )
-        .optional()?)
+/// A site that must exist.
+fn existing_site(tx: &Transaction, site: SiteId) -> Result<SiteRow, Error> {
+    Ok(site_row(tx, site)?.ok_or_else(|| {
+        StoreError::NotFound(format!("no site {site}; `sitesync site list` shows them"))
+    })?)
 }
 
 fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, Error> {

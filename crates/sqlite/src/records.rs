@@ -238,6 +238,17 @@ impl SiteStorage for SqliteStore {
         })
     }
 
+    fn collections(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT collection, COUNT(*) FROM records WHERE org = ?1 AND deleted = 0
+                 GROUP BY collection ORDER BY collection",
+            )?;
+            let rows = stmt.query_map([sql(org)], |row| Ok((row.get(0)?, id(row.get(1)?))))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn head(&self) -> Result<u64, StoreError> {
         self.read(|tx| meta_u64(tx, Setting::Seq))
     }

@@ -1,19 +1,21 @@
 //! The primary's side of the sync paths: applying pushed batches (the group commit's
-//! transaction), and the pieces a satellite's side shares (inserting a new record,
-//! logging a rejection).
+//! transaction) and reading pull pages, and the pieces a satellite's side shares
+//! (inserting a new record, logging a rejection).
 
 use crate::journal::{Setting, log_conflicts, meta_u64, set_meta};
 use crate::records::{describe_store, load, save};
 use crate::{Error, id, sql};
 use rusqlite::{Transaction, params};
+use serde_json::value::RawValue;
 use sitesync_core::{Assignment, Clock, MergeError, OrgId, Rejection, SiteId, StoreId, merge};
-use sitesync_protocol::{PushResponse, PushedChange, RejectedChange};
+use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, RejectedChange};
+use sitesync_store::StoreError;
 use sitesync_store::{Encoded, PreparedPush, PushBatch, PushOutcome, check_rights};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// The most rows one pull scans: a site of one small store among big ones still gets an
 /// answer (with `more`) in bounded time.
-pub(crate) const MAX_SCAN: usize = 50_000;
+const MAX_SCAN: usize = 50_000;
 
 /// Records a refused change in `rejections`.
 #[allow(clippy::too_many_arguments)]
@@ -282,4 +284,76 @@ fn org_stores(tx: &Transaction, org: OrgId) -> Result<HashSet<StoreId>, Error> {
     let mut stmt = tx.prepare_cached("SELECT id FROM stores WHERE org = ?1")?;
     let rows = stmt.query_map([sql(org)], |row| row.get::<_, i64>(0))?;
     Ok(rows.map(|r| r.map(id)).collect::<Result<_, _>>()?)
+}
+
+/// One page of the records routed to a site after `cursor`: organisation-wide
+/// records and those of the assigned stores, or only of `only` (a backfill of newly
+/// assigned stores, which excludes organisation-wide records the site already has).
+/// Returns the records, the next cursor and whether more are waiting.
+pub(crate) fn pull_page(
+    tx: &Transaction,
+    org: OrgId,
+    assignment: &Assignment,
+    only: Option<&BTreeSet<StoreId>>,
+    cursor: u64,
+    limit: usize,
+) -> Result<(Vec<PulledRecord>, u64, bool), Error> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT seq, collection, id, store, state FROM records
+         WHERE org = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![sql(org), sql(cursor)])?;
+    let mut records = Vec::new();
+    let mut next = cursor;
+    let mut scanned = 0;
+    while let Some(row) = rows.next()? {
+        if records.len() >= limit || scanned >= MAX_SCAN {
+            return Ok((records, next, true));
+        }
+        scanned += 1;
+        next = id(row.get(0)?);
+        let store: Option<i64> = row.get(3)?;
+        let store = store.map(id);
+        let routed = match only {
+            Some(only) => store.is_some_and(|s| only.contains(&s)),
+            None => assignment.routes(store),
+        };
+        if !routed {
+            continue;
+        }
+        let record_id: String = row.get(2)?;
+        // The stored state is sent as it is, without decoding it here.
+        let corrupt =
+            |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("record {record_id:?}: {e}"));
+        let text = String::from_utf8(row.get(4)?).map_err(|e| corrupt(&e))?;
+        let state = RawValue::from_string(text).map_err(|e| corrupt(&e))?;
+        records.push(PulledRecord {
+            seq: next,
+            collection: row.get(1)?,
+            state,
+            id: record_id,
+        });
+    }
+    Ok((records, next, false))
+}
+
+/// How many records routed to a site changed after `cursor`.
+pub(crate) fn routed_after(
+    tx: &Transaction,
+    org: OrgId,
+    assignment: &Assignment,
+    cursor: u64,
+) -> Result<u64, Error> {
+    let filter = if assignment.all_stores {
+        String::new()
+    } else {
+        let ids: Vec<String> = assignment.stores.iter().map(u64::to_string).collect();
+        format!(" AND (store IS NULL OR store IN ({}))", ids.join(","))
+    };
+    let n: i64 = tx.query_row(
+        &format!("SELECT COUNT(*) FROM records WHERE org = ?1 AND seq > ?2{filter}"),
+        params![sql(org), sql(cursor)],
+        |row| row.get(0),
+    )?;
+    Ok(id(n))
 }

@@ -100,6 +100,10 @@ pub trait SiteStorage: Send + Sync {
 
     /// The sequence of the latest change applied here (0: none).
     fn head(&self) -> Result<u64, StoreError>;
+
+    /// The collections of an organisation this site holds live records of, by name,
+    /// with how many.
+    fn collections(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
 /// What a satellite stores besides its records: the outbox of changes to push, the
@@ -231,16 +235,23 @@ pub trait PrimaryStorage: SiteStorage {
     fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError>;
     /// The stores of an organisation.
     fn stores(&self, org: OrgId) -> Result<Vec<StoreRow>, StoreError>;
-    /// A store of an organisation by id or name.
+    /// A store of an organisation by id or name (names are unique in an organisation
+    /// without regard to case; a name matching several older stores is refused).
     fn store(&self, org: OrgId, id_or_name: &str) -> Result<StoreRow, StoreError>;
+    /// Renames a store.
+    fn rename_store(&self, org: OrgId, store: StoreId, name: &str) -> Result<StoreRow, StoreError>;
+    /// Deletes a store no site holds: refused while it holds records, unless `purge`,
+    /// which deletes them with it. Returns how many records were purged.
+    fn delete_store(&self, org: OrgId, store: StoreId, purge: bool) -> Result<u64, StoreError>;
 
-    /// Enrols a satellite: the `requested` id (or the next free one), its name, the
-    /// hash of its secret (derived from the id given), its assignment.
+    /// Enrols a satellite: the `requested` id (or the next free one), its name (or
+    /// `satellite-ID`), the hash of its secret (derived from the id given), its
+    /// assignment. Names are unique in an organisation without regard to case.
     fn create_site(
         &self,
         org: OrgId,
         requested: Option<i64>,
-        name: &str,
+        name: Option<&str>,
         secret_hash: &dyn Fn(SiteId) -> String,
         assignment: &Assignment,
         now_ms: u64,
@@ -249,6 +260,10 @@ pub trait PrimaryStorage: SiteStorage {
     fn sites(&self) -> Result<Vec<SiteRow>, StoreError>;
     /// A satellite by id or name.
     fn site(&self, id_or_name: &str) -> Result<SiteRow, StoreError>;
+    /// Renames a satellite (unique in its organisation without regard to case).
+    fn rename_site(&self, site: SiteId, name: &str) -> Result<SiteRow, StoreError>;
+    /// Forgets a revoked satellite; refused for one still enrolled.
+    fn remove_site(&self, site: SiteId) -> Result<(), StoreError>;
     /// A satellite by id.
     fn site_by_id(&self, site: SiteId) -> Result<SiteRow, StoreError>;
     /// Gives a satellite a new assignment; returns its new assignment version.
@@ -265,4 +280,6 @@ pub trait PrimaryStorage: SiteStorage {
     fn restrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError>;
     /// The restricted collections of an organisation.
     fn restricted(&self, org: OrgId) -> Result<Vec<String>, StoreError>;
+    /// Lets satellites write a restricted collection again.
+    fn unrestrict(&self, org: OrgId, collection: &str) -> Result<(), StoreError>;
 }

@@ -112,22 +112,142 @@ pub fn site_ids_follow_the_rules(backend: &dyn Backend) {
     let none = Assignment::default();
     for bad in [1, 0, -4] {
         assert!(matches!(
-            db.create_site(org, Some(bad), "x", &|_| "h".into(), &none, 1),
+            db.create_site(org, Some(bad), Some("x"), &|_| "h".into(), &none, 1),
             Err(StoreError::Refused(_))
         ));
     }
     assert!(matches!(
-        db.create_site(org, Some(2), "x", &|_| "h".into(), &none, 1),
+        db.create_site(org, Some(2), Some("x"), &|_| "h".into(), &none, 1),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        db.create_site(org, Some(10), "x", &|_| "h".into(), &none, 1)
+        db.create_site(org, Some(10), Some("z"), &|_| "h".into(), &none, 1)
             .unwrap(),
         10
     );
     assert_eq!(
-        db.create_site(org, None, "y", &|_| "h".into(), &none, 1)
+        db.create_site(org, None, Some("y"), &|_| "h".into(), &none, 1)
             .unwrap(),
         11
     );
+}
+
+pub fn names_are_unique_without_regard_to_case(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
+    let taken = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Conflict(_)));
+    assert!(taken(db.create_org("ACME", 2).map(|_| ())));
+    assert!(taken(db.create_store(org, "north").map(|_| ())));
+    assert_eq!(db.store(org, "NORTH").unwrap().id, s1);
+    assert_eq!(db.org("acme").unwrap().id, org);
+    let none = Assignment::default();
+    // The site made by `primary` is "till", site 2; one enrolled without a name gets
+    // a name of its own.
+    let third = db
+        .create_site(org, None, None, &|_| "h".into(), &none, 1)
+        .unwrap();
+    let fourth = db
+        .create_site(org, None, None, &|_| "h".into(), &none, 1)
+        .unwrap();
+    assert_eq!(
+        db.site_by_id(third).unwrap().name,
+        format!("satellite-{third}")
+    );
+    assert_ne!(
+        db.site_by_id(third).unwrap().name,
+        db.site_by_id(fourth).unwrap().name
+    );
+    assert!(taken(
+        db.create_site(org, None, Some("TILL"), &|_| "h".into(), &none, 1)
+            .map(|_| ())
+    ));
+    assert_eq!(db.site("Till").unwrap().id, 2);
+    assert!(taken(db.rename_site(third, "till").map(|_| ())));
+    assert_eq!(
+        db.rename_site(third, "Back office").unwrap().name,
+        "Back office"
+    );
+    assert_eq!(db.site("back OFFICE").unwrap().id, third);
+    assert_eq!(
+        db.rename_site(2, "TILL").unwrap().name,
+        "TILL",
+        "a site may change the case of its own name"
+    );
+    assert!(taken(db.rename_store(org, s1, "South").map(|_| ())));
+    assert_eq!(
+        db.rename_store(org, s1, "North Street").unwrap().name,
+        "North Street"
+    );
+    assert_eq!(db.store(org, "north street").unwrap().id, s1);
+    assert!(matches!(
+        db.store(org, "North"),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub fn sites_and_stores_are_removed_only_when_nothing_is_lost(backend: &dyn Backend) {
+    let (db, org, s1, s2) = primary(backend);
+    let refused = |r: Result<u64, StoreError>| matches!(r, Err(StoreError::Refused(_)));
+    assert!(
+        refused(db.delete_store(org, s1, true)),
+        "site 2 holds store 1"
+    );
+    db.write_local(
+        org,
+        "stock",
+        "a",
+        put(Some(s2), json!({"qty": 1})),
+        1,
+        5,
+        false,
+    )
+    .unwrap();
+    assert!(
+        refused(db.delete_store(org, s2, false)),
+        "store 2 holds a record"
+    );
+    assert_eq!(db.delete_store(org, s2, true).unwrap(), 1);
+    assert!(db.record(org, "stock", "a").unwrap().is_none());
+    assert!(matches!(
+        db.store(org, &s2.to_string()),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(db.remove_site(2), Err(StoreError::Refused(_))));
+    db.revoke_site(2).unwrap();
+    db.remove_site(2).unwrap();
+    assert!(matches!(db.site_by_id(2), Err(StoreError::NotFound(_))));
+    assert_eq!(
+        db.delete_store(org, s1, false).unwrap(),
+        0,
+        "no site holds it now"
+    );
+}
+
+pub fn collections_are_listed_and_restrictions_lifted(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
+    for (collection, id) in [("stock", "a"), ("stock", "b"), ("items", "x")] {
+        db.write_local(
+            org,
+            collection,
+            id,
+            put(Some(s1), json!({"n": 1})),
+            1,
+            5,
+            false,
+        )
+        .unwrap();
+    }
+    db.write_local(org, "stock", "b", LocalWrite::Delete, 1, 6, false)
+        .unwrap();
+    assert_eq!(
+        db.collections(org).unwrap(),
+        vec![("items".to_string(), 1), ("stock".to_string(), 1)]
+    );
+    db.restrict(org, "items").unwrap();
+    assert_eq!(db.restricted(org).unwrap(), vec!["items".to_string()]);
+    db.unrestrict(org, "items").unwrap();
+    assert!(db.restricted(org).unwrap().is_empty());
+    assert!(matches!(
+        db.unrestrict(org, "items"),
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -58,7 +58,7 @@ fn primary(backend: &dyn Backend) -> (Box<dyn PrimaryStorage>, u64, u64, u64) {
         stores: BTreeSet::from([s1]),
     };
     assert_eq!(
-        db.create_site(org, None, "till", &|_| "hash".into(), &assignment, 1)
+        db.create_site(org, None, Some("till"), &|_| "hash".into(), &assignment, 1)
             .unwrap(),
         2
     );
@@ -171,6 +171,18 @@ macro_rules! conformance_suite {
         #[test]
         fn the_head_counts_every_change_applied() {
             $crate::conformance::the_head_counts_every_change_applied(&$make);
+        }
+        #[test]
+        fn names_are_unique_without_regard_to_case() {
+            $crate::conformance::names_are_unique_without_regard_to_case(&$make);
+        }
+        #[test]
+        fn sites_and_stores_are_removed_only_when_nothing_is_lost() {
+            $crate::conformance::sites_and_stores_are_removed_only_when_nothing_is_lost(&$make);
+        }
+        #[test]
+        fn collections_are_listed_and_restrictions_lifted() {
+            $crate::conformance::collections_are_listed_and_restrictions_lifted(&$make);
         }
     };
 }

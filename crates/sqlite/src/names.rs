@@ -1,0 +1,140 @@
+//! Finding organisations, stores and sites by id or by name. Names are unique without
+//! regard to case (in the primary for organisations, in an organisation for stores and
+//! sites), so "North" and "north" cannot both exist; a name that still matches several
+//! (made before that rule) is refused with the candidates, never resolved by a guess.
+
+use crate::{Error, id, sql};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use sitesync_core::{OrgId, SiteId};
+use sitesync_store::{Org, StoreError, StoreRow};
+
+/// Whether two names are the same without regard to case.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
+/// The one of `candidates` (id, name) named `name`; `None` when none is; refused
+/// with every candidate when several are.
+fn one_named(what: &str, name: &str, candidates: Vec<(u64, String)>) -> Result<Option<u64>, Error> {
+    let matches: Vec<(u64, String)> = candidates
+        .into_iter()
+        .filter(|(_, n)| same_name(n, name))
+        .collect();
+    match matches.as_slice() {
+        [] => Ok(None),
+        [(id, _)] => Ok(Some(*id)),
+        several => {
+            let listed: Vec<String> = several
+                .iter()
+                .map(|(id, n)| format!("{id} ({n:?})"))
+                .collect();
+            Err(StoreError::Conflict(format!(
+                "{what} name {name:?} is ambiguous: it matches {what}s {}; name one by its id",
+                listed.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+/// Refuses `name` for a new or renamed thing when another (not `except`) has it.
+pub(crate) fn check_free(
+    what: &str,
+    name: &str,
+    taken: Vec<(u64, String)>,
+    except: Option<u64>,
+) -> Result<(), Error> {
+    match taken
+        .into_iter()
+        .find(|(id, n)| Some(*id) != except && same_name(n, name))
+    {
+        Some((id, n)) => Err(StoreError::Conflict(format!(
+            "{what} {id} is already named {n:?}; names are unique without regard to case"
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn org_row(row: &Row) -> rusqlite::Result<Org> {
+    Ok(Org {
+        id: id(row.get(0)?),
+        name: row.get(1)?,
+        key_generation: id(row.get(2)?),
+    })
+}
+
+/// Every organisation's id and name.
+pub(crate) fn org_names(tx: &Transaction) -> Result<Vec<(u64, String)>, Error> {
+    let mut stmt = tx.prepare_cached("SELECT id, name FROM orgs")?;
+    let rows = stmt.query_map([], |row| Ok((id(row.get(0)?), row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An organisation by id or name.
+pub(crate) fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>, Error> {
+    let org = match id_or_name.parse::<OrgId>() {
+        Ok(org) => Some(org),
+        Err(_) => one_named("organisation", id_or_name, org_names(tx)?)?,
+    };
+    let Some(org) = org else { return Ok(None) };
+    Ok(tx
+        .query_row(
+            "SELECT id, name, key_generation FROM orgs WHERE id = ?1",
+            [sql(org)],
+            org_row,
+        )
+        .optional()?)
+}
+
+/// Every store's id and name in an organisation.
+pub(crate) fn store_names(tx: &Transaction, org: OrgId) -> Result<Vec<(u64, String)>, Error> {
+    let mut stmt = tx.prepare_cached("SELECT id, name FROM stores WHERE org = ?1")?;
+    let rows = stmt.query_map([sql(org)], |row| Ok((id(row.get(0)?), row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A store of an organisation by id or name.
+pub(crate) fn find_store(
+    tx: &Transaction,
+    org: OrgId,
+    id_or_name: &str,
+) -> Result<Option<StoreRow>, Error> {
+    let store = match id_or_name.parse::<u64>() {
+        Ok(store) => Some(store),
+        Err(_) => one_named("store", id_or_name, store_names(tx, org)?)?,
+    };
+    let Some(store) = store else { return Ok(None) };
+    Ok(tx
+        .query_row(
+            "SELECT name FROM stores WHERE org = ?1 AND id = ?2",
+            params![sql(org), sql(store)],
+            |row| {
+                Ok(StoreRow {
+                    id: store,
+                    org,
+                    name: row.get(0)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Every site's id and name, in one organisation or in all.
+pub(crate) fn site_names(
+    tx: &Transaction,
+    org: Option<OrgId>,
+) -> Result<Vec<(u64, String)>, Error> {
+    let mut stmt = tx.prepare_cached("SELECT id, name FROM sites WHERE ?1 IS NULL OR org = ?1")?;
+    let rows = stmt.query_map([org.map(sql)], |row| Ok((id(row.get(0)?), row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A site's id, by id or name (sites of every organisation).
+pub(crate) fn find_site(tx: &Transaction, id_or_name: &str) -> Result<Option<SiteId>, Error> {
+    match id_or_name.parse::<SiteId>() {
+        Ok(site) => Ok(Some(site)),
+        Err(_) => Ok(one_named("site", id_or_name, site_names(tx, None)?)?
+            .and_then(|site| SiteId::try_from(site).ok())),
+    }
+}
