@@ -8,7 +8,8 @@
 use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
-use crate::secrets::{RequestStamp, SyncKeys, token_hash, token_matches};
+use crate::secrets::{RequestStamp, token_matches};
+use sitesync_service::ErrorKind;
 use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
@@ -19,8 +20,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use sitesync_core::Assignment;
 use sitesync_protocol::{
-    CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
-    PushRequest, TIME_HEADER,
+    CURSOR_HEADER, EnrolRequest, MORE_HEADER, PullQuery, PullResponse, PushRequest, TIME_HEADER,
 };
 use sitesync_store::{Contact, PreparedPush, SiteRow};
 use std::collections::BTreeSet;
@@ -63,68 +63,10 @@ async fn enrol(
     check_version(&headers)?;
     node.check_address(peer.ip())?;
     let request: EnrolRequest = decode(&headers, &body, 64 << 10)?;
-    let answer = blocking(&node, move |node| {
-        let keys = node
-            .sync_keys
-            .as_ref()
-            .ok_or_else(|| NodeError::NotFound("this site is not a primary".into()))?;
-        let Some((org_id, _)) = SyncKeys::parse(&request.sync_key) else {
-            return Err(NodeError::Unauthorised);
-        };
-        let org = node
-            .site
-            .store
-            .org_by_id(org_id)
-            .map_err(|_| NodeError::Unauthorised)?;
-        if !keys.verify(&request.sync_key, org.id, org.key_generation) {
-            tracing::warn!(org = org.id, "enrolment with a wrong or retired sync key");
-            return Err(NodeError::Unauthorised);
-        }
-        let mut assignment = Assignment {
-            all_stores: request.all_stores,
-            stores: BTreeSet::new(),
-        };
-        for store in &request.stores {
-            let row = node.site.store.store(org.id, store).map_err(|_| {
-                NodeError::BadRequest(format!(
-                    "unknown store {store:?} in organisation {:?}",
-                    org.name
-                ))
-            })?;
-            assignment.stores.insert(row.id);
-        }
-        let name = request
-            .name
-            .clone()
-            .unwrap_or_else(|| "satellite".to_string());
-        // The secret is derived from the site and the moment it enrolled, never stored.
-        let enrolled_at = now_ms();
-        let site_id = node.site.store.create_site(
-            org.id,
-            request.site_id,
-            &name,
-            |site| token_hash(&keys.site_secret(org.id, site, enrolled_at)),
-            &assignment,
-            enrolled_at,
-        )?;
-        let secret = keys.site_secret(org.id, site_id, enrolled_at);
-        let row = node.site.store.site(&site_id.to_string())?;
-        let config = node.site.store.site_config(&row)?;
-        tracing::info!(site = site_id, org = org.id, %name, "site enrolled");
-        Ok(EnrolResponse {
-            site_id,
-            secret,
-            org: OrgRef {
-                id: org.id,
-                name: org.name,
-            },
-            config,
-        })
-    })
-    .await;
+    let answer = blocking(&node, move |node| Ok(node.site.enrol(&request, now_ms())?)).await;
     match answer {
         Ok(answer) => Ok(encode(&answer)),
-        Err(NodeError::Unauthorised) => {
+        Err(error) if error.kind() == ErrorKind::Unauthorised => {
             Err(node.failed_attempt("enrolment", peer.ip(), None).await)
         }
         Err(error) => Err(error),
@@ -300,7 +242,7 @@ async fn authenticate(
 /// Derives the secret of a site just read and remembers both; `None` when the secret
 /// does not match the one the site enrolled with.
 fn secret_of(node: &Shared, site: SiteRow) -> Option<(SiteRow, String)> {
-    let keys = node.sync_keys.as_ref()?;
+    let keys = node.site.keys.as_ref()?;
     let secret = keys.site_secret(site.org, site.id, site.enrolled_at);
     if !token_matches(&secret, &site.secret_hash) {
         tracing::error!(

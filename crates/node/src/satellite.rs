@@ -77,11 +77,7 @@ impl Page {
             .records
             .into_iter()
             .map(|record| {
-                Prepared::new(record).map_err(|e| {
-                    NodeError::Remote(format!(
-                        "the primary sent an unreadable {e}; nothing of the page was applied"
-                    ))
-                })
+                Prepared::new(record).map_err(NodeError::unreadable_page)
             })
             .collect::<Result<_, _>>()?;
         Ok(Page {
@@ -425,7 +421,7 @@ impl Agent {
             })
             .await?;
         } else if config != old {
-            blocking(&self.node, move |node| node.site.save_site_config(&config)).await?;
+            blocking(&self.node, move |node| Ok(node.site.save_site_config(&config)?)).await?;
         }
         self.backfill().await
     }
