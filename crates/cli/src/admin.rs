@@ -146,8 +146,16 @@ fn show_org(site: &Site, out: &Output, org: &str) -> Result<()> {
             "organisation {} {:?}\nsync key: {sync_key}\nstores: {}\nrestricted collections: {}",
             org.id,
             org.name,
-            stores.iter().map(|s| format!("{} ({})", plain(&s["name"]), s["id"])).collect::<Vec<_>>().join(", "),
-            if restricted.is_empty() { "none".to_string() } else { restricted.join(", ") }
+            stores
+                .iter()
+                .map(|s| format!("{} ({})", plain(&s["name"]), s["id"]))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if restricted.is_empty() {
+                "none".to_string()
+            } else {
+                restricted.join(", ")
+            }
         )
     });
     Ok(())
@@ -209,7 +217,11 @@ pub fn site_cmd(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
             });
         }
         SiteCmd::Revoke { site: which } => {
-            let Revoked { site: id, org, sync_key } = site.revoke_site(OPERATOR, &which)?;
+            let Revoked {
+                site: id,
+                org,
+                sync_key,
+            } = site.revoke_site(OPERATOR, &which)?;
             // A long poll the site has waiting ends now, refused.
             wake(dir);
             out.print(&json!({"site": id, "revoked": true, "organisation": org.name, "sync_key": sync_key}), || {

@@ -119,7 +119,8 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let south_sees = south_node
         .site
-        .get_record(OPERATOR, None, ("stock", "north-aspirin")).is_ok();
+        .get_record(OPERATOR, None, ("stock", "north-aspirin"))
+        .is_ok();
     println!(
         "  south-till holds store South only, so it {} see it",
         if south_sees {
@@ -177,7 +178,8 @@ async fn arrival(node: &Shared, collection: &str, id: &str) -> Result<Duration> 
     while node
         .site
         .get_record(OPERATOR, None, (collection, id))
-        .is_err() {
+        .is_err()
+    {
         if started.elapsed() > Duration::from_secs(5) {
             bail!(
                 "{collection}/{id} did not reach {} within 5 s",

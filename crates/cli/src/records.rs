@@ -60,7 +60,8 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             id,
             org,
         } => {
-            let record = site.delete_record(OPERATOR, org.as_deref(), (&collection, &id), now_ms())?;
+            let record =
+                site.delete_record(OPERATOR, org.as_deref(), (&collection, &id), now_ms())?;
             wake(dir);
             out.print(&record, || format!("deleted {collection}/{id}"));
         }

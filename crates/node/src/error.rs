@@ -4,11 +4,11 @@
 use crate::config::ConfigError;
 use crate::secrets::SecretError;
 use crate::tls::TlsError;
-use sitesync_service::{ErrorKind, ServiceError, config_kind, secret_kind, store_kind};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sitesync_core::InvalidInput;
 use sitesync_protocol::{CodecError, ErrorBody};
+use sitesync_service::{ErrorKind, ServiceError, config_kind, secret_kind, store_kind};
 use sitesync_store::StoreError;
 use thiserror::Error;
 
@@ -140,16 +140,25 @@ mod tests {
         assert_eq!(error.kind(), ErrorKind::Corrupt);
         assert_ne!(error.kind().http().1, "primary_unreachable");
         assert_eq!(error.kind().http(), (500, "internal"));
-        assert_eq!(error.into_response().status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            error.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     /// Kinds come from the one table: a refused credential and a full disk keep their
     /// codes.
     #[test]
     fn node_errors_answer_through_the_kind_table() {
-        assert_eq!(NodeError::Unauthorised.into_response().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            NodeError::Unauthorised.into_response().status(),
+            StatusCode::UNAUTHORIZED
+        );
         let full = NodeError::Store(StoreError::DiskFull("/data".into()));
-        assert_eq!(full.into_response().status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            full.into_response().status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
         let remote = NodeError::Remote("cannot reach primary".into());
         assert_eq!(remote.kind().http(), (502, "primary_unreachable"));
     }

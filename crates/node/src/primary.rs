@@ -9,7 +9,6 @@ use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use crate::secrets::{RequestStamp, token_matches};
-use sitesync_service::ErrorKind;
 use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +21,7 @@ use sitesync_core::Assignment;
 use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, MORE_HEADER, PullQuery, PullResponse, PushRequest, TIME_HEADER,
 };
+use sitesync_service::ErrorKind;
 use sitesync_store::{Contact, PreparedPush, SiteRow};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -63,7 +63,10 @@ async fn enrol(
     check_version(&headers)?;
     node.check_address(peer.ip())?;
     let request: EnrolRequest = decode(&headers, &body, 64 << 10)?;
-    let answer = blocking(&node, move |node| Ok(node.site.enrol(&request, now_ms())?)).await;
+    let answer = blocking(&node, move |node| {
+        Ok(node.site.enrol(&request, now_ms())?)
+    })
+    .await;
     match answer {
         Ok(answer) => Ok(encode(&answer)),
         Err(error) if error.kind() == ErrorKind::Unauthorised => {

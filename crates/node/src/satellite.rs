@@ -76,9 +76,7 @@ impl Page {
         let records = answer
             .records
             .into_iter()
-            .map(|record| {
-                Prepared::new(record).map_err(NodeError::unreadable_page)
-            })
+            .map(|record| Prepared::new(record).map_err(NodeError::unreadable_page))
             .collect::<Result<_, _>>()?;
         Ok(Page {
             records,
@@ -421,7 +419,10 @@ impl Agent {
             })
             .await?;
         } else if config != old {
-            blocking(&self.node, move |node| Ok(node.site.save_site_config(&config)?)).await?;
+            blocking(&self.node, move |node| {
+                Ok(node.site.save_site_config(&config)?)
+            })
+            .await?;
         }
         self.backfill().await
     }

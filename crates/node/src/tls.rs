@@ -126,7 +126,6 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(config))
 }
 
-
 /// The client side of TLS for [`Trust::Ca`] and [`Trust::Pinned`]; `None` for
 /// [`Trust::System`], which the HTTP client's own platform verifier handles.
 pub fn client_config(trust: &Trust) -> Result<Option<rustls::ClientConfig>, TlsError> {

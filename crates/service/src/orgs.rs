@@ -38,7 +38,12 @@ pub struct OrgDetail {
 
 impl Site {
     /// Creates an organisation; its sync key enrols its sites.
-    pub fn create_org(&self, actor: Actor, name: &str, now_ms: u64) -> Result<OrgKey, ServiceError> {
+    pub fn create_org(
+        &self,
+        actor: Actor,
+        name: &str,
+        now_ms: u64,
+    ) -> Result<OrgKey, ServiceError> {
         actor.local("create organisations")?;
         self.primary_only()?;
         let org = self.store.create_org(name, now_ms)?;

@@ -80,7 +80,13 @@ impl Site {
             .as_ref()
             .filter(|r| !r.state.is_empty())
             .map_or(store, |r| r.state.store.or(store));
-        self.write_record(org.id, (collection, id), LocalWrite::Put { store, fields }, store, now_ms)
+        self.write_record(
+            org.id,
+            (collection, id),
+            LocalWrite::Put { store, fields },
+            store,
+            now_ms,
+        )
     }
 
     /// Deletes a record, as this site.

@@ -33,7 +33,11 @@ impl Site {
 
     /// One digest per store held (and one for organisation-wide records): two sites
     /// hold identical replicas of a store exactly when its digests match.
-    pub fn digest(&self, actor: Actor, org: Option<&str>) -> Result<Vec<StoreDigest>, ServiceError> {
+    pub fn digest(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+    ) -> Result<Vec<StoreDigest>, ServiceError> {
         actor.local("read this site's digest")?;
         let org = self.org(org)?;
         Ok(self.store.digest(org.id)?)

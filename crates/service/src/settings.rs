@@ -83,9 +83,7 @@ fn change(config: &mut Config, key: &str, value: &str) -> Result<String, Service
             config.primary_url = Some(value.trim_end_matches('/').to_string());
         }
         "primary-url" => {
-            return Err(ServiceError::Input(
-                "the primary has no primary-url".into(),
-            ));
+            return Err(ServiceError::Input("the primary has no primary-url".into()));
         }
         "listen" => {
             if value

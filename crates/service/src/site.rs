@@ -78,9 +78,9 @@ impl Site {
     /// The primary's sync keys. `open` reads them for every primary, so their absence
     /// is a bug; callers have checked [`primary_only`](Site::primary_only) first.
     pub(crate) fn keys(&self) -> Result<&SyncKeys, ServiceError> {
-        self.keys.as_ref().ok_or_else(|| {
-            ServiceError::Invariant("the primary's sync keys are not loaded".into())
-        })
+        self.keys
+            .as_ref()
+            .ok_or_else(|| ServiceError::Invariant("the primary's sync keys are not loaded".into()))
     }
 
     /// The current sync key of an organisation.
@@ -125,8 +125,9 @@ impl Site {
             return Ok(config.clone());
         }
         let config = match self.store.meta(SITE_CONFIG)? {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|e| ServiceError::SiteConfig(e.to_string()))?,
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| ServiceError::SiteConfig(e.to_string()))?
+            }
             None => SiteConfig::default(),
         };
         *cached = Some(config.clone());

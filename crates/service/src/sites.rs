@@ -103,7 +103,9 @@ impl Site {
             ..Assignment::default()
         };
         for name in stores {
-            assignment.stores.insert(self.store.store(site.org, name)?.id);
+            assignment
+                .stores
+                .insert(self.store.store(site.org, name)?.id);
         }
         let version = self.store.assign(site.id, &assignment)?;
         tracing::info!(site = site.id, version, %actor, "stores assigned");
@@ -131,14 +133,21 @@ impl Site {
     /// Enrols a new satellite of the organisation whose sync key `request` presents:
     /// the key is the asker's credential, so this takes no [`Actor`]. A wrong or retired
     /// key is [`ServiceError::WrongSyncKey`], which the edge counts as a failed attempt.
-    pub fn enrol(&self, request: &EnrolRequest, now_ms: u64) -> Result<EnrolResponse, ServiceError> {
+    pub fn enrol(
+        &self,
+        request: &EnrolRequest,
+        now_ms: u64,
+    ) -> Result<EnrolResponse, ServiceError> {
         // Only a primary serves the sync API, so a satellite asked to enrol is a bug.
         let keys = self.keys.as_ref().ok_or_else(|| {
             ServiceError::Invariant("enrolment reached a site that is not a primary".into())
         })?;
         let org = self.key_holder(keys, &request.sync_key)?;
         let assignment = self.enrol_assignment(&org, request)?;
-        let name = request.name.clone().unwrap_or_else(|| "satellite".to_string());
+        let name = request
+            .name
+            .clone()
+            .unwrap_or_else(|| "satellite".to_string());
         // The secret is derived from the site and the moment it enrolled, never stored.
         let site_id = self.store.create_site(
             org.id,

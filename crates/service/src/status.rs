@@ -57,7 +57,12 @@ impl Site {
         let config = &self.config;
         let notes = self.sync_notes()?;
         let mut status = Status {
-            role: if self.is_primary() { "primary" } else { "satellite" }.to_string(),
+            role: if self.is_primary() {
+                "primary"
+            } else {
+                "satellite"
+            }
+            .to_string(),
             site_id: config.site_id,
             name: config.name.clone(),
             organisation: config.org_name.clone(),
