@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Every command asks as the person at this machine.
-const OPERATOR: Actor = Actor::Operator;
+pub const OPERATOR: Actor = Actor::Operator;
 
 pub fn init_primary(
     dir: &DataDir,
@@ -84,7 +84,7 @@ pub async fn init_satellite(dir: &DataDir, out: &Output, args: SatelliteArgs) ->
 }
 
 /// Opens this data folder's site for a command.
-fn site(dir: &DataDir) -> Result<Arc<Site>> {
+pub fn site(dir: &DataDir) -> Result<Arc<Site>> {
     Ok(open(dir.clone())?.site.clone())
 }
 

@@ -347,11 +347,15 @@ fn main() -> ExitCode {
 /// The exit code of a failed command: its error's kind, from the one table
 /// (`sitesync_service::ErrorKind::exit_code`); 1 for a failure of no known kind.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
+    ExitCode::from(exit_status(error))
+}
+
+fn exit_status(error: &anyhow::Error) -> u8 {
     let kind = error.chain().find_map(|cause| {
         let service = cause.downcast_ref::<ServiceError>().map(ServiceError::kind);
         service.or_else(|| cause.downcast_ref::<NodeError>().map(NodeError::kind))
     });
-    ExitCode::from(kind.map_or(1, ErrorKind::exit_code))
+    kind.map_or(1, ErrorKind::exit_code)
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -386,5 +390,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Digest { org } => records::digest(&dir, &out, org.as_deref()),
         Command::Demo => demo::run().await,
         Command::Bench(args) => bench::run(&out, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_command_exits_with_its_errors_kind() {
+        let wrong_code = anyhow::Error::from(ServiceError::WrongAuthCode);
+        assert_eq!(exit_status(&wrong_code), 6);
+        let wrapped = anyhow::Error::from(NodeError::from(ServiceError::Satellite));
+        assert_eq!(exit_status(&wrapped.context("while doing something")), 2);
+        let unreachable = anyhow::Error::from(NodeError::Remote("cannot reach primary".into()));
+        assert_eq!(exit_status(&unreachable), 11);
+        assert_eq!(exit_status(&anyhow::anyhow!("no kind")), 1);
     }
 }

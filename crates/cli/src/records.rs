@@ -3,23 +3,15 @@
 //! so it pushes the change at once.
 
 use crate::RecordCmd;
+use crate::admin::{OPERATOR, site};
 use crate::output::{Output, table};
 use anyhow::Result;
 use serde_json::json;
 use sitesync_core::time;
-use sitesync_node::serve::{open, wake};
+use sitesync_node::serve::wake;
 use sitesync_node::{DataDir, now_ms};
-use sitesync_service::{Actor, RecordView, ServiceError, Site};
+use sitesync_service::{RecordView, ServiceError};
 use std::process::ExitCode;
-use std::sync::Arc;
-
-/// Every command asks as the person at this machine.
-const OPERATOR: Actor = Actor::Operator;
-
-/// Opens this data folder's site for a command.
-fn site(dir: &DataDir) -> Result<Arc<Site>> {
-    Ok(open(dir.clone())?.site.clone())
-}
 
 pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
     let site = site(dir)?;

@@ -42,9 +42,6 @@ pub enum NodeError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The operation is not allowed.
-    #[error("{0}")]
-    Forbidden(String),
     /// Missing or wrong credentials. Deliberately says nothing about which part was wrong.
     #[error("authentication failed")]
     Unauthorised,
@@ -84,7 +81,6 @@ impl NodeError {
                 ErrorKind::InvalidInput
             }
             NodeError::NotFound(_) => ErrorKind::NotFound,
-            NodeError::Forbidden(_) => ErrorKind::Forbidden,
             NodeError::Unauthorised => ErrorKind::Unauthorised,
             NodeError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
             NodeError::Remote(_) => ErrorKind::Unreachable,
