@@ -1,14 +1,20 @@
 //! Set-up and administration commands: init, org, store, site, collection, settings.
+//! Each opens the site, calls one use-case of `sitesync-service` and prints the answer.
 
 use crate::output::{Output, table};
 use crate::{Org, SatelliteArgs, SettingsCmd, SiteCmd, StoreCmd};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::json;
-use sitesync_core::{Assignment, time};
+use sitesync_core::time;
 use sitesync_node::init::{self, SatelliteOptions};
 use sitesync_node::serve::{open, wake};
-use sitesync_node::{DataDir, Shared, now_ms, settings};
+use sitesync_node::{DataDir, now_ms};
+use sitesync_service::{Actor, OrgKey, Revoked, Site, set_setting};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Every command asks as the person at this machine.
+pub const OPERATOR: Actor = Actor::Operator;
 
 pub fn init_primary(
     dir: &DataDir,
@@ -77,28 +83,16 @@ pub async fn init_satellite(dir: &DataDir, out: &Output, args: SatelliteArgs) ->
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the primary's node, or says why this is not one.
-fn primary(dir: &DataDir) -> Result<Shared> {
-    let node = open(dir.clone())?;
-    if !node.site.is_primary() {
-        bail!("this is a satellite: organisations, stores and sites are managed on the primary");
-    }
-    Ok(node)
+/// Opens this data folder's site for a command.
+pub fn site(dir: &DataDir) -> Result<Arc<Site>> {
+    Ok(open(dir.clone())?.site.clone())
 }
 
 pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
-    let node = primary(dir)?;
-    let store = node.site.primary()?;
-    let key = |org: &sitesync_store::Org| {
-        node.sync_keys
-            .as_ref()
-            .map(|k| k.key(org.id, org.key_generation))
-            .unwrap_or_default()
-    };
+    let site = site(dir)?;
     match cmd {
         Org::Create { name } => {
-            let org = store.create_org(&name, now_ms())?;
-            let sync_key = key(&org);
+            let OrgKey { org, sync_key } = site.create_org(OPERATOR, &name, now_ms())?;
             out.print(&json!({"id": org.id, "name": org.name, "sync_key": sync_key}), || {
                 format!(
                     "organisation {} {:?} created\nsync key: {sync_key}\nenrol a site with: sitesync init satellite --primary URL --sync-key {sync_key}",
@@ -107,15 +101,10 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
             });
         }
         Org::List => {
-            let orgs = store.orgs()?;
-            let sites = store.sites()?;
-            let rows: Vec<_> = orgs
-                .iter()
-                .map(|o| {
-                    let n_stores = store.stores(o.id).map(|s| s.len()).unwrap_or(0);
-                    let n_sites = sites.iter().filter(|s| s.org == o.id).count();
-                    json!({"id": o.id, "name": o.name, "stores": n_stores, "sites": n_sites})
-                })
+            let rows: Vec<_> = site
+                .orgs(OPERATOR)?
+                .into_iter()
+                .map(|o| json!({"id": o.org.id, "name": o.org.name, "stores": o.stores, "sites": o.sites}))
                 .collect();
             out.print(&rows, || {
                 table(
@@ -132,30 +121,9 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
                 )
             });
         }
-        Org::Show { org } => {
-            let org = store.org(&org)?;
-            let sync_key = key(&org);
-            let stores: Vec<_> = store
-                .stores(org.id)?
-                .into_iter()
-                .map(|s| json!({"id": s.id, "name": s.name}))
-                .collect();
-            let restricted = store.restricted(org.id)?;
-            let value = json!({"id": org.id, "name": org.name, "sync_key": sync_key, "key_generation": org.key_generation, "stores": stores, "restricted": restricted});
-            out.print(&value, || {
-                format!(
-                    "organisation {} {:?}\nsync key: {sync_key}\nstores: {}\nrestricted collections: {}",
-                    org.id,
-                    org.name,
-                    stores.iter().map(|s| format!("{} ({})", plain(&s["name"]), s["id"])).collect::<Vec<_>>().join(", "),
-                    if restricted.is_empty() { "none".to_string() } else { restricted.join(", ") }
-                )
-            });
-        }
+        Org::Show { org } => show_org(&site, out, &org)?,
         Org::RotateKey { org } => {
-            let org = store.org(&org)?;
-            let org = store.rotate_key(org.id)?;
-            let sync_key = key(&org);
+            let OrgKey { org, sync_key } = site.rotate_key(OPERATOR, &org)?;
             out.print(&json!({"id": org.id, "name": org.name, "sync_key": sync_key}), || {
                 format!("new sync key for {:?}: {sync_key}\nthe old key no longer enrols sites; enrolled sites keep working", org.name)
             });
@@ -164,13 +132,40 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn show_org(site: &Site, out: &Output, org: &str) -> Result<()> {
+    let detail = site.show_org(OPERATOR, org)?;
+    let (org, sync_key, restricted) = (&detail.key.org, &detail.key.sync_key, &detail.restricted);
+    let stores: Vec<_> = detail
+        .stores
+        .iter()
+        .map(|s| json!({"id": s.id, "name": s.name}))
+        .collect();
+    let value = json!({"id": org.id, "name": org.name, "sync_key": sync_key, "key_generation": org.key_generation, "stores": stores, "restricted": restricted});
+    out.print(&value, || {
+        format!(
+            "organisation {} {:?}\nsync key: {sync_key}\nstores: {}\nrestricted collections: {}",
+            org.id,
+            org.name,
+            stores
+                .iter()
+                .map(|s| format!("{} ({})", plain(&s["name"]), s["id"]))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if restricted.is_empty() {
+                "none".to_string()
+            } else {
+                restricted.join(", ")
+            }
+        )
+    });
+    Ok(())
+}
+
 pub fn store(dir: &DataDir, out: &Output, cmd: StoreCmd) -> Result<ExitCode> {
-    let node = primary(dir)?;
-    let db = node.site.primary()?;
+    let site = site(dir)?;
     match cmd {
         StoreCmd::Create { org, name } => {
-            let org = db.org(&org)?;
-            let store = db.create_store(org.id, &name)?;
+            let (store, org) = site.create_store(OPERATOR, &org, &name)?;
             wake(dir);
             out.print(
                 &json!({"id": store.id, "name": store.name, "org": org.name}),
@@ -183,9 +178,8 @@ pub fn store(dir: &DataDir, out: &Output, cmd: StoreCmd) -> Result<ExitCode> {
             );
         }
         StoreCmd::List { org } => {
-            let org = db.org(&org)?;
-            let stores: Vec<_> = db
-                .stores(org.id)?
+            let stores: Vec<_> = site
+                .stores(OPERATOR, &org)?
                 .into_iter()
                 .map(|s| json!({"id": s.id, "name": s.name}))
                 .collect();
@@ -203,101 +197,37 @@ pub fn store(dir: &DataDir, out: &Output, cmd: StoreCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn site(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
-    let node = primary(dir)?;
-    let db = node.site.primary()?;
+pub fn site_cmd(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
+    let site = site(dir)?;
     match cmd {
-        SiteCmd::List => {
-            let mut rows = Vec::new();
-            for site in db.sites()? {
-                let org = db.org(&site.org.to_string())?;
-                let stores: Vec<String> = if site.assignment.all_stores {
-                    vec!["all".to_string()]
-                } else {
-                    db.stores(site.org)?
-                        .into_iter()
-                        .filter(|s| site.assignment.stores.contains(&s.id))
-                        .map(|s| s.name)
-                        .collect()
-                };
-                let behind = db.routed_after(site.org, &site.assignment, site.pull_cursor)?;
-                rows.push(json!({
-                    "id": site.id, "name": site.name, "organisation": org.name, "stores": stores,
-                    "last_contact": site.last_contact.map(time::rfc3339), "behind": behind, "revoked": site.revoked,
-                }));
-            }
-            out.print(&rows, || {
-                let cells: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            plain(&r["id"]),
-                            plain(&r["name"])
-                                + if r["revoked"] == true {
-                                    " (revoked)"
-                                } else {
-                                    ""
-                                },
-                            plain(&r["organisation"]),
-                            r["stores"]
-                                .as_array()
-                                .map(|a| a.iter().map(plain).collect::<Vec<_>>().join(", "))
-                                .unwrap_or_default(),
-                            r["last_contact"].as_str().unwrap_or("never").to_string(),
-                            plain(&r["behind"]),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "ID",
-                        "NAME",
-                        "ORGANISATION",
-                        "STORES",
-                        "LAST CONTACT",
-                        "BEHIND",
-                    ],
-                    &cells,
-                )
-            });
-        }
+        SiteCmd::List => list_sites(&site, out)?,
         SiteCmd::Assign {
-            site,
+            site: which,
             stores,
             all_stores,
         } => {
-            let site = db.site(&site)?;
-            let mut assignment = Assignment {
-                all_stores,
-                ..Assignment::default()
-            };
-            for name in &stores {
-                assignment.stores.insert(db.store(site.org, name)?.id);
-            }
-            let version = db.assign(site.id, &assignment)?;
+            let assigned = site.assign_site(OPERATOR, &which, &stores, all_stores)?;
             wake(dir);
-            out.print(&json!({"site": site.id, "all_stores": all_stores, "stores": stores, "assignment_version": version}), || {
+            out.print(&json!({"site": assigned.site, "all_stores": all_stores, "stores": stores, "assignment_version": assigned.assignment_version}), || {
                 format!(
                     "site {} now holds {}; it takes the change on its next sync",
-                    site.id,
+                    assigned.site,
                     if all_stores { "every store".to_string() } else if stores.is_empty() { "organisation-wide data only".to_string() } else { stores.join(", ") }
                 )
             });
         }
-        SiteCmd::Revoke { site } => {
-            let site = db.site(&site)?;
-            let org = db.revoke_site(site.id)?;
+        SiteCmd::Revoke { site: which } => {
+            let Revoked {
+                site: id,
+                org,
+                sync_key,
+            } = site.revoke_site(OPERATOR, &which)?;
             // A long poll the site has waiting ends now, refused.
             wake(dir);
-            let sync_key = node
-                .sync_keys
-                .as_ref()
-                .map(|k| k.key(org.id, org.key_generation))
-                .unwrap_or_default();
-            out.print(&json!({"site": site.id, "revoked": true, "organisation": org.name, "sync_key": sync_key}), || {
+            out.print(&json!({"site": id, "revoked": true, "organisation": org.name, "sync_key": sync_key}), || {
                 format!(
-                    "site {} revoked: its next request is refused\nthe sync key of {:?} was rotated so the old one cannot enrol a site again; new sync key: {sync_key}\n(enrolled sites keep working)",
-                    site.id, org.name
+                    "site {id} revoked: its next request is refused\nthe sync key of {:?} was rotated so the old one cannot enrol a site again; new sync key: {sync_key}\n(enrolled sites keep working)",
+                    org.name
                 )
             });
         }
@@ -305,10 +235,56 @@ pub fn site(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn list_sites(site: &Site, out: &Output) -> Result<()> {
+    let rows: Vec<_> = site
+        .sites(OPERATOR)?
+        .into_iter()
+        .map(|v| {
+            json!({
+                "id": v.row.id, "name": v.row.name, "organisation": v.organisation, "stores": v.stores,
+                "last_contact": v.row.last_contact.map(time::rfc3339), "behind": v.behind, "revoked": v.row.revoked,
+            })
+        })
+        .collect();
+    out.print(&rows, || {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    plain(&r["id"]),
+                    plain(&r["name"])
+                        + if r["revoked"] == true {
+                            " (revoked)"
+                        } else {
+                            ""
+                        },
+                    plain(&r["organisation"]),
+                    r["stores"]
+                        .as_array()
+                        .map(|a| a.iter().map(plain).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default(),
+                    r["last_contact"].as_str().unwrap_or("never").to_string(),
+                    plain(&r["behind"]),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "ID",
+                "NAME",
+                "ORGANISATION",
+                "STORES",
+                "LAST CONTACT",
+                "BEHIND",
+            ],
+            &cells,
+        )
+    });
+    Ok(())
+}
+
 pub fn restrict(dir: &DataDir, out: &Output, name: &str, org: &str) -> Result<ExitCode> {
-    let node = primary(dir)?;
-    let org = node.site.primary()?.org(org)?;
-    node.site.primary()?.restrict(org.id, name)?;
+    let org = site(dir)?.restrict(OPERATOR, org, name)?;
     wake(dir);
     out.print(
         &json!({"collection": name, "org": org.name, "restricted": true}),
@@ -325,8 +301,7 @@ pub fn restrict(dir: &DataDir, out: &Output, name: &str, org: &str) -> Result<Ex
 pub fn settings(dir: &DataDir, out: &Output, cmd: SettingsCmd) -> Result<ExitCode> {
     match cmd {
         SettingsCmd::Show => {
-            let node = open(dir.clone())?;
-            let rows = settings::show(&node.site)?;
+            let rows = site(dir)?.settings(OPERATOR)?;
             let value: serde_json::Map<String, serde_json::Value> =
                 rows.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             out.print(&value, || {
@@ -341,7 +316,7 @@ pub fn settings(dir: &DataDir, out: &Output, cmd: SettingsCmd) -> Result<ExitCod
             value,
             auth_code,
         } => {
-            let message = settings::set(dir, &key, &value, &auth_code)?;
+            let message = set_setting(dir, OPERATOR, (&key, &value), &auth_code)?;
             out.print(&json!({"changed": key, "message": message}), || {
                 message.clone()
             });

@@ -7,6 +7,10 @@ use serde_json::json;
 use sitesync_node::init::{SatelliteOptions, init_primary, init_satellite};
 use sitesync_node::serve::{open, serve};
 use sitesync_node::{DataDir, Shared, now_ms};
+use sitesync_service::{Actor, OrgKey};
+
+/// The demo acts as the person at this machine.
+const OPERATOR: Actor = Actor::Operator;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -28,17 +32,10 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         Default::default(),
     )?;
     let primary = open(primary_dir)?;
-    let org = primary
-        .site
-        .primary()?
-        .create_org("Demo Pharmacies", now_ms())?;
-    let north = primary.site.primary()?.create_store(org.id, "North")?;
-    primary.site.primary()?.create_store(org.id, "South")?;
-    let sync_key = primary
-        .sync_keys
-        .as_ref()
-        .map(|k| k.key(org.id, org.key_generation))
-        .unwrap_or_default();
+    let site = &primary.site;
+    let OrgKey { org, sync_key } = site.create_org(OPERATOR, "Demo Pharmacies", now_ms())?;
+    let (north, _) = site.create_store(OPERATOR, &org.name, "North")?;
+    site.create_store(OPERATOR, &org.name, "South")?;
     println!(
         "primary: organisation {:?} with stores North and South; sync key {sync_key}",
         org.name
@@ -73,10 +70,10 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
     let (north_node, south_node) = (satellites[0].0.clone(), satellites[1].0.clone());
 
     println!("\nthe primary writes a catalogue item (organisation-wide):");
-    primary.site.put(
+    primary.site.put_record(
+        OPERATOR,
         Some(&org.name),
-        "items",
-        "aspirin",
+        ("items", "aspirin"),
         json!({"name": "Aspirin 100mg", "price": 4.5}),
         None,
         now_ms(),
@@ -92,10 +89,10 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
     }
 
     println!("\nnorth-till sells stock of store North:");
-    north_node.site.put(
+    north_node.site.put_record(
+        OPERATOR,
         None,
-        "stock",
-        "north-aspirin",
+        ("stock", "north-aspirin"),
         json!({"item": "aspirin", "qty": 41}),
         Some(&north.name),
         now_ms(),
@@ -105,7 +102,7 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
     loop {
         if primary
             .site
-            .get(Some(&org.name), "stock", "north-aspirin")
+            .get_record(OPERATOR, Some(&org.name), ("stock", "north-aspirin"))
             .is_ok()
         {
             break;
@@ -120,7 +117,10 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let south_sees = south_node.site.get(None, "stock", "north-aspirin").is_ok();
+    let south_sees = south_node
+        .site
+        .get_record(OPERATOR, None, ("stock", "north-aspirin"))
+        .is_ok();
     println!(
         "  south-till holds store South only, so it {} see it",
         if south_sees {
@@ -130,7 +130,9 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         }
     );
 
-    let view = south_node.site.get(None, "items", "aspirin")?;
+    let view = south_node
+        .site
+        .get_record(OPERATOR, None, ("items", "aspirin"))?;
     println!(
         "\nsouth-till's copy of the catalogue item:\n{}",
         serde_json::to_string_pretty(&view)?
@@ -173,7 +175,11 @@ async fn start(node: Shared) -> Result<(oneshot::Sender<()>, std::net::SocketAdd
 /// Waits until a record is readable at a site; returns how long it took.
 async fn arrival(node: &Shared, collection: &str, id: &str) -> Result<Duration> {
     let started = Instant::now();
-    while node.site.get(None, collection, id).is_err() {
+    while node
+        .site
+        .get_record(OPERATOR, None, (collection, id))
+        .is_err()
+    {
         if started.elapsed() > Duration::from_secs(5) {
             bail!(
                 "{collection}/{id} did not reach {} within 5 s",

@@ -12,13 +12,14 @@ mod run;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use sitesync_node::DataDir;
+use sitesync_node::{DataDir, NodeError};
+use sitesync_service::{ErrorKind, ServiceError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Keeps the databases of many sites in sync through one primary server.
 #[derive(Debug, Parser)]
-#[command(name = "sitesync", version, about, propagate_version = true)]
+#[command(name = "sitesync", version, about, propagate_version = true, after_help = EXIT_CODES)]
 struct Cli {
     /// The site's data folder.
     #[arg(
@@ -34,6 +35,18 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The exit codes, as `sitesync_service::ErrorKind::exit_code` gives them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success (`sync`: in sync)
+  1   failure of this site (see the error line, or the log)
+  2   invalid input (also a command line that cannot be parsed)
+  3   not found            4   taken (name or id in use)
+  5   forbidden            6   unauthorised (wrong code, key or credentials)
+  7   too many attempts    8   disk full
+  9   read-only folder     10  corrupt data (restore from a backup)
+  11  primary unreachable";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -326,9 +339,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
     }
+}
+
+/// The exit code of a failed command: its error's kind, from the one table
+/// (`sitesync_service::ErrorKind::exit_code`); 1 for a failure of no known kind.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    ExitCode::from(exit_status(error))
+}
+
+fn exit_status(error: &anyhow::Error) -> u8 {
+    let kind = error.chain().find_map(|cause| {
+        let service = cause.downcast_ref::<ServiceError>().map(ServiceError::kind);
+        service.or_else(|| cause.downcast_ref::<NodeError>().map(NodeError::kind))
+    });
+    kind.map_or(1, ErrorKind::exit_code)
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -350,7 +377,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Init(Init::Satellite(args)) => admin::init_satellite(&dir, &out, args).await,
         Command::Org(cmd) => admin::org(&dir, &out, cmd),
         Command::Store(cmd) => admin::store(&dir, &out, cmd),
-        Command::Site(cmd) => admin::site(&dir, &out, cmd),
+        Command::Site(cmd) => admin::site_cmd(&dir, &out, cmd),
         Command::Collection(CollectionCmd::Restrict { name, org }) => {
             admin::restrict(&dir, &out, &name, &org)
         }
@@ -363,5 +390,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Digest { org } => records::digest(&dir, &out, org.as_deref()),
         Command::Demo => demo::run().await,
         Command::Bench(args) => bench::run(&out, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_command_exits_with_its_errors_kind() {
+        let wrong_code = anyhow::Error::from(ServiceError::WrongAuthCode);
+        assert_eq!(exit_status(&wrong_code), 6);
+        let wrapped = anyhow::Error::from(NodeError::from(ServiceError::Satellite));
+        assert_eq!(exit_status(&wrapped.context("while doing something")), 2);
+        let unreachable = anyhow::Error::from(NodeError::Remote("cannot reach primary".into()));
+        assert_eq!(exit_status(&unreachable), 11);
+        assert_eq!(exit_status(&anyhow::anyhow!("no kind")), 1);
     }
 }

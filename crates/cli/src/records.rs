@@ -3,17 +3,18 @@
 //! so it pushes the change at once.
 
 use crate::RecordCmd;
+use crate::admin::{OPERATOR, site};
 use crate::output::{Output, table};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 use sitesync_core::time;
-use sitesync_node::serve::{open, wake};
-use sitesync_node::{DataDir, RecordView, now_ms};
+use sitesync_node::serve::wake;
+use sitesync_node::{DataDir, now_ms};
+use sitesync_service::{RecordView, ServiceError};
 use std::process::ExitCode;
 
 pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
-    let node = open(dir.clone())?;
-    let site = &node.site;
+    let site = site(dir)?;
     match cmd {
         RecordCmd::Put {
             collection,
@@ -22,13 +23,15 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             store,
             org,
         } => {
-            let body: serde_json::Value = serde_json::from_str(&fields).context(
-                "the fields are not valid JSON (give an object like '{\"name\": \"Aspirin\"}')",
-            )?;
-            let record = site.put(
+            let body: serde_json::Value = serde_json::from_str(&fields).map_err(|e| {
+                ServiceError::Input(format!(
+                    "the fields are not valid JSON (give an object like '{{\"name\": \"Aspirin\"}}'): {e}"
+                ))
+            })?;
+            let record = site.put_record(
+                OPERATOR,
                 org.as_deref(),
-                &collection,
-                &id,
+                (&collection, &id),
                 body,
                 store.as_deref(),
                 now_ms(),
@@ -40,13 +43,17 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             collection,
             id,
             org,
-        } => print_record(out, &site.get(org.as_deref(), &collection, &id)?),
+        } => print_record(
+            out,
+            &site.get_record(OPERATOR, org.as_deref(), (&collection, &id))?,
+        ),
         RecordCmd::Delete {
             collection,
             id,
             org,
         } => {
-            let record = site.delete(org.as_deref(), &collection, &id, now_ms())?;
+            let record =
+                site.delete_record(OPERATOR, org.as_deref(), (&collection, &id), now_ms())?;
             wake(dir);
             out.print(&record, || format!("deleted {collection}/{id}"));
         }
@@ -57,7 +64,13 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             limit,
             after,
         } => {
-            let records = site.list(org.as_deref(), &collection, store.as_deref(), after, limit)?;
+            let records = site.list_records(
+                OPERATOR,
+                org.as_deref(),
+                &collection,
+                store.as_deref(),
+                (after, limit),
+            )?;
             out.print(&records, || {
                 let rows: Vec<Vec<String>> = records
                     .iter()
@@ -94,12 +107,8 @@ fn print_record(out: &Output, record: &RecordView) {
 }
 
 pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> Result<ExitCode> {
-    let node = open(dir.clone())?;
-    let org = node.site.org(org)?;
-    let rows: Vec<_> = node
-        .site
-        .records()
-        .conflicts(org.id, limit)?
+    let rows: Vec<_> = site(dir)?
+        .conflicts(OPERATOR, org, limit)?
         .into_iter()
         .map(|c| {
             json!({
@@ -138,9 +147,7 @@ pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> 
 
 /// `sitesync digest`: one line per store, for comparing replicas across sites.
 pub fn digest(dir: &DataDir, out: &Output, org: Option<&str>) -> Result<ExitCode> {
-    let node = open(dir.clone())?;
-    let org = node.site.org(org)?;
-    let stores = node.site.records().digest(org.id)?;
+    let stores = site(dir)?.digest(OPERATOR, org)?;
     out.print(&stores, || {
         if stores.is_empty() {
             return "no records".to_string();

@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sitesync_node::satellite::Agent;
 use sitesync_node::serve::{TlsFiles, open, serve as run_node};
 use sitesync_node::{DataDir, status};
+use sitesync_service::Actor;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -100,12 +101,11 @@ pub async fn sync(dir: DataDir, out: &Output) -> Result<ExitCode> {
 
 pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
     let node = open(dir)?;
-    let report = status::report(&node, true).await?;
+    let report = status::report(&node, Actor::Operator, true).await?;
     let rejections = if node.site.is_primary() || report.rejected == 0 {
         Vec::new()
     } else {
-        let org = node.site.config.org_id.unwrap_or_default();
-        node.site.records().rejections(org, 5)?
+        node.site.rejections(Actor::Operator, None, 5)?
     };
     out.print(&report, || {
         let mut lines = vec![format!(

@@ -15,7 +15,6 @@
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
 use crate::secrets::token_matches;
-use crate::site::RecordView;
 use crate::status;
 use crate::wire::bearer;
 use axum::body::Bytes;
@@ -27,8 +26,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sitesync_protocol::ErrorBody;
+use sitesync_service::{Actor, Changes, RecordView};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 /// Largest record body the local API accepts.
 pub const MAX_RECORD_BODY: usize = 1 << 20;
@@ -43,9 +42,6 @@ struct RecordQuery {
     /// Reading one record: wait up to this long for it to exist (to arrive by sync).
     wait_ms: Option<u64>,
 }
-
-/// The longest a read waits for a record to arrive.
-const MAX_READ_WAIT: Duration = Duration::from_secs(60);
 
 /// The local API routes.
 pub fn routes(node: Shared) -> axum::Router<Shared> {
@@ -137,47 +133,36 @@ async fn put_record(
     let body: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| NodeError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     let view = blocking(&node, move |node| {
-        node.site.put(
+        Ok(node.site.put_record(
+            Actor::Api,
             query.org.as_deref(),
-            &collection,
-            &id,
+            (&collection, &id),
             body,
             query.store.as_deref(),
             now_ms(),
-        )
+        )?)
     })
     .await?;
     node.notify_changed();
     Ok(Json(view))
 }
 
-/// Reads a record. With `wait_ms`, a record that is not (or no longer) here is waited
-/// for until it arrives or the time is up (then 404): a client that expects a record
-/// from another site learns of it the moment it is applied, without polling.
+/// Reads a record; with `wait_ms`, waits for it to arrive (see
+/// `Site::get_record_waiting`).
 async fn get_record(
     State(node): State<Shared>,
-    Path((collection, id)): Path<(String, String)>,
+    Path(key): Path<(String, String)>,
     Query(query): Query<RecordQuery>,
 ) -> Result<Json<RecordView>, NodeError> {
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_READ_WAIT);
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut changed = node.changes.listen();
-    loop {
-        changed.borrow_and_update();
-        let (org, collection, id) = (query.org.clone(), collection.clone(), id.clone());
-        let found = blocking(&node, move |node| {
-            node.site.get(org.as_deref(), &collection, &id)
-        })
-        .await;
-        match found {
-            Err(NodeError::NotFound(_))
-                if !node.is_stopping()
-                    && tokio::time::timeout_at(deadline, changed.changed())
-                        .await
-                        .is_ok_and(|woken| woken.is_ok()) => {}
-            found => return found.map(Json),
-        }
-    }
+    let changes = Changes {
+        changed: node.changes.listen(),
+        stopping: || node.is_stopping(),
+    };
+    let view = node
+        .site
+        .get_record_waiting(Actor::Api, query.org, key, query.wait_ms, changes)
+        .await?;
+    Ok(Json(view))
 }
 
 async fn delete_record(
@@ -186,8 +171,12 @@ async fn delete_record(
     Query(query): Query<RecordQuery>,
 ) -> Result<Json<RecordView>, NodeError> {
     let view = blocking(&node, move |node| {
-        node.site
-            .delete(query.org.as_deref(), &collection, &id, now_ms())
+        Ok(node.site.delete_record(
+            Actor::Api,
+            query.org.as_deref(),
+            (&collection, &id),
+            now_ms(),
+        )?)
     })
     .await?;
     node.notify_changed();
@@ -201,20 +190,20 @@ async fn list(
 ) -> Result<Json<Vec<RecordView>>, NodeError> {
     Ok(Json(
         blocking(&node, move |node| {
-            node.site.list(
+            Ok(node.site.list_records(
+                Actor::Api,
                 query.org.as_deref(),
                 &collection,
                 query.store.as_deref(),
-                query.after,
-                query.limit.unwrap_or(100),
-            )
+                (query.after, query.limit.unwrap_or(100)),
+            )?)
         })
         .await?,
     ))
 }
 
 async fn status(State(node): State<Shared>) -> Result<Json<status::Status>, NodeError> {
-    Ok(Json(status::report(&node, true).await?))
+    Ok(Json(status::report(&node, Actor::Api, true).await?))
 }
 
 /// A command changed the database under the running server: records (look for

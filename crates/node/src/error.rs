@@ -1,4 +1,5 @@
-//! The node's error type, and the one place errors become HTTP answers.
+//! The node's error type, its kind, and how it becomes an HTTP answer (the status and
+//! code of each kind come from `sitesync_service::ErrorKind`, the one table).
 
 use crate::config::ConfigError;
 use crate::secrets::SecretError;
@@ -7,12 +8,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sitesync_core::InvalidInput;
 use sitesync_protocol::{CodecError, ErrorBody};
+use sitesync_service::{ErrorKind, ServiceError, config_kind, secret_kind, store_kind};
 use sitesync_store::StoreError;
 use thiserror::Error;
 
 /// Anything that can go wrong in a node operation.
 #[derive(Debug, Error)]
 pub enum NodeError {
+    /// A use-case of the service refused or failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// The data folder or its configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -37,9 +42,6 @@ pub enum NodeError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The operation is not allowed.
-    #[error("{0}")]
-    Forbidden(String),
     /// Missing or wrong credentials. Deliberately says nothing about which part was wrong.
     #[error("authentication failed")]
     Unauthorised,
@@ -49,56 +51,57 @@ pub enum NodeError {
     /// The primary could not be reached, or answered with an error.
     #[error("{0}")]
     Remote(String),
+    /// The primary answered with data this site cannot read (a pulled record).
+    #[error("{0}")]
+    Unreadable(String),
     /// The node is shutting down or a background task failed.
     #[error("{0}")]
     Internal(String),
 }
 
 impl NodeError {
-    /// The HTTP status and stable error code of this error.
-    fn status(&self) -> (StatusCode, &'static str) {
+    /// The error a pulled page becomes when one of its records cannot be read: the
+    /// primary answered, so it is not unreachable; what it sent is corrupt, and the
+    /// page is refused whole.
+    pub fn unreadable_page(error: impl std::fmt::Display) -> NodeError {
+        NodeError::Unreadable(format!(
+            "the primary sent an unreadable {error}; nothing of the page was applied"
+        ))
+    }
+
+    /// What kind of failure this is (see `sitesync_service::ErrorKind`, which maps it
+    /// to an HTTP status, a code and an exit code).
+    pub fn kind(&self) -> ErrorKind {
         match self {
+            NodeError::Service(e) => e.kind(),
+            NodeError::Config(e) => config_kind(e),
+            NodeError::Store(e) => store_kind(e),
+            NodeError::Secret(e) => secret_kind(e),
             NodeError::Invalid(_) | NodeError::Body(_) | NodeError::BadRequest(_) => {
-                (StatusCode::BAD_REQUEST, "invalid_input")
+                ErrorKind::InvalidInput
             }
-            NodeError::Store(StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid_input"),
-            NodeError::NotFound(_) | NodeError::Store(StoreError::NotFound(_)) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            NodeError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "taken"),
-            NodeError::Forbidden(_) | NodeError::Store(StoreError::Refused(_)) => {
-                (StatusCode::FORBIDDEN, "forbidden")
-            }
-            NodeError::Unauthorised => (StatusCode::UNAUTHORIZED, "unauthorised"),
-            // Said in full (not "see the log"): the writer must know its write was not
-            // saved and what would let it through.
-            NodeError::Store(StoreError::DiskFull(_)) => {
-                (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
-            }
-            NodeError::Store(StoreError::ReadOnly(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "read_only")
-            }
-            NodeError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-            NodeError::Remote(_) => (StatusCode::BAD_GATEWAY, "primary_unreachable"),
-            NodeError::Config(_)
-            | NodeError::Store(_)
-            | NodeError::Secret(_)
-            | NodeError::Tls(_)
-            | NodeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            NodeError::NotFound(_) => ErrorKind::NotFound,
+            NodeError::Unauthorised => ErrorKind::Unauthorised,
+            NodeError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
+            NodeError::Remote(_) => ErrorKind::Unreachable,
+            NodeError::Unreadable(_) => ErrorKind::Corrupt,
+            NodeError::Tls(_) | NodeError::Internal(_) => ErrorKind::Internal,
         }
     }
 }
 
 impl IntoResponse for NodeError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status();
-        let error = if matches!(code, "disk_full" | "read_only") {
-            tracing::error!(error = %self, "a write failed");
-            self.to_string()
-        } else if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let kind = self.kind();
+        let (status, code) = kind.http();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let error = if !kind.tells_caller() {
             tracing::error!(error = %self, "request failed");
             "the server failed to handle the request; its log says why".to_string()
         } else {
+            if matches!(kind, ErrorKind::DiskFull | ErrorKind::ReadOnly) {
+                tracing::error!(error = %self, "a write failed");
+            }
             self.to_string()
         };
         (
@@ -109,5 +112,50 @@ impl IntoResponse for NodeError {
             }),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sitesync_protocol::PulledRecord;
+    use sitesync_store::Prepared;
+
+    /// Issue 9: a page with an unreadable record was answered as 502 "primary
+    /// unreachable", though the primary had answered.
+    #[test]
+    fn an_unreadable_pulled_page_is_corrupt_not_unreachable() {
+        let record: PulledRecord = serde_json::from_str(
+            r#"{"seq": 1, "collection": "items", "id": "a", "state": {"nonsense": 1}}"#,
+        )
+        .expect("a well-formed pulled record");
+        let error = match Prepared::new(record) {
+            Err(e) => NodeError::unreadable_page(e),
+            Ok(_) => panic!("the record should be refused"),
+        };
+        assert_eq!(error.kind(), ErrorKind::Corrupt);
+        assert_ne!(error.kind().http().1, "primary_unreachable");
+        assert_eq!(error.kind().http(), (500, "internal"));
+        assert_eq!(
+            error.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    /// Kinds come from the one table: a refused credential and a full disk keep their
+    /// codes.
+    #[test]
+    fn node_errors_answer_through_the_kind_table() {
+        assert_eq!(
+            NodeError::Unauthorised.into_response().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let full = NodeError::Store(StoreError::DiskFull("/data".into()));
+        assert_eq!(
+            full.into_response().status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        let remote = NodeError::Remote("cannot reach primary".into());
+        assert_eq!(remote.kind().http(), (502, "primary_unreachable"));
     }
 }

@@ -3,27 +3,25 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the data folder and `config.toml`.
-//! - [`secrets`]: sync keys, site secrets, the authorisation code and API token;
-//!   [`attempts`]: slowing down guessing of them; [`credentials`]: the primary's
+//! - [`config`], [`secrets`] and [`site`]: the data folder, secrets and the opened
+//!   site, re-exported from `sitesync-service`, where the use-cases that need them live;
+//!   [`attempts`]: slowing down guessing of secrets; [`credentials`]: the primary's
 //!   memory of the sites it checked.
-//! - [`site`]: a site opened from its data folder; record operations shared by the CLI
-//!   and the local API.
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment).
-//! - [`settings`]: the sync settings behind the authorisation code.
 //! - [`node`]: the state a running node shares; [`serve`]: running it.
 //! - [`primary`]: the sync API (enrol, push, long-polling pull); [`commit`]: the group
 //!   commit of pushed batches.
-//! - [`api`]: the local JSON API.
+//! - [`api`]: the local JSON API, calling the use-cases of `sitesync-service` only.
 //! - [`client`] and [`satellite`]: the satellite's side of the protocol.
-//! - [`status`]: `sitesync status`.
-//! - [`error`]: the node's error, and its mapping to HTTP statuses.
+//! - [`status`]: `sitesync status` (this site's part comes from the service; this adds
+//!   what the primary says).
+//! - [`error`]: the node's error, its kind, and its HTTP answer (statuses and codes from
+//!   `sitesync_service::ErrorKind`, the one table).
 
 pub mod api;
 pub mod attempts;
 pub mod client;
 pub mod commit;
-pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod init;
@@ -31,15 +29,15 @@ pub mod node;
 pub mod primary;
 pub mod replay;
 pub mod satellite;
-pub mod secrets;
 pub mod serve;
-pub mod settings;
-pub mod site;
 pub mod status;
 pub mod tls;
 mod wire;
 
-pub use config::{Config, DataDir, Role};
 pub use error::NodeError;
 pub use node::{Node, Shared, now_ms};
-pub use site::{RecordView, Site};
+pub use sitesync_service::{Config, DataDir, RecordView, Role, Site, config, secrets};
+/// The opened site (moved to `sitesync-service`; re-exported under its old path).
+pub mod site {
+    pub use sitesync_service::{RecordView, Site, view};
+}

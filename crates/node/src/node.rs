@@ -3,7 +3,6 @@
 use crate::attempts::{Attempts, Subject};
 use crate::commit::PushJob;
 use crate::error::NodeError;
-use crate::secrets::SyncKeys;
 use crate::site::Site;
 use sitesync_core::SiteId;
 use sitesync_store::{ChangeFeed, Contact, CredentialCache, NonceLog};
@@ -15,16 +14,15 @@ use tokio::sync::{Notify, mpsc};
 
 /// A running node.
 pub struct Node {
-    /// The site it runs.
-    pub site: Site,
+    /// The site it runs, shared with the service's waiting reads (which run on
+    /// blocking threads of their own).
+    pub site: Arc<Site>,
     /// Bumped after every committed change to the records here. Long-polling pulls wait
     /// on it, so a change reaches waiting satellites as soon as it is durable, and so do
     /// local reads waiting for a record to arrive.
     pub changes: Box<dyn ChangeFeed>,
     /// Woken by local writes on a satellite, so its pusher sends them at once.
     pub local_write: Notify,
-    /// Primary: derives and checks sync keys.
-    pub sync_keys: Option<SyncKeys>,
     /// Whether the local API asks for the bearer token (bound beyond loopback).
     pub api_token_required: bool,
     /// Set when `serve` is stopping: long-polls answer at once.

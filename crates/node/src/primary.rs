@@ -8,7 +8,7 @@
 use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::node::{Shared, blocking, now_ms};
-use crate::secrets::{RequestStamp, SyncKeys, token_hash, token_matches};
+use crate::secrets::{RequestStamp, token_matches};
 use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
@@ -19,9 +19,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use sitesync_core::Assignment;
 use sitesync_protocol::{
-    CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
-    PushRequest, TIME_HEADER,
+    CURSOR_HEADER, EnrolRequest, MORE_HEADER, PullQuery, PullResponse, PushRequest, TIME_HEADER,
 };
+use sitesync_service::ErrorKind;
 use sitesync_store::{Contact, PreparedPush, SiteRow};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -64,62 +64,12 @@ async fn enrol(
     node.check_address(peer.ip())?;
     let request: EnrolRequest = decode(&headers, &body, 64 << 10)?;
     let answer = blocking(&node, move |node| {
-        let keys = node
-            .sync_keys
-            .as_ref()
-            .ok_or_else(|| NodeError::NotFound("this site is not a primary".into()))?;
-        let Some((org_id, _)) = SyncKeys::parse(&request.sync_key) else {
-            return Err(NodeError::Unauthorised);
-        };
-        let store = node.site.primary()?;
-        let org = store
-            .org_by_id(org_id)
-            .map_err(|_| NodeError::Unauthorised)?;
-        if !keys.verify(&request.sync_key, org.id, org.key_generation) {
-            tracing::warn!(org = org.id, "enrolment with a wrong or retired sync key");
-            return Err(NodeError::Unauthorised);
-        }
-        let mut assignment = Assignment {
-            all_stores: request.all_stores,
-            stores: BTreeSet::new(),
-        };
-        for store in &request.stores {
-            let row = node.site.primary()?.store(org.id, store).map_err(|_| {
-                NodeError::BadRequest(format!(
-                    "unknown store {store:?} in organisation {:?}",
-                    org.name
-                ))
-            })?;
-            assignment.stores.insert(row.id);
-        }
-        // The secret is derived from the site and the moment it enrolled, never stored.
-        let enrolled_at = now_ms();
-        let site_id = store.create_site(
-            org.id,
-            request.site_id,
-            request.name.as_deref(),
-            &|site| token_hash(&keys.site_secret(org.id, site, enrolled_at)),
-            &assignment,
-            enrolled_at,
-        )?;
-        let secret = keys.site_secret(org.id, site_id, enrolled_at);
-        let row = store.site_by_id(site_id)?;
-        let config = store.site_config(&row)?;
-        tracing::info!(site = site_id, org = org.id, name = %row.name, "site enrolled");
-        Ok(EnrolResponse {
-            site_id,
-            secret,
-            org: OrgRef {
-                id: org.id,
-                name: org.name,
-            },
-            config,
-        })
+        Ok(node.site.enrol(&request, now_ms())?)
     })
     .await;
     match answer {
         Ok(answer) => Ok(encode(&answer)),
-        Err(NodeError::Unauthorised) => {
+        Err(error) if error.kind() == ErrorKind::Unauthorised => {
             Err(node.failed_attempt("enrolment", peer.ip(), None).await)
         }
         Err(error) => Err(error),
@@ -302,7 +252,7 @@ async fn authenticate(
 /// Derives the secret of a site just read and remembers both; `None` when the secret
 /// does not match the one the site enrolled with.
 fn secret_of(node: &Shared, site: SiteRow) -> Option<(SiteRow, String)> {
-    let keys = node.sync_keys.as_ref()?;
+    let keys = node.site.keys.as_ref()?;
     let secret = keys.site_secret(site.org, site.id, site.enrolled_at);
     if !token_matches(&secret, &site.secret_hash) {
         tracing::error!(

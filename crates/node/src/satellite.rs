@@ -70,13 +70,7 @@ impl Page {
         let records = answer
             .records
             .into_iter()
-            .map(|record| {
-                Prepared::new(record).map_err(|e| {
-                    NodeError::Remote(format!(
-                        "the primary sent an unreadable {e}; nothing of the page was applied"
-                    ))
-                })
-            })
+            .map(|record| Prepared::new(record).map_err(NodeError::unreadable_page))
             .collect::<Result<_, _>>()?;
         Ok(Page {
             records,
@@ -396,11 +390,14 @@ impl Agent {
                         "store no longer assigned: its records left this site"
                     );
                 }
-                node.site.follow_assignment(&config, &added)
+                Ok(node.site.follow_assignment(&config, &added)?)
             })
             .await?;
         } else if config != old {
-            blocking(&self.node, move |node| node.site.save_site_config(&config)).await?;
+            blocking(&self.node, move |node| {
+                Ok(node.site.save_site_config(&config)?)
+            })
+            .await?;
         }
         self.backfill().await
     }

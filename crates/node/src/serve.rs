@@ -8,7 +8,6 @@ use crate::node::{Node, Shared};
 use crate::primary;
 use crate::replay::Freshness;
 use crate::satellite::Agent;
-use crate::secrets::SyncKeys;
 use crate::site::Site;
 use crate::tls;
 use serde::{Deserialize, Serialize};
@@ -43,20 +42,12 @@ impl Running {
 /// Opens a node on the site in `dir` (for `serve`, and for commands that need one).
 pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
     let site = Site::open(dir)?;
-    let sync_keys = match site.config.role {
-        Role::Primary => {
-            let key = site.dir.read_secret(&site.dir.primary_key_path())?;
-            Some(SyncKeys::new(key.as_bytes()))
-        }
-        Role::Satellite => None,
-    };
     let api_token_required = !is_loopback(&site.config.listen);
     let (pushes, push_queue) = tokio::sync::mpsc::channel(1024);
     Ok(Arc::new(Node {
-        site,
+        site: Arc::new(site),
         changes: Box::new(LocalFeed::default()),
         local_write: Notify::new(),
-        sync_keys,
         api_token_required,
         stopping: AtomicBool::new(false),
         contacts: Default::default(),

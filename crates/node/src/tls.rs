@@ -18,6 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
+pub use sitesync_service::config::Trust;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -123,17 +124,6 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Setup(format!("the certificate and key do not fit: {e}")))?;
     Ok(Arc::new(config))
-}
-
-/// How a satellite trusts its primary's certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trust {
-    /// The operating system's root certificates.
-    System,
-    /// The certificates in this PEM file (a private CA, or a self-signed certificate).
-    Ca(PathBuf),
-    /// Exactly the certificate with this fingerprint (as [`fingerprint`] prints it).
-    Pinned(String),
 }
 
 /// The client side of TLS for [`Trust::Ca`] and [`Trust::Pinned`]; `None` for

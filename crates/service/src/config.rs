@@ -12,7 +12,6 @@
 //!   serve.json     while `serve` runs: its process id and the address it listens on
 //! ```
 
-use crate::tls::Trust;
 use serde::{Deserialize, Serialize};
 use sitesync_core::{OrgId, SiteId};
 use std::fs;
@@ -98,6 +97,18 @@ pub struct Config {
     /// Satellite: trust exactly the primary certificate with this SHA-256 fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_fingerprint: Option<String>,
+}
+
+/// How a satellite trusts its primary's certificate. Kept here, beside the
+/// configuration it is read from; `sitesync-node`'s `tls` builds the verifier from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The operating system's root certificates.
+    System,
+    /// The certificates in this PEM file (a private CA, or a self-signed certificate).
+    Ca(PathBuf),
+    /// Exactly the certificate with this fingerprint (as `tls::fingerprint` prints it).
+    Pinned(String),
 }
 
 impl Config {

@@ -1,0 +1,65 @@
+//! The use-cases of sitesync, one function each, for every edge: the command line, the
+//! local API, the sync API and (later) the portal. Each takes who is asking
+//! ([`Actor`]) and returns a [`ServiceError`] whose [`ErrorKind`] the edges turn into an
+//! HTTP status or an exit code through one table ([`ErrorKind::http`],
+//! [`ErrorKind::exit_code`]). An edge never calls storage itself.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), sitesync_service::ServiceError> {
+//! use sitesync_service::{Actor, DataDir, Site};
+//! let site = Site::open(DataDir::new("./sitesync-data"))?;
+//! let created = site.create_org(Actor::Operator, "Acme Pharmacies", 0)?;
+//! println!("sync key: {}", created.sync_key);
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`actor`](Actor): who asks, and what each asker may do.
+//! - `kind`: [`ErrorKind`] and the one table of HTTP statuses, codes and exit codes;
+//!   `error`: [`ServiceError`], in the product's words.
+//! - [`config`]: the data folder and `config.toml`; [`secrets`]: sync keys, site
+//!   secrets, the authorisation code and API token.
+//! - `site`: [`Site`], a site opened from its data folder, which every use-case works on,
+//!   and the lookups they share. The use-cases are its methods, one family a file:
+//!   - `orgs`: create, list, show, rotate the sync key;
+//!   - `stores`: stores, and restricted collections;
+//!   - `sites`: enrol, list, show, assign stores, revoke;
+//!   - `records`: put, get (waiting for it to arrive), list, delete;
+//!   - `reports`: conflicts, rejections, digest;
+//!   - `status`: where the site stands;
+//!   - `settings`: show, and [`set_setting`] behind the authorisation code.
+//!
+//! # Why the site lives here
+//!
+//! The dependencies run one way: `sitesync-node` (HTTP edges, the sync agent) ->
+//! `sitesync-service` -> `sitesync-store`. Every use-case needs the opened site (its
+//! folder, configuration, database and, on the primary, its sync keys), so [`Site`],
+//! [`config`] and [`secrets`] moved here from `sitesync-node`, which re-exports them
+//! under their old paths. The sync API's push and pull still reach `Site::store`
+//! directly: they are being reworked into a sans-IO session of their own.
+
+mod actor;
+pub mod config;
+mod error;
+mod kind;
+mod orgs;
+mod records;
+mod reports;
+pub mod secrets;
+mod settings;
+mod site;
+mod sites;
+mod status;
+mod stores;
+
+pub use actor::Actor;
+pub use config::{Config, DataDir, Role};
+pub use error::{ServiceError, config_kind, secret_kind, store_kind};
+pub use kind::{ALL_KINDS, ErrorKind};
+pub use orgs::{OrgDetail, OrgKey, OrgSummary};
+pub use records::{Changes, MAX_LIST, MAX_READ_WAIT, RecordView, view};
+pub use settings::{KEYS as SETTING_KEYS, set_setting};
+pub use site::Site;
+pub use sites::{Assigned, Revoked, SiteView};
+pub use status::Status;

@@ -1,0 +1,102 @@
+//! Organisations on the primary: create, list, show, and rotate the sync key.
+
+use crate::actor::Actor;
+use crate::error::ServiceError;
+use crate::site::Site;
+use sitesync_store::{Org, StoreRow};
+
+/// An organisation with its current sync key (shown read-only, never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgKey {
+    /// The organisation.
+    pub org: Org,
+    /// Its current sync key.
+    pub sync_key: String,
+}
+
+/// One line of the organisations list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgSummary {
+    /// The organisation.
+    pub org: Org,
+    /// How many stores it has.
+    pub stores: usize,
+    /// How many satellites it has enrolled (revoked ones included).
+    pub sites: usize,
+}
+
+/// An organisation in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgDetail {
+    /// The organisation and its sync key.
+    pub key: OrgKey,
+    /// Its stores.
+    pub stores: Vec<StoreRow>,
+    /// Its collections only the primary may write.
+    pub restricted: Vec<String>,
+}
+
+impl Site {
+    /// Creates an organisation; its sync key enrols its sites.
+    pub fn create_org(
+        &self,
+        actor: Actor,
+        name: &str,
+        now_ms: u64,
+    ) -> Result<OrgKey, ServiceError> {
+        actor.local("create organisations")?;
+        self.primary_only()?;
+        let org = self.primary()?.create_org(name, now_ms)?;
+        tracing::info!(org = org.id, %actor, "organisation created");
+        self.with_key(org)
+    }
+
+    /// Every organisation, with how many stores and sites it has.
+    pub fn orgs(&self, actor: Actor) -> Result<Vec<OrgSummary>, ServiceError> {
+        actor.local("list organisations")?;
+        self.primary_only()?;
+        let sites = self.primary()?.sites()?;
+        self.primary()?
+            .orgs()?
+            .into_iter()
+            .map(|org| {
+                Ok(OrgSummary {
+                    stores: self.primary()?.stores(org.id)?.len(),
+                    sites: sites.iter().filter(|s| s.org == org.id).count(),
+                    org,
+                })
+            })
+            .collect()
+    }
+
+    /// An organisation (by id or name) with its sync key, stores and restricted
+    /// collections.
+    pub fn show_org(&self, actor: Actor, org: &str) -> Result<OrgDetail, ServiceError> {
+        actor.local("see organisations")?;
+        self.primary_only()?;
+        let org = self.primary()?.org(org)?;
+        Ok(OrgDetail {
+            stores: self.primary()?.stores(org.id)?,
+            restricted: self.primary()?.restricted(org.id)?,
+            key: self.with_key(org)?,
+        })
+    }
+
+    /// Issues a new sync key: the old one no longer enrols sites; enrolled sites keep
+    /// working.
+    pub fn rotate_key(&self, actor: Actor, org: &str) -> Result<OrgKey, ServiceError> {
+        actor.local("rotate sync keys")?;
+        self.primary_only()?;
+        let org = self.primary()?.org(org)?;
+        let org = self.primary()?.rotate_key(org.id)?;
+        tracing::info!(org = org.id, %actor, "sync key rotated");
+        self.with_key(org)
+    }
+
+    fn with_key(&self, org: Org) -> Result<OrgKey, ServiceError> {
+        Ok(OrgKey {
+            sync_key: self.sync_key(&org)?,
+            org,
+        })
+    }
+}

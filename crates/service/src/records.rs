@@ -1,0 +1,232 @@
+//! Records on this site: put, get (waiting for it to arrive), list and delete, as the
+//! CLI's `sitesync record …` and the local API's `/api/v1/{collection}[/{id}]` ask.
+//!
+//! A write is checked here the way the primary would check it (the store is held, the
+//! collection is not restricted), so a refused change is never queued.
+
+use crate::actor::Actor;
+use crate::error::ServiceError;
+use crate::site::Site;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sitesync_core::{OrgId, StoreId, time, validate};
+use sitesync_store::{ListQuery, LocalWrite, StoredRecord};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Most records one list call returns.
+pub const MAX_LIST: u32 = 10_000;
+
+/// The longest a read waits for a record to arrive.
+pub const MAX_READ_WAIT: Duration = Duration::from_secs(60);
+
+/// A record as the CLI and the local API show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordView {
+    /// The record's id.
+    pub id: String,
+    /// Its collection.
+    pub collection: String,
+    /// Its store's name; `null` for organisation-wide records.
+    pub store: Option<String>,
+    /// Its visible fields.
+    pub fields: Map<String, Value>,
+    /// Whether it is deleted.
+    pub deleted: bool,
+    /// When it last changed (RFC 3339, from the change's clock).
+    pub updated_at: Option<String>,
+    /// The site that made its last change.
+    pub origin_site: Option<u32>,
+}
+
+/// What a waiting read listens to: the running node's signal that records changed,
+/// and whether the node is stopping (then the read answers at once).
+pub struct Changes<S: Fn() -> bool> {
+    /// Bumped after every committed change to the records here.
+    pub changed: watch::Receiver<u64>,
+    /// Whether the node is stopping.
+    pub stopping: S,
+}
+
+impl Site {
+    /// Sets fields of a record (creating it), as this site.
+    pub fn put_record(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+        (collection, id): (&str, &str),
+        body: Value,
+        store: Option<&str>,
+        now_ms: u64,
+    ) -> Result<RecordView, ServiceError> {
+        actor.local("write records here; a site's changes arrive by push")?;
+        validate::collection(collection)?;
+        validate::record_id(id)?;
+        let fields = validate::fields(body)?;
+        // A record exists through its fields' stamps: a write of no field would make a
+        // record that is listed here but never reaches another site.
+        if fields.is_empty() {
+            return Err(ServiceError::Input(
+                "the record body has no fields; set at least one, like {\"name\": \"Aspirin\"}"
+                    .into(),
+            ));
+        }
+        let org = self.org(org)?;
+        let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
+        let existing = self.records().record(org.id, collection, id)?;
+        let store = existing
+            .as_ref()
+            .filter(|r| !r.state.is_empty())
+            .map_or(store, |r| r.state.store.or(store));
+        self.write_record(
+            org.id,
+            (collection, id),
+            LocalWrite::Put { store, fields },
+            store,
+            now_ms,
+        )
+    }
+
+    /// Deletes a record, as this site.
+    pub fn delete_record(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+        (collection, id): (&str, &str),
+        now_ms: u64,
+    ) -> Result<RecordView, ServiceError> {
+        actor.local("delete records here; a site's changes arrive by push")?;
+        validate::collection(collection)?;
+        validate::record_id(id)?;
+        let org = self.org(org)?;
+        let existing = self.records().record(org.id, collection, id)?;
+        let store = existing.as_ref().and_then(|r| r.state.store);
+        self.write_record(org.id, (collection, id), LocalWrite::Delete, store, now_ms)
+    }
+
+    /// Checks and makes a local write of a record of `store`.
+    fn write_record(
+        &self,
+        org: OrgId,
+        (collection, id): (&str, &str),
+        write: LocalWrite,
+        store: Option<StoreId>,
+        now_ms: u64,
+    ) -> Result<RecordView, ServiceError> {
+        self.check_writable(collection, store)?;
+        let record = self.records().write_local(
+            org,
+            collection,
+            id,
+            write,
+            self.config.site_id,
+            now_ms,
+            !self.is_primary(),
+        )?;
+        Ok(view(&record, &self.store_names(org)?))
+    }
+
+    /// One live record.
+    pub fn get_record(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+        (collection, id): (&str, &str),
+    ) -> Result<RecordView, ServiceError> {
+        actor.local("read records here; a site's records arrive by pull")?;
+        validate::collection(collection)?;
+        validate::record_id(id)?;
+        let org = self.org(org)?;
+        let (collection, id) = (collection.to_string(), id.to_string());
+        match self.records().record(org.id, &collection, &id)? {
+            Some(record) if !record.state.is_deleted() => {
+                Ok(view(&record, &self.store_names(org.id)?))
+            }
+            Some(_) => Err(ServiceError::Deleted { collection, id }),
+            None => Err(ServiceError::NoRecord { collection, id }),
+        }
+    }
+
+    /// Reads a record. With `wait_ms`, a record that is not (or no longer) here is
+    /// waited for until it arrives or the time is up (at most [`MAX_READ_WAIT`]; then
+    /// "not found"): a client that expects a record from another site learns of it the
+    /// moment it is applied, without polling. Reads run on a blocking thread.
+    pub async fn get_record_waiting<S: Fn() -> bool>(
+        self: &Arc<Self>,
+        actor: Actor,
+        org: Option<String>,
+        (collection, id): (String, String),
+        wait_ms: Option<u64>,
+        mut changes: Changes<S>,
+    ) -> Result<RecordView, ServiceError> {
+        let wait = Duration::from_millis(wait_ms.unwrap_or(0)).min(MAX_READ_WAIT);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            changes.changed.borrow_and_update();
+            let (site, org, key) = (self.clone(), org.clone(), (collection.clone(), id.clone()));
+            let found = tokio::task::spawn_blocking(move || {
+                site.get_record(actor, org.as_deref(), (&key.0, &key.1))
+            })
+            .await
+            .map_err(|e| ServiceError::Task(e.to_string()))?;
+            match found {
+                Err(ServiceError::NoRecord { .. } | ServiceError::Deleted { .. })
+                    if !(changes.stopping)()
+                        && tokio::time::timeout_at(deadline, changes.changed.changed())
+                            .await
+                            .is_ok_and(|woken| woken.is_ok()) => {}
+                found => return found,
+            }
+        }
+    }
+
+    /// Live records of a collection, in id order, `limit` (at most [`MAX_LIST`]) after
+    /// the id `after`.
+    pub fn list_records(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+        collection: &str,
+        store: Option<&str>,
+        (after, limit): (Option<String>, u32),
+    ) -> Result<Vec<RecordView>, ServiceError> {
+        actor.local("list records here; a site's records arrive by pull")?;
+        validate::collection(collection)?;
+        let org = self.org(org)?;
+        let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
+        let query = ListQuery {
+            collection: collection.to_string(),
+            store,
+            after,
+            limit: limit.min(MAX_LIST),
+        };
+        let names = self.store_names(org.id)?;
+        Ok(self
+            .records()
+            .list(org.id, &query)?
+            .iter()
+            .map(|r| view(r, &names))
+            .collect())
+    }
+}
+
+/// Presents a stored record.
+pub fn view(record: &StoredRecord, store_names: &HashMap<StoreId, String>) -> RecordView {
+    let latest = record.state.latest();
+    RecordView {
+        id: record.id.clone(),
+        collection: record.collection.clone(),
+        store: record.state.store.map(|s| {
+            store_names
+                .get(&s)
+                .cloned()
+                .unwrap_or_else(|| s.to_string())
+        }),
+        fields: record.state.values(),
+        deleted: record.state.is_deleted(),
+        updated_at: latest.map(|s| time::rfc3339(s.millis())),
+        origin_site: latest.map(|s| s.site),
+    }
+}

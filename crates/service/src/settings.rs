@@ -1,0 +1,133 @@
+//! `sitesync settings`: the sync settings, locked behind the authorisation code as in
+//! mSupply's synchronisation preferences.
+
+use crate::actor::Actor;
+use crate::config::{Config, DataDir, Role, check_auth_code, check_primary_url};
+use crate::error::ServiceError;
+use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
+use crate::site::Site;
+use sitesync_core::validate;
+
+/// The settings `settings set` changes.
+pub const KEYS: &[&str] = &["primary-url", "listen", "name", "auth-code", "api-token"];
+
+impl Site {
+    /// The settings as (key, value) pairs; secrets appear only as "set (stored hashed)".
+    pub fn settings(&self, actor: Actor) -> Result<Vec<(String, String)>, ServiceError> {
+        actor.local("read this site's settings")?;
+        let config = &self.config;
+        let mut rows = vec![
+            ("role", format!("{:?}", config.role).to_lowercase()),
+            ("site-id", config.site_id.to_string()),
+            ("name", config.name.clone()),
+            ("listen", config.listen.clone()),
+        ];
+        if config.role == Role::Satellite {
+            let sc = self.site_config()?;
+            rows.push((
+                "primary-url",
+                config.primary_url.clone().unwrap_or_default(),
+            ));
+            rows.push(("organisation", config.org_name.clone().unwrap_or_default()));
+            let stores: Vec<String> = sc.stores.into_iter().map(|s| s.name).collect();
+            rows.push((
+                "stores",
+                if sc.all_stores {
+                    "all".to_string()
+                } else {
+                    stores.join(", ")
+                },
+            ));
+            rows.push(("site-credential", "set (in site.key, 0600)".to_string()));
+        }
+        rows.push(("auth-code", "set (stored hashed)".to_string()));
+        rows.push(("api-token", "set (stored hashed)".to_string()));
+        Ok(rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+/// Changes one setting after checking the authorisation code, whoever asks: the lock
+/// guards the sync settings even against people at this machine. Returns a message for
+/// the person (with a new API token, shown once). A wrong code changes nothing.
+///
+/// Works on the data folder rather than an opened [`Site`]: a folder whose database
+/// cannot be opened can still have its settings repaired.
+pub fn set_setting(
+    dir: &DataDir,
+    actor: Actor,
+    (key, value): (&str, &str),
+    auth_code: &str,
+) -> Result<String, ServiceError> {
+    actor.local("change this site's settings")?;
+    let mut config = dir.load()?;
+    if !code_matches(auth_code, &config.auth_code_hash)? {
+        tracing::warn!(
+            setting = key,
+            %actor,
+            "settings change with a wrong authorisation code"
+        );
+        return Err(ServiceError::WrongAuthCode);
+    }
+    let message = change(&mut config, key, value)?;
+    dir.save(&config)?;
+    tracing::info!(setting = key, %actor, "setting changed");
+    Ok(message)
+}
+
+/// Applies one setting to `config`; returns the message for the person.
+fn change(config: &mut Config, key: &str, value: &str) -> Result<String, ServiceError> {
+    let mut message = format!("{key} changed; restart `sitesync serve` if it is running");
+    match key {
+        "primary-url" if config.role == Role::Satellite => {
+            check_primary_url(value).map_err(ServiceError::Input)?;
+            config.primary_url = Some(value.trim_end_matches('/').to_string());
+        }
+        "primary-url" => {
+            return Err(ServiceError::Input("the primary has no primary-url".into()));
+        }
+        "listen" => {
+            if value
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                return Err(ServiceError::Input(format!(
+                    "{value:?} is not an address like 127.0.0.1:7700"
+                )));
+            }
+            config.listen = value.to_string();
+        }
+        "name" => {
+            validate::name("site name", value)?;
+            config.name = value.to_string();
+        }
+        "auth-code" => {
+            check_auth_code(value).map_err(ServiceError::Input)?;
+            config.auth_code_hash = code_hash(value.trim())?;
+            message = "auth-code changed".to_string();
+        }
+        "api-token" => {
+            if value != "new" {
+                return Err(ServiceError::Input(
+                    "use `settings set api-token new` to make a new token".into(),
+                ));
+            }
+            let token = random_hex(32)?;
+            config.api_token_hash = token_hash(&token);
+            message = format!(
+                "new API token (shown once): {token}\nrestart `sitesync serve` if it is running"
+            );
+        }
+        "site-id" | "stores" | "organisation" => {
+            return Err(ServiceError::Input(format!(
+                "{key} is set by the primary: enrol again with `sitesync init satellite`, or change stores with `sitesync site assign` on the primary"
+            )));
+        }
+        _ => {
+            return Err(ServiceError::Input(format!(
+                "unknown setting {key:?}; settings are {}",
+                KEYS.join(", ")
+            )));
+        }
+    }
+    Ok(message)
+}

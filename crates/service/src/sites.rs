@@ -1,0 +1,205 @@
+//! Satellites on the primary: enrolment, the list, one site, its stores (assignment)
+//! and revocation.
+
+use crate::actor::Actor;
+use crate::error::{ServiceError, must_exist};
+use crate::secrets::{SyncKeys, token_hash};
+use crate::site::Site;
+use sitesync_core::{Assignment, SiteId};
+use sitesync_protocol::{EnrolRequest, EnrolResponse, OrgRef};
+use sitesync_store::{Org, SiteRow};
+use std::collections::BTreeSet;
+
+/// A satellite as the list and `show` present it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteView {
+    /// The site as stored.
+    pub row: SiteRow,
+    /// Its organisation's name.
+    pub organisation: String,
+    /// The names of the stores it holds, or `["all"]`.
+    pub stores: Vec<String>,
+    /// Routed changes it has not pulled yet.
+    pub behind: u64,
+}
+
+/// A site's new set of stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assigned {
+    /// The site.
+    pub site: SiteId,
+    /// Its new assignment version: the site follows when it pulls a different one.
+    pub assignment_version: u64,
+}
+
+/// A revoked site and its organisation's new sync key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The site.
+    pub site: SiteId,
+    /// Its organisation, at its new key generation.
+    pub org: Org,
+    /// The new sync key (the old one cannot enrol a site again).
+    pub sync_key: String,
+}
+
+impl Site {
+    /// Every satellite, with its stores, last contact and how far behind it is.
+    pub fn sites(&self, actor: Actor) -> Result<Vec<SiteView>, ServiceError> {
+        actor.local("list sites")?;
+        self.primary_only()?;
+        self.primary()?
+            .sites()?
+            .into_iter()
+            .map(|row| self.site_view(row))
+            .collect()
+    }
+
+    /// One satellite (by id or name). A site may see its own entry.
+    pub fn show_site(&self, actor: Actor, site: &str) -> Result<SiteView, ServiceError> {
+        self.primary_only()?;
+        let row = self.primary()?.site(site)?;
+        actor.may_see_site(row.id)?;
+        self.site_view(row)
+    }
+
+    fn site_view(&self, row: SiteRow) -> Result<SiteView, ServiceError> {
+        let org = self.primary()?.org_by_id(row.org).map_err(must_exist)?;
+        let stores = match row.assignment.all_stores {
+            true => vec!["all".to_string()],
+            false => self
+                .primary()?
+                .stores(row.org)?
+                .into_iter()
+                .filter(|s| row.assignment.stores.contains(&s.id))
+                .map(|s| s.name)
+                .collect(),
+        };
+        let behind = self
+            .primary()?
+            .routed_after(row.org, &row.assignment, row.pull_cursor)?;
+        Ok(SiteView {
+            row,
+            organisation: org.name,
+            stores,
+            behind,
+        })
+    }
+
+    /// Changes the stores a satellite (by id or name) holds: `stores` by id or name, or
+    /// every store. The site takes the change on its next sync.
+    pub fn assign_site(
+        &self,
+        actor: Actor,
+        site: &str,
+        stores: &[String],
+        all_stores: bool,
+    ) -> Result<Assigned, ServiceError> {
+        actor.local("assign stores to sites")?;
+        self.primary_only()?;
+        let site = self.primary()?.site(site)?;
+        let mut assignment = Assignment {
+            all_stores,
+            ..Assignment::default()
+        };
+        for name in stores {
+            assignment
+                .stores
+                .insert(self.primary()?.store(site.org, name)?.id);
+        }
+        let version = self.primary()?.assign(site.id, &assignment)?;
+        tracing::info!(site = site.id, version, %actor, "stores assigned");
+        Ok(Assigned {
+            site: site.id,
+            assignment_version: version,
+        })
+    }
+
+    /// Ends a satellite's access (its next request is refused) and rotates its
+    /// organisation's sync key, which whoever ran the site knew.
+    pub fn revoke_site(&self, actor: Actor, site: &str) -> Result<Revoked, ServiceError> {
+        actor.local("revoke sites")?;
+        self.primary_only()?;
+        let site = self.primary()?.site(site)?;
+        let org = self.primary()?.revoke_site(site.id)?;
+        tracing::info!(site = site.id, %actor, "site revoked");
+        Ok(Revoked {
+            site: site.id,
+            sync_key: self.sync_key(&org)?,
+            org,
+        })
+    }
+
+    /// Enrols a new satellite of the organisation whose sync key `request` presents:
+    /// the key is the asker's credential, so this takes no [`Actor`]. A wrong or retired
+    /// key is [`ServiceError::WrongSyncKey`], which the edge counts as a failed attempt.
+    pub fn enrol(
+        &self,
+        request: &EnrolRequest,
+        now_ms: u64,
+    ) -> Result<EnrolResponse, ServiceError> {
+        // Only a primary serves the sync API, so a satellite asked to enrol is a bug.
+        let keys = self.keys.as_ref().ok_or_else(|| {
+            ServiceError::Invariant("enrolment reached a site that is not a primary".into())
+        })?;
+        let org = self.key_holder(keys, &request.sync_key)?;
+        let assignment = self.enrol_assignment(&org, request)?;
+        // The secret is derived from the site and the moment it enrolled, never stored.
+        let site_id = self.primary()?.create_site(
+            org.id,
+            request.site_id,
+            request.name.as_deref(),
+            &|site| token_hash(&keys.site_secret(org.id, site, now_ms)),
+            &assignment,
+            now_ms,
+        )?;
+        let secret = keys.site_secret(org.id, site_id, now_ms);
+        let row = self.primary()?.site_by_id(site_id).map_err(must_exist)?;
+        let config = self.primary()?.site_config(&row)?;
+        tracing::info!(site = site_id, org = org.id, name = %row.name, "site enrolled");
+        Ok(EnrolResponse {
+            site_id,
+            secret,
+            org: OrgRef {
+                id: org.id,
+                name: org.name,
+            },
+            config,
+        })
+    }
+
+    /// The organisation whose current sync key this is.
+    fn key_holder(&self, keys: &SyncKeys, sync_key: &str) -> Result<Org, ServiceError> {
+        let (org_id, _) = SyncKeys::parse(sync_key).ok_or(ServiceError::WrongSyncKey)?;
+        let org = self
+            .primary()?
+            .org_by_id(org_id)
+            .map_err(|_| ServiceError::WrongSyncKey)?;
+        if !keys.verify(sync_key, org.id, org.key_generation) {
+            tracing::warn!(org = org.id, "enrolment with a wrong or retired sync key");
+            return Err(ServiceError::WrongSyncKey);
+        }
+        Ok(org)
+    }
+
+    fn enrol_assignment(
+        &self,
+        org: &Org,
+        request: &EnrolRequest,
+    ) -> Result<Assignment, ServiceError> {
+        let mut assignment = Assignment {
+            all_stores: request.all_stores,
+            stores: BTreeSet::new(),
+        };
+        for store in &request.stores {
+            let row = self.primary()?.store(org.id, store).map_err(|_| {
+                ServiceError::Input(format!(
+                    "unknown store {store:?} in organisation {:?}",
+                    org.name
+                ))
+            })?;
+            assignment.stores.insert(row.id);
+        }
+        Ok(assignment)
+    }
+}

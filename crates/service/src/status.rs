@@ -1,0 +1,172 @@
+//! Where a site stands, with a plain verdict: the data behind `sitesync status` and
+//! `/api/v1/status`. This part reads only this site; asking the primary how much waits
+//! there is network work, left to the edge (`sitesync-node`'s `status`), which hands
+//! the answer to [`Status::settle`].
+
+use crate::actor::Actor;
+use crate::error::ServiceError;
+use crate::site::Site;
+use serde::Serialize;
+use sitesync_core::time;
+
+/// How a site stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// "primary" or "satellite".
+    pub role: String,
+    /// This site's id.
+    pub site_id: u32,
+    /// This site's name.
+    pub name: String,
+    /// Satellite: its organisation. Primary: `null` (it serves several).
+    pub organisation: Option<String>,
+    /// Satellite: the primary's URL.
+    pub primary: Option<String>,
+    /// Where `serve` listens, when it runs.
+    pub serving: Option<String>,
+    /// Satellite: the stores it holds.
+    pub stores: Vec<String>,
+    /// Satellite: it holds every store of the organisation.
+    pub all_stores: bool,
+    /// Primary: how many organisations and satellites it serves.
+    pub organisations: Option<u64>,
+    /// Primary: how many satellites are enrolled.
+    pub sites: Option<u64>,
+    /// When the site last finished a sync (RFC 3339).
+    pub last_sync: Option<String>,
+    /// Local changes not yet acknowledged by the primary.
+    pub to_push: u64,
+    /// Routed changes on the primary not yet pulled (`null` when the primary cannot be asked).
+    pub to_pull: Option<u64>,
+    /// Changes the primary rejected.
+    pub rejected: u64,
+    /// The last sync error, when it is newer than the last successful sync.
+    pub last_error: Option<String>,
+    /// Why the data folder cannot be written (a full disk, a read-only folder): then
+    /// nothing syncs, and the site cannot even record its sync errors.
+    pub disk: Option<String>,
+    /// One line: "in sync", "3 changes to push", "cannot reach primary: …".
+    pub verdict: String,
+}
+
+impl Site {
+    /// This site's part of the status report; `serving` is where a running `serve`
+    /// listens. The verdict is left empty until [`Status::settle`].
+    pub fn status(&self, actor: Actor, serving: Option<String>) -> Result<Status, ServiceError> {
+        actor.local("read this site's status")?;
+        let config = &self.config;
+        let notes = self.sync_notes()?;
+        let mut status = Status {
+            role: if self.is_primary() {
+                "primary"
+            } else {
+                "satellite"
+            }
+            .to_string(),
+            site_id: config.site_id,
+            name: config.name.clone(),
+            organisation: config.org_name.clone(),
+            primary: config.primary_url.clone(),
+            serving,
+            stores: Vec::new(),
+            all_stores: false,
+            organisations: None,
+            sites: None,
+            last_sync: (notes.last_sync > 0).then(|| time::rfc3339(notes.last_sync)),
+            to_push: 0,
+            to_pull: None,
+            rejected: 0,
+            last_error: notes.last_error,
+            disk: sitesync_sqlite::check_disk(&self.dir.root)
+                .err()
+                .map(|e| e.to_string()),
+            verdict: String::new(),
+        };
+        match self.is_primary() {
+            true => self.primary_counts(&mut status)?,
+            false => self.satellite_counts(&mut status)?,
+        }
+        Ok(status)
+    }
+
+    fn primary_counts(&self, status: &mut Status) -> Result<(), ServiceError> {
+        let orgs = self.primary()?.orgs()?;
+        status.rejected = orgs
+            .iter()
+            .map(|o| self.records().rejection_count(o.id))
+            .sum::<Result<u64, _>>()?;
+        status.organisations = Some(orgs.len() as u64);
+        status.sites = Some(self.primary()?.sites()?.len() as u64);
+        Ok(())
+    }
+
+    fn satellite_counts(&self, status: &mut Status) -> Result<(), ServiceError> {
+        let sc = self.site_config()?;
+        status.stores = sc.stores.into_iter().map(|s| s.name).collect();
+        status.all_stores = sc.all_stores;
+        status.to_push = self.satellite()?.outbox_len()?;
+        status.rejected = self
+            .records()
+            .rejection_count(self.config.org_id.unwrap_or_default())?;
+        Ok(())
+    }
+}
+
+impl Status {
+    /// Takes what the primary said (how many changes wait there, or why it could not
+    /// be asked; neither when it was not asked) and writes the verdict.
+    pub fn settle(&mut self, to_pull: Option<Result<u64, String>>) {
+        let unreachable = match to_pull {
+            Some(Ok(n)) => {
+                self.to_pull = Some(n);
+                None
+            }
+            Some(Err(reason)) => Some(reason),
+            None => None,
+        };
+        self.verdict = verdict(self, unreachable);
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+fn verdict(status: &Status, unreachable: Option<String>) -> String {
+    if let Some(disk) = &status.disk {
+        return disk.clone();
+    }
+    if status.role == "primary" {
+        return match &status.serving {
+            Some(addr) => format!(
+                "serving {} and {} on {addr}",
+                plural(status.organisations.unwrap_or(0), "organisation"),
+                plural(status.sites.unwrap_or(0), "satellite")
+            ),
+            None => "not serving: start the primary with `sitesync serve`".to_string(),
+        };
+    }
+    let mut verdict = if let Some(reason) = unreachable {
+        reason
+    } else if let Some(error) = &status.last_error {
+        format!("last sync failed: {error}")
+    } else if status.to_push > 0 {
+        plural(status.to_push, "change") + " to push"
+    } else if status.to_pull.unwrap_or(0) > 0 {
+        plural(status.to_pull.unwrap_or(0), "change") + " to pull"
+    } else if status.last_sync.is_none() {
+        "never synced: run `sitesync sync` or `sitesync serve`".to_string()
+    } else {
+        "in sync".to_string()
+    };
+    if status.rejected > 0 {
+        verdict += &format!(
+            "; {} rejected by the primary (see `sitesync status`)",
+            match status.rejected {
+                1 => "1 change was".to_string(),
+                n => format!("{n} changes were"),
+            }
+        );
+    }
+    verdict
+}
