@@ -23,9 +23,9 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             store,
             org,
         } => {
-            let body: serde_json::Value = serde_json::from_str(&fields).map_err(|e| {
+            let body = sitesync_core::exact::parse(fields.as_bytes()).map_err(|e| {
                 ServiceError::Input(format!(
-                    "the fields are not valid JSON (give an object like '{{\"name\": \"Aspirin\"}}'): {e}"
+                    "the fields are refused (give an object like '{{\"name\": \"Aspirin\"}}'): {e}"
                 ))
             })?;
             let record = site.put_record(

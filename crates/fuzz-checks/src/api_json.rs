@@ -11,9 +11,14 @@ use sitesync_core::{Clock, RecordState};
 
 /// Checks the properties above on one input; panics when one fails.
 pub fn check(data: &[u8]) {
-    let Ok(body) = serde_json::from_slice::<serde_json::Value>(data) else {
+    let Ok(body) = sitesync_core::exact::parse(data) else {
         return;
     };
+    // What is accepted reads as any JSON parser reads it: exactness only refuses.
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(data).ok(),
+        Some(body.clone())
+    );
     let Ok(fields) = validate::fields(body.clone()) else {
         return;
     };

@@ -130,8 +130,7 @@ async fn put_record(
     Query(query): Query<RecordQuery>,
     body: Bytes,
 ) -> Result<Json<RecordView>, NodeError> {
-    let body: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| NodeError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let body = sitesync_core::exact::parse(&body)?;
     let view = blocking(&node, move |node| {
         Ok(node.site.put_record(
             Actor::Api,

@@ -7,7 +7,8 @@
 
 use crate::client::Client;
 use crate::config::{
-    Config, ConfigError, DataDir, Role, check_auth_code, check_primary_url, write_private,
+    Config, ConfigError, DataDir, Role, check_auth_code, check_listen, check_primary_url,
+    write_private,
 };
 use crate::error::NodeError;
 use crate::secrets::{code_hash, random_hex, token_hash};
@@ -77,6 +78,7 @@ pub fn init_primary(
     auth_code: Option<String>,
     tls: PrimaryTls,
 ) -> Result<Initialised, NodeError> {
+    check_listen(listen).map_err(NodeError::BadRequest)?;
     ensure_new(dir)?;
     let (auth_code, generated) = auth_code_or_new(auth_code)?;
     let api_token = random_hex(32)?;
@@ -158,6 +160,7 @@ pub async fn init_satellite(
         validate::name("site name", name)?;
     }
     check_primary_url(&options.primary_url).map_err(NodeError::BadRequest)?;
+    check_listen(&options.listen).map_err(NodeError::BadRequest)?;
     let trust = satellite_trust(&options)?;
     let (auth_code, generated) = auth_code_or_new(options.auth_code.clone())?;
     let api_token = random_hex(32)?;

@@ -133,6 +133,27 @@ pub fn check_primary_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// Checks an address to listen on as a person typed it: `HOST:PORT`, the port from 0
+/// (any free one) to 65535. Checked when given, so a bad one is refused at `init` or
+/// `settings set` rather than when `serve` starts.
+pub fn check_listen(listen: &str) -> Result<(), String> {
+    let refused = |why: &str| {
+        Err(format!(
+            "the address {listen:?} {why}; give HOST:PORT, like 127.0.0.1:7701 or 0.0.0.0:7700"
+        ))
+    };
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        return refused("has no port");
+    };
+    if host.is_empty() {
+        return refused("has no host");
+    }
+    match port.parse::<u16>() {
+        Ok(_) => Ok(()),
+        Err(_) => refused("has a port that is not a number from 0 to 65535"),
+    }
+}
+
 /// Checks an authorisation code a person chose.
 pub fn check_auth_code(code: &str) -> Result<(), String> {
     if code.trim().len() < 4 {

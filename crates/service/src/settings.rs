@@ -2,7 +2,7 @@
 //! mSupply's synchronisation preferences.
 
 use crate::actor::Actor;
-use crate::config::{Config, DataDir, Role, check_auth_code, check_primary_url};
+use crate::config::{Config, DataDir, Role, check_auth_code, check_listen, check_primary_url};
 use crate::error::ServiceError;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
@@ -86,14 +86,7 @@ fn change(config: &mut Config, key: &str, value: &str) -> Result<String, Service
             return Err(ServiceError::Input("the primary has no primary-url".into()));
         }
         "listen" => {
-            if value
-                .rsplit_once(':')
-                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-            {
-                return Err(ServiceError::Input(format!(
-                    "{value:?} is not an address like 127.0.0.1:7700"
-                )));
-            }
+            check_listen(value).map_err(ServiceError::Input)?;
             config.listen = value.to_string();
         }
         "name" => {

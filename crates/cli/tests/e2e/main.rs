@@ -11,6 +11,7 @@ mod converge;
 mod crash;
 mod disk;
 mod errors;
+mod exact;
 mod hostile;
 mod invariants;
 mod kills;
