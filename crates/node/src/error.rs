@@ -54,6 +54,9 @@ pub enum NodeError {
     /// The primary answered with data this site cannot read (a pulled record).
     #[error("{0}")]
     Unreadable(String),
+    /// Another process holds what this one needs (the data folder, for `serve`).
+    #[error("{0}")]
+    Taken(String),
     /// The node is shutting down or a background task failed.
     #[error("{0}")]
     Internal(String),
@@ -81,6 +84,7 @@ impl NodeError {
                 ErrorKind::InvalidInput
             }
             NodeError::NotFound(_) => ErrorKind::NotFound,
+            NodeError::Taken(_) => ErrorKind::Taken,
             NodeError::Unauthorised => ErrorKind::Unauthorised,
             NodeError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
             NodeError::Remote(_) => ErrorKind::Unreachable,

@@ -8,7 +8,8 @@
 //!   [`attempts`]: slowing down guessing of secrets; [`credentials`]: the primary's
 //!   memory of the sites it checked.
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment).
-//! - [`node`]: the state a running node shares; [`serve`]: running it.
+//! - [`node`]: the state a running node shares; [`serve`]: running it; `lock`: one
+//!   `serve` per data folder.
 //! - [`primary`]: the sync API (enrol, push, long-polling pull); [`commit`]: the group
 //!   commit of pushed batches.
 //! - [`api`]: the local JSON API, calling the use-cases of `sitesync-service` only.
@@ -25,6 +26,7 @@ pub mod commit;
 pub mod credentials;
 pub mod error;
 pub mod init;
+mod lock;
 pub mod node;
 pub mod primary;
 pub mod replay;

@@ -4,6 +4,7 @@ use crate::api;
 use crate::config::{DataDir, Role};
 use crate::credentials::Credentials;
 use crate::error::NodeError;
+use crate::lock::ServeLock;
 use crate::node::{Node, Shared};
 use crate::primary;
 use crate::replay::Freshness;
@@ -100,6 +101,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
+    let _lock = ServeLock::take(&node.site.dir)?;
     let tls = match tls {
         Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
             &files.cert,

@@ -117,3 +117,29 @@ fn primary_restart_keeps_acknowledged_changes_and_satellites_resume() {
     b.stop();
     primary.stop();
 }
+
+/// A site whose state is in its data folder is served by one process: a second `serve`
+/// is refused at once, naming the first, and the first keeps serving as before (its
+/// `serve.json` stays, so a command's write still reaches it and the primary at once).
+#[test]
+fn a_second_serve_on_one_data_folder_is_refused_naming_the_first() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary.org = Some("Acme".into());
+    let mut a = cluster.satellite("site-a", &primary, &key, &[]);
+    a.serve();
+    let mut second = crate::harness::spawn(&a, &["serve"]);
+    let exit = second
+        .wait(std::time::Duration::from_secs(10))
+        .expect("a second serve exits at once instead of serving beside the first");
+    assert!(!exit.success(), "a second serve exited 0");
+    let log = a.log_tail();
+    assert!(
+        log.contains(&format!("process {}", a.pid())) && log.contains("stop it first"),
+        "the refusal names the running serve: {log}"
+    );
+    a.put("notes", "beside", r#"{"v":"a"}"#, None);
+    arrives(&primary, "notes", "beside");
+    assert!(a.status()["serving"].is_string(), "{}", a.status());
+}
