@@ -2,7 +2,7 @@
 //! Each opens the site, calls one use-case of `sitesync-service` and prints the answer.
 
 use crate::output::{Output, table};
-use crate::{Org, SatelliteArgs, SettingsCmd, SiteCmd, StoreCmd};
+use crate::{CollectionCmd, Org, SatelliteArgs, SettingsCmd, SiteCmd, StoreCmd};
 use anyhow::Result;
 use serde_json::json;
 use sitesync_core::time;
@@ -177,6 +177,20 @@ pub fn store(dir: &DataDir, out: &Output, cmd: StoreCmd) -> Result<ExitCode> {
                 },
             );
         }
+        StoreCmd::Rename { org, store, name } => {
+            let renamed = site.rename_store(OPERATOR, &org, &store, &name)?;
+            wake(dir);
+            out.print(&json!({"id": renamed.id, "name": renamed.name}), || {
+                format!("store {} is now called {:?}", renamed.id, renamed.name)
+            });
+        }
+        StoreCmd::Delete { org, store, purge } => {
+            let (store, purged) = site.delete_store(OPERATOR, &org, &store, purge)?;
+            wake(dir);
+            out.print(&json!({"id": store.id, "name": store.name, "deleted": true, "records_purged": purged}), || {
+                format!("store {} {:?} deleted, with {purged} records", store.id, store.name)
+            });
+        }
         StoreCmd::List { org } => {
             let stores: Vec<_> = site
                 .stores(OPERATOR, &org)?
@@ -215,6 +229,20 @@ pub fn site_cmd(dir: &DataDir, out: &Output, cmd: SiteCmd) -> Result<ExitCode> {
                     if all_stores { "every store".to_string() } else if stores.is_empty() { "organisation-wide data only".to_string() } else { stores.join(", ") }
                 )
             });
+        }
+        SiteCmd::Rename { site: which, name } => {
+            let renamed = site.rename_site(OPERATOR, &which, &name)?;
+            wake(dir);
+            out.print(&json!({"site": renamed.id, "name": renamed.name}), || {
+                format!("site {} is now called {:?}", renamed.id, renamed.name)
+            });
+        }
+        SiteCmd::Remove { site: which } => {
+            let removed = site.remove_site(OPERATOR, &which)?;
+            out.print(
+                &json!({"site": removed.id, "name": removed.name, "removed": true}),
+                || format!("site {} {:?} removed", removed.id, removed.name),
+            );
         }
         SiteCmd::Revoke { site: which } => {
             let Revoked {
@@ -283,18 +311,53 @@ fn list_sites(site: &Site, out: &Output) -> Result<()> {
     Ok(())
 }
 
-pub fn restrict(dir: &DataDir, out: &Output, name: &str, org: &str) -> Result<ExitCode> {
-    let org = site(dir)?.restrict(OPERATOR, org, name)?;
-    wake(dir);
-    out.print(
-        &json!({"collection": name, "org": org.name, "restricted": true}),
-        || {
-            format!(
-                "collection {name:?} of {:?} is now writable on the primary only",
-                org.name
-            )
-        },
-    );
+pub fn collection(dir: &DataDir, out: &Output, cmd: CollectionCmd) -> Result<ExitCode> {
+    let site = site(dir)?;
+    match cmd {
+        CollectionCmd::Restrict { name, org } => {
+            let org = site.restrict(OPERATOR, &org, &name)?;
+            wake(dir);
+            out.print(
+                &json!({"collection": name, "org": org.name, "restricted": true}),
+                || {
+                    format!(
+                        "collection {name:?} of {:?} is now writable on the primary only",
+                        org.name
+                    )
+                },
+            );
+        }
+        CollectionCmd::Unrestrict { name, org } => {
+            let org = site.unrestrict(OPERATOR, &org, &name)?;
+            wake(dir);
+            out.print(
+                &json!({"collection": name, "org": org.name, "restricted": false}),
+                || {
+                    format!(
+                        "collection {name:?} of {:?} is writable by its satellites again",
+                        org.name
+                    )
+                },
+            );
+        }
+        CollectionCmd::List { org } => {
+            let views = site.collections(OPERATOR, &org)?;
+            out.print(&views, || {
+                let rows: Vec<Vec<String>> = views
+                    .iter()
+                    .map(|v| {
+                        let who = if v.restricted {
+                            "primary only"
+                        } else {
+                            "every site"
+                        };
+                        vec![v.name.clone(), v.records.to_string(), who.to_string()]
+                    })
+                    .collect();
+                table(&["COLLECTION", "RECORDS", "WRITTEN BY"], &rows)
+            });
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -233,6 +233,26 @@ enum StoreCmd {
         #[arg(long)]
         org: String,
     },
+    /// Rename a store (satellites holding it see the new name on their next sync).
+    Rename {
+        #[arg(long)]
+        org: String,
+        /// The store, by id or name.
+        store: String,
+        /// Its new name.
+        name: String,
+    },
+    /// Delete a store that no site holds; refused while it holds records, unless
+    /// `--purge`, which deletes them with it.
+    Delete {
+        #[arg(long)]
+        org: String,
+        /// The store, by id or name.
+        store: String,
+        /// Delete the store's records with it.
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +269,15 @@ enum SiteCmd {
     },
     /// End a satellite's access: its next request is refused.
     Revoke { site: String },
+    /// Rename a satellite.
+    Rename {
+        /// The site, by id or name.
+        site: String,
+        /// Its new name (unique in its organisation, without regard to case).
+        name: String,
+    },
+    /// Forget a revoked satellite.
+    Remove { site: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +285,17 @@ enum CollectionCmd {
     /// Make a collection writable on the primary only (catalogues, price lists).
     Restrict {
         name: String,
+        #[arg(long)]
+        org: String,
+    },
+    /// Let satellites write a restricted collection again.
+    Unrestrict {
+        name: String,
+        #[arg(long)]
+        org: String,
+    },
+    /// An organisation's collections: records held, and which are restricted.
+    List {
         #[arg(long)]
         org: String,
     },
@@ -378,9 +418,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Org(cmd) => admin::org(&dir, &out, cmd),
         Command::Store(cmd) => admin::store(&dir, &out, cmd),
         Command::Site(cmd) => admin::site_cmd(&dir, &out, cmd),
-        Command::Collection(CollectionCmd::Restrict { name, org }) => {
-            admin::restrict(&dir, &out, &name, &org)
-        }
+        Command::Collection(cmd) => admin::collection(&dir, &out, cmd),
         Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
         Command::Record(cmd) => records::run(&dir, &out, cmd),

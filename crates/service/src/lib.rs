@@ -63,3 +63,4 @@ pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, Revoked, SiteView};
 pub use status::Status;
+pub use stores::CollectionView;

@@ -45,7 +45,6 @@ impl Site {
         now_ms: u64,
     ) -> Result<OrgKey, ServiceError> {
         actor.local("create organisations")?;
-        self.primary_only()?;
         let org = self.primary()?.create_org(name, now_ms)?;
         tracing::info!(org = org.id, %actor, "organisation created");
         self.with_key(org)
@@ -54,7 +53,6 @@ impl Site {
     /// Every organisation, with how many stores and sites it has.
     pub fn orgs(&self, actor: Actor) -> Result<Vec<OrgSummary>, ServiceError> {
         actor.local("list organisations")?;
-        self.primary_only()?;
         let sites = self.primary()?.sites()?;
         self.primary()?
             .orgs()?
@@ -73,7 +71,6 @@ impl Site {
     /// collections.
     pub fn show_org(&self, actor: Actor, org: &str) -> Result<OrgDetail, ServiceError> {
         actor.local("see organisations")?;
-        self.primary_only()?;
         let org = self.primary()?.org(org)?;
         Ok(OrgDetail {
             stores: self.primary()?.stores(org.id)?,
@@ -86,7 +83,6 @@ impl Site {
     /// working.
     pub fn rotate_key(&self, actor: Actor, org: &str) -> Result<OrgKey, ServiceError> {
         actor.local("rotate sync keys")?;
-        self.primary_only()?;
         let org = self.primary()?.org(org)?;
         let org = self.primary()?.rotate_key(org.id)?;
         tracing::info!(org = org.id, %actor, "sync key rotated");

@@ -105,16 +105,8 @@ impl Site {
         self.config.role == Role::Primary
     }
 
-    /// Refuses an administration use-case on a satellite.
-    pub(crate) fn primary_only(&self) -> Result<(), ServiceError> {
-        match self.is_primary() {
-            true => Ok(()),
-            false => Err(ServiceError::Satellite),
-        }
-    }
-
     /// The primary's sync keys. `open` reads them for every primary, so their absence
-    /// is a bug; callers have checked [`primary_only`](Site::primary_only) first.
+    /// is a bug; callers have reached the primary's storage first.
     pub(crate) fn keys(&self) -> Result<&SyncKeys, ServiceError> {
         self.keys
             .as_ref()

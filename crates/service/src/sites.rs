@@ -47,7 +47,6 @@ impl Site {
     /// Every satellite, with its stores, last contact and how far behind it is.
     pub fn sites(&self, actor: Actor) -> Result<Vec<SiteView>, ServiceError> {
         actor.local("list sites")?;
-        self.primary_only()?;
         self.primary()?
             .sites()?
             .into_iter()
@@ -57,7 +56,6 @@ impl Site {
 
     /// One satellite (by id or name). A site may see its own entry.
     pub fn show_site(&self, actor: Actor, site: &str) -> Result<SiteView, ServiceError> {
-        self.primary_only()?;
         let row = self.primary()?.site(site)?;
         actor.may_see_site(row.id)?;
         self.site_view(row)
@@ -96,7 +94,6 @@ impl Site {
         all_stores: bool,
     ) -> Result<Assigned, ServiceError> {
         actor.local("assign stores to sites")?;
-        self.primary_only()?;
         let site = self.primary()?.site(site)?;
         let mut assignment = Assignment {
             all_stores,
@@ -119,7 +116,6 @@ impl Site {
     /// organisation's sync key, which whoever ran the site knew.
     pub fn revoke_site(&self, actor: Actor, site: &str) -> Result<Revoked, ServiceError> {
         actor.local("revoke sites")?;
-        self.primary_only()?;
         let site = self.primary()?.site(site)?;
         let org = self.primary()?.revoke_site(site.id)?;
         tracing::info!(site = site.id, %actor, "site revoked");
@@ -128,6 +124,29 @@ impl Site {
             sync_key: self.sync_key(&org)?,
             org,
         })
+    }
+
+    /// Renames a satellite.
+    pub fn rename_site(
+        &self,
+        actor: Actor,
+        site: &str,
+        name: &str,
+    ) -> Result<SiteRow, ServiceError> {
+        actor.local("rename sites")?;
+        let site = self.primary()?.site(site)?;
+        let renamed = self.primary()?.rename_site(site.id, name)?;
+        tracing::info!(site = site.id, %actor, "site renamed");
+        Ok(renamed)
+    }
+
+    /// Forgets a revoked satellite (one still enrolled is refused); returns it as it was.
+    pub fn remove_site(&self, actor: Actor, site: &str) -> Result<SiteRow, ServiceError> {
+        actor.local("remove sites")?;
+        let site = self.primary()?.site(site)?;
+        self.primary()?.remove_site(site.id)?;
+        tracing::info!(site = site.id, %actor, "site removed");
+        Ok(site)
     }
 
     /// Enrols a new satellite of the organisation whose sync key `request` presents:

@@ -16,6 +16,7 @@ mod hostile;
 mod invariants;
 mod kills;
 mod live;
+mod names;
 mod proxy;
 mod restart;
 mod routing;
