@@ -37,6 +37,7 @@ pub mod settings;
 pub mod site;
 pub mod status;
 pub mod tls;
+pub mod transport;
 mod wire;
 
 pub use config::{Config, DataDir, Role};

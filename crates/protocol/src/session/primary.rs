@@ -71,12 +71,18 @@ pub enum Reply {
 /// assignment, so the site learns of it without waiting out a long poll; an empty look
 /// waits for a change until the deadline.
 pub fn decide(look: Look, now_ms: u64, deadline_ms: u64) -> Reply {
-    let reassigned = look.applied.is_some_and(|v| v != look.current);
-    if look.records > 0 || look.more || reassigned || now_ms >= deadline_ms {
+    if answers_now(look) || now_ms >= deadline_ms {
         Reply::Now
     } else {
         Reply::WaitUntil(deadline_ms)
     }
+}
+
+/// Whether a look answers at once, whatever the deadline: it found records, more
+/// wait, or the site's assignment changed.
+pub fn answers_now(look: Look) -> bool {
+    let reassigned = look.applied.is_some_and(|v| v != look.current);
+    look.records > 0 || look.more || reassigned
 }
 
 /// Parses a backfill's store list, keeping only stores the site holds (a store taken
