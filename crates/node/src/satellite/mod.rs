@@ -229,6 +229,10 @@ impl<T: Transport> Agent<T> {
                 return session.handle_timeout(now_ms());
             }
             Action::Finished { .. } => return,
+            Action::ReadHeldStores => match self.held_stores().await {
+                Ok(held) => return session.handle_held_stores(held, now_ms()),
+                Err(e) => Err(e),
+            },
             Action::Load => match self.load().await {
                 Ok(durable) => return session.handle_loaded(durable, now_ms()),
                 Err(e) => Err(e),
@@ -252,6 +256,16 @@ impl<T: Transport> Agent<T> {
         blocking(&self.node, |node| {
             let config = node.site.site_config()?;
             Ok(state::load(&node.site.store, config)?)
+        })
+        .await
+    }
+
+    /// The stores this site holds records of (a scan, done only when the assignment
+    /// changes).
+    async fn held_stores(&self) -> Result<Vec<sitesync_core::StoreId>, NodeError> {
+        let org = self.org;
+        blocking(&self.node, move |node| {
+            Ok(state::held_stores(&node.site.store, org)?)
         })
         .await
     }
@@ -282,7 +296,14 @@ impl<T: Transport> Agent<T> {
             let n = records.len();
             blocking(&node, move |node| {
                 let store = &node.site.store;
-                Ok(state::apply_pages(store, org, &records, target, cursor, now_ms())?)
+                Ok(state::apply_pages(
+                    store,
+                    org,
+                    &records,
+                    target,
+                    cursor,
+                    now_ms(),
+                )?)
             })
             .await?;
             if n > 0 {

@@ -78,5 +78,17 @@ pub fn note_synced(store: &Store, now_ms: u64) -> Result<(), StoreError> {
 
 /// Notes why syncing failed, for `status`.
 pub fn note_error(store: &Store, error: &str, now_ms: u64) -> Result<(), StoreError> {
-    store.note_meta(&[("last_error", error), ("last_error_at", &now_ms.to_string())])
+    store.note_meta(&[
+        ("last_error", error),
+        ("last_error_at", &now_ms.to_string()),
+    ])
+}
+
+/// The stores this site holds records of.
+pub fn held_stores(store: &Store, org: OrgId) -> Result<Vec<StoreId>, StoreError> {
+    Ok(store
+        .digest(org)?
+        .into_iter()
+        .filter_map(|d| d.store)
+        .collect())
 }

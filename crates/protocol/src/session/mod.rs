@@ -114,6 +114,8 @@ pub enum Action {
         /// The cursor to save with them.
         cursor: u64,
     },
+    /// List the stores this site holds records of ([`Satellite::handle_held_stores`]).
+    ReadHeldStores,
     /// Remove a store's records: the site no longer holds it ([`Satellite::handle_stored`]).
     Purge(StoreId),
     /// Save the stores of a backfill to start, with its cursor at 0

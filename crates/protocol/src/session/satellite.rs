@@ -88,6 +88,8 @@ enum Phase {
     Loading,
     Pushing(Push, Then),
     Pulling(Pipeline, Pull),
+    /// Waiting for the stores this site holds records of, to follow this assignment.
+    Holding(SiteConfig),
     /// Storage steps of following an assignment, done one at a time.
     Following {
         steps: VecDeque<Action>,
@@ -120,6 +122,8 @@ pub struct Satellite {
     per_write: usize,
     /// Why the round failed.
     error: Option<String>,
+    /// Stores this site holds records of and is not assigned, as last read.
+    held: Vec<StoreId>,
 }
 
 impl Satellite {
@@ -138,6 +142,7 @@ impl Satellite {
             more: false,
             per_write,
             error: None,
+            held: Vec::new(),
         }
     }
 
@@ -160,6 +165,16 @@ impl Satellite {
     /// has had made durable since).
     pub fn durable(&self) -> &Durable {
         &self.durable
+    }
+
+    /// The stores taken away (those of the last saved configuration, and any other the
+    /// site holds records of) and the stores added, going to `new`.
+    fn changes(&self, new: &SiteConfig) -> (Vec<StoreId>, Vec<StoreId>) {
+        let (mut removed, added) = changes(&self.durable.config, new);
+        removed.extend(self.held.iter().copied());
+        removed.sort_unstable();
+        removed.dedup();
+        (removed, added)
     }
 
     /// Whether a round is over.
@@ -238,6 +253,26 @@ impl Satellite {
                 self.pushed(then, now_ms);
             }
             Err(e) => self.fail(e.to_string(), now_ms),
+        }
+    }
+
+    /// The stores this site holds records of, read as [`Action::ReadHeldStores`] asked.
+    pub fn handle_held_stores(&mut self, held: Vec<StoreId>, now_ms: u64) {
+        let Phase::Holding(config) = &self.phase else {
+            return self.fail(
+                SessionError::Unexpected("the stores held").to_string(),
+                now_ms,
+            );
+        };
+        let config = config.clone();
+        let keep = store_ids(&config);
+        self.held = held.into_iter().filter(|s| !keep.contains(s)).collect();
+        let (removed, _) = self.changes(&config);
+        if removed.is_empty() {
+            self.assign(config);
+        } else {
+            // Their last changes reach the primary before their records leave.
+            self.push(Then::Assign(config));
         }
     }
 
@@ -442,13 +477,11 @@ impl Satellite {
     /// Takes in the site configuration the primary sent with the last page.
     fn follow(&mut self, config: SiteConfig) {
         if config.assignment_version != self.durable.assignment_applied {
-            let (removed, _) = changes(&self.durable.config, &config);
-            if removed.is_empty() {
-                self.assign(config);
-            } else {
-                // Their last changes reach the primary before their records leave.
-                self.push(Then::Assign(config));
-            }
+            // The stores to purge are those the site holds records of, not only those of
+            // the configuration last saved: a page of a newer assignment may have been
+            // written before a crash kept its configuration from being saved.
+            self.out.push_back(Action::ReadHeldStores);
+            self.phase = Phase::Holding(config);
         } else if config != self.durable.config {
             self.steps(vec![Action::SaveConfig {
                 config,
@@ -461,7 +494,7 @@ impl Satellite {
 
     /// The storage steps of following a new assignment.
     fn assign(&mut self, config: SiteConfig) {
-        let (removed, added) = changes(&self.durable.config, &config);
+        let (removed, added) = self.changes(&config);
         let mut steps: Vec<Action> = removed.into_iter().map(Action::Purge).collect();
         if !added.is_empty() {
             // A backfill cut short keeps its stores: it restarts from the beginning with
