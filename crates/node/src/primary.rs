@@ -18,12 +18,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use sitesync_core::Assignment;
+use sitesync_core::{OrgId, SiteId, StoreId};
+use sitesync_protocol::session::primary::{self as decide, Look};
 use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, EnrolResponse, MORE_HEADER, OrgRef, PullQuery, PullResponse,
     PushRequest, TIME_HEADER,
 };
-use sitesync_core::{OrgId, SiteId, StoreId};
-use sitesync_protocol::session::primary::{self as decide, Look};
 use sitesync_store::{Contact, PreparedPush, PushBatch, PushOutcome, SiteRow, Store};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -253,7 +253,8 @@ fn look(
         return Err(NodeError::Unauthorised);
     }
     let limit = decide::page_limit(query.limit);
-    let (records, next, more) = store.pull(site.org, &site.assignment, only, query.cursor, limit)?;
+    let (records, next, more) =
+        store.pull(site.org, &site.assignment, only, query.cursor, limit)?;
     let remaining = if query.count {
         store.routed_after(site.org, &site.assignment, next)?
     } else {

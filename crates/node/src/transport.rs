@@ -12,7 +12,9 @@
 use crate::client::Client;
 use crate::error::NodeError;
 use sitesync_core::{OrgId, SiteId};
-use sitesync_protocol::{EnrolRequest, EnrolResponse, PullQuery, PullResponse, PushRequest, PushResponse};
+use sitesync_protocol::{
+    EnrolRequest, EnrolResponse, PullQuery, PullResponse, PushRequest, PushResponse,
+};
 use sitesync_store::Store;
 use std::future::Future;
 use std::pin::Pin;
@@ -36,10 +38,16 @@ pub trait Transport: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<PushResponse, NodeError>> + Send;
 
     /// Pulls one page (waiting up to `query.wait_ms` for one).
-    fn pull(&self, query: &PullQuery) -> impl Future<Output = Result<PullResponse, NodeError>> + Send;
+    fn pull(
+        &self,
+        query: &PullQuery,
+    ) -> impl Future<Output = Result<PullResponse, NodeError>> + Send;
 
     /// Sends a pull and returns once the answer's headers have arrived.
-    fn start_pull(&self, query: &PullQuery) -> impl Future<Output = Result<Started, NodeError>> + Send;
+    fn start_pull(
+        &self,
+        query: &PullQuery,
+    ) -> impl Future<Output = Result<Started, NodeError>> + Send;
 
     /// Enrols a new satellite with a sync key.
     fn enrol(

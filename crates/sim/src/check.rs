@@ -37,8 +37,19 @@ impl Replica for Db<'_> {
         Ok(records
             .into_iter()
             .map(|r| {
-                let fields = r.state.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect();
-                (r.id, Held { store: r.state.store, fields })
+                let fields = r
+                    .state
+                    .fields
+                    .iter()
+                    .map(|(k, f)| (k.clone(), f.value.clone()))
+                    .collect();
+                (
+                    r.id,
+                    Held {
+                        store: r.state.store,
+                        fields,
+                    },
+                )
             })
             .collect())
     }
@@ -75,13 +86,16 @@ impl World {
             while !self.net.is_empty() {
                 self.deliver_one()?;
             }
-            if self.quiet()? {
+            if self.quiet()?.is_none() {
                 return Ok(());
             }
             self.now += 1_000;
             self.step_timers()?;
         }
-        Err("the sites did not converge after the network healed".into())
+        let why = self.quiet()?.unwrap_or_default();
+        Err(format!(
+            "the sites did not converge after the network healed: {why}"
+        ))
     }
 
     fn step_timers(&mut self) -> SimResult<()> {
@@ -93,36 +107,73 @@ impl World {
     }
 
     /// Whether every live satellite has pushed everything and holds the primary's replica.
-    fn quiet(&self) -> SimResult<bool> {
+    /// `None` when quiet, else what is still moving.
+    fn quiet(&self) -> SimResult<Option<String>> {
         let primary = digests(&self.primary, self.org)?;
         for sat in self.sats.iter().filter(|s| !s.revoked) {
-            let Some(store) = &sat.store else { return Ok(false) };
+            let Some(store) = &sat.store else {
+                return Ok(Some(format!("{} is down", sat.name)));
+            };
             let row = self.primary.site_by_id(sat.id).map_err(err)?;
             let durable = crate::site::load(store).map_err(err)?;
-            if store.outbox_len().map_err(err)? > 0
+            let outbox = store.outbox_len().map_err(err)?;
+            let same = same_digests(&primary, &digests(store, self.org)?, &sat.name, |s| {
+                row.assignment.routes(s)
+            });
+            if outbox > 0
                 || !sat.uncommitted.is_empty()
                 || !durable.backfill.is_empty()
                 || durable.assignment_applied != row.assignment_version
-                || same_digests(&primary, &digests(store, self.org)?, &sat.name, |s| row.assignment.routes(s)).is_err()
+                || same.is_err()
             {
-                return Ok(false);
+                let lanes: Vec<String> = sat
+                    .lanes
+                    .iter()
+                    .map(|l| format!("{:?} {:?}", l.waiting, l.session))
+                    .collect();
+                return Ok(Some(format!(
+                    "{}: outbox {outbox}, backfill {:?}, applied {} of {}, {:?}; lanes {lanes:?}",
+                    sat.name,
+                    durable.backfill,
+                    durable.assignment_applied,
+                    row.assignment_version,
+                    same.err()
+                )));
             }
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// Checks every invariant; `Err` says which broke, where.
     pub(crate) fn check(&self) -> SimResult<()> {
-        let all = Assignment { all_stores: true, stores: BTreeSet::new() };
-        let primary = Db { name: "primary".into(), store: &self.primary, org: self.org, routes: all };
+        let all = Assignment {
+            all_stores: true,
+            stores: BTreeSet::new(),
+        };
+        let primary = Db {
+            name: "primary".into(),
+            store: &self.primary,
+            org: self.org,
+            routes: all,
+        };
         self.ledger.check(&primary)?;
         let want = digests(&self.primary, self.org)?;
         for sat in self.sats.iter().filter(|s| !s.revoked) {
-            let store = sat.store.as_ref().ok_or("a satellite is down after healing")?;
+            let store = sat
+                .store
+                .as_ref()
+                .ok_or("a satellite is down after healing")?;
             let row = self.primary.site_by_id(sat.id).map_err(err)?;
-            let db = Db { name: sat.name.clone(), store, org: self.org, routes: row.assignment.clone() };
+            let db = Db {
+                name: sat.name.clone(),
+                store,
+                org: self.org,
+                routes: row.assignment.clone(),
+            };
             self.ledger.check(&db)?;
-            same_digests(&want, &digests(store, self.org)?, &sat.name, |s| row.assignment.routes(s))?;
+            same_digests(&want, &digests(store, self.org)?, &sat.name, |s| {
+                row.assignment.routes(s)
+            })?;
         }
         self.check_hot()?;
         self.check_conflicts()
@@ -134,11 +185,19 @@ impl World {
             if writes.iter().any(|w| self.sats[w.site].revoked) {
                 continue;
             }
-            let Some(winner) = writes.iter().max_by_key(|w| w.stamp) else { continue };
+            let Some(winner) = writes.iter().max_by_key(|w| w.stamp) else {
+                continue;
+            };
             let record = self.primary.record(self.org, HOT, id).map_err(err)?;
-            let held = record.as_ref().and_then(|r| r.state.fields.get("x")).map(|f| f.value.clone());
+            let held = record
+                .as_ref()
+                .and_then(|r| r.state.fields.get("x"))
+                .map(|f| f.value.clone());
             if held.as_ref().and_then(|v| v.as_str()) != Some(winner.value.as_str()) {
-                return Err(format!("hot/{id} holds {held:?} on the primary, not the later write {:?}", winner.value));
+                return Err(format!(
+                    "hot/{id} holds {held:?} on the primary, not the later write {:?}",
+                    winner.value
+                ));
             }
         }
         Ok(())
@@ -159,12 +218,24 @@ impl World {
         let mut seen = BTreeSet::new();
         let mut per_record: BTreeMap<String, usize> = BTreeMap::new();
         for row in &log {
-            let key = (row.collection.clone(), row.record_id.clone(), row.field.clone(), row.winner.stamp, row.loser.stamp);
+            let key = (
+                row.collection.clone(),
+                row.record_id.clone(),
+                row.field.clone(),
+                row.winner.stamp,
+                row.loser.stamp,
+            );
             if !seen.insert(key) {
-                return Err(format!("the conflict of {}/{} field {} is logged twice", row.collection, row.record_id, row.field));
+                return Err(format!(
+                    "the conflict of {}/{} field {} is logged twice",
+                    row.collection, row.record_id, row.field
+                ));
             }
             if row.winner.stamp <= row.loser.stamp || row.winner.base >= Some(row.loser.stamp) {
-                return Err(format!("{}/{}: a logged conflict that is not one: {row:?}", row.collection, row.record_id));
+                return Err(format!(
+                    "{}/{}: a logged conflict that is not one: {row:?}",
+                    row.collection, row.record_id
+                ));
             }
             if row.collection == HOT {
                 *per_record.entry(row.record_id.clone()).or_default() += 1;
@@ -179,7 +250,9 @@ impl World {
             let expected = usize::from(winner.base < Some(loser.stamp));
             let logged = per_record.get(id).copied().unwrap_or(0);
             if logged != expected {
-                return Err(format!("hot/{id}: {logged} conflicts logged on the primary, {expected} expected (writes {writes:?})"));
+                return Err(format!(
+                    "hot/{id}: {logged} conflicts logged on the primary, {expected} expected (writes {writes:?})"
+                ));
             }
         }
         Ok(())

@@ -55,7 +55,14 @@ pub struct Ledger {
 
 impl Ledger {
     /// Notes an acknowledged put of `fields`, the record's whole field set.
-    pub fn put(&mut self, writer: &str, collection: &str, id: &str, store: Option<StoreId>, fields: Map<String, Value>) {
+    pub fn put(
+        &mut self,
+        writer: &str,
+        collection: &str,
+        id: &str,
+        store: Option<StoreId>,
+        fields: Map<String, Value>,
+    ) {
         self.note(writer, collection, id, store, Some(fields));
     }
 
@@ -90,7 +97,14 @@ impl Ledger {
             .map(|l| l.store)
     }
 
-    fn note(&mut self, writer: &str, collection: &str, id: &str, store: Option<StoreId>, fields: Option<Map<String, Value>>) {
+    fn note(
+        &mut self,
+        writer: &str,
+        collection: &str,
+        id: &str,
+        store: Option<StoreId>,
+        fields: Option<Map<String, Value>>,
+    ) {
         let key = (collection.to_string(), id.to_string());
         let last = Last {
             writer: writer.to_string(),
@@ -141,16 +155,24 @@ impl Ledger {
     }
 }
 
-fn check_one(name: &str, collection: &str, id: &str, last: &Last, held: Option<&Held>) -> Result<(), String> {
+fn check_one(
+    name: &str,
+    collection: &str,
+    id: &str,
+    last: &Last,
+    held: Option<&Held>,
+) -> Result<(), String> {
     match (&last.fields, held) {
         (Some(_), None) => Err(format!(
             "site {name}: acknowledged write of {collection}/{id} (store {:?}, by {}) is missing",
             last.store, last.writer
         )),
-        (Some(fields), Some(held)) if &held.fields != fields || held.store != last.store => Err(format!(
-            "site {name}: {collection}/{id} holds {:?} in store {:?}, not {}'s last acknowledged write {fields:?} in store {:?}",
-            held.fields, held.store, last.writer, last.store
-        )),
+        (Some(fields), Some(held)) if &held.fields != fields || held.store != last.store => {
+            Err(format!(
+                "site {name}: {collection}/{id} holds {:?} in store {:?}, not {}'s last acknowledged write {fields:?} in store {:?}",
+                held.fields, held.store, last.writer, last.store
+            ))
+        }
         (None, Some(held)) => Err(format!(
             "site {name}: {collection}/{id} was deleted by {} (acknowledged) but holds {:?}",
             last.writer, held.fields
@@ -182,9 +204,18 @@ pub fn same_digests(
     let diffs: Vec<String> = stores
         .into_iter()
         .filter(|s| want.get(*s) != site.get(*s))
-        .map(|s| format!("store {s:?}: primary {:?}, {name} {:?}", want.get(s), site.get(s)))
+        .map(|s| {
+            format!(
+                "store {s:?}: primary {:?}, {name} {:?}",
+                want.get(s),
+                site.get(s)
+            )
+        })
         .collect();
-    Err(format!("site {name} differs from the primary: {}", diffs.join("; ")))
+    Err(format!(
+        "site {name} differs from the primary: {}",
+        diffs.join("; ")
+    ))
 }
 
 #[cfg(test)]
@@ -216,11 +247,19 @@ mod tests {
         ledger.put("a", "c", "r1", Some(1), fields(json!({"n": 1})));
         ledger.put("a", "c", "r2", None, fields(json!({"n": 2})));
         ledger.delete("a", "c", "r2");
-        let held = |n| Held { store: Some(1), fields: fields(json!({"n": n})) };
+        let held = |n| Held {
+            store: Some(1),
+            fields: fields(json!({"n": n})),
+        };
         let good = Fake([("r1".to_string(), held(1))].into(), true);
         assert_eq!(ledger.check(&good), Ok(()));
         let wrong = Fake([("r1".to_string(), held(5))].into(), true);
-        assert!(ledger.check(&wrong).unwrap_err().contains("last acknowledged"));
+        assert!(
+            ledger
+                .check(&wrong)
+                .unwrap_err()
+                .contains("last acknowledged")
+        );
         let missing = Fake(BTreeMap::new(), true);
         assert!(ledger.check(&missing).unwrap_err().contains("missing"));
         // A site not holding store 1 must not have r1.

@@ -15,6 +15,8 @@
 //! - [`Bugs`]: known bugs the simulator injects into its own driver, to prove it fails.
 //! - `world`: one schedule's sites, network and steps; `site`: a satellite; `net`:
 //!   messages; `check`: healing and the end-of-schedule checks.
+//!
+//! `SIM_TRACE=site3` prints the actions of that satellite and the faults it meets.
 
 mod bugs;
 mod check;
@@ -70,7 +72,11 @@ pub fn run_schedule(seed: u64, bugs: Bugs) -> Result<Outcome, String> {
 /// (fsync is then nearly free), else the system's temporary folder.
 fn scratch() -> PathBuf {
     let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() { shm } else { std::env::temp_dir() }
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// Runs `count` schedules from seed `first` on; returns the seeds that failed, with why.

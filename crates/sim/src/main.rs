@@ -21,13 +21,22 @@ fn main() -> ExitCode {
         if let Err(e) = run_schedule(seed, Bugs::NONE) {
             failed += 1;
             println!("schedule {seed} failed: {e}");
-            println!("  replay: cargo run --release -p sitesync-sim -- --seed {seed} --schedules 1");
+            println!(
+                "  replay: cargo run --release -p sitesync-sim -- --seed {seed} --schedules 1"
+            );
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!("{schedules} schedules in {seconds:.1} s ({:.0}/s)", schedules as f64 / seconds.max(1e-9));
+    eprintln!(
+        "{schedules} schedules in {seconds:.1} s ({:.0}/s)",
+        schedules as f64 / seconds.max(1e-9)
+    );
     println!("schedules: {} passed, {failed} failed", schedules - failed);
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn parse(args: Vec<String>) -> Result<(u64, u64), String> {
@@ -35,7 +44,9 @@ fn parse(args: Vec<String>) -> Result<(u64, u64), String> {
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        let number = value.parse().map_err(|_| format!("{flag} takes a whole number, not {value:?}"))?;
+        let number = value
+            .parse()
+            .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))?;
         match flag.as_str() {
             "--schedules" => schedules = number,
             "--seed" => seed = number,

@@ -65,7 +65,12 @@ pub(crate) struct Sat {
 }
 
 impl Sat {
-    pub(crate) fn new(id: SiteId, path: PathBuf, home: StoreId, config: &SiteConfig) -> Result<Sat, StoreError> {
+    pub(crate) fn new(
+        id: SiteId,
+        path: PathBuf,
+        home: StoreId,
+        config: &SiteConfig,
+    ) -> Result<Sat, StoreError> {
         let store = Store::open(&path)?;
         save_config(&store, config)?;
         state::set_applied(&store, config.assignment_version)?;

@@ -9,8 +9,8 @@ use crate::site::{self, Lane, Sat, Waiting};
 use serde_json::{Map, Value, json};
 use sitesync_core::{Assignment, OrgId, StoreId};
 use sitesync_node::primary::{serve_pull, serve_push};
-use sitesync_protocol::session::{Action, PageInfo, Request};
 use sitesync_protocol::session::primary::{MAX_WAIT_MS, pull_deadline};
+use sitesync_protocol::session::{Action, PageInfo, Request};
 use sitesync_store::{LocalWrite, Prepared, Store, StoreError};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -58,13 +58,23 @@ pub(crate) struct World {
 
 impl World {
     /// A primary with `stores` stores and `sites` satellites, each at home in one store.
-    pub(crate) fn new(dir: &Path, rng: Rng, bugs: Bugs, sites: usize, stores: usize) -> SimResult<World> {
+    pub(crate) fn new(
+        dir: &Path,
+        rng: Rng,
+        bugs: Bugs,
+        sites: usize,
+        stores: usize,
+    ) -> SimResult<World> {
         let now = 1_800_000_000_000;
         let primary = Store::open(&dir.join("primary.db")).map_err(err)?;
         primary.serve_pulls().map_err(err)?;
         let org = primary.create_org("sim", now).map_err(err)?.id;
         let ids: Vec<StoreId> = (0..stores)
-            .map(|i| primary.create_store(org, &format!("store{i}")).map(|s| s.id))
+            .map(|i| {
+                primary
+                    .create_store(org, &format!("store{i}"))
+                    .map(|s| s.id)
+            })
             .collect::<Result<_, _>>()
             .map_err(err)?;
         let mut sats = Vec::new();
@@ -75,7 +85,14 @@ impl World {
                 stores: [home].into(),
             };
             let id = primary
-                .create_site(org, None, &format!("site{}", i + 2), |_| String::new(), &assignment, now)
+                .create_site(
+                    org,
+                    None,
+                    &format!("site{}", i + 2),
+                    |_| String::new(),
+                    &assignment,
+                    now,
+                )
                 .map_err(err)?;
             let row = primary.site_by_id(id).map_err(err)?;
             let config = primary.site_config(&row).map_err(err)?;
@@ -126,7 +143,12 @@ impl World {
     /// A fault: a crash, a restart, a skewed clock, a reassignment or a revocation.
     fn fault(&mut self, s: usize) -> SimResult<()> {
         match self.rng.below(100) {
-            0..=29 => self.sats[s].crash(),
+            0..=29 => {
+                if std::env::var("SIM_TRACE").is_ok_and(|v| v == self.sats[s].name) {
+                    eprintln!("{} crash", self.now);
+                }
+                self.sats[s].crash()
+            }
             30..=49 => {
                 if self.sats[s].store.is_none() {
                     self.sats[s].restart().map_err(err)?;
@@ -137,7 +159,12 @@ impl World {
                 let hours = self.rng.below(13) as i64 - 6;
                 self.sats[s].skew = hours * 3_600_000 + self.rng.below(1_000) as i64;
             }
-            65..=89 => self.reassign(s)?,
+            65..=89 => {
+                if std::env::var("SIM_TRACE").is_ok_and(|v| v == self.sats[s].name) {
+                    eprintln!("{} reassign", self.now);
+                }
+                self.reassign(s)?
+            }
             90..=92 => self.revoke(s)?,
             _ => self.lose_one(),
         }
@@ -204,14 +231,23 @@ impl World {
         let sat = &mut self.sats[s];
         sat.written += 1;
         let id = format!("{}-{}", sat.name, sat.written);
-        let store = if self.rng.chance(70) { Some(sat.home) } else { None };
+        let store = if self.rng.chance(70) {
+            Some(sat.home)
+        } else {
+            None
+        };
         sat.own.push((id.clone(), false));
         let fields = self.fields();
         self.put(s, &id, store, fields)
     }
 
     fn edit(&mut self, s: usize) -> SimResult<()> {
-        let live: Vec<String> = self.sats[s].own.iter().filter(|(_, d)| !d).map(|(id, _)| id.clone()).collect();
+        let live: Vec<String> = self.sats[s]
+            .own
+            .iter()
+            .filter(|(_, d)| !d)
+            .map(|(id, _)| id.clone())
+            .collect();
         if live.is_empty() {
             return Ok(());
         }
@@ -226,8 +262,17 @@ impl World {
         v.as_object().cloned().unwrap_or_default()
     }
 
-    fn put(&mut self, s: usize, id: &str, store: Option<StoreId>, fields: Map<String, Value>) -> SimResult<()> {
-        let write = LocalWrite::Put { store, fields: fields.clone() };
+    fn put(
+        &mut self,
+        s: usize,
+        id: &str,
+        store: Option<StoreId>,
+        fields: Map<String, Value>,
+    ) -> SimResult<()> {
+        let write = LocalWrite::Put {
+            store,
+            fields: fields.clone(),
+        };
         self.local(s, OWN, id, write)?;
         let name = self.sats[s].name.clone();
         self.ledger.put(&name, OWN, id, store, fields);
@@ -268,27 +313,50 @@ impl World {
         }
         let value = self.sats[s].name.clone();
         let fields = json!({"x": value}).as_object().cloned().unwrap_or_default();
-        let Some(record) = self.local(s, HOT, &id, LocalWrite::Put { store: None, fields })? else {
+        let Some(record) = self.local(
+            s,
+            HOT,
+            &id,
+            LocalWrite::Put {
+                store: None,
+                fields,
+            },
+        )?
+        else {
             return Ok(());
         };
         let Some(field) = record.state.fields.get("x") else {
             return Err(format!("hot record {id} written without its field"));
         };
-        let write = HotWrite { site: s, value, stamp: field.stamp, base: field.base };
+        let write = HotWrite {
+            site: s,
+            value,
+            stamp: field.stamp,
+            base: field.base,
+        };
         self.hot.entry(id).or_default().push(write);
         Ok(())
     }
 
     /// Makes a local write durable (or, with the bug, only acknowledges it).
-    fn local(&mut self, s: usize, collection: &str, id: &str, write: LocalWrite) -> SimResult<Option<sitesync_store::StoredRecord>> {
+    fn local(
+        &mut self,
+        s: usize,
+        collection: &str,
+        id: &str,
+        write: LocalWrite,
+    ) -> SimResult<Option<sitesync_store::StoredRecord>> {
         let (org, now) = (self.org, self.now);
         let sat = &mut self.sats[s];
         if self.bugs.ack_before_commit && collection == OWN {
-            sat.uncommitted.push((collection.to_string(), id.to_string(), write));
+            sat.uncommitted
+                .push((collection.to_string(), id.to_string(), write));
             return Ok(None);
         }
         sat.commit_late(org, now).map_err(err)?;
-        let Some(store) = &sat.store else { return Ok(None) };
+        let Some(store) = &sat.store else {
+            return Ok(None);
+        };
         let record = store
             .write_local(org, collection, id, write, sat.id, sat.clock(now), true)
             .map_err(err)?;
@@ -320,7 +388,10 @@ impl World {
     fn serve(&mut self, message: Message) -> SimResult<()> {
         let sat = &self.sats[message.site];
         let row = self.primary.site_by_id(sat.id).map_err(err)?;
-        let reply = |body| Message { body, ..message.clone() };
+        let reply = |body| Message {
+            body,
+            ..message.clone()
+        };
         if row.revoked {
             let refused = "the primary refused this site's credentials".to_string();
             let body = match &message.body {
@@ -356,7 +427,11 @@ impl World {
                     self.net.push(reply(Body::Pulled(Ok(answer))));
                 } else {
                     let query = query.clone();
-                    self.parked.push(Parked { message, query, deadline });
+                    self.parked.push(Parked {
+                        message,
+                        query,
+                        deadline,
+                    });
                 }
             }
             _ => {}
@@ -368,17 +443,25 @@ impl World {
     fn look_again(&mut self) -> SimResult<()> {
         let parked = std::mem::take(&mut self.parked);
         for held in parked {
-            let row = self.primary.site_by_id(self.sats[held.message.site].id).map_err(err)?;
+            let row = self
+                .primary
+                .site_by_id(self.sats[held.message.site].id)
+                .map_err(err)?;
             let found = serve_pull(&self.primary, &row, &held.query);
             let body = match found {
-                Ok((ready, answer)) if ready || held.deadline <= self.now => Body::Pulled(Ok(answer)),
+                Ok((ready, answer)) if ready || held.deadline <= self.now => {
+                    Body::Pulled(Ok(answer))
+                }
                 Ok(_) => {
                     self.parked.push(held);
                     continue;
                 }
                 Err(e) => Body::Pulled(Err(err(e))),
             };
-            self.net.push(Message { body, ..held.message });
+            self.net.push(Message {
+                body,
+                ..held.message
+            });
         }
         Ok(())
     }
@@ -445,6 +528,10 @@ impl World {
         let Some(action) = sat.lanes[l].session.poll_action() else {
             return Ok(false);
         };
+        if std::env::var("SIM_TRACE").is_ok_and(|v| v == sat.name) {
+            let text = format!("{action:?}");
+            eprintln!("{now} lane {l}: {}", &text[..text.len().min(300)]);
+        }
         if let Action::Send(request) = action {
             self.requests += 1;
             let body = match request {
@@ -456,17 +543,41 @@ impl World {
                 _ => 0,
             };
             let sat = &mut self.sats[s];
-            sat.lanes[l].waiting = Waiting::Answer { request: self.requests, deadline: now + wait + TIMEOUT_MS };
-            let message = Message { site: s, lane: l, request: self.requests, life: sat.life, duplicate: false, body };
+            sat.lanes[l].waiting = Waiting::Answer {
+                request: self.requests,
+                deadline: now + wait + TIMEOUT_MS,
+            };
+            let message = Message {
+                site: s,
+                lane: l,
+                request: self.requests,
+                life: sat.life,
+                duplicate: false,
+                body,
+            };
             self.net.push(message);
             return Ok(true);
         }
         let first = s == 0;
         let sat = &mut self.sats[s];
         let wall = sat.clock(now);
-        let (id, Some(store)) = (sat.id, &sat.store) else { return Ok(false) };
+        let (id, Some(store)) = (sat.id, &sat.store) else {
+            return Ok(false);
+        };
         let lane = &mut sat.lanes[l];
-        let result = carry_out(store, lane, action, Context { org, id, wall, now, bugs, first });
+        let result = carry_out(
+            store,
+            lane,
+            action,
+            Context {
+                org,
+                id,
+                wall,
+                now,
+                bugs,
+                first,
+            },
+        );
         match result {
             Ok(Some(())) => lane.session.handle_stored(now),
             Ok(None) => {}
@@ -503,11 +614,23 @@ fn carry_out(store: &Store, lane: &mut Lane, action: Action, c: Context) -> SimR
             lane.session.handle_outbox(changes, c.now);
             Ok(None)
         }
+        Action::ReadHeldStores => {
+            let held = state::held_stores(store, c.org).map_err(err)?;
+            lane.session.handle_held_stores(held, c.now);
+            Ok(None)
+        }
         Action::AckPush(answer) => stored(store.ack_push(c.org, c.id, &answer, c.wall)),
-        Action::ApplyPages { pages, target, cursor } => {
+        Action::ApplyPages {
+            pages,
+            target,
+            cursor,
+        } => {
             let mut records = Vec::new();
             for _ in 0..pages {
-                let page = lane.pages.pop_front().ok_or("a write of a page never received")?;
+                let page = lane
+                    .pages
+                    .pop_front()
+                    .ok_or("a write of a page never received")?;
                 for record in page.records {
                     records.push(Prepared::new(record)?);
                 }
@@ -515,7 +638,9 @@ fn carry_out(store: &Store, lane: &mut Lane, action: Action, c: Context) -> SimR
             if c.bugs.reversed_merge && c.first {
                 records.retain(|r| keeps_pulled(store, c.org, r));
             }
-            stored(state::apply_pages(store, c.org, &records, target, cursor, c.wall))
+            stored(state::apply_pages(
+                store, c.org, &records, target, cursor, c.wall,
+            ))
         }
         Action::Purge(id) if c.bugs.purge_forgets => {
             let _ = id;
