@@ -84,10 +84,7 @@ impl Pages {
             biased;
             next = async { self.headers.as_mut()?.await.ok() }, if self.headers.is_some() => {
                 self.headers = None;
-                match next.flatten() {
-                    Some((cursor, more)) => Some(Event::Started(cursor, more)),
-                    None => None,
-                }
+                next.flatten().map(|(cursor, more)| Event::Started(cursor, more))
             }
             page = async { self.coming.front_mut()?.await.ok() }, if !self.coming.is_empty() => {
                 self.coming.pop_front();

@@ -364,9 +364,10 @@ impl Satellite {
         }
     }
 
-    /// A local write happened: the resting push lane pushes at once.
+    /// A local write happened: the resting push lane pushes at once (cutting a back-off
+    /// short: a write is worth a try). The driver's timer is then moot.
     pub fn handle_wake(&mut self, now_ms: u64) {
-        if self.mode == Mode::LivePush && matches!(self.phase, Phase::Resting { reload: false }) {
+        if self.mode == Mode::LivePush && matches!(self.phase, Phase::Resting { .. }) {
             self.handle_timeout(now_ms);
         }
     }
