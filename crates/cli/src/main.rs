@@ -46,7 +46,7 @@ Exit codes:
   5   forbidden            6   unauthorised (wrong code, key or credentials)
   7   too many attempts    8   disk full
   9   read-only folder     10  corrupt data (restore from a backup)
-  11  primary unreachable";
+  11  primary unreachable  12  database busy or failing (retry)";
 
 #[derive(Debug, Subcommand)]
 enum Command {

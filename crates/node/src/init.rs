@@ -204,7 +204,7 @@ pub async fn init_satellite(
             write_private(&dir.primary_ca_path(), &pem)?;
         }
         let store = open_private_db(dir, Role::Satellite)?;
-        store.follow_assignment(site_config, &[])?;
+        store.save_site_config(site_config, Some(site_config.assignment_version))?;
         dir.save(&config)?;
         Ok(())
     })?;

@@ -34,6 +34,7 @@ pub mod satellite;
 pub mod serve;
 pub mod status;
 pub mod tls;
+pub mod transport;
 mod wire;
 
 pub use error::NodeError;

@@ -18,21 +18,20 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use sitesync_core::Assignment;
+use sitesync_core::{OrgId, SiteId, StoreId};
+use sitesync_protocol::session::primary::{self as decide, Look};
 use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, MORE_HEADER, PullQuery, PullResponse, PushRequest, TIME_HEADER,
 };
 use sitesync_service::ErrorKind;
-use sitesync_store::{Contact, PreparedPush, SiteRow};
+use sitesync_store::{Contact, PreparedPush, PrimaryStorage, PushOutcome, SiteRow};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Most changes in one pushed batch.
-pub const MAX_BATCH: usize = 10_000;
-/// Largest pull page, in records.
-pub const MAX_PAGE: u32 = 5_000;
+pub use decide::{MAX_BATCH, MAX_PAGE};
 /// Longest a pull may wait for a change.
-pub const MAX_WAIT: Duration = Duration::from_secs(55);
+pub const MAX_WAIT: Duration = Duration::from_millis(decide::MAX_WAIT_MS);
 
 /// The sync routes.
 pub fn routes() -> Router<Shared> {
@@ -87,12 +86,7 @@ async fn push(
     check_version(&headers)?;
     let site = authenticate(&node, (&method, &uri, &headers), peer).await?;
     let request: PushRequest = decode(&headers, &body, MAX_SYNC_BODY)?;
-    if request.changes.len() > MAX_BATCH {
-        return Err(NodeError::BadRequest(format!(
-            "the batch has {} changes; the limit is {MAX_BATCH}",
-            request.changes.len()
-        )));
-    }
+    decide::check_batch(request.changes.len()).map_err(refused)?;
     let (reply, answer) = tokio::sync::oneshot::channel();
     // Checking and encoding happen here, on the request's own thread, while the single
     // writer works on earlier batches. (A blocking thread per request would compete
@@ -131,63 +125,37 @@ async fn pull(
 ) -> Result<Response, NodeError> {
     check_version(&headers)?;
     let site = authenticate(&node, (&method, &uri, &headers), peer).await?;
-    let only = match &query.stores {
-        Some(list) => Some(parse_stores(list, &site.assignment)?),
-        None => None,
-    };
-    let limit = query.limit.unwrap_or(1_000).min(MAX_PAGE) as usize;
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
-    let deadline = tokio::time::Instant::now() + wait;
+    let only = stores_asked(&query, &site.assignment)?;
+    let started = now_ms();
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(decide::pull_deadline(query.wait_ms, started) - started);
     let mut changed = node.changes.listen();
-    let (site_id, cursor, version) = (site.id, query.cursor, query.assignment_version);
+    let site_id = site.id;
     // Only the main cursor says how far the site is; a backfill's cursor does not.
-    let main_cursor = only.is_none().then_some(cursor);
     node.note_contact(Contact {
         site: site_id,
-        at: now_ms(),
-        pull_cursor: main_cursor,
-        applied_assignment: version,
+        at: started,
+        pull_cursor: only.is_none().then_some(query.cursor),
+        applied_assignment: query.assignment_version,
     });
     let mut site = Some(site);
     loop {
         changed.borrow_and_update();
-        let (known, o, count) = (site.take(), only.clone(), query.count);
+        let (known, q, o) = (site.take(), query.clone(), only.clone());
         // One trip to the database per look: the site (again, after a wait: it may have
         // been reassigned or revoked meanwhile), its page and its configuration.
-        let answer = blocking(&node, move |node| {
+        let (look, answer) = blocking(&node, move |node| {
             let store = node.site.primary()?;
             let s = match known {
                 Some(s) => s,
                 None => store.site_by_id(site_id)?,
             };
-            if s.revoked {
-                return Err(NodeError::Unauthorised);
-            }
-            let (records, next, more) =
-                store.pull(s.org, &s.assignment, o.as_ref(), cursor, limit)?;
-            // A new assignment answers at once, so the site learns of it without delay.
-            let reassigned = version.is_some_and(|v| v != s.assignment_version);
-            let remaining = if count {
-                store.routed_after(s.org, &s.assignment, next)?
-            } else {
-                0
-            };
-            let config = store.site_config(&s)?;
-            let ready = !records.is_empty() || more || reassigned;
-            Ok((
-                ready,
-                PullResponse {
-                    records,
-                    cursor: next,
-                    more,
-                    remaining,
-                    config,
-                },
-            ))
+            look(store, &s, o.as_ref(), &q)
         })
         .await?;
-        let (ready, answer) = answer;
-        if ready
+        // Waiting until the deadline is the tokio clock's; `timeout_at` below tells when
+        // it has passed.
+        if decide::answers_now(look)
             || node.is_stopping()
             || tokio::time::timeout_at(deadline, changed.changed())
                 .await
@@ -200,6 +168,85 @@ async fn pull(
             return Ok(response);
         }
     }
+}
+
+/// The stores a backfill asks for, or `None` for a main pull.
+fn stores_asked(
+    query: &PullQuery,
+    assignment: &Assignment,
+) -> Result<Option<BTreeSet<StoreId>>, NodeError> {
+    match &query.stores {
+        Some(list) => Ok(Some(
+            decide::parse_stores(list, assignment).map_err(refused)?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn refused(refusal: decide::Refusal) -> NodeError {
+    NodeError::BadRequest(refusal.to_string())
+}
+
+/// One look at the database for a pull of `site`: its page and configuration, and what
+/// the look found (for [`decide::decide`]).
+fn look(
+    store: &dyn PrimaryStorage,
+    site: &SiteRow,
+    only: Option<&BTreeSet<StoreId>>,
+    query: &PullQuery,
+) -> Result<(Look, PullResponse), NodeError> {
+    if site.revoked {
+        return Err(NodeError::Unauthorised);
+    }
+    let limit = decide::page_limit(query.limit);
+    let (records, next, more) =
+        store.pull(site.org, &site.assignment, only, query.cursor, limit)?;
+    let remaining = if query.count {
+        store.routed_after(site.org, &site.assignment, next)?
+    } else {
+        0
+    };
+    let config = store.site_config(site)?;
+    let look = Look {
+        records: records.len(),
+        more,
+        applied: query.assignment_version,
+        current: site.assignment_version,
+    };
+    let answer = PullResponse {
+        records,
+        cursor: next,
+        more,
+        remaining,
+        config,
+    };
+    Ok((look, answer))
+}
+
+/// Handles a pull at once, as one look (a long poll is not held): what the sync API
+/// would answer if nothing changed meanwhile. For in-process primaries (the simulator,
+/// [`crate::transport::Memory`]). Returns whether the look would have answered at once.
+pub fn serve_pull(
+    store: &dyn PrimaryStorage,
+    site: &SiteRow,
+    query: &PullQuery,
+) -> Result<(bool, PullResponse), NodeError> {
+    let only = stores_asked(query, &site.assignment)?;
+    let (look, answer) = look(store, site, only.as_ref(), query)?;
+    Ok((decide::answers_now(look), answer))
+}
+
+/// Handles a push at once, as the sync API and its group committer would (alone in its
+/// group). For in-process primaries.
+pub fn serve_push(
+    store: &dyn PrimaryStorage,
+    org: OrgId,
+    site: SiteId,
+    changes: Vec<sitesync_protocol::PushedChange>,
+    now_ms: u64,
+) -> Result<PushOutcome, NodeError> {
+    decide::check_batch(changes.len()).map_err(refused)?;
+    Ok(store.apply_push(org, site, &changes, now_ms)?)
 }
 
 /// Checks a request's site credentials and returns the site. A wrong, missing or
@@ -263,19 +310,4 @@ fn secret_of(node: &Shared, site: SiteRow) -> Option<(SiteRow, String)> {
     }
     node.credentials.remember(site.clone(), secret.clone());
     Some((site, secret))
-}
-
-/// Parses a backfill's store list, keeping only stores the site holds.
-fn parse_stores(list: &str, assignment: &Assignment) -> Result<BTreeSet<u64>, NodeError> {
-    list.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim().parse::<u64>().map_err(|_| {
-                NodeError::BadRequest(format!(
-                    "stores must be store ids separated by commas, not {s:?}"
-                ))
-            })
-        })
-        .filter(|s| s.as_ref().map_or(true, |id| assignment.routes(Some(*id))))
-        .collect()
 }

@@ -23,6 +23,7 @@
 
 pub mod codec;
 pub mod messages;
+pub mod session;
 
 pub use codec::{CodecError, decode, encode};
 pub use messages::*;

@@ -154,26 +154,19 @@ impl Site {
         if let Some(config) = &*cached {
             return Ok(config.clone());
         }
-        let config = self.satellite()?.site_config()?.unwrap_or_default();
+        let config = self.satellite()?.saved_site_config()?.unwrap_or_default();
         *cached = Some(config.clone());
         Ok(config)
     }
 
-    /// Saves a new site configuration from the primary (its assignment unchanged).
-    pub fn save_site_config(&self, config: &SiteConfig) -> Result<(), ServiceError> {
-        self.satellite()?.save_site_config(config)?;
-        *self.site_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
-        Ok(())
-    }
-
-    /// Takes in a new assignment from the primary (see
-    /// [`SatelliteStorage::follow_assignment`]).
-    pub fn follow_assignment(
+    /// Saves a site configuration from the primary and, with `applied`, that its
+    /// assignment version is applied (see [`SatelliteStorage::save_site_config`]).
+    pub fn save_site_config(
         &self,
         config: &SiteConfig,
-        added: &[StoreId],
+        applied: Option<u64>,
     ) -> Result<(), ServiceError> {
-        self.satellite()?.follow_assignment(config, added)?;
+        self.satellite()?.save_site_config(config, applied)?;
         *self.site_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
         Ok(())
     }

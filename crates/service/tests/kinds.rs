@@ -16,6 +16,7 @@ fn every_kind_has_the_documented_status_code_and_exit_code() {
         (ErrorKind::ReadOnly, 503, "read_only", 9),
         (ErrorKind::Corrupt, 500, "internal", 10),
         (ErrorKind::Unreachable, 502, "primary_unreachable", 11),
+        (ErrorKind::Unavailable, 503, "unavailable", 12),
         (ErrorKind::Internal, 500, "internal", 1),
     ];
     assert_eq!(table.len(), ALL_KINDS.len());
@@ -35,5 +36,12 @@ fn exit_codes_tell_every_kind_apart_and_none_is_success() {
 #[test]
 fn only_faults_of_this_site_are_kept_from_the_caller() {
     let hidden: Vec<_> = ALL_KINDS.iter().filter(|k| !k.tells_caller()).collect();
-    assert_eq!(hidden, [&ErrorKind::Corrupt, &ErrorKind::Internal]);
+    assert_eq!(
+        hidden,
+        [
+            &ErrorKind::Corrupt,
+            &ErrorKind::Unavailable,
+            &ErrorKind::Internal
+        ]
+    );
 }

@@ -11,7 +11,7 @@ use sitesync_protocol::{PushResponse, PushedChange, RejectedChange, SiteConfig};
 use sitesync_store::{
     Backfill, Cursor, Prepared, SatelliteStorage, StoreError, SyncNotes, SyncState,
 };
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 impl SatelliteStorage for SqliteStore {
     /// Applies pulled records on a satellite and moves `cursor`, in one transaction:
@@ -199,30 +199,11 @@ impl SatelliteStorage for SqliteStore {
         })
     }
 
-    /// A backfill cut short keeps its stores: it restarts from the beginning with the
-    /// new ones (records already here merge as no-ops). Stores no longer assigned leave it.
-    fn follow_assignment(&self, config: &SiteConfig, added: &[StoreId]) -> Result<(), StoreError> {
-        let text = serde_json::to_string(config).map_err(|e| {
-            StoreError::Unavailable(format!("encoding the site configuration: {e}"))
-        })?;
+    fn start_backfill(&self, stores: &[StoreId]) -> Result<(), StoreError> {
+        let list: Vec<String> = stores.iter().map(u64::to_string).collect();
         self.write(|tx| {
-            if !added.is_empty() {
-                let assigned: HashSet<StoreId> = config.stores.iter().map(|s| s.id).collect();
-                let pending = meta(tx, Setting::BackfillStores)?.unwrap_or_default();
-                let mut stores: BTreeSet<StoreId> =
-                    pending.split(',').filter_map(|s| s.parse().ok()).collect();
-                stores.extend(added);
-                stores.retain(|s| assigned.contains(s));
-                let list: Vec<String> = stores.iter().map(u64::to_string).collect();
-                set_meta(tx, Setting::BackfillStores, &list.join(","))?;
-                set_meta(tx, Setting::BackfillCursor, "0")?;
-            }
-            set_meta(tx, Setting::SiteConfig, &text)?;
-            set_meta(
-                tx,
-                Setting::AssignmentApplied,
-                &config.assignment_version.to_string(),
-            )
+            set_meta(tx, Setting::BackfillStores, &list.join(","))?;
+            set_meta(tx, Setting::BackfillCursor, "0")
         })
     }
 
@@ -230,7 +211,7 @@ impl SatelliteStorage for SqliteStore {
         self.write(|tx| set_meta(tx, Setting::BackfillStores, ""))
     }
 
-    fn site_config(&self) -> Result<Option<SiteConfig>, StoreError> {
+    fn saved_site_config(&self) -> Result<Option<SiteConfig>, StoreError> {
         self.read(|tx| match meta(tx, Setting::SiteConfig)? {
             Some(text) => {
                 Ok(Some(serde_json::from_str(&text).map_err(|e| {
@@ -241,11 +222,31 @@ impl SatelliteStorage for SqliteStore {
         })
     }
 
-    fn save_site_config(&self, config: &SiteConfig) -> Result<(), StoreError> {
+    fn save_site_config(
+        &self,
+        config: &SiteConfig,
+        applied: Option<u64>,
+    ) -> Result<(), StoreError> {
         let text = serde_json::to_string(config).map_err(|e| {
             StoreError::Unavailable(format!("encoding the site configuration: {e}"))
         })?;
-        self.write(|tx| set_meta(tx, Setting::SiteConfig, &text))
+        self.write(|tx| {
+            set_meta(tx, Setting::SiteConfig, &text)?;
+            match applied {
+                Some(version) => set_meta(tx, Setting::AssignmentApplied, &version.to_string()),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn held_stores(&self, org: OrgId) -> Result<Vec<StoreId>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT DISTINCT store FROM records WHERE org = ?1 AND store IS NOT NULL ORDER BY store",
+            )?;
+            let rows = stmt.query_map([sql(org)], |row| row.get::<_, i64>(0))?;
+            Ok(rows.map(|r| r.map(id)).collect::<Result<_, _>>()?)
+        })
     }
 
     /// Notes only report, so they commit without an fsync: a power loss may take them

@@ -142,19 +142,24 @@ pub trait SatelliteStorage: SiteStorage {
     /// Where this satellite stands in following its primary.
     fn sync_state(&self) -> Result<SyncState, StoreError>;
 
-    /// Takes in a new assignment: saves `config` and the version applied, and starts
-    /// (or restarts from the beginning, with more stores) a backfill of `added`, in one
-    /// transaction. The stores taken away must have been purged before.
-    fn follow_assignment(&self, config: &SiteConfig, added: &[StoreId]) -> Result<(), StoreError>;
+    /// Starts a backfill of `stores` from the beginning (none: no backfill).
+    fn start_backfill(&self, stores: &[StoreId]) -> Result<(), StoreError>;
 
     /// Ends the backfill in progress: every record of its stores is here.
     fn finish_backfill(&self) -> Result<(), StoreError>;
 
     /// The site configuration last received from the primary (`None`: never).
-    fn site_config(&self) -> Result<Option<SiteConfig>, StoreError>;
+    fn saved_site_config(&self) -> Result<Option<SiteConfig>, StoreError>;
 
-    /// Saves a site configuration received from the primary (its assignment unchanged).
-    fn save_site_config(&self, config: &SiteConfig) -> Result<(), StoreError>;
+    /// Saves a site configuration received from the primary and, with `applied`, that
+    /// this assignment version is applied (its purges done, its backfill started), in
+    /// one transaction.
+    fn save_site_config(&self, config: &SiteConfig, applied: Option<u64>)
+    -> Result<(), StoreError>;
+
+    /// The stores this site holds records of (a scan: for following a new assignment,
+    /// which purges every store held and no longer assigned).
+    fn held_stores(&self, org: OrgId) -> Result<Vec<StoreId>, StoreError>;
 
     /// Notes the outcome of a sync round for `status`: `Ok(())` for a round that
     /// succeeded, or the error it failed with; `at` in ms since the epoch.

@@ -77,7 +77,7 @@ pub fn satellite() -> Fixture {
     };
     fixture
         .site
-        .save_site_config(&site_config)
+        .save_site_config(&site_config, Some(1))
         .expect("saving the site configuration");
     fixture
 }

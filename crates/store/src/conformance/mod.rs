@@ -184,5 +184,9 @@ macro_rules! conformance_suite {
         fn collections_are_listed_and_restrictions_lifted() {
             $crate::conformance::collections_are_listed_and_restrictions_lifted(&$make);
         }
+        #[test]
+        fn the_stores_held_are_those_with_records() {
+            $crate::conformance::the_stores_held_are_those_with_records(&$make);
+        }
     };
 }

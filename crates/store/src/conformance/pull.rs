@@ -163,12 +163,13 @@ fn config(version: u64, stores: &[u64]) -> SiteConfig {
 pub fn the_sync_state_follows_assignments_and_their_backfills(backend: &dyn Backend) {
     let sat = backend.satellite("s");
     assert_eq!(sat.sync_state().unwrap(), SyncState::default());
-    assert_eq!(sat.site_config().unwrap(), None);
-    sat.follow_assignment(&config(1, &[5]), &[]).unwrap();
+    assert_eq!(sat.saved_site_config().unwrap(), None);
+    sat.save_site_config(&config(1, &[5]), Some(1)).unwrap();
     assert_eq!(sat.sync_state().unwrap().assignment_applied, 1);
     assert_eq!(sat.sync_state().unwrap().backfill, None);
     sat.apply_pull(7, &[], Cursor::Pull, 40, 1).unwrap();
-    sat.follow_assignment(&config(2, &[5, 6]), &[6]).unwrap();
+    sat.start_backfill(&[6]).unwrap();
+    sat.save_site_config(&config(2, &[5, 6]), Some(2)).unwrap();
     let state = sat.sync_state().unwrap();
     assert_eq!(
         state.pull_cursor, 40,
@@ -184,9 +185,8 @@ pub fn the_sync_state_follows_assignments_and_their_backfills(backend: &dyn Back
     );
     sat.apply_pull(7, &[], Cursor::Backfill, 12, 2).unwrap();
     assert_eq!(sat.sync_state().unwrap().backfill.unwrap().cursor, 12);
-    // A backfill cut short restarts from the beginning with the new store added, and
-    // a store no longer assigned leaves it.
-    sat.follow_assignment(&config(3, &[6, 8]), &[8]).unwrap();
+    // A backfill started again begins from the beginning.
+    sat.start_backfill(&[6, 8]).unwrap();
     assert_eq!(
         sat.sync_state().unwrap().backfill,
         Some(Backfill {
@@ -196,14 +196,46 @@ pub fn the_sync_state_follows_assignments_and_their_backfills(backend: &dyn Back
     );
     sat.finish_backfill().unwrap();
     assert_eq!(sat.sync_state().unwrap().backfill, None);
-    assert_eq!(sat.site_config().unwrap(), Some(config(3, &[6, 8])));
+    // A configuration saved without its version applied leaves the version as it was.
     let renamed = SiteConfig {
         restricted: Vec::new(),
         ..config(3, &[6, 8])
     };
-    sat.save_site_config(&renamed).unwrap();
-    assert_eq!(sat.site_config().unwrap(), Some(renamed));
-    assert_eq!(sat.sync_state().unwrap().assignment_applied, 3);
+    sat.save_site_config(&renamed, None).unwrap();
+    assert_eq!(sat.saved_site_config().unwrap(), Some(renamed));
+    assert_eq!(sat.sync_state().unwrap().assignment_applied, 2);
+}
+
+pub fn the_stores_held_are_those_with_records(backend: &dyn Backend) {
+    let (db, org, s1, s2) = primary(backend);
+    for (id, store) in [("a", s1), ("b", s2), ("c", s2)] {
+        db.write_local(
+            org,
+            "stock",
+            id,
+            put(Some(store), json!({"n": 1})),
+            1,
+            10,
+            false,
+        )
+        .unwrap();
+    }
+    let every = Assignment {
+        all_stores: true,
+        stores: BTreeSet::new(),
+    };
+    let (records, cursor, _) = db.pull(org, &every, None, 0, 100).unwrap();
+    let pulled: Vec<Prepared> = records
+        .into_iter()
+        .map(|r| Prepared::new(r).unwrap())
+        .collect();
+    let sat = backend.satellite("s");
+    assert!(sat.held_stores(org).unwrap().is_empty());
+    sat.apply_pull(org, &pulled, Cursor::Pull, cursor, 1)
+        .unwrap();
+    assert_eq!(sat.held_stores(org).unwrap(), vec![s1, s2]);
+    sat.purge_store(org, s2).unwrap();
+    assert_eq!(sat.held_stores(org).unwrap(), vec![s1]);
 }
 
 pub fn sync_notes_keep_the_last_success_and_the_last_failure(backend: &dyn Backend) {

@@ -1,0 +1,347 @@
+//! The satellite session driven by hand: no storage, no network, time as numbers.
+
+use super::*;
+use crate::session::{MAX_BACKOFF_MS, PUSH_BATCH};
+use crate::{PushResponse, PushedChange, StoreRef};
+use sitesync_core::RecordState;
+
+/// Every action the session has to give now.
+fn drain(s: &mut Satellite) -> Vec<Action> {
+    std::iter::from_fn(|| s.poll_action()).collect()
+}
+
+fn change(seq: u64) -> PushedChange {
+    PushedChange {
+        seq,
+        collection: "c".into(),
+        id: format!("r{seq}"),
+        change: RecordState::default(),
+    }
+}
+
+fn config(version: u64, stores: &[u64]) -> SiteConfig {
+    SiteConfig {
+        assignment_version: version,
+        all_stores: false,
+        stores: stores
+            .iter()
+            .map(|&id| StoreRef {
+                id,
+                name: format!("s{id}"),
+            })
+            .collect(),
+        restricted: Vec::new(),
+    }
+}
+
+fn page(records: usize, cursor: u64, more: bool, config: SiteConfig) -> PageInfo {
+    PageInfo {
+        records,
+        cursor,
+        more,
+        remaining: 0,
+        config,
+    }
+}
+
+fn pull_cursor(action: &Action) -> u64 {
+    match action {
+        Action::Send(Request::Pull(q)) => q.cursor,
+        other => panic!("expected a pull, got {other:?}"),
+    }
+}
+
+/// A round started on `durable`, past its (empty) first push.
+fn round_at_pull(durable: Durable, ahead: usize) -> Satellite {
+    let mut s = Satellite::new(Mode::Round { ahead }, 50_000);
+    assert!(matches!(drain(&mut s)[..], [Action::Load]));
+    s.handle_loaded(durable, 0);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+    s.handle_outbox(Vec::new(), 0);
+    s
+}
+
+#[test]
+fn a_round_pushes_pulls_asks_once_more_and_pushes_again() {
+    let mut s = Satellite::new(Mode::Round { ahead: 1 }, 50_000);
+    assert!(matches!(drain(&mut s)[..], [Action::Load]));
+    s.handle_loaded(Durable::default(), 0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ReadOutbox { limit: PUSH_BATCH }]
+    ));
+    s.handle_outbox(vec![change(1), change(2)], 1);
+    assert!(matches!(&drain(&mut s)[..], [Action::Send(Request::Push(r))] if r.changes.len() == 2));
+    s.handle_push_answer(
+        PushResponse {
+            acked_through: 2,
+            rejected: vec![],
+        },
+        2,
+    );
+    assert!(matches!(&drain(&mut s)[..], [Action::AckPush(a)] if a.acked_through == 2));
+    s.handle_stored(3);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+    s.handle_outbox(Vec::new(), 4);
+    let sent = drain(&mut s);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(&sent[0], Action::Send(Request::Pull(q)) if q.count && q.cursor == 0));
+    let mut first = page(3, 10, false, SiteConfig::default());
+    first.remaining = 0;
+    s.handle_page(first, 5);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages {
+            pages: 1,
+            target: Target::Pull,
+            cursor: 10
+        }]
+    ));
+    s.handle_stored(6);
+    // Asks once more, from the new cursor, without counting.
+    let once = drain(&mut s);
+    assert!(matches!(&once[..], [Action::Send(Request::Pull(q))] if q.cursor == 10 && !q.count));
+    s.handle_page(page(0, 10, false, SiteConfig::default()), 7);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages { pages: 1, .. }]
+    ));
+    s.handle_stored(8);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+    s.handle_outbox(Vec::new(), 9);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::NoteSynced, Action::Finished { ok: true }]
+    ));
+    assert!(s.is_finished());
+    let report = s.report();
+    assert_eq!((report.pushed, report.pulled, report.total), (2, 3, 3));
+}
+
+#[test]
+fn headers_let_pages_be_asked_for_ahead_and_written_together() {
+    let mut s = round_at_pull(Durable::default(), 3);
+    let first = drain(&mut s);
+    assert_eq!(first.len(), 1);
+    assert_eq!(pull_cursor(&first[0]), 0);
+    s.handle_pull_started(5, true, 1);
+    let second = drain(&mut s);
+    assert_eq!(pull_cursor(&second[0]), 5);
+    s.handle_pull_started(9, true, 2);
+    assert_eq!(pull_cursor(&drain(&mut s)[0]), 9);
+    s.handle_pull_started(12, true, 3);
+    // Three pages unwritten: no fourth question until one is written.
+    assert!(drain(&mut s).is_empty());
+    s.handle_page(page(5, 5, true, SiteConfig::default()), 4);
+    s.handle_page(page(4, 9, true, SiteConfig::default()), 4);
+    let actions = drain(&mut s);
+    assert!(matches!(
+        actions[..],
+        [Action::ApplyPages {
+            pages: 2,
+            target: Target::Pull,
+            cursor: 9
+        }]
+    ));
+    s.handle_stored(5);
+    assert_eq!(pull_cursor(&drain(&mut s)[0]), 12);
+    assert_eq!(s.durable().pull_cursor, 9);
+}
+
+#[test]
+fn writes_take_pages_up_to_the_limit_of_records() {
+    let mut s = Satellite::new(Mode::Round { ahead: 4 }, 10);
+    drain(&mut s);
+    s.handle_loaded(Durable::default(), 0);
+    drain(&mut s);
+    s.handle_outbox(Vec::new(), 0);
+    drain(&mut s);
+    s.handle_pull_started(1, true, 0);
+    drain(&mut s);
+    s.handle_pull_started(2, false, 0);
+    s.handle_page(page(6, 1, true, SiteConfig::default()), 0);
+    s.handle_page(page(6, 2, false, SiteConfig::default()), 0);
+    // 6 records are fewer than 10: the second page joins; 12 then reach the limit.
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages {
+            pages: 2,
+            cursor: 2,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_short_acknowledgement_fails_the_round_with_its_reason() {
+    let mut s = Satellite::new(Mode::Round { ahead: 1 }, 10);
+    drain(&mut s);
+    s.handle_loaded(Durable::default(), 0);
+    drain(&mut s);
+    s.handle_outbox(vec![change(1), change(2)], 0);
+    drain(&mut s);
+    s.handle_push_answer(
+        PushResponse {
+            acked_through: 1,
+            rejected: vec![],
+        },
+        0,
+    );
+    let actions = drain(&mut s);
+    assert!(
+        matches!(&actions[..], [Action::NoteError(e), Action::Finished { ok: false }] if e.contains("up to 1 of 2"))
+    );
+    assert!(s.error().is_some_and(|e| e.contains("will retry")));
+}
+
+#[test]
+fn a_new_assignment_pushes_first_purges_backfills_and_then_saves() {
+    let durable = Durable {
+        pull_cursor: 7,
+        assignment_applied: 1,
+        config: config(1, &[1, 2]),
+        ..Durable::default()
+    };
+    let mut s = round_at_pull(durable, 1);
+    drain(&mut s);
+    s.handle_page(page(0, 7, false, config(2, &[2, 3])), 0);
+    drain(&mut s);
+    s.handle_stored(0);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadHeldStores]));
+    s.handle_held_stores(vec![1, 2], 0);
+    // Store 1 leaves: the outbox is pushed first.
+    assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+    s.handle_outbox(Vec::new(), 0);
+    let mut steps = Vec::new();
+    while let Some(step) = s.poll_action() {
+        assert!(s.poll_action().is_none(), "one step at a time");
+        steps.push(step);
+        s.handle_stored(0);
+        if matches!(steps.last(), Some(Action::SaveConfig { .. })) {
+            break;
+        }
+    }
+    assert!(matches!(&steps[..], [
+        Action::Purge(1),
+        Action::StartBackfill(stores),
+        Action::SaveConfig { applied: Some(2), .. },
+    ] if stores == &vec![3]));
+    let backfill = drain(&mut s);
+    assert!(matches!(&backfill[..], [Action::Send(Request::Pull(q))]
+        if q.stores.as_deref() == Some("3") && q.cursor == 0 && q.assignment_version.is_none()));
+    s.handle_page(page(2, 4, false, config(2, &[2, 3])), 0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages {
+            target: Target::Backfill { last: true },
+            cursor: 4,
+            ..
+        }]
+    ));
+    s.handle_stored(0);
+    assert!(s.durable().backfill.is_empty());
+    assert_eq!(s.durable().assignment_applied, 2);
+    // Then the round's last question, with the new version.
+    assert!(
+        matches!(&drain(&mut s)[..], [Action::Send(Request::Pull(q))] if q.assignment_version == Some(2))
+    );
+}
+
+#[test]
+fn a_backfill_cut_short_is_resumed_with_the_stores_still_held() {
+    let durable = Durable {
+        pull_cursor: 7,
+        assignment_applied: 2,
+        config: config(2, &[2, 3]),
+        backfill: vec![3],
+        backfill_cursor: 40,
+    };
+    let mut s = round_at_pull(durable, 1);
+    drain(&mut s);
+    s.handle_page(page(0, 7, false, config(3, &[2, 4])), 0);
+    drain(&mut s);
+    s.handle_stored(0);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadHeldStores]));
+    // Store 9's records are here though no saved configuration had it (a page of an
+    // assignment whose configuration a crash kept from being saved): purged too.
+    s.handle_held_stores(vec![2, 9], 0);
+    // Store 3 was taken away: push first, purge it; the backfill keeps only store 4.
+    drain(&mut s);
+    s.handle_outbox(Vec::new(), 0);
+    assert!(matches!(s.poll_action(), Some(Action::Purge(3))));
+    s.handle_stored(0);
+    assert!(matches!(s.poll_action(), Some(Action::Purge(9))));
+    s.handle_stored(0);
+    assert!(matches!(s.poll_action(), Some(Action::StartBackfill(ref v)) if v == &vec![4]));
+}
+
+#[test]
+fn the_live_lane_long_polls_once_caught_up_and_backs_off_on_failure() {
+    let mut s = Satellite::new(Mode::LivePull, 10);
+    drain(&mut s);
+    s.handle_loaded(Durable::default(), 0);
+    let first = drain(&mut s);
+    assert!(matches!(&first[..], [Action::Send(Request::Pull(q))] if q.wait_ms == Some(0)));
+    s.handle_page(page(1, 3, false, SiteConfig::default()), 10);
+    drain(&mut s);
+    s.handle_stored(11);
+    let next = drain(&mut s);
+    assert!(
+        matches!(&next[..], [Action::NoteSynced, Action::Send(Request::Pull(q))]
+        if q.wait_ms == Some(LIVE_WAIT_MS) && q.cursor == 3)
+    );
+    s.handle_failure("cannot reach primary".into(), 100);
+    let actions = drain(&mut s);
+    assert!(matches!(
+        &actions[..],
+        [Action::NoteError(_), Action::WaitUntil(300)]
+    ));
+    s.handle_timeout(300);
+    assert!(matches!(drain(&mut s)[..], [Action::Load]));
+    s.handle_loaded(
+        Durable {
+            pull_cursor: 3,
+            ..Durable::default()
+        },
+        301,
+    );
+    assert!(matches!(&drain(&mut s)[..], [Action::Send(Request::Pull(q))] if q.wait_ms == Some(0)));
+    // Failures in a row wait longer, up to the limit.
+    let mut last = 0;
+    for i in 0..10 {
+        s.handle_failure("down".into(), 1_000 * i);
+        let Some(Action::WaitUntil(at)) = drain(&mut s).pop() else {
+            panic!()
+        };
+        last = at - 1_000 * i;
+        s.handle_timeout(at);
+        drain(&mut s);
+        s.handle_loaded(Durable::default(), at);
+        drain(&mut s);
+    }
+    assert_eq!(last, MAX_BACKOFF_MS);
+}
+
+#[test]
+fn the_push_lane_rests_until_woken() {
+    let mut s = Satellite::new(Mode::LivePush, 10);
+    drain(&mut s);
+    s.handle_loaded(Durable::default(), 0);
+    drain(&mut s);
+    s.handle_outbox(Vec::new(), 50);
+    assert!(matches!(drain(&mut s)[..], [Action::WaitUntil(t)] if t == 50 + PUSH_REST_MS));
+    s.handle_wake(60);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+}
+
+#[test]
+fn answers_nobody_asked_for_fail_instead_of_being_applied() {
+    let mut s = round_at_pull(Durable::default(), 1);
+    drain(&mut s);
+    s.handle_page(page(1, 3, false, SiteConfig::default()), 0);
+    s.handle_page(page(1, 4, false, SiteConfig::default()), 0);
+    let actions = drain(&mut s);
+    assert!(
+        matches!(&actions[..], [Action::NoteError(e), Action::Finished { ok: false }] if e.contains("not asked for"))
+    );
+}

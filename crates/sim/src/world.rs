@@ -1,0 +1,682 @@
+//! One schedule: a primary and its satellites on real SQLite files, driven step by step
+//! by one seeded generator. Time is a number: the true time advances by the steps, and
+//! each satellite's wall clock is the true time plus its skew.
+
+use crate::bugs::Bugs;
+use crate::net::{Body, Message, Parked};
+use crate::rng::Rng;
+use crate::site::{self, Lane, Sat, Waiting};
+use serde_json::{Map, Value, json};
+use sitesync_core::{Assignment, OrgId, StoreId};
+use sitesync_node::primary::{serve_pull, serve_push};
+use sitesync_protocol::session::primary::{MAX_WAIT_MS, pull_deadline};
+use sitesync_protocol::session::{Action, PageInfo, Request};
+use sitesync_sqlite::SqliteStore;
+use sitesync_store::{
+    LocalWrite, Prepared, PrimaryStorage, SatelliteStorage, SiteStorage, StoreError,
+};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The collection of ordinary records (one writer each).
+pub(crate) const OWN: &str = "own";
+/// The collection of records two sites write at once.
+pub(crate) const HOT: &str = "hot";
+/// How long a satellite waits for an answer beyond the long poll's wait.
+const TIMEOUT_MS: u64 = 15_000;
+
+/// A failure of the simulator itself (not of an invariant).
+pub(crate) type SimResult<T> = Result<T, String>;
+
+pub(crate) fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Every write to a hot record: its site, the stamp and base of the field written.
+#[derive(Debug, Clone)]
+pub(crate) struct HotWrite {
+    pub(crate) site: usize,
+    pub(crate) value: String,
+    pub(crate) stamp: sitesync_core::Stamp,
+    pub(crate) base: Option<sitesync_core::Stamp>,
+}
+
+pub(crate) struct World {
+    pub(crate) rng: Rng,
+    pub(crate) bugs: Bugs,
+    pub(crate) now: u64,
+    pub(crate) primary: SqliteStore,
+    pub(crate) org: OrgId,
+    pub(crate) stores: Vec<StoreId>,
+    pub(crate) sats: Vec<Sat>,
+    pub(crate) net: Vec<Message>,
+    pub(crate) parked: Vec<Parked>,
+    pub(crate) requests: u64,
+    pub(crate) ledger: crate::invariants::Ledger,
+    /// Writes of each hot record, by id.
+    pub(crate) hot: std::collections::BTreeMap<String, Vec<HotWrite>>,
+    /// Whether faults happen (off while healing).
+    pub(crate) faults: bool,
+}
+
+impl World {
+    /// A primary with `stores` stores and `sites` satellites, each at home in one store.
+    pub(crate) fn new(
+        dir: &Path,
+        rng: Rng,
+        bugs: Bugs,
+        sites: usize,
+        stores: usize,
+    ) -> SimResult<World> {
+        let now = 1_800_000_000_000;
+        let primary = SqliteStore::open_primary(&dir.join("primary.db")).map_err(err)?;
+        let org = primary.create_org("sim", now).map_err(err)?.id;
+        let ids: Vec<StoreId> = (0..stores)
+            .map(|i| {
+                primary
+                    .create_store(org, &format!("store{i}"))
+                    .map(|s| s.id)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let mut sats = Vec::new();
+        for i in 0..sites {
+            let home = ids[i % ids.len()];
+            let assignment = Assignment {
+                all_stores: false,
+                stores: [home].into(),
+            };
+            let id = primary
+                .create_site(
+                    org,
+                    None,
+                    Some(&format!("site{}", i + 2)),
+                    &|_| String::new(),
+                    &assignment,
+                    now,
+                )
+                .map_err(err)?;
+            let row = primary.site_by_id(id).map_err(err)?;
+            let config = primary.site_config(&row).map_err(err)?;
+            sats.push(Sat::new(id, dir.join(format!("site{id}.db")), home, &config).map_err(err)?);
+        }
+        Ok(World {
+            rng,
+            bugs,
+            now,
+            primary,
+            org,
+            stores: ids,
+            sats,
+            net: Vec::new(),
+            parked: Vec::new(),
+            requests: 0,
+            ledger: Default::default(),
+            hot: Default::default(),
+            faults: true,
+        })
+    }
+
+    /// One step of the schedule: the generator picks what happens.
+    pub(crate) fn step(&mut self) -> SimResult<()> {
+        self.now += self.rng.below(30);
+        if self.faults && self.rng.chance(2) {
+            // Long enough for long polls and lost answers to time out.
+            self.now += 20_000 + self.rng.below(60_000);
+        }
+        let roll = self.rng.below(100);
+        let s = self.rng.pick(self.sats.len());
+        match roll {
+            0..=19 => self.write(s)?,
+            20..=49 => self.deliver_one()?,
+            50..=89 => self.drive(s)?,
+            _ if self.faults => self.fault(s)?,
+            _ => {}
+        }
+        self.tick()
+    }
+
+    /// Timers that are due fire, and held pulls look again.
+    pub(crate) fn tick(&mut self) -> SimResult<()> {
+        self.timers()?;
+        self.look_again()
+    }
+
+    /// A fault: a crash, a restart, a skewed clock, a reassignment or a revocation.
+    fn fault(&mut self, s: usize) -> SimResult<()> {
+        match self.rng.below(100) {
+            0..=29 => {
+                if std::env::var("SIM_TRACE").is_ok_and(|v| v == self.sats[s].name) {
+                    eprintln!("{} crash", self.now);
+                }
+                self.sats[s].crash()
+            }
+            30..=49 => {
+                if self.sats[s].store.is_none() {
+                    self.sats[s].restart().map_err(err)?;
+                }
+            }
+            50..=64 => {
+                // Hours off, either way, or jumped back.
+                let hours = self.rng.below(13) as i64 - 6;
+                self.sats[s].skew = hours * 3_600_000 + self.rng.below(1_000) as i64;
+            }
+            65..=89 => {
+                if std::env::var("SIM_TRACE").is_ok_and(|v| v == self.sats[s].name) {
+                    eprintln!("{} reassign", self.now);
+                }
+                self.reassign(s)?
+            }
+            90..=92 => self.revoke(s)?,
+            _ => self.lose_one(),
+        }
+        Ok(())
+    }
+
+    /// Gives a satellite another set of stores beside its home store.
+    fn reassign(&mut self, s: usize) -> SimResult<()> {
+        let sat = &self.sats[s];
+        let mut stores: BTreeSet<StoreId> = [sat.home].into();
+        for &store in &self.stores {
+            if self.rng.chance(40) {
+                stores.insert(store);
+            }
+        }
+        let all_stores = self.rng.chance(10);
+        self.primary
+            .assign(sat.id, &Assignment { all_stores, stores })
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn revoke(&mut self, s: usize) -> SimResult<()> {
+        // Keep at least two satellites to compare.
+        if self.sats.iter().filter(|s| !s.revoked).count() <= 2 || self.sats[s].revoked {
+            return Ok(());
+        }
+        self.primary.revoke_site(self.sats[s].id).map_err(err)?;
+        self.sats[s].revoked = true;
+        let name = self.sats[s].name.clone();
+        self.ledger.forget_writer(&name);
+        Ok(())
+    }
+
+    /// The network loses a message, or copies one.
+    fn lose_one(&mut self) {
+        if self.net.is_empty() {
+            return;
+        }
+        let i = self.rng.pick(self.net.len());
+        if self.rng.chance(50) {
+            self.net.swap_remove(i);
+        } else {
+            let mut copy = self.net[i].clone();
+            copy.duplicate = true;
+            self.net.push(copy);
+        }
+    }
+
+    /// A satellite writes: a new record, an edit or a delete of its own, or a hot record.
+    pub(crate) fn write(&mut self, s: usize) -> SimResult<()> {
+        if self.sats[s].store.is_none() || self.sats[s].revoked {
+            return Ok(());
+        }
+        match self.rng.below(10) {
+            0..=3 => self.create(s),
+            4..=6 => self.edit(s),
+            7 => self.delete(s),
+            _ => self.hot_write(s),
+        }
+    }
+
+    fn create(&mut self, s: usize) -> SimResult<()> {
+        let sat = &mut self.sats[s];
+        sat.written += 1;
+        let id = format!("{}-{}", sat.name, sat.written);
+        let store = if self.rng.chance(70) {
+            Some(sat.home)
+        } else {
+            None
+        };
+        sat.own.push((id.clone(), false));
+        let fields = self.fields();
+        self.put(s, &id, store, fields)
+    }
+
+    fn edit(&mut self, s: usize) -> SimResult<()> {
+        let live: Vec<String> = self.sats[s]
+            .own
+            .iter()
+            .filter(|(_, d)| !d)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let id = live[self.rng.pick(live.len())].clone();
+        let store = self.ledger.store_of(OWN, &id).flatten();
+        let fields = self.fields();
+        self.put(s, &id, store, fields)
+    }
+
+    fn fields(&mut self) -> Map<String, Value> {
+        let v = json!({"n": self.rng.below(1_000), "v": format!("x{}", self.rng.below(100))});
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn put(
+        &mut self,
+        s: usize,
+        id: &str,
+        store: Option<StoreId>,
+        fields: Map<String, Value>,
+    ) -> SimResult<()> {
+        let write = LocalWrite::Put {
+            store,
+            fields: fields.clone(),
+        };
+        self.local(s, OWN, id, write)?;
+        let name = self.sats[s].name.clone();
+        self.ledger.put(&name, OWN, id, store, fields);
+        Ok(())
+    }
+
+    fn delete(&mut self, s: usize) -> SimResult<()> {
+        let sat = &mut self.sats[s];
+        let live: Vec<usize> = (0..sat.own.len()).filter(|&i| !sat.own[i].1).collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let i = live[self.rng.pick(live.len())];
+        self.sats[s].own[i].1 = true;
+        let id = self.sats[s].own[i].0.clone();
+        self.local(s, OWN, &id, LocalWrite::Delete)?;
+        let name = self.sats[s].name.clone();
+        self.ledger.delete(&name, OWN, &id);
+        Ok(())
+    }
+
+    /// Writes field `x` of a hot record that at most one other site has written, so
+    /// each hot record is written once by each of two sites.
+    fn hot_write(&mut self, s: usize) -> SimResult<()> {
+        let open: Vec<String> = self
+            .hot
+            .iter()
+            .filter(|(_, w)| w.len() < 2 && w.iter().all(|w| w.site != s))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let id = if open.is_empty() || self.rng.chance(30) {
+            format!("h{}", self.hot.len())
+        } else {
+            open[self.rng.pick(open.len())].clone()
+        };
+        if self.sats[s].uncommitted.iter().any(|(_, i, _)| *i == id) {
+            return Ok(());
+        }
+        let value = self.sats[s].name.clone();
+        let fields = json!({"x": value}).as_object().cloned().unwrap_or_default();
+        let Some(record) = self.local(
+            s,
+            HOT,
+            &id,
+            LocalWrite::Put {
+                store: None,
+                fields,
+            },
+        )?
+        else {
+            return Ok(());
+        };
+        let Some(field) = record.state.fields.get("x") else {
+            return Err(format!("hot record {id} written without its field"));
+        };
+        let write = HotWrite {
+            site: s,
+            value,
+            stamp: field.stamp,
+            base: field.base,
+        };
+        self.hot.entry(id).or_default().push(write);
+        Ok(())
+    }
+
+    /// Makes a local write durable (or, with the bug, only acknowledges it).
+    fn local(
+        &mut self,
+        s: usize,
+        collection: &str,
+        id: &str,
+        write: LocalWrite,
+    ) -> SimResult<Option<sitesync_store::StoredRecord>> {
+        let (org, now) = (self.org, self.now);
+        let sat = &mut self.sats[s];
+        if self.bugs.ack_before_commit && collection == OWN {
+            sat.uncommitted
+                .push((collection.to_string(), id.to_string(), write));
+            return Ok(None);
+        }
+        sat.commit_late(org, now).map_err(err)?;
+        let Some(store) = &sat.store else {
+            return Ok(None);
+        };
+        let record = store
+            .write_local(org, collection, id, write, sat.id, sat.clock(now), true)
+            .map_err(err)?;
+        // Wakes the push lane, as a local write does.
+        if let Some(lane) = sat.lanes.get_mut(1)
+            && matches!(lane.waiting, Waiting::Timer(_))
+        {
+            lane.session.handle_wake(now);
+            lane.waiting = Waiting::Nothing;
+        }
+        Ok(Some(record))
+    }
+
+    /// Delivers one message in flight, picked at random (so messages overtake).
+    pub(crate) fn deliver_one(&mut self) -> SimResult<()> {
+        if self.net.is_empty() {
+            return Ok(());
+        }
+        let i = self.rng.pick(self.net.len());
+        let message = self.net.swap_remove(i);
+        if message.is_request() {
+            self.serve(message)
+        } else {
+            self.answer(message)
+        }
+    }
+
+    /// The primary handles a request.
+    fn serve(&mut self, message: Message) -> SimResult<()> {
+        let sat = &self.sats[message.site];
+        let row = self.primary.site_by_id(sat.id).map_err(err)?;
+        let reply = |body| Message {
+            body,
+            ..message.clone()
+        };
+        if row.revoked {
+            let refused = "the primary refused this site's credentials".to_string();
+            let body = match &message.body {
+                Body::Push(_) => Body::Pushed(Err(refused)),
+                _ => Body::Pulled(Err(refused)),
+            };
+            self.net.push(reply(body));
+            return Ok(());
+        }
+        match &message.body {
+            Body::Push(request) => {
+                let mut changes = request.changes.clone();
+                if self.bugs.duplicate_applied_twice && message.duplicate {
+                    for change in &mut changes {
+                        change.seq += 1_000_000;
+                    }
+                }
+                let answer = serve_push(&self.primary, self.org, sat.id, changes, self.now)
+                    .map(|o| o.response)
+                    .map_err(err);
+                self.net.push(reply(Body::Pushed(answer)));
+            }
+            Body::Pull(query) => {
+                let (ready, answer) = match serve_pull(&self.primary, &row, query) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        self.net.push(reply(Body::Pulled(Err(err(e)))));
+                        return Ok(());
+                    }
+                };
+                let deadline = pull_deadline(query.wait_ms, self.now);
+                if ready || deadline <= self.now {
+                    self.net.push(reply(Body::Pulled(Ok(answer))));
+                } else {
+                    let query = query.clone();
+                    self.parked.push(Parked {
+                        message,
+                        query,
+                        deadline,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Held pulls look again: answered when something is there or their time is up.
+    fn look_again(&mut self) -> SimResult<()> {
+        let parked = std::mem::take(&mut self.parked);
+        for held in parked {
+            let row = self
+                .primary
+                .site_by_id(self.sats[held.message.site].id)
+                .map_err(err)?;
+            let found = serve_pull(&self.primary, &row, &held.query);
+            let body = match found {
+                Ok((ready, answer)) if ready || held.deadline <= self.now => {
+                    Body::Pulled(Ok(answer))
+                }
+                Ok(_) => {
+                    self.parked.push(held);
+                    continue;
+                }
+                Err(e) => Body::Pulled(Err(err(e))),
+            };
+            self.net.push(Message {
+                body,
+                ..held.message
+            });
+        }
+        Ok(())
+    }
+
+    /// A satellite receives an answer.
+    fn answer(&mut self, message: Message) -> SimResult<()> {
+        let now = self.now;
+        let sat = &mut self.sats[message.site];
+        if sat.store.is_none() || sat.life != message.life {
+            return Ok(());
+        }
+        let lane = &mut sat.lanes[message.lane];
+        if !site::expects(lane, message.request) {
+            return Ok(());
+        }
+        lane.waiting = Waiting::Nothing;
+        match message.body {
+            Body::Pushed(Ok(answer)) => lane.session.handle_push_answer(answer, now),
+            Body::Pulled(Ok(page)) => {
+                lane.session.handle_page(PageInfo::of(&page), now);
+                lane.pages.push_back(page);
+            }
+            Body::Pushed(Err(e)) | Body::Pulled(Err(e)) => lane.session.handle_failure(e, now),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Timers and timeouts that are due.
+    fn timers(&mut self) -> SimResult<()> {
+        let now = self.now;
+        for sat in &mut self.sats {
+            for lane in &mut sat.lanes {
+                match lane.waiting {
+                    Waiting::Timer(at) if at <= now => {
+                        lane.waiting = Waiting::Nothing;
+                        lane.session.handle_timeout(now);
+                    }
+                    Waiting::Answer { deadline, .. } if deadline <= now => {
+                        lane.waiting = Waiting::Nothing;
+                        lane.session.handle_failure("timed out".into(), now);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the next action of one of a satellite's lanes.
+    pub(crate) fn drive(&mut self, s: usize) -> SimResult<()> {
+        let l = self.rng.pick(2);
+        self.drive_lane(s, l).map(|_| ())
+    }
+
+    /// Carries out one action of a lane; returns whether it had one.
+    pub(crate) fn drive_lane(&mut self, s: usize, l: usize) -> SimResult<bool> {
+        let (org, now, bugs) = (self.org, self.now, self.bugs);
+        let sat = &mut self.sats[s];
+        if sat.store.is_none() || sat.lanes[l].waiting != Waiting::Nothing {
+            return Ok(false);
+        }
+        sat.commit_late(org, now).map_err(err)?;
+        let Some(action) = sat.lanes[l].session.poll_action() else {
+            return Ok(false);
+        };
+        if std::env::var("SIM_TRACE").is_ok_and(|v| v == sat.name) {
+            let text = format!("{action:?}");
+            eprintln!("{now} lane {l}: {}", &text[..text.len().min(300)]);
+        }
+        if let Action::Send(request) = action {
+            self.requests += 1;
+            let body = match request {
+                Request::Push(r) => Body::Push(r),
+                Request::Pull(q) => Body::Pull(q),
+            };
+            let wait = match &body {
+                Body::Pull(q) => q.wait_ms.unwrap_or(0).min(MAX_WAIT_MS),
+                _ => 0,
+            };
+            let sat = &mut self.sats[s];
+            sat.lanes[l].waiting = Waiting::Answer {
+                request: self.requests,
+                deadline: now + wait + TIMEOUT_MS,
+            };
+            let message = Message {
+                site: s,
+                lane: l,
+                request: self.requests,
+                life: sat.life,
+                duplicate: false,
+                body,
+            };
+            self.net.push(message);
+            return Ok(true);
+        }
+        let first = s == 0;
+        let sat = &mut self.sats[s];
+        let wall = sat.clock(now);
+        let (id, Some(store)) = (sat.id, &sat.store) else {
+            return Ok(false);
+        };
+        let lane = &mut sat.lanes[l];
+        let result = carry_out(
+            store,
+            lane,
+            action,
+            Context {
+                org,
+                id,
+                wall,
+                now,
+                bugs,
+                first,
+            },
+        );
+        match result {
+            Ok(Some(())) => lane.session.handle_stored(now),
+            Ok(None) => {}
+            Err(e) => lane.session.handle_failure(e, now),
+        }
+        Ok(true)
+    }
+}
+
+/// What an action needs to know of its site.
+#[derive(Clone, Copy)]
+struct Context {
+    org: OrgId,
+    id: sitesync_core::SiteId,
+    wall: u64,
+    now: u64,
+    bugs: Bugs,
+    first: bool,
+}
+
+/// Carries out an action that is not a request: `Some(())` when it is a storage step
+/// the session waits to hear of.
+fn carry_out(
+    store: &SqliteStore,
+    lane: &mut Lane,
+    action: Action,
+    c: Context,
+) -> SimResult<Option<()>> {
+    use sitesync_node::satellite::state;
+    let stored = |r: Result<(), StoreError>| r.map(Some).map_err(err);
+    match action {
+        Action::Load => {
+            let durable = site::load(store).map_err(err)?;
+            lane.session.handle_loaded(durable, c.now);
+            Ok(None)
+        }
+        Action::ReadOutbox { limit } => {
+            let changes = store.outbox(limit).map_err(err)?;
+            lane.session.handle_outbox(changes, c.now);
+            Ok(None)
+        }
+        Action::ReadHeldStores => {
+            let held = store.held_stores(c.org).map_err(err)?;
+            lane.session.handle_held_stores(held, c.now);
+            Ok(None)
+        }
+        Action::AckPush(answer) => stored(store.ack_push(c.org, c.id, &answer, c.wall)),
+        Action::ApplyPages {
+            pages,
+            target,
+            cursor,
+        } => {
+            let mut records = Vec::new();
+            for _ in 0..pages {
+                let page = lane
+                    .pages
+                    .pop_front()
+                    .ok_or("a write of a page never received")?;
+                for record in page.records {
+                    records.push(Prepared::new(record)?);
+                }
+            }
+            if c.bugs.reversed_merge && c.first {
+                records.retain(|r| keeps_pulled(store, c.org, r));
+            }
+            stored(state::apply_pages(
+                store, c.org, &records, target, cursor, c.wall,
+            ))
+        }
+        Action::Purge(id) if c.bugs.purge_forgets => {
+            let _ = id;
+            Ok(Some(()))
+        }
+        Action::Purge(id) => stored(store.purge_store(c.org, id).map(|_| ())),
+        Action::StartBackfill(stores) => stored(store.start_backfill(&stores)),
+        Action::SaveConfig { config, applied } => stored(store.save_site_config(&config, applied)),
+        Action::NoteSynced => {
+            let _ = store.note_sync(Ok(()), c.wall);
+            Ok(None)
+        }
+        Action::NoteError(reason) => {
+            let _ = store.note_sync(Err(&reason), c.wall);
+            Ok(None)
+        }
+        Action::WaitUntil(at) => {
+            lane.waiting = Waiting::Timer(at);
+            Ok(None)
+        }
+        Action::Send(_) | Action::Finished { .. } => Ok(None),
+    }
+}
+
+/// The injected reversed tie-break: a pulled hot record is kept out when this site
+/// holds its own version of the field already (so its own version stays, winning or not).
+fn keeps_pulled(store: &SqliteStore, org: OrgId, record: &Prepared) -> bool {
+    if record.collection != HOT {
+        return true;
+    }
+    !matches!(store.record(org, HOT, &record.id), Ok(Some(local)) if local.state.fields.contains_key("x"))
+}
