@@ -16,15 +16,14 @@ fn stores_written_before_a_crash_kept_their_assignment_are_purged() {
     }
 }
 
-/// Seeds 221, 256 and 1795 (not fixed yet): a satellite writes a page pulled under a
-/// new assignment that took a store away, then crashes before saving that assignment; a
-/// later assignment gives the store back. Going from the saved assignment to the latest
-/// the store was never taken away, so nothing backfills the records of the store that
-/// the page's cursor moved past. The fix: follow a page's assignment before writing the
-/// page (or mark durably that one is being followed, and backfill every held store
-/// after a crash in between).
+/// Seeds 221, 256 and 1795: a satellite wrote a page pulled under a new assignment that
+/// took a store away, then crashed before saving that assignment; a later assignment
+/// gave the store back. Going from the saved assignment to the latest the store was
+/// never taken away, so nothing fetched the store's records the page's cursor had moved
+/// past. Fixed in the session: a page routed under an assignment the site has not
+/// followed is written without moving the cursor, and the pull starts again from it
+/// once the assignment is followed.
 #[test]
-#[ignore = "a real bug found by the simulator, not fixed yet: see the comment"]
 fn a_store_taken_away_and_given_back_across_a_crash_is_backfilled() {
     for seed in [221, 256, 1795] {
         if let Err(e) = run_schedule(seed, Bugs::NONE) {

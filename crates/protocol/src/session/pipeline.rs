@@ -134,6 +134,11 @@ impl Pipeline {
         Some(write)
     }
 
+    /// The first `pages` pages waiting to be written.
+    pub(crate) fn waiting(&self, pages: usize) -> impl Iterator<Item = &PageInfo> {
+        self.received.iter().take(pages)
+    }
+
     /// The write is durable: returns how many records it held.
     pub(crate) fn handle_written(&mut self) -> Result<usize, SessionError> {
         let (pages, records) = self

@@ -124,6 +124,12 @@ pub struct Satellite {
     error: Option<String>,
     /// Stores this site holds records of and is not assigned, as last read.
     held: Vec<StoreId>,
+    /// The write being done keeps the main cursor where it was: a page in it was routed
+    /// under an assignment this site has not followed yet (see [`Satellite::stale`]).
+    holding_cursor: bool,
+    /// A write kept the cursor since the last main pull began: pull again once the
+    /// assignment is followed, from the cursor kept.
+    pull_again: bool,
 }
 
 impl Satellite {
@@ -143,6 +149,8 @@ impl Satellite {
             per_write,
             error: None,
             held: Vec::new(),
+            holding_cursor: false,
+            pull_again: false,
         }
     }
 
@@ -198,9 +206,16 @@ impl Satellite {
                     cursor,
                     more,
                 } = pipeline.poll_write()?;
-                let target = match kind {
-                    Pull::Backfill => Target::Backfill { last: !more },
-                    _ => Target::Pull,
+                let (target, cursor) = match kind {
+                    Pull::Backfill => (Target::Backfill { last: !more }, cursor),
+                    _ => {
+                        let applied = self.durable.assignment_applied;
+                        let stale = pipeline.waiting(pages).any(|p| stale(p, applied));
+                        self.holding_cursor = stale;
+                        self.pull_again |= stale;
+                        let kept = self.durable.pull_cursor;
+                        (Target::Pull, if stale { kept } else { cursor })
+                    }
                 };
                 Some(Action::ApplyPages {
                     pages,
@@ -458,7 +473,9 @@ impl Satellite {
                 self.durable.backfill.clear();
             }
         } else {
-            self.durable.pull_cursor = last.cursor;
+            if !self.holding_cursor {
+                self.durable.pull_cursor = last.cursor;
+            }
             self.backoff.reset();
         }
         if kind == Pull::CatchUp {
@@ -551,6 +568,14 @@ impl Satellite {
 
     /// A main pull (and what followed it) is over: the next step of the session.
     fn next_after_pull(&mut self) {
+        if std::mem::take(&mut self.pull_again) {
+            // Records after the cursor kept were routed under the assignment just
+            // followed: ask for them again, now routed as this site holds them.
+            self.more = true;
+            if matches!(self.mode, Mode::Round { .. }) {
+                return self.pull(Pull::CatchUp);
+            }
+        }
         match (self.mode, self.stage) {
             (Mode::Round { .. }, Pull::CatchUp) => self.pull(Pull::Once),
             (Mode::Round { .. }, _) => self.push(Then::Finish),
@@ -565,6 +590,16 @@ impl Satellite {
             }
         }
     }
+}
+
+/// Whether a pulled page was routed under another assignment than the one this site
+/// has followed. Its records are written (a store held and no longer assigned is purged
+/// whenever an assignment is followed), but the cursor must not move past it: records
+/// of a store the site held were left out while the store was away, and a crash before
+/// the new assignment is followed would leave them out for good if the store came back
+/// (found by the simulator: seeds 221, 256, 1795).
+fn stale(page: &PageInfo, applied: u64) -> bool {
+    page.config.assignment_version != applied
 }
 
 fn store_ids(config: &SiteConfig) -> BTreeSet<StoreId> {
