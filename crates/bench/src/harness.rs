@@ -8,6 +8,7 @@ use sitesync_node::secrets::{SyncKeys, token_hash};
 use sitesync_node::tls::Trust;
 use sitesync_node::{DataDir, now_ms};
 use sitesync_protocol::EnrolRequest;
+use sitesync_sim::Rng;
 use sitesync_sqlite::SqliteStore;
 use sitesync_store::{LocalWrite, PrimaryStorage, SiteStorage};
 use std::path::{Path, PathBuf};
@@ -314,7 +315,7 @@ impl Process {
         };
         let started = Instant::now();
         loop {
-            if let Some(addr) = sitesync_node::serve::running_address(dir) {
+            if let Some(addr) = sitesync_node::running::running_address(dir) {
                 process.addr = addr;
                 return Ok(process);
             }
@@ -409,29 +410,6 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // Linux reports CPU time in USER_HZ ticks, which is 100 on every mainstream build.
     Some(ticks as f64 / 100.0)
-}
-
-/// A small, fast, seeded random generator (xorshift64*), so runs are repeatable.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    /// The next random number.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A random number below `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
 }
 
 const ITEMS: &[&str] = &[

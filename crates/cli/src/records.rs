@@ -8,7 +8,7 @@ use crate::output::{Output, table};
 use anyhow::Result;
 use serde_json::json;
 use sitesync_core::time;
-use sitesync_node::serve::wake;
+use sitesync_node::running::wake;
 use sitesync_node::{DataDir, now_ms};
 use sitesync_service::{RecordView, ServiceError};
 use std::process::ExitCode;

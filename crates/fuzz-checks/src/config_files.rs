@@ -6,7 +6,7 @@
 //! writes it loads to the same configuration.
 
 use sitesync_node::config::ConfigError;
-use sitesync_node::serve::Running;
+use sitesync_node::running::Running;
 use sitesync_node::{Config, DataDir};
 use std::sync::OnceLock;
 

@@ -6,25 +6,12 @@
 //! satellites' pushes share one fsync; alone, a push is committed at once.
 
 use crate::error::NodeError;
-use crate::node::{Shared, blocking, now_ms};
-use sitesync_core::{OrgId, SiteId};
-use sitesync_store::{PreparedPush, PushBatch, PushOutcome, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use crate::node::{PushJob, Shared, blocking, now_ms};
+use sitesync_store::{PushBatch, StoreError};
+use tokio::sync::mpsc;
 
 /// Most changes one group commit takes (bounds how long one transaction runs).
 const MAX_GROUP_CHANGES: usize = 50_000;
-
-/// A pushed batch waiting for its commit.
-pub struct PushJob {
-    /// The satellite's organisation.
-    pub org: OrgId,
-    /// The satellite.
-    pub site: SiteId,
-    /// Its changes, prepared by the request's handler.
-    pub changes: Vec<PreparedPush>,
-    /// Where the outcome goes.
-    pub reply: oneshot::Sender<Result<PushOutcome, NodeError>>,
-}
 
 /// Commits pushed batches in groups until every sender is gone.
 pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {

@@ -9,7 +9,7 @@
 //!   memory of the sites it checked.
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment).
 //! - [`node`]: the state a running node shares; [`serve`]: running it; `lock`: one
-//!   `serve` per data folder.
+//!   `serve` per data folder; [`running`]: how commands find and wake a running `serve`.
 //! - [`primary`]: the sync API (enrol, push, long-polling pull); [`commit`]: the group
 //!   commit of pushed batches.
 //! - [`api`]: the local JSON API, calling the use-cases of `sitesync-service` only.
@@ -30,6 +30,7 @@ mod lock;
 pub mod node;
 pub mod primary;
 pub mod replay;
+pub mod running;
 pub mod satellite;
 pub mod serve;
 pub mod status;

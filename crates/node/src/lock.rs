@@ -7,7 +7,7 @@
 
 use crate::config::DataDir;
 use crate::error::NodeError;
-use crate::serve::Running;
+use crate::running::Running;
 use std::fs::{File, TryLockError};
 
 /// The lock a running `serve` holds on its data folder, released when dropped.

@@ -1,16 +1,15 @@
 //! The state a running node shares between its HTTP handlers and background tasks.
 
 use crate::attempts::{Attempts, Subject};
-use crate::commit::PushJob;
 use crate::error::NodeError;
 use crate::site::Site;
-use sitesync_core::SiteId;
-use sitesync_store::{ChangeFeed, Contact, CredentialCache, NonceLog};
+use sitesync_core::{OrgId, SiteId};
+use sitesync_store::{ChangeFeed, Contact, CredentialCache, NonceLog, PreparedPush, PushOutcome};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// A running node.
 pub struct Node {
@@ -41,6 +40,18 @@ pub struct Node {
     pub credentials: Box<dyn CredentialCache>,
     /// The committer's end of `pushes`, taken by `serve` when it starts the committer.
     pub push_queue: Mutex<Option<mpsc::Receiver<PushJob>>>,
+}
+
+/// A pushed batch on its way from a push handler to the group committer (`commit`).
+pub struct PushJob {
+    /// The satellite's organisation.
+    pub org: OrgId,
+    /// The satellite.
+    pub site: SiteId,
+    /// Its changes, prepared by the request's handler.
+    pub changes: Vec<PreparedPush>,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<Result<PushOutcome, NodeError>>,
 }
 
 /// A node shared by handlers and tasks.

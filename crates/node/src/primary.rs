@@ -5,9 +5,8 @@
 //! same 401 and changes nothing. Every answer says the primary's time in
 //! [`TIME_HEADER`], from which satellites learn how far their clocks are off.
 
-use crate::commit::PushJob;
 use crate::error::NodeError;
-use crate::node::{Shared, blocking, now_ms};
+use crate::node::{PushJob, Shared, blocking, now_ms};
 use crate::secrets::{RequestStamp, token_matches};
 use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
 use axum::Router;

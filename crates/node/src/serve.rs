@@ -8,13 +8,12 @@ use crate::lock::ServeLock;
 use crate::node::{Node, Shared};
 use crate::primary;
 use crate::replay::Freshness;
+use crate::running::Running;
 use crate::satellite::Agent;
 use crate::site::Site;
 use crate::tls;
-use serde::{Deserialize, Serialize};
 use sitesync_store::LocalFeed;
 use std::future::Future;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -23,22 +22,6 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
-
-/// What `serve.json` says while `serve` runs.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Running {
-    /// The process id of `serve`.
-    pub pid: u32,
-    /// The address it listens on.
-    pub addr: SocketAddr,
-}
-
-impl Running {
-    /// Reads the `serve.json` of `dir`; `None` when there is none or it does not parse.
-    pub fn read(dir: &DataDir) -> Option<Running> {
-        serde_json::from_slice(&std::fs::read(dir.serve_path()).ok()?).ok()
-    }
-}
 
 /// Opens a node on the site in `dir` (for `serve`, and for commands that need one).
 pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
@@ -310,35 +293,6 @@ async fn bind(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
-}
-
-/// The address a running `serve` of this data folder listens on, if one answers.
-pub fn running_address(dir: &DataDir) -> Option<String> {
-    let running = Running::read(dir)?;
-    std::net::TcpStream::connect_timeout(&running.addr, Duration::from_millis(300)).ok()?;
-    Some(running.addr.to_string())
-}
-
-/// Nudges a running `serve` of this data folder to look for new changes (after a
-/// `record` command wrote to the database). Does nothing when none runs.
-pub fn wake(dir: &DataDir) {
-    let Some(running) = Running::read(dir) else {
-        return;
-    };
-    let Ok(mut stream) =
-        std::net::TcpStream::connect_timeout(&running.addr, Duration::from_millis(300))
-    else {
-        return;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let request = format!(
-        "POST /api/v1/_wake HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        running.addr
-    );
-    if stream.write_all(request.as_bytes()).is_ok() {
-        let mut answer = [0u8; 64];
-        let _ = stream.read(&mut answer);
-    }
 }
 
 /// Whether an address to listen on is loopback only.

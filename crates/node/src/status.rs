@@ -3,8 +3,8 @@
 
 use crate::error::NodeError;
 use crate::node::{Shared, blocking};
+use crate::running::running_address;
 use crate::satellite::Agent;
-use crate::serve::running_address;
 use sitesync_protocol::PullQuery;
 use sitesync_service::Actor;
 pub use sitesync_service::Status;
