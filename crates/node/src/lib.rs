@@ -19,17 +19,17 @@
 //! - [`error`]: the node's error, its kind, and its HTTP answer (statuses and codes from
 //!   `sitesync_service::ErrorKind`, the one table).
 
-pub mod api;
-pub mod attempts;
+mod api;
+mod attempts;
 pub mod client;
-pub mod commit;
-pub mod credentials;
-pub mod error;
+mod commit;
+mod credentials;
+mod error;
 pub mod init;
 mod lock;
-pub mod node;
+mod node;
 pub mod primary;
-pub mod replay;
+mod replay;
 pub mod running;
 pub mod satellite;
 pub mod serve;

@@ -44,8 +44,9 @@ impl Freshness {
         }
     }
 
-    /// Nonces remembered now.
-    pub fn remembered(&self) -> usize {
+    /// Nonces remembered now (tests check that old ones are forgotten).
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
         self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
