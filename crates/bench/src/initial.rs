@@ -1,9 +1,10 @@
 //! `initial`: the primary holds N business records over 50 stores; a new satellite with
 //! every store enrols and syncs until caught up, as a real `sitesync sync` process.
 
-use crate::harness::{Cluster, Rng, Seed, fill_records, mb, memory, round, run_json};
+use crate::harness::{Cluster, Seed, fill_records, mb, memory, round, run_json};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
+use sitesync_sim::Rng;
 use std::time::Instant;
 
 /// Records on the primary by default.

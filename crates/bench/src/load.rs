@@ -31,7 +31,7 @@
 //! the same on every site holding it.
 
 use crate::harness::{
-    Cluster, Process, Rng, Seed, business_record, enrol, put_record, quantile_ms, round, store_ids,
+    Cluster, Process, Seed, business_record, enrol, put_record, quantile_ms, round, store_ids,
     wait_readable,
 };
 use crate::{BenchError, Figures, Options};
@@ -41,6 +41,7 @@ use sitesync_node::DataDir;
 use sitesync_node::client::Client;
 use sitesync_node::now_ms;
 use sitesync_protocol::{PullQuery, PushRequest, PushedChange};
+use sitesync_sim::Rng;
 use sitesync_sqlite::SqliteStore;
 use sitesync_store::{ListQuery, PrimaryStorage, SatelliteStorage, SiteStorage};
 use std::collections::{HashMap, HashSet};

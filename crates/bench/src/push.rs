@@ -5,12 +5,13 @@
 //! satellite agent sends them; the satellites' local databases are left out so that the
 //! figure is the primary's.
 
-use crate::harness::{Cluster, Rng, Seed, business_record, enrol, quantile_ms, round, store_ids};
+use crate::harness::{Cluster, Seed, business_record, enrol, quantile_ms, round, store_ids};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
 use sitesync_core::{Clock, RecordState};
 use sitesync_node::now_ms;
 use sitesync_protocol::{PushRequest, PushedChange};
+use sitesync_sim::Rng;
 use std::time::{Duration, Instant};
 
 /// Changes per pushed batch: what the satellite agent sends (`PUSH_BATCH`).

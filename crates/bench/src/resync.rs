@@ -1,9 +1,10 @@
 //! `resync`: a satellite (a real `sitesync` process) that was offline while 100,000
 //! changes were made catches up.
 
-use crate::harness::{Cluster, Rng, Seed, fill_records, round, run_json};
+use crate::harness::{Cluster, Seed, fill_records, round, run_json};
 use crate::{BenchError, Figures, Options};
 use serde_json::json;
+use sitesync_sim::Rng;
 use sitesync_store::PrimaryStorage;
 use std::time::Instant;
 

@@ -1,68 +1,18 @@
 //! The end of a schedule: heal the network, let every site sync until quiet, then check
 //! the invariants.
 
-use crate::invariants::{Digests, Held, Replica, same_digests};
+use crate::invariants::{self, Database, Digests, same_digests};
 use crate::world::{HOT, SimResult, World, err};
-use sitesync_core::{Assignment, OrgId, StoreId};
+use sitesync_core::{Assignment, OrgId};
 use sitesync_sqlite::SqliteStore;
-use sitesync_store::{ListQuery, PrimaryStorage, SatelliteStorage, SiteStorage};
+use sitesync_store::{PrimaryStorage, SatelliteStorage, SiteStorage};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most rounds of healing before the sites are declared stuck.
 const HEAL_ROUNDS: usize = 400;
 
-/// A site's database, as the checker sees it.
-struct Db<'a> {
-    name: String,
-    store: &'a SqliteStore,
-    org: OrgId,
-    routes: Assignment,
-}
-
-impl Replica for Db<'_> {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn routes(&self, store: Option<StoreId>) -> bool {
-        self.routes.routes(store)
-    }
-
-    fn records(&self, collection: &str) -> Result<BTreeMap<String, Held>, String> {
-        let query = ListQuery {
-            collection: collection.to_string(),
-            limit: u32::MAX,
-            ..ListQuery::default()
-        };
-        let records = self.store.list(self.org, &query).map_err(err)?;
-        Ok(records
-            .into_iter()
-            .map(|r| {
-                let fields = r
-                    .state
-                    .fields
-                    .iter()
-                    .map(|(k, f)| (k.clone(), f.value.clone()))
-                    .collect();
-                (
-                    r.id,
-                    Held {
-                        store: r.state.store,
-                        fields,
-                    },
-                )
-            })
-            .collect())
-    }
-}
-
 fn digests(store: &SqliteStore, org: OrgId) -> SimResult<Digests> {
-    Ok(store
-        .digest(org)
-        .map_err(err)?
-        .into_iter()
-        .map(|d| (d.store, (d.records, d.digest)))
-        .collect())
+    invariants::digests(store, org).map_err(err)
 }
 
 impl World {
@@ -151,9 +101,9 @@ impl World {
             all_stores: true,
             stores: BTreeSet::new(),
         };
-        let primary = Db {
+        let primary = Database {
             name: "primary".into(),
-            store: &self.primary,
+            storage: &self.primary,
             org: self.org,
             routes: all,
         };
@@ -165,9 +115,9 @@ impl World {
                 .as_ref()
                 .ok_or("a satellite is down after healing")?;
             let row = self.primary.site_by_id(sat.id).map_err(err)?;
-            let db = Db {
+            let db = Database {
                 name: sat.name.clone(),
-                store,
+                storage: store,
                 org: self.org,
                 routes: row.assignment.clone(),
             };

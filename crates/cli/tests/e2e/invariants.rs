@@ -11,11 +11,14 @@
 //!
 //! A scenario notes each write in a [`Ledger`] when the writer has been told it
 //! succeeded (a `record put` that exited 0, a local API answer 200, a committed bulk
-//! write), then calls [`converged`] once the faults are over.
+//! write), then calls [`converged`] once the faults are over. The ledger and the checks
+//! are the simulator's (`sitesync_sim::invariants`), shared with `bench load`; this
+//! file reads the sites through the CLI and the local API for them.
 
 use crate::harness::{Node, WAIT, eventually};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use sitesync_sim::invariants::{self, Digests, Held, Replica, same_digests};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -37,7 +40,8 @@ impl<'a> Site<'a> {
         Site { node, holds }
     }
 
-    fn routes(&self, store: Option<&str>) -> bool {
+    /// Whether records of `store` (by name; `None`: organisation-wide) route here.
+    fn routed(&self, store: Option<&str>) -> bool {
         match (&self.holds, store) {
             (_, None) | (Holds::All, _) => true,
             (Holds::Stores(held), Some(store)) => held.iter().any(|s| s == store),
@@ -45,23 +49,12 @@ impl<'a> Site<'a> {
     }
 }
 
-/// The last acknowledged write of one record.
-#[derive(Debug, Clone, PartialEq)]
-struct Last {
-    writer: String,
-    store: Option<String>,
-    /// The fields written; `None` after a delete.
-    fields: Option<Value>,
-}
-
-/// Every acknowledged write of a scenario, by record. Each record is written by one
-/// site only, so its expected end state is that site's last write whatever the clocks
-/// say; writer threads share the ledger.
+/// Every acknowledged write of a scenario, by record: the checker shared with the
+/// simulator and `bench load`, with stores named as the CLI shows them. Each record is
+/// written by one site only, so its expected end state is that site's last write
+/// whatever the clocks say; writer threads share the ledger.
 #[derive(Default)]
-pub struct Ledger {
-    records: Mutex<BTreeMap<(String, String), Last>>,
-    acks: Mutex<u64>,
-}
+pub struct Ledger(Mutex<invariants::Ledger<Option<String>>>);
 
 impl Ledger {
     /// Notes an acknowledged put of `fields` (the record's whole field set: scenarios
@@ -74,73 +67,51 @@ impl Ledger {
         store: Option<&str>,
         fields: Value,
     ) {
-        self.note(writer, collection, id, store, Some(fields));
+        let Value::Object(fields) = fields else {
+            panic!("ledger: the fields of {collection}/{id} are not an object: {fields}");
+        };
+        let store = store.map(str::to_string);
+        self.lock().put(writer, collection, id, store, fields);
     }
 
     /// Notes an acknowledged delete of a record the same writer put before.
     pub fn delete(&self, writer: &str, collection: &str, id: &str) {
-        let store = self.store_of(collection, id);
-        self.note(writer, collection, id, store.as_deref(), None);
+        let mut ledger = self.lock();
+        assert!(
+            ledger.store_of(collection, id).is_some(),
+            "ledger: {collection}/{id} deleted before it was put"
+        );
+        ledger.delete(writer, collection, id);
     }
 
     /// How many writes were acknowledged.
     pub fn acks(&self) -> u64 {
-        *self.acks.lock().unwrap()
+        self.lock().acks()
     }
 
-    fn store_of(&self, collection: &str, id: &str) -> Option<String> {
-        let records = self.records.lock().unwrap();
-        let last = records
-            .get(&(collection.to_string(), id.to_string()))
-            .unwrap_or_else(|| panic!("ledger: {collection}/{id} deleted before it was put"));
-        last.store.clone()
+    fn lock(&self) -> std::sync::MutexGuard<'_, invariants::Ledger<Option<String>>> {
+        self.0.lock().unwrap()
+    }
+}
+
+impl Replica<Option<String>> for Site<'_> {
+    fn name(&self) -> String {
+        self.node.name.clone()
     }
 
-    fn note(
-        &self,
-        writer: &str,
-        collection: &str,
-        id: &str,
-        store: Option<&str>,
-        fields: Option<Value>,
-    ) {
-        let mut records = self.records.lock().unwrap();
-        let key = (collection.to_string(), id.to_string());
-        if let Some(before) = records.get(&key) {
-            assert_eq!(
-                before.writer, writer,
-                "ledger: {collection}/{id} is written by two sites; scenarios give each record one writer"
-            );
-        }
-        records.insert(
-            key,
-            Last {
-                writer: writer.to_string(),
-                store: store.map(str::to_string),
-                fields,
-            },
-        );
-        *self.acks.lock().unwrap() += 1;
+    fn routes(&self, store: &Option<String>) -> bool {
+        self.routed(store.as_deref())
     }
 
-    fn collections(&self) -> BTreeSet<String> {
-        self.records
-            .lock()
-            .unwrap()
-            .keys()
-            .map(|(c, _)| c.clone())
-            .collect()
-    }
-
-    /// The records `site` must hold in `collection`, by id, with their last write.
-    fn expected_at(&self, site: &Site, collection: &str) -> BTreeMap<String, Last> {
-        self.records
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|((c, _), last)| c == collection && site.routes(last.store.as_deref()))
-            .map(|((_, id), last)| (id.clone(), last.clone()))
-            .collect()
+    fn records(&self, collection: &str) -> Result<BTreeMap<String, Held<Option<String>>>, String> {
+        let held = self.node.list(collection).into_iter().map(|r| {
+            let held = Held {
+                store: r["store"].as_str().map(str::to_string),
+                fields: r["fields"].as_object().cloned().unwrap_or_default(),
+            };
+            (r["id"].as_str().expect("id").to_string(), held)
+        });
+        Ok(held.collect())
     }
 }
 
@@ -193,62 +164,10 @@ pub fn same_replica(primary: &Site, site: &Site) {
 /// Invariants 1 and 2 at one site.
 #[track_caller]
 fn holds_exactly_what_was_acknowledged(site: &Site, ledger: &Ledger) {
-    let name = &site.node.name;
-    for collection in ledger.collections() {
-        let expected = ledger.expected_at(site, &collection);
-        let held: BTreeMap<String, Value> = site
-            .node
-            .list(&collection)
-            .into_iter()
-            .map(|r| (r["id"].as_str().expect("id").to_string(), r))
-            .collect();
-        for (id, last) in &expected {
-            let record = held.get(id);
-            match (&last.fields, record) {
-                (Some(_), None) => panic!(
-                    "site {name}: acknowledged write of {collection}/{id} (store {:?}, by {}) is missing",
-                    last.store, last.writer
-                ),
-                (Some(fields), Some(record)) => {
-                    assert_eq!(
-                        &record["fields"], fields,
-                        "site {name}: {collection}/{id} (store {:?}) does not hold {}'s last acknowledged write",
-                        last.store, last.writer
-                    );
-                    assert_eq!(
-                        record["store"].as_str(),
-                        last.store.as_deref(),
-                        "site {name}: {collection}/{id} is in the wrong store"
-                    );
-                }
-                (None, Some(record)) => panic!(
-                    "site {name}: {collection}/{id} was deleted by {} (acknowledged) but is here: {record}",
-                    last.writer
-                ),
-                (None, None) => {}
-            }
-        }
-        let strays: Vec<&String> = held
-            .keys()
-            .filter(|id| !expected.contains_key(*id))
-            .collect();
-        assert!(
-            strays.is_empty(),
-            "site {name}: {collection} holds {} records nobody acknowledged or not routed here (applied twice or misrouted): {:?}",
-            strays.len(),
-            &strays[..strays.len().min(10)]
-        );
-        let live = expected.values().filter(|l| l.fields.is_some()).count();
-        assert_eq!(
-            held.len(),
-            live,
-            "site {name}: record count of {collection}"
-        );
+    if let Err(e) = ledger.lock().check(site) {
+        panic!("{e}");
     }
 }
-
-/// One store's digest line, keyed by store id (`None`: organisation-wide).
-type Digests = BTreeMap<Option<u64>, (u64, String)>;
 
 fn digests(node: &Node) -> Digests {
     node.cli(&with_org(node, &["--json", "digest"]))
@@ -302,68 +221,15 @@ fn store_ids(primary: &Node) -> BTreeMap<String, u64> {
 /// Invariant 3 for one satellite: its digest of each store it holds (and of the
 /// organisation-wide records) is the primary's, and it holds no other store.
 fn digests_match(primary: &Site, site: &Site) -> Result<(), String> {
-    let theirs = digests(primary.node);
     let ids = store_ids(primary.node);
-    let routed = |store: &Option<u64>| match store {
+    let routed = |store: Option<u64>| match store {
         None => true,
         Some(id) => ids
             .iter()
-            .any(|(name, i)| i == id && site.routes(Some(name))),
+            .any(|(name, i)| *i == id && site.routed(Some(name))),
     };
-    let want: Digests = theirs.into_iter().filter(|(s, _)| routed(s)).collect();
-    let have = digests(site.node);
-    if have == want {
-        return Ok(());
-    }
-    let name = |store: &Option<u64>| match store {
-        None => "organisation-wide records".to_string(),
-        Some(id) => format!(
-            "store {}",
-            ids.iter()
-                .find(|(_, i)| *i == id)
-                .map_or(id.to_string(), |(n, _)| n.clone())
-        ),
-    };
-    let stores: BTreeSet<&Option<u64>> = want.keys().chain(have.keys()).collect();
-    let diffs: Vec<String> = stores
-        .into_iter()
-        .filter(|s| want.get(*s) != have.get(*s))
-        .map(|s| {
-            format!(
-                "{}: primary {:?}, {} {:?}",
-                name(s),
-                want.get(s),
-                site.node.name,
-                have.get(s)
-            )
-        })
-        .collect();
-    Err(format!(
-        "site {} differs from the primary: {}",
-        site.node.name,
-        diffs.join("; ")
-    ))
-}
-
-/// A small deterministic generator (xorshift64*), so a failing run replays from its seed.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+    let (want, have) = (digests(primary.node), digests(site.node));
+    same_digests(&want, &have, &site.node.name, routed)
 }
 
 /// The seed of a fault scenario: `SITESYNC_FAULT_SEED` to replay one, else a new one.

@@ -13,8 +13,9 @@
 //! transfer (by watching the cursor) are there too.
 
 use crate::harness::{Cluster, Guard, Node, fill_with, spawn};
-use crate::invariants::{Holds, Ledger, Rng, Site, converged, fault_seed, same_replica};
+use crate::invariants::{Holds, Ledger, Site, converged, fault_seed, same_replica};
 use serde_json::{Map, Value, json};
+use sitesync_sim::Rng;
 use std::time::{Duration, Instant};
 
 const CI_ROUNDS: u64 = 20;

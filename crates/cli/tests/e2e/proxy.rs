@@ -8,8 +8,9 @@
 //! proxy::` replays the same plan of faults (the threads' timing still varies).
 
 use crate::harness::{Cluster, Node, http};
-use crate::invariants::{Holds, Ledger, Rng, Site, converged, fault_seed};
+use crate::invariants::{Holds, Ledger, Site, converged, fault_seed};
 use serde_json::json;
+use sitesync_sim::Rng;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
