@@ -118,6 +118,9 @@ impl Client {
         if let Some(version) = query.assignment_version {
             params.push(("assignment_version", version.to_string()));
         }
+        if let Some(config) = query.config {
+            params.push(("config", config.to_string()));
+        }
         if query.count {
             params.push(("count", "true".to_string()));
         }

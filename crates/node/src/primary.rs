@@ -211,6 +211,7 @@ fn look(
         more,
         applied: query.assignment_version,
         current: site.assignment_version,
+        config_changed: query.config.is_some_and(|held| held != config.digest()),
     };
     let answer = PullResponse {
         records,

@@ -71,6 +71,18 @@ pub struct SiteConfig {
     pub restricted: Vec<String>,
 }
 
+impl SiteConfig {
+    /// A digest of the configuration (64-bit FNV-1a over its JSON encoding, whose
+    /// fields and lists are in a fixed order): equal configurations have equal digests,
+    /// so a satellite can say which one it holds in a few bytes of its query string.
+    pub fn digest(&self) -> u64 {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+}
+
 /// One local change, pushed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushedChange {
@@ -139,6 +151,12 @@ pub struct PullQuery {
     /// the first page of a long sync, for its progress bar, or for `status`).
     #[serde(default)]
     pub count: bool,
+    /// The [`SiteConfig::digest`] of the configuration the satellite holds: a long poll
+    /// answers at once when the site's configuration differs (a store created or
+    /// renamed, a collection restricted), so administration reaches a serving
+    /// satellite as fast as records do. Older satellites leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<u64>,
 }
 
 /// A record as the primary holds it, with the sequence of its last change.

@@ -150,3 +150,57 @@ fn reassigned_store_leaves_and_the_new_one_arrives() {
     });
     a.stop();
 }
+
+/// Administration reaches a serving satellite as fast as records do: a store created
+/// on the primary is writable at an all-stores satellite, and a restricted collection is
+/// refused there, within moments, not after the satellite's long poll (50 s) ends.
+#[test]
+fn administration_reaches_a_serving_satellite_at_once() {
+    let soon = std::time::Duration::from_secs(3);
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary.org = Some("Acme".into());
+    let mut a = cluster.satellite("site-a", &primary, &key, &["--all-stores"]);
+    a.serve();
+    // Caught up, so the satellite's pull is a long poll waiting at the primary.
+    a.put("notes", "first", r#"{"v": 1}"#, None);
+    eventually("site-a caught up", WAIT, || {
+        match primary.get("notes", "first") {
+            Some(_) => Ok(()),
+            None => Err("not yet".to_string()),
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    primary
+        .cli(&["store", "create", "--org", "Acme", "South"])
+        .ok();
+    eventually("a new store writable at site-a", soon, || {
+        let out = a.cli(&[
+            "record",
+            "put",
+            "stock",
+            "s1",
+            r#"{"qty": 1}"#,
+            "--store",
+            "South",
+        ]);
+        if out.success() {
+            Ok(())
+        } else {
+            Err(out.describe())
+        }
+    });
+    primary
+        .cli(&["collection", "restrict", "items", "--org", "Acme"])
+        .ok();
+    eventually("a restricted collection refused at site-a", soon, || {
+        let out = a.cli(&["record", "put", "items", "i1", r#"{"name": "x"}"#]);
+        if out.success() {
+            Err("accepted".to_string())
+        } else {
+            Ok(())
+        }
+    });
+}

@@ -56,6 +56,8 @@ pub struct Look {
     pub applied: Option<u64>,
     /// The site's assignment version now.
     pub current: u64,
+    /// The site's configuration differs from the one the satellite said it holds.
+    pub config_changed: bool,
 }
 
 /// What a pull does after a look.
@@ -79,10 +81,10 @@ pub fn decide(look: Look, now_ms: u64, deadline_ms: u64) -> Reply {
 }
 
 /// Whether a look answers at once, whatever the deadline: it found records, more
-/// wait, or the site's assignment changed.
+/// wait, or the site's assignment or configuration changed.
 pub fn answers_now(look: Look) -> bool {
     let reassigned = look.applied.is_some_and(|v| v != look.current);
-    look.records > 0 || look.more || reassigned
+    look.records > 0 || look.more || reassigned || look.config_changed
 }
 
 /// Parses a backfill's store list, keeping only stores the site holds (a store taken
@@ -109,6 +111,7 @@ mod tests {
             more,
             applied,
             current: 3,
+            config_changed: false,
         }
     }
 
@@ -119,6 +122,15 @@ mod tests {
             Reply::WaitUntil(50)
         );
         assert_eq!(decide(look(0, false, Some(3)), 50, 50), Reply::Now);
+    }
+
+    #[test]
+    fn a_changed_configuration_answers_at_once() {
+        let changed = Look {
+            config_changed: true,
+            ..look(0, false, Some(3))
+        };
+        assert_eq!(decide(changed, 10, 50), Reply::Now);
     }
 
     #[test]

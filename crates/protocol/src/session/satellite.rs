@@ -449,6 +449,7 @@ impl Satellite {
             stores: None,
             assignment_version: Some(self.durable.assignment_applied),
             count: kind == Pull::CatchUp,
+            config: Some(self.durable.config.digest()),
         };
         self.phase = Phase::Pulling(Pipeline::new(query, ahead, self.per_write), kind);
     }
