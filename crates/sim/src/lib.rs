@@ -13,13 +13,17 @@
 //! - [`invariants`]: the ledger of acknowledged writes and the checks every replica
 //!   must pass (also used by e2e tests and benchmarks).
 //! - [`Bugs`]: known bugs the simulator injects into its own driver, to prove it fails.
-//! - `world`: one schedule's sites, network and steps; `site`: a satellite; `net`:
-//!   messages; `check`: healing and the end-of-schedule checks.
+//! - `world`: one schedule's sites, network and steps (writes and faults); `deliver`:
+//!   the network and the primary's handling; `drive`: a satellite's lanes carried out;
+//!   `site`: a satellite; `net`: messages; `check`: healing and the end-of-schedule
+//!   checks.
 //!
 //! `SIM_TRACE=site3` prints the actions of that satellite and the faults it meets.
 
 mod bugs;
 mod check;
+mod deliver;
+mod drive;
 pub mod invariants;
 mod net;
 pub mod rng;

@@ -6,17 +6,27 @@
 //! `serve` got is read from its `serve.json`. A [`Node`] kills its `serve` when dropped,
 //! and [`Guard`] does the same for any other child, so a failing test leaves nothing
 //! running.
+//!
+//! This file: the cluster and its nodes; `command`: running commands and waiting;
+//! `http`: raw HTTP requests; `bulk`: data written straight into a database.
 
 #![allow(dead_code)]
+
+mod bulk;
+mod command;
+mod http;
+
+pub use bulk::{bulk_fields, bulk_id, fill, fill_with, head, outbox_len, pull_cursor};
+pub use command::{Guard, Out, enrol, eventually, sitesync, sitesync_env, terminate};
+pub use http::{Response, dead_port, http};
 
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -35,170 +45,6 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos:08x}", std::process::id())
-}
-
-/// What a finished command printed.
-#[derive(Debug, Clone)]
-pub struct Out {
-    pub cmd: String,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    pub fn describe(&self) -> String {
-        format!(
-            "`{}` exited {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.cmd, self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// Asserts the command succeeded.
-    #[track_caller]
-    pub fn ok(self) -> Out {
-        assert!(self.success(), "command failed: {}", self.describe());
-        self
-    }
-
-    /// Asserts the command succeeded and parses its stdout as JSON.
-    #[track_caller]
-    pub fn json(self) -> Value {
-        let out = self.ok();
-        serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", out.describe()))
-    }
-
-    /// Asserts the command failed with exactly one `error: …` line on stderr, and
-    /// returns that line.
-    #[track_caller]
-    pub fn fails(self) -> String {
-        assert!(
-            !self.success() && self.code.is_some(),
-            "command should have failed with an exit code: {}",
-            self.describe()
-        );
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "expected one line on stderr: {}",
-            self.describe()
-        );
-        assert!(
-            lines[0].starts_with("error: "),
-            "the line should start with `error: `: {}",
-            self.describe()
-        );
-        lines[0].to_string()
-    }
-}
-
-/// Runs `sitesync --data DATA ARGS…` to completion.
-pub fn sitesync(data: &Path, args: &[&str]) -> Out {
-    sitesync_env(data, &[], args)
-}
-
-/// Runs `sitesync --data DATA ARGS…` to completion with extra environment variables.
-pub fn sitesync_env(data: &Path, env: &[(String, String)], args: &[&str]) -> Out {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data").arg(data).args(args);
-    cmd.env_remove("SITESYNC_DATA").env_remove("SITESYNC_LOG");
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
-    let output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
-    Out {
-        cmd: format!("sitesync --data {} {}", data.display(), args.join(" ")),
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// `init satellite` of a primary at `url` with a sync key, into `data`.
-pub fn enrol(data: &Path, url: &str, key: &str, extra: &[&str]) -> Out {
-    let mut args = vec![
-        "init",
-        "satellite",
-        "--primary",
-        url,
-        "--sync-key",
-        key,
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    sitesync(data, &args)
-}
-
-/// Kills (SIGKILL) and reaps a child when dropped.
-pub struct Guard(pub Child);
-
-impl Guard {
-    /// SIGKILL now; returns whether the child was still running.
-    pub fn kill(&mut self) -> bool {
-        let running = matches!(self.0.try_wait(), Ok(None));
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        running
-    }
-
-    /// Waits for the child to finish, up to `timeout`.
-    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Sends SIGTERM to a process.
-pub fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-}
-
-/// Polls `f` until it gives a value or `timeout` passes; panics with `what` and the
-/// last observation otherwise.
-#[track_caller]
-pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    let mut last;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) => last = e,
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// One test's sites, logs and secrets, under one temporary root.
@@ -607,97 +453,6 @@ impl Node {
     }
 }
 
-/// An HTTP answer.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub body: String,
-}
-
-impl Response {
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {self:?}"))
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`. The body is written from another
-/// thread so a server that answers before reading it all (a body too large) is heard.
-pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> Response {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let body = body.unwrap_or(b"").to_vec();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let mut writer = stream.try_clone().expect("clone stream");
-    let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(head.as_bytes());
-        let _ = writer.write_all(&body);
-    });
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            // A reset after the answer arrived (the server closed with body unread).
-            Err(_) if !raw.is_empty() => break,
-            Err(e) => panic!("{method} {path}: reading the answer failed: {e}"),
-        }
-    }
-    let _ = sender.join();
-    parse_response(&raw).unwrap_or_else(|| {
-        panic!(
-            "{method} {path}: not an HTTP answer: {:?}",
-            String::from_utf8_lossy(&raw)
-        )
-    })
-}
-
-fn parse_response(raw: &[u8]) -> Option<Response> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..split]).ok()?;
-    let mut body = raw[split + 4..].to_vec();
-    let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    if chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-            let size =
-                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).ok()?.trim(), 16)
-                    .ok()?;
-            rest = &rest[line_end + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(rest.get(..size)?);
-            rest = rest.get(size + 2..)?;
-        }
-        body = out;
-    }
-    Some(Response {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn dead_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 /// The JSON of a record as seen at each of `nodes`, asserting all equal.
 #[track_caller]
 pub fn same_everywhere(collection: &str, id: &str, nodes: &[&Node]) -> Value {
@@ -719,89 +474,6 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The fields of bulk record number `n`.
-pub fn bulk_fields(n: u64) -> serde_json::Map<String, Value> {
-    let value = serde_json::json!({"n": n, "name": format!("item {n}"), "pad": "x".repeat(64)});
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!("a JSON object"),
-    }
-}
-
-/// The id of bulk record number `n`.
-pub fn bulk_id(n: u64) -> String {
-    format!("r{n:06}")
-}
-
-/// Writes records `range` into a site's database as that site would (the same store
-/// code `record put` runs, in large transactions, because thousands of single writes
-/// would make the test slow). `outbox`: queue them for the primary (a satellite).
-pub fn fill(
-    node: &Node,
-    org: u64,
-    collection: &str,
-    store: Option<u64>,
-    range: std::ops::Range<u64>,
-    outbox: bool,
-) {
-    fill_with(node, org, collection, store, range, outbox, bulk_fields)
-}
-
-/// [`fill`] with the fields of record number `n` given by `fields(n)`.
-pub fn fill_with(
-    node: &Node,
-    org: u64,
-    collection: &str,
-    store: Option<u64>,
-    range: std::ops::Range<u64>,
-    outbox: bool,
-    fields: impl Fn(u64) -> serde_json::Map<String, Value>,
-) {
-    use sitesync_store::{LocalWrite, SiteStorage};
-    let db = sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
-        .expect("open the database");
-    let ids: Vec<u64> = range.collect();
-    for chunk in ids.chunks(5_000) {
-        let writes = chunk
-            .iter()
-            .map(|&n| {
-                let fields = fields(n);
-                (
-                    collection.to_string(),
-                    bulk_id(n),
-                    LocalWrite::Put { store, fields },
-                )
-            })
-            .collect();
-        db.write_local_batch(org, writes, node.site_id, now_ms(), outbox)
-            .expect("bulk write");
-    }
-}
-
-/// The sequence of the latest change applied at a site (while its processes run).
-pub fn head(node: &Node) -> u64 {
-    use sitesync_store::SiteStorage;
-    sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
-        .and_then(|db| db.head())
-        .unwrap_or(0)
-}
-
-/// A satellite's pull cursor (while its processes run).
-pub fn pull_cursor(node: &Node) -> u64 {
-    use sitesync_store::SatelliteStorage;
-    sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
-        .and_then(|db| db.sync_state())
-        .map_or(0, |state| state.pull_cursor)
-}
-
-/// How many local changes wait in a site's outbox (while its processes run).
-pub fn outbox_len(node: &Node) -> u64 {
-    use sitesync_store::SatelliteStorage;
-    sitesync_sqlite::SqliteStore::open(&node.data.join("sitesync.db"))
-        .and_then(|db| db.outbox_len())
         .unwrap_or(0)
 }
 
