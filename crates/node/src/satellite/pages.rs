@@ -26,13 +26,7 @@ impl Page {
         let records = answer
             .records
             .into_iter()
-            .map(|record| {
-                Prepared::new(record).map_err(|e| {
-                    NodeError::Remote(format!(
-                        "the primary sent an unreadable {e}; nothing of the page was applied"
-                    ))
-                })
-            })
+            .map(|record| Prepared::new(record).map_err(NodeError::unreadable_page))
             .collect::<Result<_, _>>()?;
         Ok(Page { records, info })
     }
