@@ -41,8 +41,11 @@ use sitesync_core::StoreId;
 pub const PUSH_BATCH: usize = 2_000;
 /// Records per pulled page.
 pub const PULL_PAGE: u32 = 5_000;
-/// Pages a first sync may have asked for ahead of the ones being written.
-pub const PAGES_AHEAD: usize = 8;
+/// Pages a first sync may have asked for ahead of the ones being written. 16, not 8:
+/// pages being decoded or waiting while ten are written keep the writer busy (A/B on
+/// 2 cores, 1M records: 8 ahead ran about 12% below the agent before the session, 16
+/// about level with it; satellite peak RSS about 150 MB either way).
+pub const PAGES_AHEAD: usize = 16;
 /// How long a live pull waits for a change before asking again.
 pub const LIVE_WAIT_MS: u64 = 50_000;
 /// How long the live push lane rests when nothing wakes it.
