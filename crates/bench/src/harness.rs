@@ -4,6 +4,7 @@ use crate::{BenchError, Options};
 use serde_json::{Map, Value, json};
 use sitesync_core::{Assignment, OrgId, SiteId, StoreId};
 use sitesync_node::client::Client;
+use sitesync_node::running::Running;
 use sitesync_node::secrets::{SyncKeys, token_hash};
 use sitesync_node::tls::Trust;
 use sitesync_node::{DataDir, now_ms};
@@ -287,36 +288,64 @@ pub async fn enrol(
     ))
 }
 
-/// A child process of `sitesync`, killed when dropped.
+/// A child process of `sitesync`, killed when dropped: a `serve`, or a command run in
+/// the background. The one way the scenarios and the e2e tests start, wait for and stop
+/// processes of the binary.
 pub struct Process {
     /// The process.
     pub child: Child,
-    /// The address it serves on.
+    /// The address it serves on (a `serve`), once it listens.
     pub addr: String,
 }
 
 impl Process {
-    /// Starts `sitesync serve` on a data folder and waits until it listens.
-    pub fn serve(exe: &Path, dir: &DataDir) -> Result<Process, BenchError> {
-        let _ = std::fs::remove_file(dir.serve_path());
-        let child = Command::new(exe)
-            .arg("--data")
-            .arg(&dir.root)
-            .arg("serve")
-            .env("SITESYNC_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| BenchError::Io(format!("cannot start {}: {e}", exe.display())))?;
-        let mut process = Process {
+    /// A child started elsewhere, now killed when dropped.
+    pub fn new(child: Child) -> Process {
+        Process {
             child,
             addr: String::new(),
-        };
+        }
+    }
+
+    /// Starts `sitesync serve` on a data folder, logging errors only, and waits until
+    /// it listens.
+    pub fn serve(exe: &Path, dir: &DataDir) -> Result<Process, BenchError> {
+        let quiet = [("SITESYNC_LOG".to_string(), "error".to_string())];
+        Process::serve_with(exe, &dir.root, &[], &quiet, Stdio::inherit())
+    }
+
+    /// Starts `sitesync --data DATA serve ARGS` with `env` and its log on `stderr`,
+    /// and waits (up to 20 s) until `serve.json` names this very process and its
+    /// address answers: an old `serve.json` left by a killed process is not taken.
+    pub fn serve_with(
+        exe: &Path,
+        data: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        stderr: Stdio,
+    ) -> Result<Process, BenchError> {
+        let child = Command::new(exe)
+            .arg("--data")
+            .arg(data)
+            .arg("serve")
+            .args(args)
+            .env_remove("SITESYNC_DATA")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| BenchError::Io(format!("cannot start {}: {e}", exe.display())))?;
+        let mut process = Process::new(child);
+        let dir = DataDir::new(data);
         let started = Instant::now();
         loop {
-            if let Some(addr) = sitesync_node::running::running_address(dir) {
-                process.addr = addr;
+            if let Some(running) = Running::read(&dir)
+                && running.pid == process.child.id()
+                && std::net::TcpStream::connect_timeout(&running.addr, Duration::from_millis(200))
+                    .is_ok()
+            {
+                process.addr = running.addr.to_string();
                 return Ok(process);
             }
             if let Ok(Some(status)) = process.child.try_wait() {
@@ -328,6 +357,33 @@ impl Process {
                 return Err(BenchError::Failed(
                     "sitesync serve did not start within 20 s".into(),
                 ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL now; returns whether it was still running.
+    pub fn kill(&mut self) -> bool {
+        let running = self.running();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        running
+    }
+
+    /// Waits for it to finish, up to `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

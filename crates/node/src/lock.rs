@@ -19,18 +19,17 @@ impl ServeLock {
     /// Takes the data folder's lock, or says which process holds it.
     pub fn take(dir: &DataDir) -> Result<ServeLock, NodeError> {
         let path = dir.root.join("serve.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                // A full disk or a read-only folder is said as such, naming the folder.
-                match sitesync_sqlite::check_disk(&dir.root) {
-                    Err(disk) => NodeError::Store(disk),
-                    Ok(()) => NodeError::Internal(format!("cannot open {}: {e}", path.display())),
-                }
-            })?;
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| {
+            // A full disk or a read-only folder is said as such, naming the folder.
+            match sitesync_sqlite::check_disk(&dir.root) {
+                Err(disk) => NodeError::Store(disk),
+                Ok(()) => NodeError::Internal(format!("cannot open {}: {e}", path.display())),
+            }
+        })?;
         match file.try_lock() {
             Ok(()) => Ok(ServeLock { _file: file }),
             Err(TryLockError::WouldBlock) => {

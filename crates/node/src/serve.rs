@@ -84,7 +84,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
-    let _lock = ServeLock::take(&node.site.dir)?;
     let tls = match tls {
         Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
             &files.cert,
@@ -92,6 +91,8 @@ pub async fn serve(
         )?)),
         None => None,
     };
+    // After the TLS files are read, so a wrong one is said first.
+    let _lock = ServeLock::take(&node.site.dir)?;
     let listen = node.site.config.listen.clone();
     let listener = bind(&listen)
         .await

@@ -168,7 +168,7 @@ fn every_scenario_reports_every_figure() {
         .stderr(std::fs::File::create(&stderr).expect("stderr file"))
         .spawn()
         .expect("spawn sitesync bench");
-    let mut bench = Guard(child);
+    let mut bench = Guard::new(child);
     let started = Instant::now();
     let status = bench.wait(LIMIT);
     let elapsed = started.elapsed();

@@ -20,7 +20,7 @@ const RECORDS: u64 = 20_000;
 fn kill_when(mut child: Guard, at: u64, progress: impl Fn() -> u64) -> bool {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.0.try_wait() {
+        if !child.running() {
             return false;
         }
         if progress() >= at {

@@ -110,7 +110,7 @@ fn sync_and_kill(
     }
     std::thread::sleep(delay);
     let running = match &mut sync {
-        Some(guard) => matches!(guard.0.try_wait(), Ok(None)),
+        Some(guard) => guard.running(),
         None => true,
     };
     if kill_primary {

@@ -66,11 +66,16 @@ impl Pipeline {
 
     /// The next page to ask for, if one may be asked for now.
     pub(crate) fn poll_send(&mut self) -> Option<PullQuery> {
-        // Pages handed to a write no longer count: the primary reads and this site
-        // decodes the next ones while they are written (measured: counting them made a
-        // first sync of a million records a quarter slower, the write of ten pages
-        // stalling every fetch).
-        let being_written = self.writing.map_or(0, |(pages, _)| pages);
+        // In a pipelined pull, pages handed to a write no longer count: the primary
+        // reads and this site decodes the next ones while they are written (measured:
+        // counting them made a first sync of a million records a quarter slower, the
+        // write of ten pages stalling every fetch). A pull of one page at a time (live,
+        // backfill) asks nothing more while it writes: it ends with that write, and a
+        // question still in flight would be answered to the pull that follows it.
+        let being_written = match self.ahead {
+            1 => 0,
+            _ => self.writing.map_or(0, |(pages, _)| pages),
+        };
         let unwritten = self.sent - self.arrived + self.received.len() - being_written;
         if self.ended || unwritten >= self.ahead {
             return None;

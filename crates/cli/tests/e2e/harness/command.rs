@@ -4,7 +4,7 @@
 use super::BIN;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a finished command printed.
@@ -111,39 +111,8 @@ pub fn enrol(data: &Path, url: &str, key: &str, extra: &[&str]) -> Out {
     sitesync(data, &args)
 }
 
-/// Kills (SIGKILL) and reaps a child when dropped.
-pub struct Guard(pub Child);
-
-impl Guard {
-    /// SIGKILL now; returns whether the child was still running.
-    pub fn kill(&mut self) -> bool {
-        let running = matches!(self.0.try_wait(), Ok(None));
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        running
-    }
-
-    /// Waits for the child to finish, up to `timeout`.
-    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A child process, killed when dropped: the one process type of the bench harness.
+pub use sitesync_bench::harness::Process as Guard;
 
 /// Sends SIGTERM to a process.
 pub fn terminate(pid: u32) {

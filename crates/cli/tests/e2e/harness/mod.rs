@@ -24,11 +24,11 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// The binary under test.
@@ -247,53 +247,23 @@ impl Node {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(BIN)
-            .arg("--data")
-            .arg(&self.data)
-            .arg("serve")
-            .args(&self.serve_args)
-            .env_remove("SITESYNC_DATA")
-            .env("SITESYNC_LOG", "info")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn serve");
-        let pid = child.id();
-        let mut guard = Guard(child);
-        let serve_json = self.data.join("serve.json");
-        let deadline = Instant::now() + WAIT;
-        let addr = loop {
-            if let Ok(Some(status)) = guard.0.try_wait() {
-                panic!(
-                    "`serve` of {} exited at start with {status}; its log:\n{}",
-                    self.name,
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            let running: Option<Value> = std::fs::read(&serve_json)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            if let Some(running) = running
-                && running["pid"].as_u64() == Some(u64::from(pid))
-            {
-                let addr: SocketAddr = running["addr"]
-                    .as_str()
-                    .expect("addr in serve.json")
-                    .parse()
-                    .expect("a socket address");
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break addr;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`serve` of {} did not start",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let mut env = vec![("SITESYNC_LOG".to_string(), "info".to_string())];
+        env.extend(self.env.iter().cloned());
+        let started = Guard::serve_with(
+            Path::new(BIN),
+            &self.data,
+            &self.serve_args,
+            &env,
+            log.into(),
+        );
+        let guard = started.unwrap_or_else(|e| {
+            panic!(
+                "`serve` of {} did not start: {e}; its log:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        });
+        let addr: SocketAddr = guard.addr.parse().expect("a socket address");
         self.serve = Some(guard);
         self.addr = Some(addr);
         addr
@@ -306,7 +276,7 @@ impl Node {
 
     /// The pid of `serve`.
     pub fn pid(&self) -> u32 {
-        self.serve.as_ref().expect("serving").0.id()
+        self.serve.as_ref().expect("serving").child.id()
     }
 
     /// SIGKILLs `serve`, if it runs.
@@ -319,7 +289,7 @@ impl Node {
     /// Stops `serve` with SIGTERM and waits for it to exit cleanly.
     pub fn stop(&mut self) {
         if let Some(mut guard) = self.serve.take() {
-            terminate(guard.0.id());
+            terminate(guard.child.id());
             let status = guard.wait(WAIT).expect("serve stops on SIGTERM");
             assert!(status.success(), "serve of {} exited {status}", self.name);
         }
@@ -484,7 +454,7 @@ pub fn spawn(node: &Node, args: &[&str]) -> Guard {
         .append(true)
         .open(&node.log)
         .expect("log file");
-    Guard(
+    Guard::new(
         Command::new(BIN)
             .arg("--data")
             .arg(&node.data)
