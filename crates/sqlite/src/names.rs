@@ -77,7 +77,14 @@ pub(crate) fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>
         Ok(org) => Some(org),
         Err(_) => one_named("organisation", id_or_name, org_names(tx)?)?,
     };
-    let Some(org) = org else { return Ok(None) };
+    match org {
+        Some(org) => org_by_id(tx, org),
+        None => Ok(None),
+    }
+}
+
+/// An organisation by id only.
+pub(crate) fn org_by_id(tx: &Transaction, org: OrgId) -> Result<Option<Org>, Error> {
     Ok(tx
         .query_row(
             "SELECT id, name, key_generation FROM orgs WHERE id = ?1",

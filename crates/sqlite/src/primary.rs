@@ -3,7 +3,7 @@
 //! applying pushed batches in `sync`).
 
 use crate::names::{
-    check_free, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
+    self, check_free, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
 };
 use crate::sync::{apply_group, pull_page, restricted_collections, routed_after};
 use crate::{Error, SqliteStore, id, sql};
@@ -53,16 +53,8 @@ impl PrimaryStorage for SqliteStore {
 
     /// An organisation by id only (a name that looks like an id never matches).
     fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError> {
-        self.read(|tx| {
-            Ok(tx
-                .query_row(
-                    "SELECT id, name, key_generation FROM orgs WHERE id = ?1",
-                    [sql(org)],
-                    org_row,
-                )
-                .optional()?)
-        })?
-        .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
+        self.read(|tx| names::org_by_id(tx, org))?
+            .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))
     }
 
     /// A satellite by id only.
