@@ -247,6 +247,7 @@ impl Client {
     /// The error a refused request becomes.
     async fn refusal(&self, response: reqwest::Response) -> NodeError {
         let status = response.status();
+        let response_path = response.url().path().to_string();
         let compressed = is_zstd(&response);
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
@@ -255,7 +256,11 @@ impl Client {
         let detail = codec::decode::<ErrorBody>(&bytes, compressed, 1 << 20)
             .map(|b| b.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+        let enrolling = response_path.ends_with("/sync/v1/enrol");
         match status.as_u16() {
+            401 if enrolling => NodeError::Remote(format!(
+                "the primary refused the sync key ({detail}): it is wrong, or it was rotated (revoking a site rotates it). The current key is shown on the primary by `sitesync org show ORG`"
+            )),
             401 => NodeError::Remote(format!(
                 "the primary refused this site's credentials ({detail}): the site may have been revoked, or enrolled again elsewhere"
             )),

@@ -109,6 +109,8 @@ pub async fn serve(
     let mut app = api::routes(node.clone());
     if node.site.is_primary() {
         app = app.merge(primary::routes());
+    } else {
+        app = app.route("/sync/v1/{*path}", axum::routing::any(not_a_primary));
     }
     let app = app.with_state(node.clone());
     let (agent, contacts) = match node.site.config.role {
@@ -149,6 +151,17 @@ pub async fn serve(
     }
     let _ = std::fs::remove_file(node.site.dir.serve_path());
     Ok(())
+}
+
+/// What a satellite answers on the sync API's paths: someone gave its address as the
+/// primary's (to `init satellite --primary`, or `settings set primary-url`).
+async fn not_a_primary(axum::extract::State(node): axum::extract::State<Shared>) -> NodeError {
+    let config = &node.site.config;
+    NodeError::NotFound(format!(
+        "this address is a satellite (site {} of {:?}), not a primary: give the primary's address",
+        config.site_id,
+        config.org_name.clone().unwrap_or_default()
+    ))
 }
 
 /// How long a client may take to send a request's headers (and, between requests on

@@ -54,21 +54,14 @@ fn enrolment_errors_are_clear_and_leave_nothing() {
     let mut wrong = key.clone();
     let last = wrong.pop().expect("non-empty");
     wrong.push(if last == '0' { '1' } else { '0' });
-    refused(
-        &cluster,
-        "wrong-key",
-        &url,
-        &wrong,
-        &[],
-        &["sync key", "credential", "auth"],
-    );
+    refused(&cluster, "wrong-key", &url, &wrong, &[], &["org show"]);
     refused(
         &cluster,
         "garbage-key",
         &url,
         "not-a-key",
         &[],
-        &["sync key", "credential", "auth"],
+        &["org show"],
     );
     refused(
         &cluster,
@@ -125,6 +118,17 @@ fn enrolment_errors_are_clear_and_leave_nothing() {
         .map(|s| s["id"].as_u64().expect("id"))
         .collect();
     assert_eq!(ids, vec![7], "only the one good enrolment exists: {sites}");
+    // A satellite's address given as the primary's says so.
+    let mut serving = cluster.satellite("serving", &primary, &key, &[]);
+    serving.serve();
+    refused(
+        &cluster,
+        "satellite-url",
+        &serving.url(),
+        &key,
+        &[],
+        &["is a satellite"],
+    );
     // The other organisation's key still works, and the next id is given out.
     let b = cluster.satellite("site-b", &primary, &other, &[]);
     assert!(b.site_id >= 2 && b.site_id != 7, "site id {}", b.site_id);
