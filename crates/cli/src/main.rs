@@ -73,6 +73,10 @@ enum Command {
     #[command(subcommand)]
     Record(RecordCmd),
     /// Where this site stands: in sync, changes to push or pull, errors.
+    ///
+    /// Exits 0 in sync (or the primary), 13 behind (changes to push or pull, never
+    /// synced, or the last sync failed), 11 when the primary cannot be reached, 6 when
+    /// it refuses this site (revoked), 8 when the data folder cannot be written.
     Status,
     /// The sync settings, locked behind the authorisation code.
     #[command(subcommand)]

@@ -162,5 +162,5 @@ pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
         }
         lines.join("\n")
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(report.standing.exit_code()))
 }

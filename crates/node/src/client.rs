@@ -258,10 +258,10 @@ impl Client {
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
         let enrolling = response_path.ends_with("/sync/v1/enrol");
         match status.as_u16() {
-            401 if enrolling => NodeError::Remote(format!(
+            401 if enrolling => NodeError::Refused(format!(
                 "the primary refused the sync key ({detail}): it is wrong, or it was rotated (revoking a site rotates it). The current key is shown on the primary by `sitesync org show ORG`"
             )),
-            401 => NodeError::Remote(format!(
+            401 => NodeError::Refused(format!(
                 "the primary refused this site's credentials ({detail}): the site may have been revoked, or enrolled again elsewhere"
             )),
             400..=499 => NodeError::Remote(format!("the primary refused the request: {detail}")),

@@ -51,6 +51,9 @@ pub enum NodeError {
     /// The primary could not be reached, or answered with an error.
     #[error("{0}")]
     Remote(String),
+    /// The primary refused this site's credentials or sync key.
+    #[error("{0}")]
+    Refused(String),
     /// The primary answered with data this site cannot read (a pulled record).
     #[error("{0}")]
     Unreadable(String),
@@ -88,6 +91,7 @@ impl NodeError {
             NodeError::Unauthorised => ErrorKind::Unauthorised,
             NodeError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
             NodeError::Remote(_) => ErrorKind::Unreachable,
+            NodeError::Refused(_) => ErrorKind::Unauthorised,
             NodeError::Unreadable(_) => ErrorKind::Corrupt,
             NodeError::Tls(_) | NodeError::Internal(_) => ErrorKind::Internal,
         }

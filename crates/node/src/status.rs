@@ -17,7 +17,7 @@ pub async fn report(node: &Shared, actor: Actor, ask_primary: bool) -> Result<St
     let serving = running_address(&node.site.dir);
     let mut status = blocking(node, move |node| Ok(node.site.status(actor, serving)?)).await?;
     let to_pull = match !node.site.is_primary() && ask_primary {
-        true => Some(behind(node).await.map_err(|e| e.to_string())),
+        true => Some(behind(node).await.map_err(|e| (e.to_string(), e.kind()))),
         false => None,
     };
     status.settle(to_pull);

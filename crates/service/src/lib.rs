@@ -62,5 +62,5 @@ pub use records::{Changes, MAX_LIST, MAX_READ_WAIT, RecordView, view};
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, Revoked, SiteView};
-pub use status::Status;
+pub use status::{Standing, Status};
 pub use stores::CollectionView;

@@ -5,6 +5,7 @@
 
 use crate::actor::Actor;
 use crate::error::ServiceError;
+use crate::kind::ErrorKind;
 use crate::site::Site;
 use serde::Serialize;
 use sitesync_core::time;
@@ -47,6 +48,41 @@ pub struct Status {
     pub disk: Option<String>,
     /// One line: "in sync", "3 changes to push", "cannot reach primary: …".
     pub verdict: String,
+    /// The verdict in one word, for scripts; also what `status` exits with.
+    pub standing: Standing,
+}
+
+/// Where a site stands, in one word, and the exit code of `sitesync status` for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// A satellite holds everything and the primary has everything of it; or the
+    /// primary (which is the reference). Exit 0.
+    #[default]
+    InSync,
+    /// Changes wait to be pushed or pulled, the site never synced, or its last sync
+    /// failed. Exit 13.
+    Behind,
+    /// The primary cannot be reached (or answered with a failure). Exit 11.
+    Unreachable,
+    /// The primary refused this site's credentials (revoked, or enrolled elsewhere).
+    /// Exit 6.
+    Refused,
+    /// The data folder cannot be written (a full disk, a read-only folder). Exit 8.
+    Disk,
+}
+
+impl Standing {
+    /// The exit code of `sitesync status`: the error kinds' codes where one applies.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Standing::InSync => 0,
+            Standing::Behind => 13,
+            Standing::Unreachable => ErrorKind::Unreachable.exit_code(),
+            Standing::Refused => ErrorKind::Unauthorised.exit_code(),
+            Standing::Disk => ErrorKind::DiskFull.exit_code(),
+        }
+    }
 }
 
 impl Site {
@@ -81,6 +117,7 @@ impl Site {
                 .err()
                 .map(|e| e.to_string()),
             verdict: String::new(),
+            standing: Standing::default(),
         };
         match self.is_primary() {
             true => self.primary_counts(&mut status)?,
@@ -114,17 +151,40 @@ impl Site {
 
 impl Status {
     /// Takes what the primary said (how many changes wait there, or why it could not
-    /// be asked; neither when it was not asked) and writes the verdict.
-    pub fn settle(&mut self, to_pull: Option<Result<u64, String>>) {
+    /// be asked, with the kind of that failure; neither when it was not asked) and
+    /// writes the verdict and the standing.
+    pub fn settle(&mut self, to_pull: Option<Result<u64, (String, ErrorKind)>>) {
         let unreachable = match to_pull {
             Some(Ok(n)) => {
                 self.to_pull = Some(n);
                 None
             }
-            Some(Err(reason)) => Some(reason),
+            Some(Err(failure)) => Some(failure),
             None => None,
         };
-        self.verdict = verdict(self, unreachable);
+        self.standing = standing(self, unreachable.as_ref().map(|(_, kind)| *kind));
+        self.verdict = verdict(self, unreachable.map(|(reason, _)| reason));
+    }
+}
+
+fn standing(status: &Status, failure: Option<ErrorKind>) -> Standing {
+    if status.disk.is_some() {
+        return Standing::Disk;
+    }
+    if status.role == "primary" {
+        return Standing::InSync;
+    }
+    match failure {
+        Some(ErrorKind::Unauthorised) => Standing::Refused,
+        Some(_) => Standing::Unreachable,
+        None if status.last_error.is_some()
+            || status.to_push > 0
+            || status.to_pull.unwrap_or(0) > 0
+            || status.last_sync.is_none() =>
+        {
+            Standing::Behind
+        }
+        None => Standing::InSync,
     }
 }
 

@@ -50,7 +50,7 @@ fn restricted_collections_are_refused_locally_and_rejected_by_the_primary() {
         status["verdict"].as_str().unwrap().contains("rejected"),
         "{status}"
     );
-    let at_primary = primary.cli(&["--json", "status"]).json();
+    let at_primary = primary.status();
     assert!(
         at_primary["rejected"].as_u64() >= Some(1),
         "primary status: {at_primary}"

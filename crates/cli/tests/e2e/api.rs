@@ -26,7 +26,7 @@ fn refused(node: &Node, method: &str, path: &str, body: &[u8], needle: &str) {
 fn snapshot(node: &Node) -> (Value, Value) {
     let list = node.http("GET", "/api/v1/items?limit=1000", None);
     assert_eq!(list.status, 200, "{list:?}");
-    let status = node.cli(&["--json", "status"]).json();
+    let status = node.status();
     (list.json(), status["to_push"].clone())
 }
 

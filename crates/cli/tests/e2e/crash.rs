@@ -182,6 +182,6 @@ fn satellite_killed_mid_push_resumes_without_loss_or_duplicates() {
     c.stop();
     holds_all(&c, "items");
     // The primary's books agree: A is not behind and nothing was rejected.
-    let status = primary.cli(&["--json", "status"]).json();
+    let status = primary.status();
     assert_eq!(status["rejected"], 0, "{status}");
 }

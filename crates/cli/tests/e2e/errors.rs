@@ -275,3 +275,29 @@ fn a_wrong_auth_code_changes_no_setting() {
     // Settings the primary owns cannot be set locally, even with the right code.
     a.set("site-id", "9").fails();
 }
+
+/// `status` exits with where the site stands (the harness checks each code against the
+/// standing): 0 in sync, 13 behind, 11 cannot reach the primary, 6 refused.
+#[test]
+fn status_exits_with_where_the_site_stands() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    let a = cluster.satellite("site-a", &primary, &key, &[]);
+    let b = cluster.satellite("site-b", &primary, &key, &[]);
+    assert_eq!(a.status()["standing"], "behind", "never synced");
+    a.sync();
+    assert_eq!(a.status()["standing"], "in_sync");
+    a.put("notes", "n1", r#"{"v": 1}"#, None);
+    assert_eq!(a.status()["standing"], "behind", "a change to push");
+    a.sync();
+    b.sync();
+    primary
+        .cli(&["site", "revoke", &b.site_id.to_string()])
+        .ok();
+    let refused = b.status();
+    assert_eq!(refused["standing"], "refused", "{refused}");
+    primary.stop();
+    let down = a.status();
+    assert_eq!(down["standing"], "unreachable", "{down}");
+}

@@ -168,7 +168,7 @@ fn a_site_a_day_ahead_is_refused_clearly_and_its_change_taken_back() {
     other.sync();
     assert!(primary.get("notes", "from-the-future").is_none());
     assert!(other.get("notes", "from-the-future").is_none());
-    let rejected = primary.cli(&["--json", "status"]).json();
+    let rejected = primary.status();
     assert_eq!(
         rejected["rejected"], 1,
         "the primary counts the rejection: {rejected}"

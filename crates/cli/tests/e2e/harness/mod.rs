@@ -390,8 +390,23 @@ impl Node {
     }
 
     /// `status --json`.
+    /// Whatever the site's standing, and checking that `status` exits with the code
+    /// `status --help` documents for it.
+    #[track_caller]
     pub fn status(&self) -> Value {
-        self.cli(&["--json", "status"]).json()
+        let out = self.cli(&["--json", "status"]);
+        let report: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status printed no JSON ({e}): {}", out.describe()));
+        let code = match report["standing"].as_str() {
+            Some("in_sync") => 0,
+            Some("behind") => 13,
+            Some("unreachable") => 11,
+            Some("refused") => 6,
+            Some("disk") => 8,
+            other => panic!("status says no standing ({other:?}): {report}"),
+        };
+        assert_eq!(out.code, Some(code), "{}: {report}", out.describe());
+        report
     }
 
     /// `settings set KEY VALUE` with this site's auth code.
