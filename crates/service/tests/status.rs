@@ -2,7 +2,7 @@
 
 mod common;
 
-use sitesync_service::{Actor, ErrorKind, ServiceError, set_setting};
+use sitesync_service::{Actor, ErrorKind, ServiceError, Standing, set_setting};
 
 #[test]
 fn a_primary_reports_its_organisations_and_sites() {
@@ -27,8 +27,15 @@ fn a_satellite_reports_what_waits_and_why_it_cannot_sync() {
     assert_eq!(status.stores, vec!["North"]);
     status.settle(Some(Ok(3)));
     assert_eq!(status.verdict, "3 changes to pull");
-    status.settle(Some(Err("cannot reach primary at x: timed out".into())));
-    assert_eq!(status.verdict, "cannot reach primary at x: timed out");
+    assert_eq!(status.standing, Standing::Behind);
+    assert_eq!(status.standing.exit_code(), 13);
+    let down = "cannot reach primary at x: timed out".to_string();
+    status.settle(Some(Err((down.clone(), ErrorKind::Unreachable))));
+    assert_eq!(status.verdict, down);
+    assert_eq!(status.standing, Standing::Unreachable);
+    status.settle(Some(Err(("revoked".into(), ErrorKind::Unauthorised))));
+    assert_eq!(status.standing, Standing::Refused);
+    assert_eq!(status.standing.exit_code(), 6);
     let refused = f.site.status(Actor::Site(2), None).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Forbidden);
 }
