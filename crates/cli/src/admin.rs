@@ -271,7 +271,7 @@ fn list_sites(site: &Site, out: &Output) -> Result<()> {
         .map(|v| {
             json!({
                 "id": v.row.id, "name": v.row.name, "organisation": v.organisation, "stores": v.stores,
-                "last_contact": v.row.last_contact.map(time::rfc3339), "behind": v.behind, "revoked": v.row.revoked,
+                "last_contact": v.row.last_contact.map(time::rfc3339), "online": v.online(now_ms()), "behind": v.behind, "revoked": v.row.revoked,
             })
         })
         .collect();
@@ -293,6 +293,7 @@ fn list_sites(site: &Site, out: &Output) -> Result<()> {
                         .map(|a| a.iter().map(plain).collect::<Vec<_>>().join(", "))
                         .unwrap_or_default(),
                     r["last_contact"].as_str().unwrap_or("never").to_string(),
+                    if r["online"] == true { "yes" } else { "no" }.to_string(),
                     plain(&r["behind"]),
                 ]
             })
@@ -304,6 +305,7 @@ fn list_sites(site: &Site, out: &Output) -> Result<()> {
                 "ORGANISATION",
                 "STORES",
                 "LAST CONTACT",
+                "ONLINE",
                 "BEHIND",
             ],
             &cells,

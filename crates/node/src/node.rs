@@ -30,6 +30,10 @@ pub struct Node {
     /// otherwise commit (and fsync) a "last contact" of its own; instead they are
     /// gathered here and written once a second by [`flush_contacts`].
     pub contacts: Mutex<HashMap<SiteId, Contact>>,
+    /// Primary: sites with a pull open now (a long poll), and when their contact was
+    /// last noted: [`flush_contacts`] notes them again every [`STILL_THERE_MS`], so
+    /// `site list` shows a satellite waiting in a long poll as in contact.
+    pub polling: Mutex<HashMap<SiteId, Polling>>,
     /// Primary: pushed batches on their way to the group committer.
     pub pushes: mpsc::Sender<PushJob>,
     /// Failed credential checks, to slow guessing down.
@@ -54,6 +58,34 @@ pub struct PushJob {
     pub reply: oneshot::Sender<Result<PushOutcome, NodeError>>,
 }
 
+/// How often a site waiting in a long poll is noted as in contact again.
+pub const STILL_THERE_MS: u64 = 5_000;
+
+/// A site's open pulls.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Polling {
+    open: usize,
+    noted_at: u64,
+}
+
+/// A pull held open; the site stops counting as waiting when it is dropped.
+pub struct OpenPull<'a> {
+    node: &'a Node,
+    site: SiteId,
+}
+
+impl Drop for OpenPull<'_> {
+    fn drop(&mut self) {
+        let mut polling = self.node.polling.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = polling.get_mut(&self.site) {
+            entry.open = entry.open.saturating_sub(1);
+            if entry.open == 0 {
+                polling.remove(&self.site);
+            }
+        }
+    }
+}
+
 /// A node shared by handlers and tasks.
 pub type Shared = Arc<Node>;
 
@@ -75,6 +107,35 @@ impl Node {
         self.stopping.store(true, Ordering::SeqCst);
         self.notify_changed();
         self.local_write.notify_waiters();
+    }
+
+    /// Notes that `site` holds a pull open (noted as in contact at `now`) until the
+    /// returned guard is dropped.
+    pub fn open_pull(&self, site: SiteId, now: u64) -> OpenPull<'_> {
+        let mut polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = polling.entry(site).or_default();
+        entry.open += 1;
+        entry.noted_at = entry.noted_at.max(now);
+        OpenPull { node: self, site }
+    }
+
+    /// The sites waiting in a pull whose contact was last noted [`STILL_THERE_MS`] ago
+    /// or more, noted again now.
+    fn still_there(&self, now: u64) -> Vec<Contact> {
+        let mut polling = self.polling.lock().unwrap_or_else(|p| p.into_inner());
+        polling
+            .iter_mut()
+            .filter(|(_, p)| now.saturating_sub(p.noted_at) >= STILL_THERE_MS)
+            .map(|(site, p)| {
+                p.noted_at = now;
+                Contact {
+                    site: *site,
+                    at: now,
+                    pull_cursor: None,
+                    applied_assignment: None,
+                }
+            })
+            .collect()
     }
 
     /// Notes a sync request from a site, to be written by [`flush_contacts`].
@@ -168,10 +229,11 @@ fn clock_offset_ms() -> i64 {
 pub async fn flush_contacts(node: Shared) {
     loop {
         let stopping = node.is_stopping();
-        let batch: Vec<Contact> = {
+        let mut batch: Vec<Contact> = {
             let mut contacts = node.contacts.lock().unwrap_or_else(|p| p.into_inner());
             contacts.drain().map(|(_, c)| c).collect()
         };
+        batch.extend(node.still_there(now_ms()));
         if !batch.is_empty()
             && let Err(e) = blocking(&node, move |node| {
                 Ok(node.site.primary()?.touch_sites(&batch)?)

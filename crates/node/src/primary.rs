@@ -137,6 +137,7 @@ async fn pull(
         pull_cursor: only.is_none().then_some(query.cursor),
         applied_assignment: query.assignment_version,
     });
+    let _open = node.open_pull(site_id, started);
     let mut site = Some(site);
     loop {
         changed.borrow_and_update();

@@ -35,6 +35,7 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         api_token_required,
         stopping: AtomicBool::new(false),
         contacts: Default::default(),
+        polling: Default::default(),
         pushes,
         push_queue: Mutex::new(Some(push_queue)),
         attempts: Default::default(),

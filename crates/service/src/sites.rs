@@ -23,6 +23,21 @@ pub struct SiteView {
     pub behind: u64,
 }
 
+/// How recent a site's last contact must be for it to count as online: a serving
+/// satellite waiting in a long poll is noted every 5 s, so three notes may be missed.
+pub const ONLINE_WITHIN_MS: u64 = 15_000;
+
+impl SiteView {
+    /// Whether the site is online at `now_ms`: not revoked, and in contact lately.
+    pub fn online(&self, now_ms: u64) -> bool {
+        !self.row.revoked
+            && self
+                .row
+                .last_contact
+                .is_some_and(|at| now_ms.saturating_sub(at) <= ONLINE_WITHIN_MS)
+    }
+}
+
 /// A site's new set of stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assigned {
