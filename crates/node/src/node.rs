@@ -58,8 +58,9 @@ pub struct PushJob {
     pub reply: oneshot::Sender<Result<PushOutcome, NodeError>>,
 }
 
-/// How often a site waiting in a long poll is noted as in contact again.
-pub const STILL_THERE_MS: u64 = 5_000;
+/// How often a site waiting in a long poll is noted as in contact again (see
+/// `sitesync_service::ONLINE_WITHIN_MS`).
+pub const STILL_THERE_MS: u64 = 10_000;
 
 /// A site's open pulls.
 #[derive(Debug, Default, Clone, Copy)]

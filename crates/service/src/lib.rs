@@ -61,6 +61,6 @@ pub use orgs::{OrgDetail, OrgKey, OrgSummary};
 pub use records::{Changes, MAX_LIST, MAX_READ_WAIT, RecordView, view};
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
-pub use sites::{Assigned, Revoked, SiteView};
+pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
 pub use status::{Standing, Status};
 pub use stores::CollectionView;
