@@ -20,7 +20,7 @@
 //! A failure in a round ends it (after noting the error); in a live lane it is noted,
 //! and the lane reloads its durable state after a back-off and starts again.
 //!
-//! One file of about 650 lines, with its tests apart (`satellite_tests.rs`): the
+//! One file of about 620 lines, with its tests apart (`satellite_tests.rs`): the
 //! phases hand over to one another, and reading them in one place is how the state
 //! machine is checked by eye; the pull pipeline and the push are already their own files.
 
