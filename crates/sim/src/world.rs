@@ -52,6 +52,12 @@ pub(crate) struct World {
     pub(crate) hot: std::collections::BTreeMap<String, Vec<HotWrite>>,
     /// Whether faults happen (off while healing).
     pub(crate) faults: bool,
+    /// The primary's database file, opened again when the primary crashes.
+    primary_path: std::path::PathBuf,
+    /// Decides when the primary crashes, in the schedules that crash it: a generator of
+    /// its own, so the schedules that do not (the kept regression seeds among them)
+    /// replay exactly as they did before primary crashes existed.
+    primary_crashes: Option<Rng>,
 }
 
 impl World {
@@ -60,11 +66,12 @@ impl World {
         dir: &Path,
         rng: Rng,
         bugs: Bugs,
-        sites: usize,
-        stores: usize,
+        (sites, stores): (usize, usize),
+        primary_crashes: Option<Rng>,
     ) -> SimResult<World> {
         let now = 1_800_000_000_000;
-        let primary = SqliteStore::open_primary(&dir.join("primary.db")).map_err(err)?;
+        let primary_path = dir.join("primary.db");
+        let primary = SqliteStore::open_primary(&primary_path).map_err(err)?;
         let org = primary.create_org("sim", now).map_err(err)?.id;
         let ids: Vec<StoreId> = (0..stores)
             .map(|i| {
@@ -109,11 +116,19 @@ impl World {
             ledger: Default::default(),
             hot: Default::default(),
             faults: true,
+            primary_path,
+            primary_crashes,
         })
     }
 
     /// One step of the schedule: the generator picks what happens.
     pub(crate) fn step(&mut self) -> SimResult<()> {
+        if self.faults
+            && let Some(crashes) = &mut self.primary_crashes
+            && crashes.chance(1)
+        {
+            self.crash_primary()?;
+        }
         self.now += self.rng.below(30);
         if self.faults && self.rng.chance(2) {
             // Long enough for long polls and lost answers to time out.
@@ -129,6 +144,18 @@ impl World {
             _ => {}
         }
         self.tick()
+    }
+
+    /// The primary's process dies and starts again: the pulls it held get no answer
+    /// (their satellites time out and ask again); its database is opened again from its
+    /// file, where every change it acknowledged must be.
+    fn crash_primary(&mut self) -> SimResult<()> {
+        if std::env::var("SIM_TRACE").is_ok_and(|v| v == "primary") {
+            eprintln!("{} primary crash", self.now);
+        }
+        self.parked.clear();
+        self.primary = SqliteStore::open_primary(&self.primary_path).map_err(err)?;
+        Ok(())
     }
 
     /// Timers that are due fire, and held pulls look again.
