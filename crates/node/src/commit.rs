@@ -7,6 +7,7 @@
 
 use crate::error::NodeError;
 use crate::node::{PushJob, Shared, blocking, now_ms};
+use sitesync_service::ServiceError;
 use sitesync_store::{PushBatch, StoreError};
 use tokio::sync::mpsc;
 
@@ -70,10 +71,10 @@ pub async fn run(node: Shared, mut jobs: mpsc::Receiver<PushJob>) {
 /// other errors (which cannot be copied) as their text.
 fn for_each_waiter(error: &NodeError) -> NodeError {
     match error {
-        NodeError::Store(StoreError::DiskFull(folder)) => {
+        NodeError::Service(ServiceError::Store(StoreError::DiskFull(folder))) => {
             StoreError::DiskFull(folder.clone()).into()
         }
-        NodeError::Store(StoreError::ReadOnly(folder)) => {
+        NodeError::Service(ServiceError::Store(StoreError::ReadOnly(folder))) => {
             StoreError::ReadOnly(folder.clone()).into()
         }
         _ => NodeError::Internal(error.to_string()),

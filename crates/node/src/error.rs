@@ -8,31 +8,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sitesync_core::InvalidInput;
 use sitesync_protocol::{CodecError, ErrorBody};
-use sitesync_service::{ErrorKind, ServiceError, config_kind, secret_kind, store_kind};
+use sitesync_service::{ErrorKind, ServiceError};
 use sitesync_store::StoreError;
 use thiserror::Error;
 
 /// Anything that can go wrong in a node operation.
 #[derive(Debug, Error)]
 pub enum NodeError {
-    /// A use-case of the service refused or failed.
+    /// A use-case of the service refused or failed, or what the service's errors
+    /// already say: the data folder, the database, a secret, invalid input (each
+    /// converts through [`ServiceError`], so its kind is decided in one place).
     #[error(transparent)]
     Service(#[from] ServiceError),
-    /// The data folder or its configuration.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The database.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Making or checking a secret.
-    #[error(transparent)]
-    Secret(#[from] SecretError),
     /// A TLS certificate or key.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// Input that fails validation.
-    #[error(transparent)]
-    Invalid(#[from] InvalidInput),
     /// A request body that cannot be decoded.
     #[error("bad request body: {0}")]
     Body(#[from] CodecError),
@@ -65,6 +55,18 @@ pub enum NodeError {
     Internal(String),
 }
 
+macro_rules! through_the_service {
+    ($($error:ty),*) => {$(
+        impl From<$error> for NodeError {
+            fn from(error: $error) -> NodeError {
+                NodeError::Service(error.into())
+            }
+        }
+    )*};
+}
+
+through_the_service!(ConfigError, StoreError, SecretError, InvalidInput);
+
 impl NodeError {
     /// The error a pulled page becomes when one of its records cannot be read: the
     /// primary answered, so it is not unreachable; what it sent is corrupt, and the
@@ -80,12 +82,7 @@ impl NodeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             NodeError::Service(e) => e.kind(),
-            NodeError::Config(e) => config_kind(e),
-            NodeError::Store(e) => store_kind(e),
-            NodeError::Secret(e) => secret_kind(e),
-            NodeError::Invalid(_) | NodeError::Body(_) | NodeError::BadRequest(_) => {
-                ErrorKind::InvalidInput
-            }
+            NodeError::Body(_) | NodeError::BadRequest(_) => ErrorKind::InvalidInput,
             NodeError::NotFound(_) => ErrorKind::NotFound,
             NodeError::Taken(_) => ErrorKind::Taken,
             NodeError::Unauthorised => ErrorKind::Unauthorised,
@@ -158,7 +155,7 @@ mod tests {
             NodeError::Unauthorised.into_response().status(),
             StatusCode::UNAUTHORIZED
         );
-        let full = NodeError::Store(StoreError::DiskFull("/data".into()));
+        let full = NodeError::from(StoreError::DiskFull("/data".into()));
         assert_eq!(
             full.into_response().status(),
             StatusCode::INSUFFICIENT_STORAGE

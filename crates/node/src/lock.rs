@@ -26,7 +26,7 @@ impl ServeLock {
         let file = options.open(&path).map_err(|e| {
             // A full disk or a read-only folder is said as such, naming the folder.
             match sitesync_sqlite::check_disk(&dir.root) {
-                Err(disk) => NodeError::Store(disk),
+                Err(disk) => disk.into(),
                 Ok(()) => NodeError::Internal(format!("cannot open {}: {e}", path.display())),
             }
         })?;

@@ -65,6 +65,17 @@ fn primary(backend: &dyn Backend) -> (Box<dyn PrimaryStorage>, u64, u64, u64) {
     (db, org, s1, s2)
 }
 
+/// Notes that `site` has applied assignment `version` (its pull said so).
+fn confirm_assignment(db: &dyn PrimaryStorage, site: u32, version: u64) {
+    db.touch_sites(&[Contact {
+        site,
+        at: 30,
+        pull_cursor: None,
+        applied_assignment: Some(version),
+    }])
+    .unwrap();
+}
+
 /// A change as satellite `site` would make it.
 fn change(
     seq: u64,

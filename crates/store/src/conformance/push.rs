@@ -128,13 +128,7 @@ pub fn a_store_taken_away_stays_writable_until_the_site_confirms(backend: &dyn B
         late.applied, 1,
         "the last changes of a store being taken away are still accepted"
     );
-    db.touch_sites(&[Contact {
-        site: 2,
-        at: 30,
-        pull_cursor: None,
-        applied_assignment: Some(version),
-    }])
-    .unwrap();
+    confirm_assignment(db.as_ref(), 2, version);
     let after = db
         .apply_push(
             org,
@@ -322,13 +316,7 @@ pub fn a_site_leaving_all_stores_may_still_push_for_the_stores_it_loses(backend:
         late.applied, 1,
         "the last changes for a store taken away are accepted"
     );
-    db.touch_sites(&[Contact {
-        site: 2,
-        at: 30,
-        pull_cursor: None,
-        applied_assignment: Some(version),
-    }])
-    .unwrap();
+    confirm_assignment(db.as_ref(), 2, version);
     let after = db
         .apply_push(
             org,
