@@ -205,6 +205,8 @@ pub async fn init_satellite(
         }
         let store = open_private_db(dir, Role::Satellite)?;
         store.save_site_config(site_config, Some(site_config.assignment_version))?;
+        // A new site holds nothing to give back: this saves the primary's incarnation.
+        store.give_back(answer.org.id, answer.incarnation)?;
         dir.save(&config)?;
         Ok(())
     })?;

@@ -199,27 +199,28 @@ fn look(
         return Err(NodeError::Unauthorised);
     }
     let limit = decide::page_limit(query.limit);
-    let (records, next, more) =
-        store.pull(site.org, &site.assignment, only, query.cursor, limit)?;
+    let page = store.pull(site.org, &site.assignment, only, query.cursor, limit)?;
     let remaining = if query.count {
-        store.routed_after(site.org, &site.assignment, next)?
+        store.routed_after(site.org, &site.assignment, page.next)?
     } else {
         0
     };
     let config = store.site_config(site)?;
     let look = Look {
-        records: records.len(),
-        more,
+        records: page.records.len(),
+        more: page.more,
         applied: query.assignment_version,
         current: site.assignment_version,
         config_changed: query.config.is_some_and(|held| held != config.digest()),
     };
     let answer = PullResponse {
-        records,
-        cursor: next,
-        more,
+        records: page.records,
+        cursor: page.next,
+        more: page.more,
         remaining,
         config,
+        incarnation: page.incarnation,
+        head: page.head,
     };
     Ok((look, answer))
 }

@@ -37,6 +37,9 @@ pub struct EnrolResponse {
     pub org: OrgRef,
     /// What the site holds and may write.
     pub config: SiteConfig,
+    /// The primary's incarnation (see [`PullResponse::incarnation`]).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// An organisation, by id and name.
@@ -210,6 +213,16 @@ pub struct PullResponse {
     pub remaining: u64,
     /// What the site holds and may write.
     pub config: SiteConfig,
+    /// The primary's incarnation: it changes whenever the primary's state may have gone
+    /// back (restored from a backup, its database replaced), so a satellite that saved
+    /// another one knows that the primary may lack what it had acknowledged. 0 from a
+    /// primary that does not say.
+    #[serde(default)]
+    pub incarnation: u64,
+    /// The primary's latest sequence in the organisation: a satellite whose cursor is
+    /// beyond it holds what the primary has lost.
+    #[serde(default)]
+    pub head: u64,
 }
 
 /// An error answer from the primary or the local API.

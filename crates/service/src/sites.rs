@@ -200,6 +200,7 @@ impl Site {
                 name: org.name,
             },
             config,
+            incarnation: self.primary()?.incarnation()?,
         })
     }
 

@@ -15,6 +15,9 @@ pub struct Bugs {
     /// The primary applies a duplicated push again, as if it skipped the check of the
     /// outbox sequence.
     pub duplicate_applied_twice: bool,
+    /// A satellite told that the primary went back carries on as if it had given back
+    /// what it holds, without doing so.
+    pub no_give_back: bool,
 }
 
 impl Bugs {
@@ -24,5 +27,6 @@ impl Bugs {
         ack_before_commit: false,
         purge_forgets: false,
         duplicate_applied_twice: false,
+        no_give_back: false,
     };
 }

@@ -87,6 +87,7 @@ impl World {
         let (id, Some(store)) = (sat.id, &sat.store) else {
             return Ok(false);
         };
+        let gives_back = matches!(action, Action::GiveBack { .. });
         let lane = &mut sat.lanes[l];
         let result = carry_out(
             store,
@@ -105,6 +106,9 @@ impl World {
             Ok(Some(())) => lane.session.handle_stored(now),
             Ok(None) => {}
             Err(e) => lane.session.handle_failure(e, now),
+        }
+        if gives_back {
+            sat.wake_push(now);
         }
         Ok(true)
     }
@@ -176,6 +180,16 @@ fn carry_out(
         }
         Action::Purge(id) => stored(store.purge_store(c.org, id).map(|_| ())),
         Action::StartBackfill(stores) => stored(store.start_backfill(&stores)),
+        // Everything but the giving back: the records asked for are another
+        // organisation's, of which this site holds none.
+        Action::GiveBack { incarnation } if c.bugs.no_give_back => {
+            lane.pages.clear();
+            stored(store.give_back(c.org + 1, incarnation).map(|_| ()))
+        }
+        Action::GiveBack { incarnation } => {
+            lane.pages.clear();
+            stored(store.give_back(c.org, incarnation).map(|_| ()))
+        }
         Action::SaveConfig { config, applied } => stored(store.save_site_config(&config, applied)),
         Action::NoteSynced => {
             let _ = store.note_sync(Ok(()), c.wall);

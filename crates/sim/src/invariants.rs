@@ -150,6 +150,19 @@ impl<S: Clone + PartialEq + Debug> Ledger<S> {
         }
     }
 
+    /// Stops expecting anything of one record: it may have been lost for good (a
+    /// primary restored from a backup that lacks it, held by no site to give it back).
+    /// A whole write of it afterwards is expected again.
+    pub fn forget_record(&mut self, collection: &str, id: &str) {
+        self.unknown
+            .insert((collection.to_string(), id.to_string()));
+    }
+
+    /// The records written, by collection and id.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        self.records.keys().cloned().collect()
+    }
+
     /// How many writes were acknowledged.
     pub fn acks(&self) -> u64 {
         self.acks
@@ -183,6 +196,7 @@ impl<S: Clone + PartialEq + Debug> Ledger<S> {
             writer: writer.to_string(),
             fields,
         };
+        self.unknown.remove(&key);
         self.records.insert(key, Last { store, expected });
         self.acks += 1;
     }

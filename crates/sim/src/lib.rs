@@ -4,7 +4,8 @@
 //! ([`sitesync_node::primary::serve_push`], [`sitesync_node::primary::serve_pull`]).
 //! The schedule delays, drops, duplicates and reorders messages, crashes and restarts
 //! satellites at any step, skews their clocks by hours (and back), reassigns stores,
-//! revokes sites and (one schedule in eight) crashes the primary, while the sites write,
+//! revokes sites and (one schedule in eight each) crashes the primary or restores it
+//! from an older backup, while the sites write,
 //! edit concurrently and delete; then it heals the network, lets every site sync until
 //! quiet, and checks the invariants.
 //!
@@ -16,11 +17,12 @@
 //! - [`Bugs`]: known bugs the simulator injects into its own driver, to prove it fails.
 //! - `world`: one schedule's sites, network and steps (writes and faults); `deliver`:
 //!   the network and the primary's handling; `drive`: a satellite's lanes carried out;
-//!   `site`: a satellite; `net`: messages; `check`: healing and the end-of-schedule
+//!   `site`: a satellite; `net`: messages; `restore`: the primary backed up and
+//!   restored; `check`: healing and the end-of-schedule
 //!   checks.
 //!
 //! `SIM_TRACE=site3` prints the actions of that satellite and the faults it meets;
-//! `SIM_TRACE=primary`, the primary's crashes.
+//! `SIM_TRACE=primary`, the primary's crashes, backups and restores.
 
 mod bugs;
 mod check;
@@ -28,6 +30,7 @@ mod deliver;
 mod drive;
 pub mod invariants;
 mod net;
+mod restore;
 pub mod rng;
 mod site;
 mod world;
@@ -67,7 +70,11 @@ pub fn run_schedule(seed: u64, bugs: Bugs) -> Result<Outcome, String> {
     // One schedule in eight (seeds ≡ 1 mod 8, none of the kept regression seeds) also
     // crashes the primary now and then.
     let primary_crashes = (seed % 8 == 1).then(|| Rng::new(seed ^ 0x0070_7269_6d61_7279));
-    let mut world = world::World::new(dir.path(), rng, bugs, (sites, stores), primary_crashes)?;
+    // And one in eight (seeds ≡ 4 mod 8, none of the kept regression seeds either) backs
+    // the primary up now and then, and restores it from its latest backup.
+    let restores = (seed % 8 == 4).then(|| Rng::new(seed ^ 0x0072_6573_746f_7265));
+    let primary_faults = (primary_crashes, restores);
+    let mut world = world::World::new(dir.path(), rng, bugs, (sites, stores), primary_faults)?;
     for _ in 0..steps {
         world.step()?;
     }

@@ -69,10 +69,12 @@ impl Sat {
         id: SiteId,
         path: PathBuf,
         home: StoreId,
-        config: &SiteConfig,
+        (org, config, incarnation): (OrgId, &SiteConfig, u64),
     ) -> Result<Sat, StoreError> {
         let store = SqliteStore::open(&path)?;
         store.save_site_config(config, Some(config.assignment_version))?;
+        // As enrolment does: the new site holds nothing, and follows this primary.
+        store.give_back(org, incarnation)?;
         Ok(Sat {
             id,
             name: format!("site{id}"),
@@ -106,6 +108,16 @@ impl Sat {
     pub(crate) fn restart(&mut self) -> Result<(), StoreError> {
         self.store = Some(SqliteStore::open(&self.path)?);
         Ok(())
+    }
+
+    /// Wakes the push lane, as a local write does.
+    pub(crate) fn wake_push(&mut self, now: u64) {
+        if let Some(lane) = self.lanes.get_mut(1)
+            && matches!(lane.waiting, Waiting::Timer(_))
+        {
+            lane.session.handle_wake(now);
+            lane.waiting = Waiting::Nothing;
+        }
     }
 
     /// Commits writes acknowledged early (the `ack_before_commit` bug).

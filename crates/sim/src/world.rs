@@ -5,7 +5,7 @@
 use crate::bugs::Bugs;
 use crate::net::{Message, Parked};
 use crate::rng::Rng;
-use crate::site::{Sat, Waiting};
+use crate::site::Sat;
 use serde_json::{Map, Value, json};
 use sitesync_core::{Assignment, OrgId, StoreId};
 use sitesync_sqlite::SqliteStore;
@@ -53,11 +53,18 @@ pub(crate) struct World {
     /// Whether faults happen (off while healing).
     pub(crate) faults: bool,
     /// The primary's database file, opened again when the primary crashes.
-    primary_path: std::path::PathBuf,
+    pub(crate) primary_path: std::path::PathBuf,
     /// Decides when the primary crashes, in the schedules that crash it: a generator of
     /// its own, so the schedules that do not (the kept regression seeds among them)
     /// replay exactly as they did before primary crashes existed.
     primary_crashes: Option<Rng>,
+    /// Decides when the primary is backed up and restored, in the schedules that do so
+    /// (a generator of its own, as for crashes).
+    pub(crate) restores: Option<Rng>,
+    /// The latest backup of the primary, and how many restores there were.
+    pub(crate) backup: Option<std::path::PathBuf>,
+    pub(crate) restored: u32,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl World {
@@ -67,7 +74,7 @@ impl World {
         rng: Rng,
         bugs: Bugs,
         (sites, stores): (usize, usize),
-        primary_crashes: Option<Rng>,
+        (primary_crashes, restores): (Option<Rng>, Option<Rng>),
     ) -> SimResult<World> {
         let now = 1_800_000_000_000;
         let primary_path = dir.join("primary.db");
@@ -100,7 +107,9 @@ impl World {
                 .map_err(err)?;
             let row = primary.site_by_id(id).map_err(err)?;
             let config = primary.site_config(&row).map_err(err)?;
-            sats.push(Sat::new(id, dir.join(format!("site{id}.db")), home, &config).map_err(err)?);
+            let incarnation = primary.incarnation().map_err(err)?;
+            let path = dir.join(format!("site{id}.db"));
+            sats.push(Sat::new(id, path, home, (org, &config, incarnation)).map_err(err)?);
         }
         Ok(World {
             rng,
@@ -118,6 +127,10 @@ impl World {
             faults: true,
             primary_path,
             primary_crashes,
+            restores,
+            backup: None,
+            restored: 0,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -128,6 +141,9 @@ impl World {
             && crashes.chance(1)
         {
             self.crash_primary()?;
+        }
+        if self.faults {
+            self.back_up_or_restore()?;
         }
         self.now += self.rng.below(30);
         if self.faults && self.rng.chance(2) {
@@ -384,13 +400,7 @@ impl World {
         let record = store
             .write_local(org, collection, id, write, sat.id, sat.clock(now), true)
             .map_err(err)?;
-        // Wakes the push lane, as a local write does.
-        if let Some(lane) = sat.lanes.get_mut(1)
-            && matches!(lane.waiting, Waiting::Timer(_))
-        {
-            lane.session.handle_wake(now);
-            lane.waiting = Waiting::Nothing;
-        }
+        sat.wake_push(now);
         Ok(Some(record))
     }
 }

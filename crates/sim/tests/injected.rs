@@ -66,3 +66,14 @@ fn a_duplicated_push_applied_twice_is_caught() {
         "differs from the primary",
     );
 }
+
+#[test]
+fn a_satellite_that_does_not_give_back_to_a_restored_primary_is_caught() {
+    caught(
+        Bugs {
+            no_give_back: true,
+            ..Bugs::NONE
+        },
+        "differs from the primary",
+    );
+}

@@ -28,6 +28,12 @@ pub(crate) enum Setting {
     /// Satellite: the last sync failure, and when.
     LastError,
     LastErrorAt,
+    /// Primary: its incarnation (see `PrimaryStorage::incarnation`). Satellite: the
+    /// primary's, when this site last followed it.
+    Incarnation,
+    /// Primary: the identity of the database file the incarnation belongs to (device
+    /// and inode): a file put in its place starts a new incarnation.
+    DatabaseFile,
 }
 
 impl Setting {
@@ -43,6 +49,8 @@ impl Setting {
             Setting::LastSync => "last_sync",
             Setting::LastError => "last_error",
             Setting::LastErrorAt => "last_error_at",
+            Setting::Incarnation => "incarnation",
+            Setting::DatabaseFile => "database_file",
         }
     }
 }

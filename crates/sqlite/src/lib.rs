@@ -14,6 +14,7 @@
 //! - `names`: finding organisations, stores and sites by id or name (names unique
 //!   without regard to case).
 //! - `journal`: the conflict and rejection logs, and the small typed settings in `meta`.
+//! - `backup`: a primary's backup, taken while it serves, and its restore.
 //! - `checkpoint`: copying the write-ahead log into the database, on a thread of its own.
 //!
 //! # Guarantees
@@ -28,6 +29,7 @@
 //! serialise their writers, and every counter is read inside the writing transaction.
 //! So the sequence a transaction reads is the order of commits.
 
+mod backup;
 mod checkpoint;
 mod journal;
 mod names;
@@ -126,6 +128,11 @@ impl SqliteStore {
         if !indexed {
             store.write(|tx| Ok(tx.execute_batch(schema::PULL_INDEX)?))?;
         }
+        // Read first: a write costs a durable commit, and every command opens the file.
+        let file = file_identity(path);
+        if !store.read(|tx| primary::same_file(tx, &file))? {
+            store.write(|tx| primary::follow_file(tx, &file))?;
+        }
         Ok(store)
     }
 
@@ -191,6 +198,19 @@ impl SqliteStore {
 
 /// The page size of a new database.
 const PAGE_SIZE: i64 = 16_384;
+
+/// The identity of a database file: its device and inode, which a copy put in its
+/// place does not share (empty where the platform has none: never a new one).
+fn file_identity(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            return format!("{}:{}", m.dev(), m.ino());
+        }
+    }
+    String::new()
+}
 
 fn connect(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open_with_flags(

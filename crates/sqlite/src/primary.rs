@@ -2,6 +2,7 @@
 //! and restricted collections, and the primary's sync paths (serving pulls here,
 //! applying pushed batches in `sync`).
 
+use crate::journal::{Setting, meta, meta_u64, set_meta};
 use crate::names::{
     self, check_free, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
 };
@@ -9,9 +10,9 @@ use crate::sync::{apply_group, pull_page, restricted_collections, routed_after};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 use sitesync_core::{Assignment, OrgId, SiteId, StoreId, validate};
-use sitesync_protocol::{PulledRecord, SiteConfig, StoreRef};
+use sitesync_protocol::{SiteConfig, StoreRef};
 use sitesync_store::{
-    Contact, Org, PrimaryStorage, PushBatch, PushOutcome, SiteRow, StoreError, StoreRow,
+    Contact, Org, PrimaryStorage, PulledPage, PushBatch, PushOutcome, SiteRow, StoreError, StoreRow,
 };
 use std::collections::BTreeSet;
 
@@ -442,8 +443,28 @@ impl PrimaryStorage for SqliteStore {
         only: Option<&BTreeSet<StoreId>>,
         cursor: u64,
         limit: usize,
-    ) -> Result<(Vec<PulledRecord>, u64, bool), StoreError> {
-        self.read(|tx| pull_page(tx, org, assignment, only, cursor, limit))
+    ) -> Result<PulledPage, StoreError> {
+        self.read(|tx| {
+            let (records, next, more) = pull_page(tx, org, assignment, only, cursor, limit)?;
+            let head: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM records WHERE org = ?1")?
+                .query_row([sql(org)], |row| row.get(0))?;
+            Ok(PulledPage {
+                records,
+                next,
+                more,
+                head: id(head),
+                incarnation: meta_u64(tx, Setting::Incarnation)?,
+            })
+        })
+    }
+
+    fn incarnation(&self) -> Result<u64, StoreError> {
+        self.read(|tx| meta_u64(tx, Setting::Incarnation))
+    }
+
+    fn new_incarnation(&self, now_ms: u64) -> Result<u64, StoreError> {
+        self.write(|tx| start_incarnation(tx, now_ms))
     }
 
     fn routed_after(
@@ -542,4 +563,40 @@ fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
         .map(|r| r.map(id))
         .collect::<Result<_, _>>()?;
     Ok(Some(row))
+}
+
+/// Whether the database file is the one its incarnation belongs to.
+pub(crate) fn same_file(tx: &Transaction, file: &str) -> Result<bool, Error> {
+    Ok(meta(tx, Setting::DatabaseFile)?.as_deref() == Some(file)
+        && meta_u64(tx, Setting::Incarnation)? != 0)
+}
+
+/// Starts a new incarnation when the database file is not the one the incarnation
+/// belongs to: a copy put in its place (its state may have gone back), or a primary
+/// opened for the first time.
+pub(crate) fn follow_file(tx: &Transaction, file: &str) -> Result<(), Error> {
+    if same_file(tx, file)? {
+        return Ok(());
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let incarnation = start_incarnation(tx, now_ms)?;
+    if meta(tx, Setting::DatabaseFile)?.is_some() {
+        tracing::warn!(
+            incarnation,
+            "this database file is not the one the primary last ran on (restored or copied?): \
+             a new incarnation starts, and satellites will give back what it may lack"
+        );
+    }
+    set_meta(tx, Setting::DatabaseFile, file)
+}
+
+/// Starts a new incarnation: the time it begins in nanoseconds (`now_ms`, then counted
+/// up), always above the last one.
+fn start_incarnation(tx: &Transaction, now_ms: u64) -> Result<u64, Error> {
+    let last = meta_u64(tx, Setting::Incarnation)?;
+    let next = now_ms.saturating_mul(1_000_000).max(last + 1);
+    set_meta(tx, Setting::Incarnation, &next.to_string())?;
+    Ok(next)
 }

@@ -169,6 +169,23 @@ impl SatelliteStorage for SqliteStore {
         })
     }
 
+    fn give_back(&self, org: OrgId, incarnation: u64) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let queued = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (collection, id, store, change)
+                     SELECT collection, id, store, state FROM records WHERE org = ?1
+                     ORDER BY collection, id",
+                )?
+                .execute([sql(org)])?;
+            set_meta(tx, Setting::PullCursor, "0")?;
+            set_meta(tx, Setting::BackfillStores, "")?;
+            set_meta(tx, Setting::BackfillCursor, "0")?;
+            set_meta(tx, Setting::Incarnation, &incarnation.to_string())?;
+            Ok(queued as u64)
+        })
+    }
+
     fn sync_state(&self) -> Result<SyncState, StoreError> {
         self.read(|tx| {
             let stores = meta(tx, Setting::BackfillStores)?.unwrap_or_default();
@@ -195,6 +212,7 @@ impl SatelliteStorage for SqliteStore {
                 pull_cursor: meta_u64(tx, Setting::PullCursor)?,
                 assignment_applied: meta_u64(tx, Setting::AssignmentApplied)?,
                 backfill,
+                incarnation: meta_u64(tx, Setting::Incarnation)?,
             })
         })
     }

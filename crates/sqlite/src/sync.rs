@@ -96,6 +96,8 @@ fn apply_batch(
     let writable = writable_assignment(tx, site)?;
     let restricted = restricted_collections(tx, org)?;
     let stores = org_stores(tx, org)?;
+    // The incarnation is the time it began, in nanoseconds.
+    let went_back_ms = meta_u64(tx, Setting::Incarnation)? / 1_000_000;
     let mut outcome = PushOutcome {
         response: PushResponse {
             acked_through: id(acked),
@@ -109,9 +111,14 @@ fn apply_batch(
         let rights = prepared
             .shape()
             .clone()
+            .and_then(|()| prepared.check_origin(site, went_back_ms))
             .and_then(|()| check_rights(change, &writable, &restricted, &stores));
         let verdict = match rights {
             Ok(()) => merge_pushed(tx, org, prepared, now_ms, clock, seq)?,
+            // What the primary holds already writes nothing, and is no rejection: a
+            // satellite giving back what it holds (the primary went back) sends the
+            // records it received too, including those it may not write.
+            Err(_) if holds_already(tx, org, change)? => Ok(0),
             Err(rejection) => Err(rejection),
         };
         match verdict {
@@ -186,6 +193,14 @@ fn merge_pushed(
             got: describe_store(got),
         })),
     }
+}
+
+/// Whether merging `change` would change nothing in the primary's copy.
+fn holds_already(tx: &Transaction, org: OrgId, change: &PushedChange) -> Result<bool, Error> {
+    let Some((mut state, _)) = load(tx, org, &change.collection, &change.id)? else {
+        return Ok(false);
+    };
+    Ok(merge(&mut state, &change.change).is_ok_and(|report| !report.changed))
 }
 
 /// Inserts a record this site does not hold yet; returns false (changing nothing) when

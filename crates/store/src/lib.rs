@@ -41,12 +41,12 @@ pub use prepare::{
 };
 pub use shared::{ChangeFeed, CredentialCache, LocalFeed, NonceLog};
 pub use values::{
-    Backfill, ConflictRow, Contact, Cursor, ListQuery, LocalWrite, Org, RejectionRow, SiteRow,
-    StoreDigest, StoreRow, StoredRecord, SyncNotes, SyncState,
+    Backfill, ConflictRow, Contact, Cursor, ListQuery, LocalWrite, Org, PulledPage, RejectionRow,
+    SiteRow, StoreDigest, StoreRow, StoredRecord, SyncNotes, SyncState,
 };
 
 use sitesync_core::{Assignment, OrgId, SiteId, StoreId};
-use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, SiteConfig};
+use sitesync_protocol::{PushResponse, PushedChange, SiteConfig};
 use std::collections::BTreeSet;
 
 /// What every site stores: its records, and the journal of conflicts and rejections.
@@ -139,6 +139,13 @@ pub trait SatelliteStorage: SiteStorage {
     /// Removes every record of a store no longer assigned here. Returns how many.
     fn purge_store(&self, org: OrgId, store: StoreId) -> Result<u64, StoreError>;
 
+    /// The primary went back (restored from a backup): queues every record held here
+    /// (tombstones too) for a push, whole, so the primary gets back what it lost or holds
+    /// older (the merge makes a state it holds a no-op); moves the pull cursor to 0, ends
+    /// any backfill and saves the primary's new `incarnation`, in one transaction.
+    /// Returns how many records were queued.
+    fn give_back(&self, org: OrgId, incarnation: u64) -> Result<u64, StoreError>;
+
     /// Where this satellite stands in following its primary.
     fn sync_state(&self) -> Result<SyncState, StoreError>;
 
@@ -207,7 +214,7 @@ pub trait PrimaryStorage: SiteStorage {
 
     /// One page of the records routed to a site after `cursor`: organisation-wide
     /// records and those of the assigned stores, or only of `only` (a backfill).
-    /// Returns the records, the next cursor and whether more are waiting.
+    /// The page says, read with it, the organisation's head and the incarnation.
     fn pull(
         &self,
         org: OrgId,
@@ -215,7 +222,17 @@ pub trait PrimaryStorage: SiteStorage {
         only: Option<&BTreeSet<StoreId>>,
         cursor: u64,
         limit: usize,
-    ) -> Result<(Vec<PulledRecord>, u64, bool), StoreError>;
+    ) -> Result<PulledPage, StoreError>;
+
+    /// The primary's incarnation: it changes whenever the primary's state may have gone
+    /// back (a restore from a backup, a database file replaced), and is the time it
+    /// began, in nanoseconds since the epoch (never 0). Satellites that saved another
+    /// one give back what they hold ([`SatelliteStorage::give_back`]), and stamps of
+    /// other sites made before it began are accepted from them.
+    fn incarnation(&self) -> Result<u64, StoreError>;
+
+    /// Starts a new incarnation at `now_ms` (after a restore). Returns it.
+    fn new_incarnation(&self, now_ms: u64) -> Result<u64, StoreError>;
 
     /// How many records routed to a site changed after `cursor`.
     fn routed_after(

@@ -41,6 +41,10 @@ pub struct PreparedPush {
     pub change: PushedChange,
     /// The outcome of the checks that need no database.
     shape: Result<(), Rejection>,
+    /// Another site than the pushing one that stamped it, and the newest of such stamps
+    /// (ms): a satellite gives back what it received from others to a primary that went
+    /// back ([`PreparedPush::check_origin`]).
+    foreign: Option<(SiteId, u64)>,
     /// Its encoding as a new record.
     fresh: Encoded,
 }
@@ -59,10 +63,36 @@ impl PreparedPush {
     /// Prepares a change pushed by `site`, received when the primary's clock read
     /// `now_ms`.
     pub fn new(change: PushedChange, site: SiteId, now_ms: u64) -> PreparedPush {
+        let state = &change.change;
+        let foreign = state
+            .fields
+            .values()
+            .map(|f| f.stamp)
+            .chain(state.deleted)
+            .filter(|s| s.site != site)
+            .map(|s| (s.site, s.millis()))
+            .reduce(|a, b| (a.0, a.1.max(b.1)));
         PreparedPush {
             shape: check_shape(&change, site, now_ms),
+            foreign,
             fresh: Encoded::new(&change.change),
             change,
+        }
+    }
+
+    /// Checks that the pushing site stamped the change, or else that every stamp of
+    /// another site was made before the primary went back (`went_back_ms`: when its
+    /// incarnation began, with [`MAX_AHEAD_MS`] for clocks running ahead): a satellite
+    /// gives back the records it received from others then, never writes as another
+    /// site now.
+    pub fn check_origin(&self, site: SiteId, went_back_ms: u64) -> Result<(), Rejection> {
+        match self.foreign {
+            Some((other, newest)) if newest > went_back_ms.saturating_add(MAX_AHEAD_MS) => {
+                Err(Rejection::Invalid(format!(
+                    "the change is stamped by site {other}, not by the pushing site {site}"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -171,7 +201,7 @@ impl Prepared {
 }
 
 /// Checks what needs no database in a pushed change: its names, its fields, and that
-/// the pushing site stamped it.
+/// no stamp is far ahead.
 pub(crate) fn check_shape(
     change: &PushedChange,
     site: SiteId,
@@ -195,12 +225,6 @@ pub(crate) fn check_shape(
         return Err(Rejection::Invalid("the change writes nothing".into()));
     }
     let stamps = state.fields.values().map(|f| f.stamp).chain(state.deleted);
-    if let Some(forged) = stamps.clone().find(|s| s.site != site) {
-        return Err(Rejection::Invalid(format!(
-            "the change is stamped by site {}, not by the pushing site {site}",
-            forged.site
-        )));
-    }
     // A stamp far in the future would win every later edit and drag every site's
     // clock along with it (the clock never goes back), so it is refused.
     if let Some(ahead) = stamps

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 use sitesync_core::{Assignment, FieldVersion, OrgId, RecordState, SiteId, StoreId};
+use sitesync_protocol::PulledRecord;
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +163,8 @@ pub struct SyncState {
     pub assignment_applied: u64,
     /// A backfill of newly assigned stores in progress.
     pub backfill: Option<Backfill>,
+    /// The primary's incarnation when this site last followed it (0: not known).
+    pub incarnation: u64,
 }
 
 /// The records of newly assigned stores, being pulled from the beginning.
@@ -171,6 +174,22 @@ pub struct Backfill {
     pub stores: Vec<StoreId>,
     /// Every record of those stores up to this primary sequence is applied here.
     pub cursor: u64,
+}
+
+/// One page of a pull as the primary's storage reads it, with where the primary stands.
+#[derive(Debug, Clone, Default)]
+pub struct PulledPage {
+    /// Routed records after the cursor, in sequence order.
+    pub records: Vec<PulledRecord>,
+    /// The sequence of the last row looked at (records routed elsewhere are passed
+    /// over), or the cursor asked from.
+    pub next: u64,
+    /// Whether more records are waiting.
+    pub more: bool,
+    /// The organisation's latest sequence.
+    pub head: u64,
+    /// The primary's incarnation ([`PrimaryStorage::incarnation`](crate::PrimaryStorage::incarnation)).
+    pub incarnation: u64,
 }
 
 /// Which cursor a pulled page moves.

@@ -233,6 +233,16 @@ impl<T: Transport> Agent<T> {
                 Ok(held) => return session.handle_held_stores(held, now_ms()),
                 Err(e) => Err(e),
             },
+            Action::GiveBack { incarnation } => {
+                // The pages in hand came from a cursor that means nothing to the primary
+                // now; a write of pages under way ends first (what it wrote is real).
+                work.pages.clear();
+                if let Some(writing) = work.writing.take() {
+                    let _ = writing.await;
+                }
+                let known = session.durable().incarnation;
+                self.give_back(known, incarnation).await
+            }
             Action::Load => match self.load().await {
                 Ok(durable) => return session.handle_loaded(durable, now_ms()),
                 Err(e) => Err(e),
@@ -345,6 +355,25 @@ impl<T: Transport> Agent<T> {
             Ok(())
         })
         .await
+    }
+
+    /// Queues every record held here for the primary, which went back, and wakes the
+    /// push lane ([`Action::GiveBack`]).
+    async fn give_back(&self, known: u64, incarnation: u64) -> Result<(), NodeError> {
+        let org = self.org;
+        let queued = blocking(&self.node, move |node| {
+            Ok(node.site.satellite()?.give_back(org, incarnation)?)
+        })
+        .await?;
+        if known != 0 {
+            tracing::warn!(
+                records = queued,
+                "the primary went back (restored from a backup?): every record held here \
+                 goes back to it, and this site pulls again from the start"
+            );
+        }
+        self.node.local_write.notify_one();
+        Ok(())
     }
 
     async fn note_synced(&self) {

@@ -17,6 +17,7 @@ pub fn load(store: &dyn SatelliteStorage, config: SiteConfig) -> Result<Durable,
         config,
         backfill: backfill.stores,
         backfill_cursor: backfill.cursor,
+        incarnation: state.incarnation,
     })
 }
 

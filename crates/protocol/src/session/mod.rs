@@ -64,6 +64,8 @@ pub struct Durable {
     pub backfill: Vec<StoreId>,
     /// How far that backfill has come.
     pub backfill_cursor: u64,
+    /// The primary's incarnation this site follows (0: not known).
+    pub incarnation: u64,
 }
 
 /// A request to send to the primary.
@@ -119,6 +121,14 @@ pub enum Action {
     },
     /// List the stores this site holds records of ([`Satellite::handle_held_stores`]).
     ReadHeldStores,
+    /// The primary went back (restored from a backup): queue every record held here for
+    /// a push, move the pull cursor to 0, end any backfill and save `incarnation`, in one
+    /// transaction ([`Satellite::handle_stored`]). The driver drops the pages it holds,
+    /// lets a write of pages under way end first, and wakes the push lane.
+    GiveBack {
+        /// The primary's incarnation now.
+        incarnation: u64,
+    },
     /// Remove a store's records: the site no longer holds it ([`Satellite::handle_stored`]).
     Purge(StoreId),
     /// Save the stores of a backfill to start, with its cursor at 0
@@ -160,6 +170,10 @@ pub struct PageInfo {
     pub remaining: u64,
     /// The site configuration the primary sent with it.
     pub config: SiteConfig,
+    /// The primary's incarnation.
+    pub incarnation: u64,
+    /// The primary's latest sequence in the organisation.
+    pub head: u64,
 }
 
 impl PageInfo {
@@ -171,7 +185,17 @@ impl PageInfo {
             more: page.more,
             remaining: page.remaining,
             config: page.config.clone(),
+            incarnation: page.incarnation,
+            head: page.head,
         }
+    }
+
+    /// Whether the primary went back since this site last followed it (`known`: the
+    /// incarnation it saved): it says another incarnation, or it has not reached the
+    /// cursor this page was asked from. A primary that says no incarnation (0) is older
+    /// than this check and is not checked.
+    pub fn went_back(&self, known: u64) -> bool {
+        self.incarnation != 0 && (self.incarnation != known || self.cursor > self.head)
     }
 }
 

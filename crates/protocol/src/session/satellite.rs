@@ -91,7 +91,7 @@ enum Then {
 enum Phase {
     Loading,
     Pushing(Push, Then),
-    Pulling(Pipeline, Pull),
+    Pulling(Box<Pipeline>, Pull),
     /// Waiting for the stores this site holds records of, to follow this assignment.
     Holding(SiteConfig),
     /// Storage steps of following an assignment, done one at a time.
@@ -328,6 +328,9 @@ impl Satellite {
     /// A pulled page arrived whole (the driver keeps its records until
     /// [`Action::ApplyPages`] asks for them).
     pub fn handle_page(&mut self, page: PageInfo, now_ms: u64) {
+        if matches!(self.phase, Phase::Pulling(..)) && page.went_back(self.durable.incarnation) {
+            return self.give_back(page.incarnation);
+        }
         let first = self.report.total == 0 && self.stage == Pull::CatchUp;
         let total = page.remaining + page.records as u64;
         let result = match &mut self.phase {
@@ -354,8 +357,11 @@ impl Satellite {
                     return self.fail("a stored step that was not asked for".into(), now_ms);
                 };
                 let finished = steps.is_empty();
+                let gave_back = matches!(done, Action::GiveBack { .. });
                 self.took_effect(done);
-                if finished {
+                if gave_back {
+                    self.pull_from_start();
+                } else if finished {
                     self.backfill_or_next();
                 }
             }
@@ -455,7 +461,7 @@ impl Satellite {
             count: kind == Pull::CatchUp,
             config: Some(self.durable.config.digest()),
         };
-        self.phase = Phase::Pulling(Pipeline::new(query, ahead, self.per_write), kind);
+        self.phase = Phase::Pulling(Box::new(Pipeline::new(query, ahead, self.per_write)), kind);
     }
 
     /// Pages are written: moves the cursor; follows the assignment when the pull is over.
@@ -540,9 +546,37 @@ impl Satellite {
         };
     }
 
+    /// The primary went back: what this site holds goes back to it (the pages in hand
+    /// were routed from a cursor that means nothing there now, and are dropped), then
+    /// the pull starts again from the beginning.
+    fn give_back(&mut self, incarnation: u64) {
+        self.out.clear();
+        self.holding_cursor = false;
+        self.pull_again = false;
+        self.steps(vec![Action::GiveBack { incarnation }]);
+    }
+
+    /// After giving back: a round pushes what was queued, then catches up from the
+    /// start; the live pull lane pulls at once (the driver woke the push lane).
+    fn pull_from_start(&mut self) {
+        match self.mode {
+            Mode::Round { .. } => self.push(Then::CatchUp),
+            _ => {
+                self.live_wait = 0;
+                self.pull_live();
+            }
+        }
+    }
+
     /// Notes what a storage step made durable.
     fn took_effect(&mut self, step: Action) {
         match step {
+            Action::GiveBack { incarnation } => {
+                self.durable.pull_cursor = 0;
+                self.durable.backfill.clear();
+                self.durable.backfill_cursor = 0;
+                self.durable.incarnation = incarnation;
+            }
             Action::StartBackfill(stores) => {
                 self.durable.backfill = stores;
                 self.durable.backfill_cursor = 0;
@@ -568,7 +602,10 @@ impl Satellite {
             stores: Some(stores.join(",")),
             ..PullQuery::default()
         };
-        self.phase = Phase::Pulling(Pipeline::new(query, 1, self.per_write), Pull::Backfill);
+        self.phase = Phase::Pulling(
+            Box::new(Pipeline::new(query, 1, self.per_write)),
+            Pull::Backfill,
+        );
     }
 
     /// A main pull (and what followed it) is over: the next step of the session.

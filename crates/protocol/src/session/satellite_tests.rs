@@ -41,6 +41,8 @@ fn page(records: usize, cursor: u64, more: bool, config: SiteConfig) -> PageInfo
         more,
         remaining: 0,
         config,
+        incarnation: 0,
+        head: 0,
     }
 }
 
@@ -259,6 +261,7 @@ fn a_backfill_cut_short_is_resumed_with_the_stores_still_held() {
         config: config(2, &[2, 3]),
         backfill: vec![3],
         backfill_cursor: 40,
+        incarnation: 0,
     };
     let mut s = round_at_pull(durable, 1);
     drain(&mut s);
@@ -408,4 +411,85 @@ fn a_page_of_an_assignment_not_followed_keeps_the_cursor_until_it_is() {
             ..
         }]
     ));
+}
+
+/// A page from a primary of `incarnation` whose head is `head`.
+fn page_of(incarnation: u64, head: u64, cursor: u64) -> PageInfo {
+    PageInfo {
+        incarnation,
+        head,
+        ..page(1, cursor, false, SiteConfig::default())
+    }
+}
+
+#[test]
+fn a_primary_that_went_back_gets_what_the_site_holds_and_is_pulled_from_the_start() {
+    let durable = Durable {
+        pull_cursor: 40,
+        incarnation: 5,
+        backfill: vec![3],
+        backfill_cursor: 9,
+        ..Durable::default()
+    };
+    // The same incarnation, its head at or past the cursor: nothing went back.
+    let mut s = round_at_pull(durable.clone(), 1);
+    drain(&mut s);
+    s.handle_page(page_of(5, 50, 50), 0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages { cursor: 50, .. }]
+    ));
+
+    // Another incarnation, or a head behind the cursor asked from (a database put back
+    // over the same file): the page is dropped and the site gives back what it holds.
+    for went_back in [page_of(6, 50, 50), page_of(5, 30, 40)] {
+        let incarnation = went_back.incarnation;
+        let mut s = round_at_pull(durable.clone(), 1);
+        drain(&mut s);
+        s.handle_page(went_back, 0);
+        let actions = drain(&mut s);
+        assert!(
+            matches!(&actions[..], [Action::GiveBack { incarnation: i }] if *i == incarnation),
+            "{actions:?}"
+        );
+        s.handle_stored(1);
+        let d = s.durable();
+        assert_eq!(
+            (d.pull_cursor, d.backfill_cursor, d.incarnation),
+            (0, 0, incarnation)
+        );
+        assert!(d.backfill.is_empty());
+        // What was queued is pushed, then the pull starts from the beginning.
+        assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+        s.handle_outbox(Vec::new(), 2);
+        assert_eq!(pull_cursor(&drain(&mut s)[0]), 0);
+    }
+
+    // The live pull lane pulls again at once, without waiting.
+    let mut s = Satellite::new(Mode::LivePull, 50_000);
+    drain(&mut s);
+    s.handle_loaded(durable, 0);
+    drain(&mut s);
+    s.handle_page(page_of(7, 50, 50), 0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::GiveBack { incarnation: 7 }]
+    ));
+    s.handle_stored(1);
+    assert!(
+        matches!(&drain(&mut s)[..], [Action::Send(Request::Pull(q))] if q.cursor == 0 && q.wait_ms == Some(0))
+    );
+
+    // A primary that says no incarnation is not checked.
+    let mut s = round_at_pull(
+        Durable {
+            pull_cursor: 40,
+            incarnation: 5,
+            ..Durable::default()
+        },
+        1,
+    );
+    drain(&mut s);
+    s.handle_page(page_of(0, 0, 40), 0);
+    assert!(matches!(drain(&mut s)[..], [Action::ApplyPages { .. }]));
 }

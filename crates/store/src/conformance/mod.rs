@@ -28,10 +28,12 @@ pub trait Backend {
 mod local;
 mod pull;
 mod push;
+mod restore;
 
 pub use local::*;
 pub use pull::*;
 pub use push::*;
+pub use restore::*;
 
 fn fields(value: Value) -> Map<String, Value> {
     match value {
@@ -99,6 +101,10 @@ fn change(
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
+        #[test]
+        fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back() {
+            $crate::conformance::a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(&$make);
+        }
         #[test]
         fn a_local_write_is_queued_once_and_readable() {
             $crate::conformance::a_local_write_is_queued_once_and_readable(&$make);

@@ -35,10 +35,10 @@ pub fn pulls_route_by_store_and_page_with_a_cursor(backend: &dyn Backend) {
     let mut cursor = 0;
     let mut seen = Vec::new();
     loop {
-        let (records, next, more) = db.pull(org, &site, None, cursor, 3).unwrap();
-        seen.extend(records.into_iter().map(|r| r.id));
-        cursor = next;
-        if !more {
+        let page = db.pull(org, &site, None, cursor, 3).unwrap();
+        seen.extend(page.records.into_iter().map(|r| r.id));
+        cursor = page.next;
+        if !page.more {
             break;
         }
     }
@@ -52,7 +52,7 @@ pub fn pulls_route_by_store_and_page_with_a_cursor(backend: &dyn Backend) {
     let backfill = db
         .pull(org, &site, Some(&BTreeSet::from([s2])), 0, 100)
         .unwrap()
-        .0;
+        .records;
     assert_eq!(
         backfill.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         ["r1", "r4", "r7"]
@@ -224,8 +224,10 @@ pub fn the_stores_held_are_those_with_records(backend: &dyn Backend) {
         all_stores: true,
         stores: BTreeSet::new(),
     };
-    let (records, cursor, _) = db.pull(org, &every, None, 0, 100).unwrap();
-    let pulled: Vec<Prepared> = records
+    let page = db.pull(org, &every, None, 0, 100).unwrap();
+    let cursor = page.next;
+    let pulled: Vec<Prepared> = page
+        .records
         .into_iter()
         .map(|r| Prepared::new(r).unwrap())
         .collect();
