@@ -11,6 +11,7 @@ use sitesync_node::running::wake;
 use sitesync_node::serve::open;
 use sitesync_node::{DataDir, now_ms};
 use sitesync_service::{Actor, OrgKey, Revoked, Site, set_setting};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -80,6 +81,54 @@ pub async fn init_satellite(dir: &DataDir, out: &Output, args: SatelliteArgs) ->
                 &format!("\nauthorisation code (shown once; it unlocks `settings set`): {code}");
         }
         text + "\nnext: `sitesync sync` for one round, or `sitesync serve` to stay in sync"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn backup(dir: &DataDir, out: &Output, dest: &Path) -> Result<ExitCode> {
+    let made = sitesync_node::backup::back_up(dir, dest)?;
+    out.print(&made, || {
+        format!(
+            "backed up the primary ({} organisations, {} satellites) into {}
+it holds the primary's secrets: keep it private; restore with `sitesync restore {}`",
+            made.organisations,
+            made.sites,
+            made.folder.display(),
+            made.folder.display()
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore(dir: &DataDir, out: &Output, src: &Path) -> Result<ExitCode> {
+    let done = sitesync_node::backup::restore(dir, src)?;
+    out.print(&done, || {
+        let mut text = format!(
+            "restored the primary from {} ({} organisations, {} satellites)",
+            src.display(),
+            done.organisations,
+            done.sites
+        );
+        if let Some(aside) = &done.set_aside {
+            text += &format!("
+what this folder held is in {}", aside.display());
+        }
+        text + "
+next: `sitesync serve`; each satellite gives back what it holds when it connects, and sites enrolled after the backup are told to run `sitesync rejoin`. Make again any administration done since the backup (stores, assignments, revocations)"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn rejoin(dir: &DataDir, out: &Output, sync_key: &str) -> Result<ExitCode> {
+    let done = init::rejoin(dir, sync_key).await?;
+    out.print(&done, || {
+        let id = match done.site_id == done.was {
+            true => format!("as site {}", done.site_id),
+            false => format!("as site {} (site {} was taken)", done.site_id, done.was),
+        };
+        format!(
+            "joined the primary again {id}; this site's records go back to it on the next sync (`sitesync sync`, or `sitesync serve`)"
+        )
     });
     Ok(ExitCode::SUCCESS)
 }

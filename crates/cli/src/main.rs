@@ -69,6 +69,35 @@ enum Command {
     Serve(ServeArgs),
     /// Run one sync round (push, then pull until caught up); exits 0 when in sync.
     Sync,
+    /// Back the primary up into a new folder, while it serves: its database (one
+    /// consistent snapshot), configuration, primary.key and TLS files. Keep it private:
+    /// it holds the primary's secrets.
+    Backup {
+        /// The folder to make (new or empty).
+        dest: std::path::PathBuf,
+    },
+    /// Put a backup made by `sitesync backup` in place of this primary (stop `serve`
+    /// first). What the data folder held is moved to `before-restore-<time>` inside it.
+    ///
+    /// Satellites notice the restored primary when they next connect and give back
+    /// every record they hold, so what was written after the backup comes back from
+    /// the sites that hold it. Not brought back: records only the primary held
+    /// (restricted collections written after the backup, records of sites revoked or
+    /// removed since), the conflict and rejection logs since the backup, and
+    /// administration since the backup (organisations, stores, assignments,
+    /// revocations, sync key rotations: make them again). Sites enrolled after the
+    /// backup are told to run `sitesync rejoin`.
+    Restore {
+        /// The backup's folder.
+        src: std::path::PathBuf,
+    },
+    /// Join the primary again, keeping this satellite's records, after the primary was
+    /// restored from a backup taken before this site enrolled (`sync` says so).
+    Rejoin {
+        /// The organisation's sync key (`sitesync org show ORG` on the primary).
+        #[arg(long)]
+        sync_key: String,
+    },
     /// Read and write records on this site.
     #[command(subcommand)]
     Record(RecordCmd),
@@ -425,6 +454,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Collection(cmd) => admin::collection(&dir, &out, cmd),
         Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
+        Command::Backup { dest } => admin::backup(&dir, &out, &dest),
+        Command::Restore { src } => admin::restore(&dir, &out, &src),
+        Command::Rejoin { sync_key } => admin::rejoin(&dir, &out, &sync_key).await,
         Command::Record(cmd) => records::run(&dir, &out, cmd),
         Command::Status => run::status(dir, &out).await,
         Command::Settings(cmd) => admin::settings(&dir, &out, cmd),

@@ -261,8 +261,11 @@ impl Client {
             401 if enrolling => NodeError::Refused(format!(
                 "the primary refused the sync key ({detail}): it is wrong, or it was rotated (revoking a site rotates it). The current key is shown on the primary by `sitesync org show ORG`"
             )),
-            401 => NodeError::Refused(format!(
+            401 if detail == NodeError::Unauthorised.to_string() => NodeError::Refused(format!(
                 "the primary refused this site's credentials ({detail}): the site may have been revoked, or enrolled again elsewhere"
+            )),
+            401 => NodeError::Refused(format!(
+                "the primary refused this site's credentials: {detail}"
             )),
             400..=499 => NodeError::Remote(format!("the primary refused the request: {detail}")),
             _ => NodeError::Remote(format!("the primary failed ({status}): {detail}")),

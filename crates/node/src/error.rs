@@ -35,6 +35,14 @@ pub enum NodeError {
     /// Missing or wrong credentials. Deliberately says nothing about which part was wrong.
     #[error("authentication failed")]
     Unauthorised,
+    /// A request signed as a site this primary does not know: it was restored from a
+    /// backup taken before the site enrolled (or the site was removed).
+    #[error(
+        "this primary does not know site {0}: it was probably restored from a backup taken before the site enrolled. \
+         To join it again keeping the site's records, run `sitesync rejoin --sync-key KEY` at the site \
+         (`sitesync org show ORG` on the primary shows the key)"
+    )]
+    UnknownSite(sitesync_core::SiteId),
     /// Too many failed attempts from this address lately.
     #[error("too many failed attempts from this address; try again in {0} s")]
     TooManyAttempts(u64),
@@ -85,7 +93,7 @@ impl NodeError {
             NodeError::Body(_) | NodeError::BadRequest(_) => ErrorKind::InvalidInput,
             NodeError::NotFound(_) => ErrorKind::NotFound,
             NodeError::Taken(_) => ErrorKind::Taken,
-            NodeError::Unauthorised => ErrorKind::Unauthorised,
+            NodeError::Unauthorised | NodeError::UnknownSite(_) => ErrorKind::Unauthorised,
             NodeError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
             NodeError::Remote(_) => ErrorKind::Unreachable,
             NodeError::Refused(_) => ErrorKind::Unauthorised,

@@ -328,3 +328,57 @@ fn restrict(path: &Path) -> Result<(), NodeError> {
     }
     Ok(())
 }
+
+/// What `rejoin` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejoined {
+    /// The site id before.
+    pub was: u32,
+    /// The site id the primary gave now (the same when it was free).
+    pub site_id: u32,
+}
+
+/// Enrols this satellite again with a primary that does not know it (restored from a
+/// backup taken before it enrolled), keeping its records: asks for its site id, name and
+/// stores again, and saves the new secret (and id). The primary's incarnation is not
+/// saved, so the next sync gives back every record held here.
+pub async fn rejoin(dir: &DataDir, sync_key: &str) -> Result<Rejoined, NodeError> {
+    let mut config = dir.load()?;
+    let Some(url) = config
+        .primary_url
+        .clone()
+        .filter(|_| config.role == Role::Satellite)
+    else {
+        return Err(NodeError::BadRequest(
+            "`rejoin` is for a satellite; this data folder is the primary's".into(),
+        ));
+    };
+    let held = SqliteStore::open(&dir.db_path())?
+        .saved_site_config()?
+        .unwrap_or_default();
+    let client = Client::new(&url, &config.primary_trust(dir))?;
+    let mut request = EnrolRequest {
+        sync_key: sync_key.trim().to_string(),
+        site_id: Some(i64::from(config.site_id)),
+        name: Some(config.name.clone()),
+        stores: held.stores.iter().map(|s| s.name.clone()).collect(),
+        all_stores: held.all_stores,
+    };
+    let answer = match client.enrol(&request).await {
+        // Its id or name was taken meanwhile by a site enrolled since the restore.
+        Err(NodeError::Remote(reason)) => {
+            tracing::info!(%reason, "rejoining under another site id and name");
+            (request.site_id, request.name) = (None, None);
+            client.enrol(&request).await?
+        }
+        answer => answer?,
+    };
+    write_private(&dir.site_key_path(), answer.secret.as_bytes())?;
+    let was = config.site_id;
+    config.site_id = answer.site_id;
+    dir.save(&config)?;
+    Ok(Rejoined {
+        was,
+        site_id: answer.site_id,
+    })
+}

@@ -7,7 +7,8 @@
 //!   site, re-exported from `sitesync-service`, where the use-cases that need them live;
 //!   [`attempts`]: slowing down guessing of secrets; [`credentials`]: the primary's
 //!   memory of the sites it checked.
-//! - [`init`]: making a primary's or a satellite's data folder (enrolment).
+//! - [`init`]: making a primary's or a satellite's data folder (enrolment), and a
+//!   satellite's `rejoin`; [`backup`]: backing the primary up and restoring it.
 //! - [`node`]: the state a running node shares; [`serve`]: running it; `lock`: one
 //!   `serve` per data folder; [`running`]: how commands find and wake a running `serve`.
 //! - [`primary`]: the sync API (enrol, push, long-polling pull); [`commit`]: the group
@@ -21,6 +22,7 @@
 
 mod api;
 mod attempts;
+pub mod backup;
 pub mod client;
 mod commit;
 mod credentials;

@@ -23,7 +23,7 @@ use sitesync_protocol::{
     CURSOR_HEADER, EnrolRequest, MORE_HEADER, PullQuery, PullResponse, PushRequest, TIME_HEADER,
 };
 use sitesync_service::ErrorKind;
-use sitesync_store::{Contact, PreparedPush, PrimaryStorage, PushOutcome, SiteRow};
+use sitesync_store::{Contact, PreparedPush, PrimaryStorage, PushOutcome, SiteRow, StoreError};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -271,11 +271,15 @@ async fn authenticate(
     let id = stamp.site;
     let known = match node.credentials.get(id) {
         Some(known) => Some(known),
-        None => blocking(node, move |node| {
-            Ok(node.site.primary()?.site_by_id(id).ok())
-        })
-        .await?
-        .and_then(|site| secret_of(node, site)),
+        None => match blocking(node, move |node| Ok(node.site.primary()?.site_by_id(id))).await? {
+            Ok(site) => secret_of(node, site),
+            Err(StoreError::NotFound(_)) => {
+                node.failed_attempt("sync request", peer.ip(), Some(id))
+                    .await;
+                return Err(NodeError::UnknownSite(id));
+            }
+            Err(_) => None,
+        },
     };
     let signed = known
         .as_ref()

@@ -28,7 +28,8 @@
 //!   - `records`: put, get (waiting for it to arrive), list, delete;
 //!   - `reports`: conflicts, rejections, digest;
 //!   - `status`: where the site stands;
-//!   - `settings`: show, and [`set_setting`] behind the authorisation code.
+//!   - `settings`: show, and [`set_setting`] behind the authorisation code;
+//!   - `backup`: back the primary up while it serves, and [`restore`] it.
 //!
 //! # Why the site lives here
 //!
@@ -40,6 +41,7 @@
 //! directly: they are being reworked into a sans-IO session of their own.
 
 mod actor;
+mod backup;
 pub mod config;
 mod error;
 mod kind;
@@ -54,6 +56,7 @@ mod status;
 mod stores;
 
 pub use actor::Actor;
+pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};

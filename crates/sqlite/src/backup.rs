@@ -6,23 +6,23 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sitesync_store::{PrimaryStorage, StoreError};
 use std::path::Path;
 
-impl SqliteStore {
-    /// Writes a consistent copy of the database to `dest`, a file that must not exist
-    /// yet, while other connections go on reading and writing: SQLite's `VACUUM INTO`
-    /// copies one snapshot, compacted.
-    pub fn back_up(&self, dest: &Path) -> Result<(), StoreError> {
-        let Some(dest_text) = dest.to_str() else {
-            return Err(StoreError::Refused(format!(
-                "{} is not a path SQLite can write to: use one of UTF-8 characters",
-                dest.display()
-            )));
-        };
-        lock(&self.reader)
-            .execute("VACUUM INTO ?1", [dest_text])
-            .map(|_| ())
-            .map_err(|e| self.store_error(Error::from(e)))
-    }
+/// Writes a consistent copy of the database to `dest`, a file that must not exist yet,
+/// while other connections go on reading and writing: SQLite's `VACUUM INTO` copies one
+/// snapshot, compacted.
+pub(crate) fn back_up(store: &SqliteStore, dest: &Path) -> Result<(), StoreError> {
+    let Some(dest_text) = dest.to_str() else {
+        return Err(StoreError::Refused(format!(
+            "{} is not a path SQLite can write to: use one of UTF-8 characters",
+            dest.display()
+        )));
+    };
+    lock(&store.reader)
+        .execute("VACUUM INTO ?1", [dest_text])
+        .map(|_| ())
+        .map_err(|e| store.store_error(Error::from(e)))
+}
 
+impl SqliteStore {
     /// Puts the primary's database `backup` in place of the one at `path`, which no
     /// process may have open (its files, with its log, are replaced), and starts a new
     /// incarnation at `now_ms`, so satellites give back what the backup lacks. Returns it
@@ -32,7 +32,7 @@ impl SqliteStore {
         path: &Path,
         now_ms: u64,
     ) -> Result<SqliteStore, StoreError> {
-        check_backup(backup)?;
+        SqliteStore::check_backup(backup)?;
         let io = |what: &str, e: std::io::Error| {
             StoreError::Unavailable(format!("{what} {}: {e}", path.display()))
         };
@@ -52,36 +52,37 @@ impl SqliteStore {
         store.new_incarnation(now_ms)?;
         Ok(store)
     }
-}
 
-/// Checks that `backup` is a readable primary's database, before anything is replaced.
-fn check_backup(backup: &Path) -> Result<(), StoreError> {
-    let not_one = |why: String| {
-        StoreError::Refused(format!(
-            "{} is not a backup of a sitesync primary ({why}): give the database file \
+    /// Checks that `backup` is a readable primary's database, before anything is
+    /// replaced.
+    pub fn check_backup(backup: &Path) -> Result<(), StoreError> {
+        let not_one = |why: String| {
+            StoreError::Refused(format!(
+                "{} is not a backup of a sitesync primary ({why}): give the database file \
              `sitesync backup` wrote",
-            backup.display()
-        ))
-    };
-    if !backup.is_file() {
-        return Err(StoreError::NotFound(format!(
-            "there is no backup at {}",
-            backup.display()
-        )));
-    }
-    let conn = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| not_one(e.to_string()))?;
-    // Only a primary notes the file its incarnation belongs to.
-    let primary: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'database_file'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(|e| not_one(e.to_string()))?;
-    match primary {
-        Some(_) => Ok(()),
-        None => Err(not_one("it is a satellite's, or older than backups".into())),
+                backup.display()
+            ))
+        };
+        if !backup.is_file() {
+            return Err(StoreError::NotFound(format!(
+                "there is no backup at {}",
+                backup.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| not_one(e.to_string()))?;
+        // Only a primary notes the file its incarnation belongs to.
+        let primary: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'database_file'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| not_one(e.to_string()))?;
+        match primary {
+            Some(_) => Ok(()),
+            None => Err(not_one("it is a satellite's, or older than backups".into())),
+        }
     }
 }

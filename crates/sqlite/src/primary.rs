@@ -463,6 +463,10 @@ impl PrimaryStorage for SqliteStore {
         self.read(|tx| meta_u64(tx, Setting::Incarnation))
     }
 
+    fn back_up(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        crate::backup::back_up(self, dest)
+    }
+
     fn new_incarnation(&self, now_ms: u64) -> Result<u64, StoreError> {
         self.write(|tx| start_incarnation(tx, now_ms))
     }

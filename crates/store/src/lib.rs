@@ -231,6 +231,10 @@ pub trait PrimaryStorage: SiteStorage {
     /// other sites made before it began are accepted from them.
     fn incarnation(&self) -> Result<u64, StoreError>;
 
+    /// Writes a consistent copy of the primary's database to `dest`, a file that must
+    /// not exist yet, while others go on reading and writing it.
+    fn back_up(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+
     /// Starts a new incarnation at `now_ms` (after a restore). Returns it.
     fn new_incarnation(&self, now_ms: u64) -> Result<u64, StoreError>;
 
