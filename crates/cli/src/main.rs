@@ -314,9 +314,15 @@ enum RecordCmd {
         /// The fields, as a JSON object.
         #[arg(value_name = "JSON")]
         fields: String,
-        /// The store of a new record (default: organisation-wide).
+        /// The store a new record belongs to. At a satellite holding one store it is
+        /// that store by default; holding several (or every store) it must be said, or
+        /// --org-wide. For an existing record it may only name the record's own store.
         #[arg(long)]
         store: Option<String>,
+        /// The record belongs to no store: every site of the organisation sees it (what
+        /// a record without --store is on the primary).
+        #[arg(long, conflicts_with = "store")]
+        org_wide: bool,
         /// The organisation (on the primary).
         #[arg(long)]
         org: Option<String>,

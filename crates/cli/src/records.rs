@@ -10,7 +10,7 @@ use serde_json::json;
 use sitesync_core::time;
 use sitesync_node::running::wake;
 use sitesync_node::{DataDir, now_ms};
-use sitesync_service::{RecordView, ServiceError};
+use sitesync_service::{RecordView, ServiceError, StoreChoice};
 use std::process::ExitCode;
 
 pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
@@ -21,8 +21,10 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             id,
             fields,
             store,
+            org_wide,
             org,
         } => {
+            let store = StoreChoice::from_options(store.as_deref(), org_wide)?;
             let body = sitesync_core::exact::parse(fields.as_bytes()).map_err(|e| {
                 ServiceError::Input(format!(
                     "the fields are refused (give an object like '{{\"name\": \"Aspirin\"}}'): {e}"
@@ -33,7 +35,7 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
                 org.as_deref(),
                 (&collection, &id),
                 body,
-                store.as_deref(),
+                store,
                 now_ms(),
             )?;
             wake(dir);

@@ -1,7 +1,7 @@
 //! The local HTTP API of a running site (JSON).
 //!
 //! ```text
-//! PUT    /api/v1/{collection}/{id}[?store=S][&org=O]   set fields (body: a JSON object)
+//! PUT    /api/v1/{collection}/{id}[?store=S|?org_wide=true][&org=O]   set fields (body: a JSON object)
 //! GET    /api/v1/{collection}/{id}[?org=O]             one record
 //! DELETE /api/v1/{collection}/{id}[?org=O]             delete it
 //! GET    /api/v1/{collection}[?store=S&limit=N&after=ID&org=O]   list, in id order
@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sitesync_protocol::ErrorBody;
-use sitesync_service::{Actor, Changes, RecordView};
+use sitesync_service::{Actor, Changes, RecordView, StoreChoice};
 use std::net::SocketAddr;
 
 /// Largest record body the local API accepts.
@@ -37,6 +37,9 @@ pub const MAX_RECORD_BODY: usize = 1 << 20;
 struct RecordQuery {
     org: Option<String>,
     store: Option<String>,
+    /// Writing a new record: it belongs to no store (`?org_wide=true`).
+    #[serde(default)]
+    org_wide: bool,
     limit: Option<u32>,
     after: Option<String>,
     /// Reading one record: wait up to this long for it to exist (to arrive by sync).
@@ -132,12 +135,13 @@ async fn put_record(
 ) -> Result<Json<RecordView>, NodeError> {
     let body = sitesync_core::exact::parse(&body)?;
     let view = blocking(&node, move |node| {
+        let store = StoreChoice::from_options(query.store.as_deref(), query.org_wide)?;
         Ok(node.site.put_record(
             Actor::Api,
             query.org.as_deref(),
             (&collection, &id),
             body,
-            query.store.as_deref(),
+            store,
             now_ms(),
         )?)
     })

@@ -41,6 +41,34 @@ pub struct RecordView {
     pub origin_site: Option<u32>,
 }
 
+/// Which store a record written here belongs to, as the writer said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice<'a> {
+    /// Nothing said: an existing record keeps its store, and a new one goes where this
+    /// site makes plain (see `Site::put_record`).
+    Unsaid,
+    /// This store, by id or name (`--store NAME`, `?store=NAME`).
+    Store(&'a str),
+    /// No store: every site of the organisation sees the record (`--org-wide`,
+    /// `?org_wide=true`).
+    OrgWide,
+}
+
+impl<'a> StoreChoice<'a> {
+    /// The choice from the edges' two options, refusing both at once.
+    pub fn from_options(store: Option<&'a str>, org_wide: bool) -> Result<Self, ServiceError> {
+        match (store, org_wide) {
+            (Some(store), false) => Ok(StoreChoice::Store(store)),
+            (None, true) => Ok(StoreChoice::OrgWide),
+            (None, false) => Ok(StoreChoice::Unsaid),
+            (Some(store), true) => Err(ServiceError::Input(format!(
+                "a record belongs to store {store:?} or is organisation-wide, not both: \
+                 give either --store (?store=) or --org-wide (?org_wide=true)"
+            ))),
+        }
+    }
+}
+
 /// What a waiting read listens to: the running node's signal that records changed,
 /// and whether the node is stopping (then the read answers at once).
 pub struct Changes<S: Fn() -> bool> {
@@ -52,13 +80,17 @@ pub struct Changes<S: Fn() -> bool> {
 
 impl Site {
     /// Sets fields of a record (creating it), as this site.
+    ///
+    /// Which store the record belongs to is fixed when it is created, so it is never
+    /// guessed where a guess could be wrong (see [`StoreChoice`] and
+    /// [`Site::new_record_store`]); a store said for an existing record must be its own.
     pub fn put_record(
         &self,
         actor: Actor,
         org: Option<&str>,
         (collection, id): (&str, &str),
         body: Value,
-        store: Option<&str>,
+        store: StoreChoice<'_>,
         now_ms: u64,
     ) -> Result<RecordView, ServiceError> {
         actor.local("write records here; a site's changes arrive by push")?;
@@ -73,13 +105,14 @@ impl Site {
                     .into(),
             ));
         }
+        // A restricted collection is refused first: whatever the store, it would be.
+        self.check_writable(collection, None)?;
         let org = self.org(org)?;
-        let store = store.map(|s| self.resolve_store(org.id, s)).transpose()?;
         let existing = self.records().record(org.id, collection, id)?;
-        let store = existing
-            .as_ref()
-            .filter(|r| !r.state.is_empty())
-            .map_or(store, |r| r.state.store.or(store));
+        let store = match existing.filter(|r| !r.state.is_empty()) {
+            Some(record) => self.existing_record_store(org.id, &record, store)?,
+            None => self.new_record_store(org.id, store)?,
+        };
         self.write_record(
             org.id,
             (collection, id),
@@ -87,6 +120,70 @@ impl Site {
             store,
             now_ms,
         )
+    }
+
+    /// The store of a record not here yet. At the primary, nothing said means
+    /// organisation-wide, as it always has: the primary writes the organisation's
+    /// reference data, and an operator there names a store for a store's record. At a
+    /// satellite, nothing said means the one store it holds (or organisation-wide when it
+    /// holds none); holding several, or every store, it cannot tell which the writer
+    /// meant, so it asks rather than making the record organisation-wide, which would
+    /// show it to every site.
+    fn new_record_store(
+        &self,
+        org: OrgId,
+        store: StoreChoice<'_>,
+    ) -> Result<Option<StoreId>, ServiceError> {
+        match store {
+            StoreChoice::Store(name) => self.resolve_store(org, name).map(Some),
+            StoreChoice::OrgWide => Ok(None),
+            StoreChoice::Unsaid if self.is_primary() => Ok(None),
+            StoreChoice::Unsaid => {
+                let config = self.site_config()?;
+                match config.stores.as_slice() {
+                    [] if !config.all_stores => Ok(None),
+                    [only] if !config.all_stores => Ok(Some(only.id)),
+                    held => Err(ServiceError::StoreNeeded {
+                        all_stores: config.all_stores,
+                        held: held.iter().map(|s| s.name.clone()).collect(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The store of a record already here: its own. A different store said (or
+    /// organisation-wide said of a store's record, or the reverse) is refused: the
+    /// writer believes the record is somewhere it is not.
+    fn existing_record_store(
+        &self,
+        org: OrgId,
+        record: &StoredRecord,
+        store: StoreChoice<'_>,
+    ) -> Result<Option<StoreId>, ServiceError> {
+        let own = record.state.store;
+        let said = match store {
+            StoreChoice::Unsaid => return Ok(own),
+            StoreChoice::OrgWide => None,
+            StoreChoice::Store(name) => Some(self.resolve_store(org, name)?),
+        };
+        if said == own {
+            return Ok(own);
+        }
+        let names = self.store_names(org)?;
+        let name = |store: Option<StoreId>| match store {
+            None => "organisation-wide (no store)".to_string(),
+            Some(id) => format!(
+                "store {:?}",
+                names.get(&id).cloned().unwrap_or(id.to_string())
+            ),
+        };
+        Err(ServiceError::StoreMismatch {
+            collection: record.collection.clone(),
+            id: record.id.clone(),
+            own: name(own),
+            said: name(said),
+        })
     }
 
     /// Deletes a record, as this site.

@@ -24,14 +24,28 @@ fn restricted_collections_are_refused_locally_and_rejected_by_the_primary() {
     // A has heard of it: its write is refused locally and never stored.
     a.sync();
     let line = a
-        .cli(&["record", "put", "prices", "local", r#"{"price":2}"#])
+        .cli(&[
+            "record",
+            "put",
+            "prices",
+            "local",
+            r#"{"price":2}"#,
+            "--org-wide",
+        ])
         .fails();
     assert!(line.contains("prices"), "{line}");
     assert!(a.get("prices", "local").is_none());
     assert_eq!(a.status()["to_push"], 0, "nothing was queued");
     // Editing the primary's own price at a satellite is refused as well.
-    a.cli(&["record", "put", "prices", "official", r#"{"price":0}"#])
-        .fails();
+    a.cli(&[
+        "record",
+        "put",
+        "prices",
+        "official",
+        r#"{"price":0}"#,
+        "--org-wide",
+    ])
+    .fails();
     assert_eq!(
         a.get("prices", "official").expect("pulled")["fields"]["price"],
         5
@@ -196,7 +210,14 @@ fn administration_reaches_a_serving_satellite_at_once() {
         .cli(&["collection", "restrict", "items", "--org", "Acme"])
         .ok();
     eventually("a restricted collection refused at site-a", soon, || {
-        let out = a.cli(&["record", "put", "items", "i1", r#"{"name": "x"}"#]);
+        let out = a.cli(&[
+            "record",
+            "put",
+            "items",
+            "i1",
+            r#"{"name": "x"}"#,
+            "--org-wide",
+        ]);
         if out.success() {
             Err("accepted".to_string())
         } else {

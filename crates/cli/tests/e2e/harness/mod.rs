@@ -314,12 +314,15 @@ impl Node {
         args
     }
 
-    /// `record put` (with `--store` when given); returns the record.
+    /// `record put` of a record of `store`, or organisation-wide with `None`: said with
+    /// `--org-wide` at a satellite, which otherwise refuses or picks its one store, and
+    /// left unsaid at the primary, where that is what no store means. Returns the record.
     pub fn put(&self, collection: &str, id: &str, fields: &str, store: Option<&str>) -> Value {
         let mut args = vec!["--json", "record", "put", collection, id, fields];
-        if let Some(store) = store {
-            args.push("--store");
-            args.push(store);
+        match store {
+            Some(store) => args.extend(["--store", store]),
+            None if self.site_id != 1 => args.push("--org-wide"),
+            None => {}
         }
         self.cli(&self.with_org(args)).json()
     }
