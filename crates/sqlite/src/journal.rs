@@ -28,6 +28,8 @@ pub(crate) enum Setting {
     /// Satellite: the last sync failure, and when.
     LastError,
     LastErrorAt,
+    /// Satellite: the id of the newest rejection acknowledged.
+    RejectionsAcknowledged,
 }
 
 impl Setting {
@@ -43,6 +45,7 @@ impl Setting {
             Setting::LastSync => "last_sync",
             Setting::LastError => "last_error",
             Setting::LastErrorAt => "last_error_at",
+            Setting::RejectionsAcknowledged => "rejections_acknowledged",
         }
     }
 }
