@@ -46,7 +46,8 @@ Exit codes:
   5   forbidden            6   unauthorised (wrong code, key or credentials)
   7   too many attempts    8   disk full
   9   read-only folder     10  corrupt data (restore from a backup)
-  11  primary unreachable  12  database busy or failing (retry)";
+  11  primary unreachable  12  database busy or failing (retry)
+  13  `status`, `sync`: behind   14  `status`, `sync`: rejected changes not acknowledged";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -67,7 +68,9 @@ enum Command {
     Collection(CollectionCmd),
     /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
     Serve(ServeArgs),
-    /// Run one sync round (push, then pull until caught up); exits 0 when in sync.
+    /// Run one sync round (push, then pull until caught up); exits 0 when in sync, 14
+    /// when in sync but changes rejected by the primary are not acknowledged
+    /// (`sitesync rejections`).
     Sync,
     /// Read and write records on this site.
     #[command(subcommand)]
@@ -76,11 +79,32 @@ enum Command {
     ///
     /// Exits 0 in sync (or the primary), 13 behind (changes to push or pull, never
     /// synced, or the last sync failed), 11 when the primary cannot be reached, 6 when
-    /// it refuses this site (revoked), 8 when the data folder cannot be written.
+    /// it refuses this site (revoked), 8 when the data folder cannot be written, 14
+    /// when otherwise in sync but changes the primary rejected are not acknowledged
+    /// (`sitesync rejections`, then `sitesync rejections --ack`).
     Status,
     /// The sync settings, locked behind the authorisation code.
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// Changes the primary rejected and this site took back, with why and what they
+    /// wrote: those not yet acknowledged, newest first.
+    ///
+    /// While any is not acknowledged, `status` and `sync` exit 14. Acknowledge them
+    /// with `--ack` (all) or `--ack ID` (that one and every older one).
+    Rejections {
+        /// List acknowledged ones too.
+        #[arg(long, conflicts_with = "ack")]
+        all: bool,
+        /// Acknowledge every rejection, or those up to this id.
+        #[arg(long, value_name = "ID", num_args = 0..=1)]
+        ack: Option<Option<u64>>,
+        /// The organisation (on the primary).
+        #[arg(long)]
+        org: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Concurrent edits of the same field, and how they were resolved.
     Conflicts {
         /// The organisation (on the primary).
@@ -434,6 +458,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Record(cmd) => records::run(&dir, &out, cmd),
         Command::Status => run::status(dir, &out).await,
         Command::Settings(cmd) => admin::settings(&dir, &out, cmd),
+        Command::Rejections {
+            all,
+            ack,
+            org,
+            limit,
+        } => match ack {
+            Some(through) => records::acknowledge(&dir, &out, through),
+            None => records::rejections(&dir, &out, org.as_deref(), all, limit),
+        },
         Command::Conflicts { org, limit } => records::conflicts(&dir, &out, org.as_deref(), limit),
         Command::Digest { org } => records::digest(&dir, &out, org.as_deref()),
         Command::Demo => demo::run().await,

@@ -108,6 +108,51 @@ fn print_record(out: &Output, record: &RecordView) {
     });
 }
 
+/// `sitesync rejections`: what the primary refused, newest first.
+pub fn rejections(
+    dir: &DataDir,
+    out: &Output,
+    org: Option<&str>,
+    all: bool,
+    limit: u32,
+) -> Result<ExitCode> {
+    let rows = site(dir)?.rejections(OPERATOR, org, all, limit)?;
+    out.print(&rows, || {
+        if rows.is_empty() {
+            return match all {
+                true => "no rejections".to_string(),
+                false => "no rejections to acknowledge".to_string(),
+            };
+        }
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.at.clone(),
+                    format!("{}/{}", r.collection, r.record_id),
+                    r.reason.clone(),
+                    r.fields
+                        .clone()
+                        .map_or("-".into(), |f| serde_json::Value::Object(f).to_string()),
+                ]
+            })
+            .collect();
+        table(&["ID", "WHEN", "RECORD", "REASON", "WROTE"], &cells)
+            + "\nacknowledge with `sitesync rejections --ack` (all) or `--ack ID` (up to ID)"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sitesync rejections --ack [ID]`.
+pub fn acknowledge(dir: &DataDir, out: &Output, through: Option<u64>) -> Result<ExitCode> {
+    let mark = site(dir)?.acknowledge_rejections(OPERATOR, through)?;
+    out.print(&json!({ "acknowledged_through": mark }), || {
+        format!("rejections up to {mark} acknowledged")
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> Result<ExitCode> {
     let rows: Vec<_> = site(dir)?
         .conflicts(OPERATOR, org, limit)?

@@ -42,6 +42,21 @@ pub enum ServiceError {
         /// Its id.
         id: String,
     },
+    /// The record was removed here because the primary rejected a change of it and
+    /// this site may not hold it.
+    #[error(
+        "record {id:?} in {collection:?} is not here: the primary rejected its change \
+         ({reason}) and this site may not hold it; `sitesync rejections` shows what it \
+         wrote"
+    )]
+    TakenBack {
+        /// Its collection.
+        collection: String,
+        /// Its id.
+        id: String,
+        /// Why the primary refused the change.
+        reason: String,
+    },
     /// This satellite may not write there: the primary would reject the change anyway.
     #[error("cannot write {collection:?} here: {reason}")]
     NotWritable {
@@ -123,7 +138,9 @@ impl ServiceError {
             }
             ServiceError::StoreNeeded { .. } => ErrorKind::InvalidInput,
             ServiceError::StoreMismatch { .. } => ErrorKind::Taken,
-            ServiceError::NoRecord { .. } | ServiceError::Deleted { .. } => ErrorKind::NotFound,
+            ServiceError::NoRecord { .. }
+            | ServiceError::Deleted { .. }
+            | ServiceError::TakenBack { .. } => ErrorKind::NotFound,
             ServiceError::NotWritable { .. } | ServiceError::NotAllowed { .. } => {
                 ErrorKind::Forbidden
             }

@@ -39,6 +39,21 @@ pub struct RecordView {
     pub updated_at: Option<String>,
     /// The site that made its last change.
     pub origin_site: Option<u32>,
+    /// At a satellite: the primary rejected this record's latest change here, and the
+    /// rejection is not acknowledged yet (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<RecordRejection>,
+}
+
+/// A record's latest change, rejected by the primary (see `sitesync rejections`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordRejection {
+    /// The rejection's id.
+    pub id: u64,
+    /// Why the primary refused the change.
+    pub reason: String,
+    /// When it was recorded here (RFC 3339).
+    pub at: String,
 }
 
 /// Which store a record written here belongs to, as the writer said it.
@@ -236,14 +251,46 @@ impl Site {
         validate::collection(collection)?;
         validate::record_id(id)?;
         let org = self.org(org)?;
+        let rejected = self.record_rejection(org.id, (collection, id))?;
         let (collection, id) = (collection.to_string(), id.to_string());
         match self.records().record(org.id, &collection, &id)? {
-            Some(record) if !record.state.is_deleted() => {
-                Ok(view(&record, &self.store_names(org.id)?))
-            }
+            Some(record) if !record.state.is_deleted() => Ok(RecordView {
+                rejected,
+                ..view(&record, &self.store_names(org.id)?)
+            }),
             Some(_) => Err(ServiceError::Deleted { collection, id }),
-            None => Err(ServiceError::NoRecord { collection, id }),
+            None => match rejected {
+                Some(rejection) => Err(ServiceError::TakenBack {
+                    collection,
+                    id,
+                    reason: rejection.reason,
+                }),
+                None => Err(ServiceError::NoRecord { collection, id }),
+            },
         }
+    }
+
+    /// The record's latest change as rejected by the primary, while that rejection is
+    /// not acknowledged and nothing changed the record since (a satellite only).
+    fn record_rejection(
+        &self,
+        org: OrgId,
+        (collection, id): (&str, &str),
+    ) -> Result<Option<RecordRejection>, ServiceError> {
+        if self.is_primary() {
+            return Ok(None);
+        }
+        let Some(row) = self.records().record_rejection(org, collection, id)? else {
+            return Ok(None);
+        };
+        if row.id <= self.satellite()?.rejections_acknowledged()? {
+            return Ok(None);
+        }
+        Ok(Some(RecordRejection {
+            id: row.id,
+            reason: row.reason,
+            at: time::rfc3339(row.at),
+        }))
     }
 
     /// Reads a record. With `wait_ms`, a record that is not (or no longer) here is
@@ -269,11 +316,14 @@ impl Site {
             .await
             .map_err(|e| ServiceError::Task(e.to_string()))?;
             match found {
-                Err(ServiceError::NoRecord { .. } | ServiceError::Deleted { .. })
-                    if !(changes.stopping)()
-                        && tokio::time::timeout_at(deadline, changes.changed.changed())
-                            .await
-                            .is_ok_and(|woken| woken.is_ok()) => {}
+                Err(
+                    ServiceError::NoRecord { .. }
+                    | ServiceError::Deleted { .. }
+                    | ServiceError::TakenBack { .. },
+                ) if !(changes.stopping)()
+                    && tokio::time::timeout_at(deadline, changes.changed.changed())
+                        .await
+                        .is_ok_and(|woken| woken.is_ok()) => {}
                 found => return found,
             }
         }
@@ -325,5 +375,6 @@ pub fn view(record: &StoredRecord, store_names: &HashMap<StoreId, String>) -> Re
         deleted: record.state.is_deleted(),
         updated_at: latest.map(|s| time::rfc3339(s.millis())),
         origin_site: latest.map(|s| s.site),
+        rejected: None,
     }
 }

@@ -243,12 +243,11 @@ impl SiteStorage for SqliteStore {
         })
     }
 
-    /// How many changes of an organisation were rejected in all.
-    fn rejection_count(&self, org: OrgId) -> Result<u64, StoreError> {
+    fn rejection_count(&self, org: OrgId, after: u64) -> Result<u64, StoreError> {
         self.read(|tx| {
             Ok(id(tx.query_row(
-                "SELECT COUNT(*) FROM rejections WHERE org = ?1",
-                [sql(org)],
+                "SELECT COUNT(*) FROM rejections WHERE org = ?1 AND id > ?2",
+                [sql(org), sql(after)],
                 |row| row.get(0),
             )?))
         })

@@ -95,8 +95,9 @@ pub trait SiteStorage: Send + Sync {
     /// The most recent rejected changes of an organisation, newest first.
     fn rejections(&self, org: OrgId, limit: u32) -> Result<Vec<RejectionRow>, StoreError>;
 
-    /// How many changes of an organisation were rejected in all.
-    fn rejection_count(&self, org: OrgId) -> Result<u64, StoreError>;
+    /// How many changes of an organisation were rejected after rejection `after` (0: in
+    /// all).
+    fn rejection_count(&self, org: OrgId, after: u64) -> Result<u64, StoreError>;
 
     /// The newest rejection of a record, if nothing has changed the record here since
     /// the rejection was taken back (or the record was removed by it).

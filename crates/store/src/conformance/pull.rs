@@ -141,7 +141,7 @@ pub fn a_rejected_change_is_taken_back_without_losing_what_arrived_since(backend
         "the refused field left, the pulled one stayed"
     );
     assert_eq!(db.outbox_len().unwrap(), 0);
-    assert_eq!(db.rejection_count(1).unwrap(), 1);
+    assert_eq!(db.rejection_count(1, 0).unwrap(), 1);
 }
 
 pub fn rejections_keep_what_was_written_and_are_acknowledged_up_to_a_mark(backend: &dyn Backend) {

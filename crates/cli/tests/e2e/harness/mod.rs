@@ -334,7 +334,9 @@ impl Node {
             Some(out.json())
         } else {
             assert!(
-                out.stderr.contains("no record") || out.stderr.contains("deleted"),
+                out.stderr.contains("no record")
+                    || out.stderr.contains("deleted")
+                    || out.stderr.contains("is not here"),
                 "record get failed otherwise: {out:?}"
             );
             None
@@ -386,10 +388,20 @@ impl Node {
         ids
     }
 
-    /// `sync`, asserting it succeeds.
+    /// `sync --json`, checking that it exits 0, or 14 exactly when rejected changes are
+    /// not acknowledged.
     #[track_caller]
     pub fn sync(&self) -> Value {
-        self.cli(&["--json", "sync"]).json()
+        let out = self.cli(&["--json", "sync"]);
+        let report: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("sync printed no JSON ({e}): {}", out.describe()));
+        let code = match report["unacknowledged"].as_u64() {
+            Some(0) => 0,
+            Some(_) => 14,
+            None => panic!("sync says nothing of rejections: {report}"),
+        };
+        assert_eq!(out.code, Some(code), "{}: {report}", out.describe());
+        report
     }
 
     /// `status --json`.
@@ -406,6 +418,7 @@ impl Node {
             Some("unreachable") => 11,
             Some("refused") => 6,
             Some("disk") => 8,
+            Some("rejected") => 14,
             other => panic!("status says no standing ({other:?}): {report}"),
         };
         assert_eq!(out.code, Some(code), "{}: {report}", out.describe());
