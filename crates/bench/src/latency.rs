@@ -44,8 +44,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let store = cluster
         .stores
         .first()
-        .map(|s| format!("?store={s}"))
-        .unwrap_or_default();
+        .map_or("?org_wide=true".to_string(), |s| format!("?store={s}"));
     let run_id = sitesync_node::now_ms();
     let mut latencies = Vec::with_capacity(samples as usize);
     let mut next = Instant::now();

@@ -7,7 +7,7 @@ use serde_json::json;
 use sitesync_node::init::{SatelliteOptions, init_primary, init_satellite};
 use sitesync_node::serve::{open, serve};
 use sitesync_node::{DataDir, Shared, now_ms};
-use sitesync_service::{Actor, OrgKey};
+use sitesync_service::{Actor, OrgKey, StoreChoice};
 
 /// The demo acts as the person at this machine.
 const OPERATOR: Actor = Actor::Operator;
@@ -75,7 +75,7 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         Some(&org.name),
         ("items", "aspirin"),
         json!({"name": "Aspirin 100mg", "price": 4.5}),
-        None,
+        StoreChoice::OrgWide,
         now_ms(),
     )?;
     primary.notify_changed();
@@ -94,7 +94,7 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         None,
         ("stock", "north-aspirin"),
         json!({"item": "aspirin", "qty": 41}),
-        Some(&north.name),
+        StoreChoice::Store(&north.name),
         now_ms(),
     )?;
     north_node.notify_changed();

@@ -46,7 +46,8 @@ Exit codes:
   5   forbidden            6   unauthorised (wrong code, key or credentials)
   7   too many attempts    8   disk full
   9   read-only folder     10  corrupt data (restore from a backup)
-  11  primary unreachable  12  database busy or failing (retry)";
+  11  primary unreachable  12  database busy or failing (retry)
+  13  `status`, `sync`: behind   14  `status`, `sync`: rejected changes not acknowledged";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -67,7 +68,9 @@ enum Command {
     Collection(CollectionCmd),
     /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
     Serve(ServeArgs),
-    /// Run one sync round (push, then pull until caught up); exits 0 when in sync.
+    /// Run one sync round (push, then pull until caught up); exits 0 when in sync, 14
+    /// when in sync but changes rejected by the primary are not acknowledged
+    /// (`sitesync rejections`).
     Sync,
     /// Back the primary up into a new folder, while it serves: its database (one
     /// consistent snapshot), configuration, primary.key and TLS files. Keep it private:
@@ -105,11 +108,32 @@ enum Command {
     ///
     /// Exits 0 in sync (or the primary), 13 behind (changes to push or pull, never
     /// synced, or the last sync failed), 11 when the primary cannot be reached, 6 when
-    /// it refuses this site (revoked), 8 when the data folder cannot be written.
+    /// it refuses this site (revoked), 8 when the data folder cannot be written, 14
+    /// when otherwise in sync but changes the primary rejected are not acknowledged
+    /// (`sitesync rejections`, then `sitesync rejections --ack`).
     Status,
     /// The sync settings, locked behind the authorisation code.
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// Changes the primary rejected and this site took back, with why and what they
+    /// wrote: those not yet acknowledged, newest first.
+    ///
+    /// While any is not acknowledged, `status` and `sync` exit 14. Acknowledge them
+    /// with `--ack` (all) or `--ack ID` (that one and every older one).
+    Rejections {
+        /// List acknowledged ones too.
+        #[arg(long, conflicts_with = "ack")]
+        all: bool,
+        /// Acknowledge every rejection, or those up to this id.
+        #[arg(long, value_name = "ID", num_args = 0..=1)]
+        ack: Option<Option<u64>>,
+        /// The organisation (on the primary).
+        #[arg(long)]
+        org: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Concurrent edits of the same field, and how they were resolved.
     Conflicts {
         /// The organisation (on the primary).
@@ -343,9 +367,15 @@ enum RecordCmd {
         /// The fields, as a JSON object.
         #[arg(value_name = "JSON")]
         fields: String,
-        /// The store of a new record (default: organisation-wide).
+        /// The store a new record belongs to. At a satellite holding one store it is
+        /// that store by default; holding several (or every store) it must be said, or
+        /// --org-wide. For an existing record it may only name the record's own store.
         #[arg(long)]
         store: Option<String>,
+        /// The record belongs to no store: every site of the organisation sees it (what
+        /// a record without --store is on the primary).
+        #[arg(long, conflicts_with = "store")]
+        org_wide: bool,
         /// The organisation (on the primary).
         #[arg(long)]
         org: Option<String>,
@@ -460,6 +490,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Record(cmd) => records::run(&dir, &out, cmd),
         Command::Status => run::status(dir, &out).await,
         Command::Settings(cmd) => admin::settings(&dir, &out, cmd),
+        Command::Rejections {
+            all,
+            ack,
+            org,
+            limit,
+        } => match ack {
+            Some(through) => records::acknowledge(&dir, &out, through),
+            None => records::rejections(&dir, &out, org.as_deref(), all, limit),
+        },
         Command::Conflicts { org, limit } => records::conflicts(&dir, &out, org.as_deref(), limit),
         Command::Digest { org } => records::digest(&dir, &out, org.as_deref()),
         Command::Demo => demo::run().await,

@@ -10,7 +10,7 @@ use serde_json::json;
 use sitesync_core::time;
 use sitesync_node::running::wake;
 use sitesync_node::{DataDir, now_ms};
-use sitesync_service::{RecordView, ServiceError};
+use sitesync_service::{RecordView, ServiceError, StoreChoice};
 use std::process::ExitCode;
 
 pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
@@ -21,8 +21,10 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
             id,
             fields,
             store,
+            org_wide,
             org,
         } => {
+            let store = StoreChoice::from_options(store.as_deref(), org_wide)?;
             let body = sitesync_core::exact::parse(fields.as_bytes()).map_err(|e| {
                 ServiceError::Input(format!(
                     "the fields are refused (give an object like '{{\"name\": \"Aspirin\"}}'): {e}"
@@ -33,7 +35,7 @@ pub fn run(dir: &DataDir, out: &Output, cmd: RecordCmd) -> Result<ExitCode> {
                 org.as_deref(),
                 (&collection, &id),
                 body,
-                store.as_deref(),
+                store,
                 now_ms(),
             )?;
             wake(dir);
@@ -104,6 +106,51 @@ fn print_record(out: &Output, record: &RecordView) {
             serde_json::to_string_pretty(&record.fields).unwrap_or_default()
         )
     });
+}
+
+/// `sitesync rejections`: what the primary refused, newest first.
+pub fn rejections(
+    dir: &DataDir,
+    out: &Output,
+    org: Option<&str>,
+    all: bool,
+    limit: u32,
+) -> Result<ExitCode> {
+    let rows = site(dir)?.rejections(OPERATOR, org, all, limit)?;
+    out.print(&rows, || {
+        if rows.is_empty() {
+            return match all {
+                true => "no rejections".to_string(),
+                false => "no rejections to acknowledge".to_string(),
+            };
+        }
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.at.clone(),
+                    format!("{}/{}", r.collection, r.record_id),
+                    r.reason.clone(),
+                    r.fields
+                        .clone()
+                        .map_or("-".into(), |f| serde_json::Value::Object(f).to_string()),
+                ]
+            })
+            .collect();
+        table(&["ID", "WHEN", "RECORD", "REASON", "WROTE"], &cells)
+            + "\nacknowledge with `sitesync rejections --ack` (all) or `--ack ID` (up to ID)"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sitesync rejections --ack [ID]`.
+pub fn acknowledge(dir: &DataDir, out: &Output, through: Option<u64>) -> Result<ExitCode> {
+    let mark = site(dir)?.acknowledge_rejections(OPERATOR, through)?;
+    out.print(&json!({ "acknowledged_through": mark }), || {
+        format!("rejections up to {mark} acknowledged")
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn conflicts(dir: &DataDir, out: &Output, org: Option<&str>, limit: u32) -> Result<ExitCode> {

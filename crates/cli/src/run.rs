@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sitesync_node::satellite::Agent;
 use sitesync_node::serve::{TlsFiles, open, serve as run_node};
 use sitesync_node::{DataDir, status};
-use sitesync_service::Actor;
+use sitesync_service::{Actor, Standing};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -89,23 +89,38 @@ pub async fn sync(dir: DataDir, out: &Output) -> Result<ExitCode> {
     };
     let report = agent.sync(&mut progress).await?;
     bar.finish_and_clear();
-    out.print(&report, || {
-        let mut text = format!("in sync: pushed {}, pulled {}", report.pushed, report.pulled);
-        if report.rejected > 0 {
-            text += &format!("\n{} of the pushed changes were rejected by the primary: `sitesync status` says why", report.rejected);
+    let unacknowledged = node.site.unacknowledged_rejections()?;
+    let (pushed, pulled, rejected) = (report.pushed, report.pulled, report.rejected);
+    let mut json = serde_json::to_value(report)?;
+    json["unacknowledged"] = unacknowledged.into();
+    out.print(&json, || {
+        let mut text = format!("in sync: pushed {pushed}, pulled {pulled}");
+        if rejected > 0 {
+            text += &format!(
+                "\n{rejected} of the pushed changes were rejected by the primary and taken back"
+            );
+        }
+        if unacknowledged > 0 {
+            text += &format!(
+                "\n{unacknowledged} rejected changes are not acknowledged: \
+                 `sitesync rejections` lists them, then `sitesync rejections --ack`"
+            );
         }
         text
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(match unacknowledged {
+        0 => 0,
+        _ => Standing::Rejected.exit_code(),
+    }))
 }
 
 pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
     let node = open(dir)?;
     let report = status::report(&node, Actor::Operator, true).await?;
-    let rejections = if node.site.is_primary() || report.rejected == 0 {
+    let rejections = if node.site.is_primary() || report.unacknowledged == 0 {
         Vec::new()
     } else {
-        node.site.rejections(Actor::Operator, None, 5)?
+        node.site.rejections(Actor::Operator, None, false, 5)?
     };
     out.print(&report, || {
         let mut lines = vec![format!(
@@ -151,10 +166,13 @@ pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
             report.serving.clone().unwrap_or_else(|| "no".into()),
         );
         row("rejected", report.rejected.to_string());
+        if report.role == "satellite" {
+            row("not acked", report.unacknowledged.to_string());
+        }
         for r in &rejections {
             row(
                 "",
-                format!("{}/{}: {}", r.collection, r.record_id, r.reason),
+                format!("{} {}/{}: {}", r.id, r.collection, r.record_id, r.reason),
             );
         }
         if let Some(error) = &report.last_error {

@@ -1,12 +1,16 @@
 //! The local HTTP API of a running site (JSON).
 //!
 //! ```text
-//! PUT    /api/v1/{collection}/{id}[?store=S][&org=O]   set fields (body: a JSON object)
+//! PUT    /api/v1/{collection}/{id}[?store=S|?org_wide=true][&org=O]   set fields (body: a JSON object)
 //! GET    /api/v1/{collection}/{id}[?org=O]             one record
 //! DELETE /api/v1/{collection}/{id}[?org=O]             delete it
 //! GET    /api/v1/{collection}[?store=S&limit=N&after=ID&org=O]   list, in id order
 //! GET    /api/v1/status                                what `sitesync status --json` prints
+//! GET    /api/v1/_rejections[?all=true&limit=N&org=O]  changes the primary rejected
+//! POST   /api/v1/_rejections/ack                       acknowledge: body {"through": ID}, or none for all
 //! ```
+//!
+//! Collection names cannot begin with `_`, so the `_` routes never hide a collection.
 //!
 //! On loopback the API is open to the machine's users; bound to any other address it asks
 //! for the bearer token that `init` printed. The primary holds many organisations, so
@@ -26,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sitesync_protocol::ErrorBody;
-use sitesync_service::{Actor, Changes, RecordView};
+use sitesync_service::{Actor, Changes, RecordView, RejectionView, ServiceError, StoreChoice};
 use std::net::SocketAddr;
 
 /// Largest record body the local API accepts.
@@ -37,16 +41,38 @@ pub const MAX_RECORD_BODY: usize = 1 << 20;
 struct RecordQuery {
     org: Option<String>,
     store: Option<String>,
+    /// Writing a new record: it belongs to no store (`?org_wide=true`).
+    #[serde(default)]
+    org_wide: bool,
     limit: Option<u32>,
     after: Option<String>,
     /// Reading one record: wait up to this long for it to exist (to arrive by sync).
     wait_ms: Option<u64>,
 }
 
+/// Query parameters of `GET /api/v1/_rejections`.
+#[derive(Debug, Default, Deserialize)]
+struct RejectionsQuery {
+    org: Option<String>,
+    /// Acknowledged ones too.
+    #[serde(default)]
+    all: bool,
+    limit: Option<u32>,
+}
+
+/// The body of `POST /api/v1/_rejections/ack` (none: acknowledge all).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Acknowledge {
+    through: u64,
+}
+
 /// The local API routes.
 pub fn routes(node: Shared) -> axum::Router<Shared> {
     Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/_rejections", get(rejections))
+        .route("/api/v1/_rejections/ack", post(acknowledge))
         .route("/api/v1/{collection}", get(list))
         .route(
             "/api/v1/{collection}/{id}",
@@ -132,12 +158,13 @@ async fn put_record(
 ) -> Result<Json<RecordView>, NodeError> {
     let body = sitesync_core::exact::parse(&body)?;
     let view = blocking(&node, move |node| {
+        let store = StoreChoice::from_options(query.store.as_deref(), query.org_wide)?;
         Ok(node.site.put_record(
             Actor::Api,
             query.org.as_deref(),
             (&collection, &id),
             body,
-            query.store.as_deref(),
+            store,
             now_ms(),
         )?)
     })
@@ -199,6 +226,48 @@ async fn list(
         })
         .await?,
     ))
+}
+
+async fn rejections(
+    State(node): State<Shared>,
+    Query(query): Query<RejectionsQuery>,
+) -> Result<Json<Vec<RejectionView>>, NodeError> {
+    Ok(Json(
+        blocking(&node, move |node| {
+            Ok(node.site.rejections(
+                Actor::Api,
+                query.org.as_deref(),
+                query.all,
+                query.limit.unwrap_or(100),
+            )?)
+        })
+        .await?,
+    ))
+}
+
+/// Acknowledges rejections; answers `{"acknowledged_through": ID}`.
+async fn acknowledge(
+    State(node): State<Shared>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, NodeError> {
+    let through = match body.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false => Some(
+            serde_json::from_slice::<Acknowledge>(&body)
+                .map_err(|e| {
+                    ServiceError::Input(format!(
+                        "give {{\"through\": ID}} to acknowledge up to a rejection, \
+                         or no body for all: {e}"
+                    ))
+                })?
+                .through,
+        ),
+    };
+    let mark = blocking(&node, move |node| {
+        Ok(node.site.acknowledge_rejections(Actor::Api, through)?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "acknowledged_through": mark })))
 }
 
 async fn status(State(node): State<Shared>) -> Result<Json<status::Status>, NodeError> {

@@ -42,6 +42,21 @@ pub enum ServiceError {
         /// Its id.
         id: String,
     },
+    /// The record was removed here because the primary rejected a change of it and
+    /// this site may not hold it.
+    #[error(
+        "record {id:?} in {collection:?} is not here: the primary rejected its change \
+         ({reason}) and this site may not hold it; `sitesync rejections` shows what it \
+         wrote"
+    )]
+    TakenBack {
+        /// Its collection.
+        collection: String,
+        /// Its id.
+        id: String,
+        /// Why the primary refused the change.
+        reason: String,
+    },
     /// This satellite may not write there: the primary would reject the change anyway.
     #[error("cannot write {collection:?} here: {reason}")]
     NotWritable {
@@ -49,6 +64,37 @@ pub enum ServiceError {
         collection: String,
         /// Why (the store is not held, the collection is restricted).
         reason: String,
+    },
+    /// A new record written at a satellite holding several stores (or every store)
+    /// without saying which it belongs to.
+    #[error(
+        "say which store the new record belongs to: this site holds {}; \
+         pass --store NAME (API: ?store=NAME), or --org-wide (API: ?org_wide=true) \
+         for a record every site of the organisation sees",
+        held_stores(*all_stores, held)
+    )]
+    StoreNeeded {
+        /// The site holds every store of the organisation.
+        all_stores: bool,
+        /// The names of the stores it holds now.
+        held: Vec<String>,
+    },
+    /// A store said for an existing record is not the record's own: a record's store is
+    /// fixed when it is created.
+    #[error(
+        "record {id:?} in {collection:?} is {own}, not {said}: a record's store is fixed \
+         when it is created; write it without --store (or with its own), or give the new \
+         record another id"
+    )]
+    StoreMismatch {
+        /// Its collection.
+        collection: String,
+        /// Its id.
+        id: String,
+        /// Where it is ("store \"North\"", or organisation-wide).
+        own: String,
+        /// Where the writer said it is.
+        said: String,
     },
     /// An administration use-case asked of a satellite.
     #[error("this is a satellite: organisations, stores and sites are managed on the primary")]
@@ -90,7 +136,11 @@ impl ServiceError {
             ServiceError::Invalid(_) | ServiceError::Input(_) | ServiceError::Satellite => {
                 ErrorKind::InvalidInput
             }
-            ServiceError::NoRecord { .. } | ServiceError::Deleted { .. } => ErrorKind::NotFound,
+            ServiceError::StoreNeeded { .. } => ErrorKind::InvalidInput,
+            ServiceError::StoreMismatch { .. } => ErrorKind::Taken,
+            ServiceError::NoRecord { .. }
+            | ServiceError::Deleted { .. }
+            | ServiceError::TakenBack { .. } => ErrorKind::NotFound,
             ServiceError::NotWritable { .. } | ServiceError::NotAllowed { .. } => {
                 ErrorKind::Forbidden
             }
@@ -98,6 +148,20 @@ impl ServiceError {
             ServiceError::SiteConfig(_) => ErrorKind::Corrupt,
             ServiceError::Invariant(_) | ServiceError::Task(_) => ErrorKind::Internal,
         }
+    }
+}
+
+/// The stores a site holds, for a message.
+fn held_stores(all_stores: bool, held: &[String]) -> String {
+    let names = held
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (all_stores, held.is_empty()) {
+        (true, true) => "every store of the organisation (none yet)".into(),
+        (true, false) => format!("every store of the organisation ({names})"),
+        (false, _) => format!("stores {names}"),
     }
 }
 

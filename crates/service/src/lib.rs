@@ -61,7 +61,10 @@ pub use config::{Config, DataDir, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use orgs::{OrgDetail, OrgKey, OrgSummary};
-pub use records::{Changes, MAX_LIST, MAX_READ_WAIT, RecordView, view};
+pub use records::{
+    Changes, MAX_LIST, MAX_READ_WAIT, RecordRejection, RecordView, StoreChoice, view,
+};
+pub use reports::RejectionView;
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};

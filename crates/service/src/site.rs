@@ -227,7 +227,8 @@ impl Site {
         }
     }
 
-    /// Refuses a write that the primary would reject anyway, before it is made.
+    /// Refuses a write that the primary would reject anyway, before it is made. With
+    /// no store (organisation-wide) only a restricted collection is refused.
     pub(crate) fn check_writable(
         &self,
         collection: &str,

@@ -41,6 +41,8 @@ pub struct Status {
     pub to_pull: Option<u64>,
     /// Changes the primary rejected.
     pub rejected: u64,
+    /// Satellite: of those, how many are not acknowledged (`sitesync rejections`).
+    pub unacknowledged: u64,
     /// The last sync error, when it is newer than the last successful sync.
     pub last_error: Option<String>,
     /// Why the data folder cannot be written (a full disk, a read-only folder): then
@@ -70,6 +72,13 @@ pub enum Standing {
     Refused,
     /// The data folder cannot be written (a full disk, a read-only folder). Exit 8.
     Disk,
+    /// In sync, but the primary rejected changes of this site that no one has
+    /// acknowledged yet (`sitesync rejections`, then `sitesync rejections --ack`): a
+    /// write that was answered as saved was taken back. Exit 14. It yields to every
+    /// other standing: a disk, a refusal, an unreachable primary or changes still to
+    /// sync each need action first, and may yet bring more rejections; once the site is
+    /// otherwise in sync, what was taken back is what remains to be seen to.
+    Rejected,
 }
 
 impl Standing {
@@ -81,6 +90,7 @@ impl Standing {
             Standing::Unreachable => ErrorKind::Unreachable.exit_code(),
             Standing::Refused => ErrorKind::Unauthorised.exit_code(),
             Standing::Disk => ErrorKind::DiskFull.exit_code(),
+            Standing::Rejected => 14,
         }
     }
 }
@@ -112,6 +122,7 @@ impl Site {
             to_push: 0,
             to_pull: None,
             rejected: 0,
+            unacknowledged: 0,
             last_error: notes.last_error,
             disk: sitesync_sqlite::check_disk(&self.dir.root)
                 .err()
@@ -130,7 +141,7 @@ impl Site {
         let orgs = self.primary()?.orgs()?;
         status.rejected = orgs
             .iter()
-            .map(|o| self.records().rejection_count(o.id))
+            .map(|o| self.records().rejection_count(o.id, 0))
             .sum::<Result<u64, _>>()?;
         status.organisations = Some(orgs.len() as u64);
         status.sites = Some(self.primary()?.sites()?.len() as u64);
@@ -144,7 +155,8 @@ impl Site {
         status.to_push = self.satellite()?.outbox_len()?;
         status.rejected = self
             .records()
-            .rejection_count(self.config.org_id.unwrap_or_default())?;
+            .rejection_count(self.config.org_id.unwrap_or_default(), 0)?;
+        status.unacknowledged = self.unacknowledged_rejections()?;
         Ok(())
     }
 }
@@ -184,6 +196,7 @@ fn standing(status: &Status, failure: Option<ErrorKind>) -> Standing {
         {
             Standing::Behind
         }
+        None if status.unacknowledged > 0 => Standing::Rejected,
         None => Standing::InSync,
     }
 }
@@ -219,14 +232,14 @@ fn verdict(status: &Status, unreachable: Option<String>) -> String {
     } else {
         "in sync".to_string()
     };
-    if status.rejected > 0 {
-        verdict += &format!(
-            "; {} rejected by the primary (see `sitesync status`)",
-            match status.rejected {
-                1 => "1 change was".to_string(),
-                n => format!("{n} changes were"),
-            }
-        );
-    }
+    let (count, them) = match status.unacknowledged {
+        0 => return verdict,
+        1 => ("1 change was".to_string(), "it"),
+        n => (format!("{n} changes were"), "them"),
+    };
+    verdict += &format!(
+        "; {count} rejected by the primary and taken back: `sitesync rejections` lists \
+         {them}, then `sitesync rejections --ack` acknowledges {them}"
+    );
     verdict
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use serde_json::json;
-use sitesync_service::{Actor, Changes, ErrorKind, ServiceError};
+use sitesync_service::{Actor, Changes, ErrorKind, ServiceError, StoreChoice};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ fn records_are_put_read_listed_and_deleted_on_the_primary() {
             org,
             ("items", "a"),
             json!({"qty": 1}),
-            Some("North"),
+            StoreChoice::Store("North"),
             NOW,
         )
         .unwrap();
@@ -61,14 +61,20 @@ fn bad_input_is_refused_before_anything_is_written() {
     let f = common::primary();
     f.site.create_org(Actor::Operator, "Acme", NOW).unwrap();
     let cases = [
-        f.site
-            .put_record(Actor::Api, None, ("items", "a"), json!({"x": 1}), None, NOW),
+        f.site.put_record(
+            Actor::Api,
+            None,
+            ("items", "a"),
+            json!({"x": 1}),
+            StoreChoice::Unsaid,
+            NOW,
+        ),
         f.site.put_record(
             Actor::Api,
             Some("Acme"),
             ("items", "a"),
             json!({}),
-            None,
+            StoreChoice::Unsaid,
             NOW,
         ),
         f.site.put_record(
@@ -76,7 +82,7 @@ fn bad_input_is_refused_before_anything_is_written() {
             Some("Acme"),
             ("", "a"),
             json!({"x": 1}),
-            None,
+            StoreChoice::Unsaid,
             NOW,
         ),
         f.site.put_record(
@@ -84,7 +90,7 @@ fn bad_input_is_refused_before_anything_is_written() {
             Some("Acme"),
             ("items", "a"),
             json!({"x": 1}),
-            Some("Nowhere"),
+            StoreChoice::Store("Nowhere"),
             NOW,
         ),
     ];
@@ -107,7 +113,7 @@ fn a_satellite_writes_only_what_the_primary_would_accept() {
             None,
             ("stock", "a"),
             json!({"qty": 1}),
-            Some("North"),
+            StoreChoice::Store("North"),
             NOW,
         )
         .unwrap();
@@ -119,7 +125,7 @@ fn a_satellite_writes_only_what_the_primary_would_accept() {
             None,
             ("prices", "a"),
             json!({"p": 1}),
-            None,
+            StoreChoice::Unsaid,
             NOW,
         )
         .unwrap_err();
@@ -142,7 +148,7 @@ fn a_site_may_not_touch_another_sites_records_directly() {
                 None,
                 ("stock", "a"),
                 json!({"q": 1}),
-                None,
+                StoreChoice::Unsaid,
                 NOW,
             )
             .map(drop),
@@ -173,7 +179,7 @@ fn digest_and_conflicts_read_this_sites_records() {
             None,
             ("items", "a"),
             json!({"q": 1}),
-            None,
+            StoreChoice::Unsaid,
             NOW,
         )
         .unwrap();
@@ -201,7 +207,7 @@ async fn a_waiting_read_sees_a_record_the_moment_it_is_written() {
             Some("Acme"),
             ("items", "late"),
             json!({"q": 1}),
-            None,
+            StoreChoice::Unsaid,
             NOW,
         );
         assert!(written.is_ok());
@@ -258,5 +264,143 @@ async fn a_waiting_read_gives_up_as_not_found_and_never_waits_on_other_errors() 
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "an unknown organisation is not waited for"
+    );
+}
+
+/// Satellite 2 holding North (10) and South (11).
+fn two_store_satellite() -> common::Fixture {
+    let f = common::satellite();
+    let mut config = f.site.site_config().unwrap();
+    config.stores.push(sitesync_protocol::StoreRef {
+        id: 11,
+        name: "South".into(),
+    });
+    f.site.save_site_config(&config, Some(1)).unwrap();
+    f
+}
+
+fn put(
+    f: &common::Fixture,
+    id: &str,
+    store: StoreChoice<'_>,
+) -> Result<Option<String>, ServiceError> {
+    f.site
+        .put_record(Actor::Api, None, ("stock", id), json!({"q": 1}), store, NOW)
+        .map(|r| r.store)
+}
+
+#[test]
+fn a_satellite_holding_one_store_writes_a_new_record_to_it() {
+    let f = common::satellite();
+    assert_eq!(
+        put(&f, "a", StoreChoice::Unsaid).unwrap().as_deref(),
+        Some("North")
+    );
+    assert_eq!(put(&f, "b", StoreChoice::OrgWide).unwrap(), None);
+}
+
+#[test]
+fn a_satellite_holding_several_stores_asks_which_and_writes_nothing() {
+    let f = two_store_satellite();
+    let refused = put(&f, "a", StoreChoice::Unsaid).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidInput);
+    let message = refused.to_string();
+    for needle in ["\"North\"", "\"South\"", "--store", "--org-wide"] {
+        assert!(message.contains(needle), "{needle} in: {message}");
+    }
+    let listed = f
+        .site
+        .list_records(Actor::Api, None, "stock", None, (None, 10))
+        .unwrap();
+    assert!(listed.is_empty(), "nothing was written: {listed:?}");
+    assert_eq!(put(&f, "a", StoreChoice::OrgWide).unwrap(), None);
+    assert_eq!(
+        put(&f, "b", StoreChoice::Store("South"))
+            .unwrap()
+            .as_deref(),
+        Some("South")
+    );
+}
+
+#[test]
+fn a_satellite_holding_every_store_asks_which() {
+    let f = two_store_satellite();
+    let mut config = f.site.site_config().unwrap();
+    config.all_stores = true;
+    f.site.save_site_config(&config, Some(1)).unwrap();
+    let refused = put(&f, "a", StoreChoice::Unsaid).unwrap_err();
+    assert!(refused.to_string().contains("every store"), "{refused}");
+}
+
+#[test]
+fn a_store_said_for_an_existing_record_must_be_its_own() {
+    let f = two_store_satellite();
+    put(&f, "north", StoreChoice::Store("North")).unwrap();
+    put(&f, "wide", StoreChoice::OrgWide).unwrap();
+    for (id, store) in [
+        ("north", StoreChoice::Store("South")),
+        ("north", StoreChoice::OrgWide),
+        ("wide", StoreChoice::Store("North")),
+    ] {
+        let refused = put(&f, id, store).unwrap_err();
+        assert_eq!(refused.kind().http(), (409, "taken"), "{refused}");
+    }
+    let message = put(&f, "north", StoreChoice::Store("South"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("\"North\"") && message.contains("\"South\""),
+        "{message}"
+    );
+    let north = f
+        .site
+        .get_record(Actor::Api, None, ("stock", "north"))
+        .unwrap();
+    assert_eq!(
+        (north.store.as_deref(), north.fields.len()),
+        (Some("North"), 1)
+    );
+    assert_eq!(
+        put(&f, "north", StoreChoice::Store("North"))
+            .unwrap()
+            .as_deref(),
+        Some("North")
+    );
+    assert_eq!(
+        put(&f, "north", StoreChoice::Unsaid).unwrap().as_deref(),
+        Some("North")
+    );
+    assert_eq!(put(&f, "wide", StoreChoice::OrgWide).unwrap(), None);
+    assert_eq!(put(&f, "wide", StoreChoice::Unsaid).unwrap(), None);
+}
+
+#[test]
+fn the_primary_writes_a_record_without_a_store_organisation_wide() {
+    let f = common::primary();
+    f.site.create_org(Actor::Operator, "Acme", NOW).unwrap();
+    f.site
+        .create_store(Actor::Operator, "Acme", "North")
+        .unwrap();
+    let written = f
+        .site
+        .put_record(
+            Actor::Api,
+            Some("Acme"),
+            ("items", "a"),
+            json!({"q": 1}),
+            StoreChoice::Unsaid,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(written.store, None);
+}
+
+#[test]
+fn a_store_and_org_wide_together_are_refused() {
+    let both = StoreChoice::from_options(Some("North"), true).unwrap_err();
+    assert_eq!(both.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        StoreChoice::from_options(None, false).unwrap(),
+        StoreChoice::Unsaid
     );
 }

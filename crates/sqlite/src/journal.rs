@@ -34,6 +34,8 @@ pub(crate) enum Setting {
     /// Primary: the identity of the database file the incarnation belongs to (device
     /// and inode): a file put in its place starts a new incarnation.
     DatabaseFile,
+    /// Satellite: the id of the newest rejection acknowledged.
+    RejectionsAcknowledged,
 }
 
 impl Setting {
@@ -51,6 +53,7 @@ impl Setting {
             Setting::LastErrorAt => "last_error_at",
             Setting::Incarnation => "incarnation",
             Setting::DatabaseFile => "database_file",
+            Setting::RejectionsAcknowledged => "rejections_acknowledged",
         }
     }
 }

@@ -209,30 +209,45 @@ impl SiteStorage for SqliteStore {
     /// The most recent rejected changes of an organisation, newest first.
     fn rejections(&self, org: OrgId, limit: u32) -> Result<Vec<RejectionRow>, StoreError> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
-                "SELECT at, site, change_seq, collection, record_id, reason FROM rejections
-                 WHERE org = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![sql(org), limit], |row| {
-                Ok(RejectionRow {
-                    at: id(row.get(0)?),
-                    site: row.get(1)?,
-                    change_seq: id(row.get(2)?),
-                    collection: row.get(3)?,
-                    record_id: row.get(4)?,
-                    reason: row.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {REJECTION} FROM rejections r WHERE org = ?1 ORDER BY id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![sql(org), limit], |row| Ok(rejection(row)))?;
+            rows.map(|r| r?).collect::<Result<Vec<_>, Error>>()
         })
     }
 
-    /// How many changes of an organisation were rejected in all.
-    fn rejection_count(&self, org: OrgId) -> Result<u64, StoreError> {
+    fn record_rejection(
+        &self,
+        org: OrgId,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<RejectionRow>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {REJECTION}, r.record_seq IS c.seq
+                 FROM rejections r LEFT JOIN records c
+                   ON c.org = r.org AND c.collection = r.collection AND c.id = r.record_id
+                 WHERE r.org = ?1 AND r.collection = ?2 AND r.record_id = ?3
+                 ORDER BY r.id DESC LIMIT 1"
+            ))?;
+            let newest = stmt
+                .query_row(params![sql(org), collection, record_id], |row| {
+                    Ok((rejection(row), row.get::<_, bool>(8)?))
+                })
+                .optional()?;
+            match newest {
+                Some((row, true)) => Ok(Some(row?)),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn rejection_count(&self, org: OrgId, after: u64) -> Result<u64, StoreError> {
         self.read(|tx| {
             Ok(id(tx.query_row(
-                "SELECT COUNT(*) FROM rejections WHERE org = ?1",
-                [sql(org)],
+                "SELECT COUNT(*) FROM rejections WHERE org = ?1 AND id > ?2",
+                [sql(org), sql(after)],
                 |row| row.get(0),
             )?))
         })
@@ -377,4 +392,33 @@ pub(crate) fn save(
 pub(crate) fn decode(bytes: &[u8], record_id: &str) -> Result<RecordState, Error> {
     Ok(RecordState::decode(bytes)
         .map_err(|e| StoreError::Corrupt(format!("record {record_id:?}: {e}")))?)
+}
+
+/// The columns of a [`RejectionRow`], as [`rejection`] reads them.
+const REJECTION: &str =
+    "r.id, r.at, r.site, r.change_seq, r.collection, r.record_id, r.reason, r.fields";
+
+/// A rejection from a row of [`REJECTION`] columns (the table named `r`).
+fn rejection(row: &rusqlite::Row) -> Result<RejectionRow, Error> {
+    let fields = match row.get::<_, Option<String>>(7)? {
+        None => None,
+        Some(text) => match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => {
+                let rejection = row.get::<_, i64>(0)?;
+                let what = format!("the fields of rejection {rejection}");
+                return Err(StoreError::Corrupt(what).into());
+            }
+        },
+    };
+    Ok(RejectionRow {
+        id: id(row.get(0)?),
+        at: id(row.get(1)?),
+        site: row.get(2)?,
+        change_seq: id(row.get(3)?),
+        collection: row.get(4)?,
+        record_id: row.get(5)?,
+        reason: row.get(6)?,
+        fields,
+    })
 }

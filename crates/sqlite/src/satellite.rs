@@ -3,10 +3,10 @@
 
 use crate::journal::{Setting, log_conflicts, meta, meta_u64, set_meta};
 use crate::records::{decode, load, save};
-use crate::sync::{insert_new, log_rejection};
+use crate::sync::{Refused, insert_new, log_rejection};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
-use sitesync_core::{Clock, MergeError, OrgId, SiteId, StoreId, merge};
+use sitesync_core::{Clock, MergeError, OrgId, RecordState, SiteId, StoreId, merge};
 use sitesync_protocol::{PushResponse, PushedChange, RejectedChange, SiteConfig};
 use sitesync_store::{
     Backfill, Cursor, Prepared, SatelliteStorage, StoreError, SyncNotes, SyncState,
@@ -130,17 +130,20 @@ impl SatelliteStorage for SqliteStore {
         let apply = |tx: &Transaction| -> Result<(), Error> {
             let mut seq = meta_u64(tx, Setting::Seq)?;
             for rejected in &answer.rejected {
-                log_rejection(
-                    tx,
+                let change = outbox_change(tx, rejected)?;
+                let fields = change.as_ref().map(RecordState::values);
+                let record_seq = undo_rejected(tx, org, rejected, change, &mut seq)?;
+                let refused = Refused {
                     org,
                     site,
-                    now_ms,
-                    rejected.seq,
-                    &rejected.collection,
-                    &rejected.id,
-                    &rejected.reason,
-                )?;
-                undo_rejected(tx, org, rejected, &mut seq)?;
+                    change_seq: rejected.seq,
+                    collection: &rejected.collection,
+                    record_id: &rejected.id,
+                    reason: &rejected.reason,
+                    fields,
+                    record_seq,
+                };
+                log_rejection(tx, refused, now_ms)?;
             }
             tx.execute(
                 "DELETE FROM outbox WHERE seq <= ?1",
@@ -279,6 +282,22 @@ impl SatelliteStorage for SqliteStore {
         })
     }
 
+    fn rejections_acknowledged(&self) -> Result<u64, StoreError> {
+        self.read(|tx| meta_u64(tx, Setting::RejectionsAcknowledged))
+    }
+
+    fn acknowledge_rejections(&self, through: Option<u64>) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let newest: Option<i64> =
+                tx.query_row("SELECT MAX(id) FROM rejections", [], |row| row.get(0))?;
+            let newest = newest.map_or(0, id);
+            let mark = meta_u64(tx, Setting::RejectionsAcknowledged)?;
+            let mark = mark.max(through.unwrap_or(newest).min(newest));
+            set_meta(tx, Setting::RejectionsAcknowledged, &mark.to_string())?;
+            Ok(mark)
+        })
+    }
+
     fn sync_notes(&self) -> Result<SyncNotes, StoreError> {
         self.read(|tx| {
             let last_sync = meta_u64(tx, Setting::LastSync)?;
@@ -295,30 +314,38 @@ impl SatelliteStorage for SqliteStore {
     }
 }
 
+/// The change a rejection names, as queued (`None` when no longer queued).
+fn outbox_change(
+    tx: &Transaction,
+    rejected: &RejectedChange,
+) -> Result<Option<RecordState>, Error> {
+    let bytes: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT change FROM outbox WHERE seq = ?1")?
+        .query_row([sql(rejected.seq)], |row| row.get(0))
+        .optional()?;
+    bytes.map(|b| decode(&b, &rejected.id)).transpose()
+}
+
 /// Takes back a change the primary refused: the fields it wrote (and its tombstone)
 /// leave the local copy, and the primary's copy is merged in, so what this site holds
 /// meanwhile from later pulls or later local writes stays. When the site may not hold
-/// the record at all, it goes.
+/// the record at all, it goes. Returns the record's sequence now (`None`: removed).
 fn undo_rejected(
     tx: &Transaction,
     org: OrgId,
     rejected: &RejectedChange,
+    change: Option<RecordState>,
     seq: &mut u64,
-) -> Result<(), Error> {
+) -> Result<Option<u64>, Error> {
     let Some(primary_copy) = &rejected.record else {
         tx.execute(
             "DELETE FROM records WHERE org = ?1 AND collection = ?2 AND id = ?3",
             params![sql(org), rejected.collection, rejected.id],
         )?;
-        return Ok(());
+        return Ok(None);
     };
-    let change: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT change FROM outbox WHERE seq = ?1")?
-        .query_row([sql(rejected.seq)], |row| row.get(0))
-        .optional()?;
     let (mut state, _) = load(tx, org, &rejected.collection, &rejected.id)?.unwrap_or_default();
-    if let Some(bytes) = change {
-        let change = decode(&bytes, &rejected.id)?;
+    if let Some(change) = change {
         let stamps: HashSet<_> = change
             .fields
             .values()
@@ -335,5 +362,6 @@ fn undo_rejected(
         state = primary_copy.clone();
     }
     *seq += 1;
-    save(tx, org, &rejected.collection, &rejected.id, &state, *seq)
+    save(tx, org, &rejected.collection, &rejected.id, &state, *seq)?;
+    Ok(Some(*seq))
 }

@@ -89,6 +89,15 @@ CREATE TABLE conflicts (
 );
 ";
 
+/// Rejections keep what the change wrote (so an application can enter it again) and the
+/// record's sequence after the change was taken back (so a read can tell whether the
+/// record is still as the rejection left it); both are NULL in rows of version 1.
+const VERSION_2: &str = "
+ALTER TABLE rejections ADD COLUMN fields TEXT;          -- the change's fields, a JSON object
+ALTER TABLE rejections ADD COLUMN record_seq INTEGER;   -- records.seq once taken back; NULL: removed
+CREATE INDEX rejections_by_record ON rejections (org, collection, record_id);
+";
+
 /// The index a primary reads pulls by ("records of this organisation after sequence
 /// C"). Satellites serve no pulls and skip it: every index costs each record written.
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
@@ -106,6 +115,41 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
         tx.execute_batch(VERSION_1)?;
         tx.pragma_update(None, "user_version", 1)?;
     }
+    if version < 2 {
+        tx.execute_batch(VERSION_2)?;
+        tx.pragma_update(None, "user_version", 2)?;
+    }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_keeps_its_rejections_through_the_upgrade() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(VERSION_1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
+             VALUES (1, 2, 3, 4, 'stock', 'a', 'no')",
+            [],
+        )
+        .unwrap();
+        upgrade(&mut conn).unwrap();
+        upgrade(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        let row: (String, Option<String>, Option<i64>) = conn
+            .query_row(
+                "SELECT reason, fields, record_seq FROM rejections",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((version, row), (2, ("no".into(), None, None)));
+    }
 }

@@ -7,6 +7,7 @@ use crate::records::{describe_store, load, save};
 use crate::{Error, id, sql};
 use rusqlite::{Transaction, params};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use sitesync_core::{Assignment, Clock, MergeError, OrgId, Rejection, SiteId, StoreId, merge};
 use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, RejectedChange};
 use sitesync_store::StoreError;
@@ -17,30 +18,39 @@ use std::collections::{BTreeSet, HashSet};
 /// answer (with `more`) in bounded time.
 const MAX_SCAN: usize = 50_000;
 
+/// A refused change as `rejections` records it.
+pub(crate) struct Refused<'a> {
+    pub org: OrgId,
+    /// The site that made the change.
+    pub site: SiteId,
+    pub change_seq: u64,
+    pub collection: &'a str,
+    pub record_id: &'a str,
+    pub reason: &'a str,
+    /// The fields the change wrote, when known.
+    pub fields: Option<Map<String, Value>>,
+    /// The record's sequence here once the change was taken back (`None`: removed, or
+    /// not taken back here).
+    pub record_seq: Option<u64>,
+}
+
 /// Records a refused change in `rejections`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn log_rejection(
-    tx: &Transaction,
-    org: OrgId,
-    site: SiteId,
-    now_ms: u64,
-    change_seq: u64,
-    collection: &str,
-    record_id: &str,
-    reason: &str,
-) -> Result<(), Error> {
+pub(crate) fn log_rejection(tx: &Transaction, refused: Refused, now_ms: u64) -> Result<(), Error> {
+    let fields = refused.fields.map(|f| Value::Object(f).to_string());
     tx.prepare_cached(
-        "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO rejections (org, site, at, change_seq, collection, record_id, reason, fields, record_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
-        sql(org),
-        site,
+        sql(refused.org),
+        refused.site,
         sql(now_ms),
-        sql(change_seq),
-        collection,
-        record_id,
-        reason
+        sql(refused.change_seq),
+        refused.collection,
+        refused.record_id,
+        refused.reason,
+        fields,
+        refused.record_seq.map(sql),
     ])?;
     Ok(())
 }
@@ -246,16 +256,17 @@ fn reject(
 ) -> Result<(), Error> {
     let reason = rejection.to_string();
     tracing::info!(site, collection = %change.collection, id = %change.id, %reason, "change rejected");
-    log_rejection(
-        tx,
+    let refused = Refused {
         org,
         site,
-        now_ms,
-        change.seq,
-        &change.collection,
-        &change.id,
-        &reason,
-    )?;
+        change_seq: change.seq,
+        collection: &change.collection,
+        record_id: &change.id,
+        reason: &reason,
+        fields: Some(change.change.values()),
+        record_seq: None,
+    };
+    log_rejection(tx, refused, now_ms)?;
     let record = match load(tx, org, &change.collection, &change.id)? {
         Some((state, _)) if writable.routes(state.store) => Some(state),
         _ => None,

@@ -95,8 +95,18 @@ pub trait SiteStorage: Send + Sync {
     /// The most recent rejected changes of an organisation, newest first.
     fn rejections(&self, org: OrgId, limit: u32) -> Result<Vec<RejectionRow>, StoreError>;
 
-    /// How many changes of an organisation were rejected in all.
-    fn rejection_count(&self, org: OrgId) -> Result<u64, StoreError>;
+    /// How many changes of an organisation were rejected after rejection `after` (0: in
+    /// all).
+    fn rejection_count(&self, org: OrgId, after: u64) -> Result<u64, StoreError>;
+
+    /// The newest rejection of a record, if nothing has changed the record here since
+    /// the rejection was taken back (or the record was removed by it).
+    fn record_rejection(
+        &self,
+        org: OrgId,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<RejectionRow>, StoreError>;
 
     /// The sequence of the latest change applied here (0: none).
     fn head(&self) -> Result<u64, StoreError>;
@@ -174,6 +184,14 @@ pub trait SatelliteStorage: SiteStorage {
 
     /// What was noted of the last sync rounds.
     fn sync_notes(&self) -> Result<SyncNotes, StoreError>;
+
+    /// The id of the newest rejection acknowledged here (0: none): rejections with a
+    /// higher id are still to be seen by a person or an application.
+    fn rejections_acknowledged(&self) -> Result<u64, StoreError>;
+
+    /// Acknowledges every rejection up to `through` (`None`: every one recorded), durably.
+    /// The mark never goes back, nor beyond the newest rejection. Returns the mark now.
+    fn acknowledge_rejections(&self, through: Option<u64>) -> Result<u64, StoreError>;
 }
 
 /// What the primary stores besides its records: the administration of organisations,

@@ -85,6 +85,8 @@ pub struct ConflictRow {
 /// A change the primary refused, as recorded.
 #[derive(Debug, Clone)]
 pub struct RejectionRow {
+    /// Its id: stable, and rising in the order rejections were recorded.
+    pub id: u64,
     /// When (ms since the epoch).
     pub at: u64,
     /// The site that made the change.
@@ -97,6 +99,9 @@ pub struct RejectionRow {
     pub record_id: String,
     /// Why it was refused.
     pub reason: String,
+    /// The fields the change wrote (none for a delete), so an application can enter them
+    /// again; `None` when not known (recorded before they were kept).
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A record as this site holds it.

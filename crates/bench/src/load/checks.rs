@@ -119,7 +119,7 @@ pub(crate) fn check(org: OrgId, replicas: &[Replica], ledger: &Ledger) -> Result
         )));
     }
     for replica in replicas {
-        let rejected = replica.db.rejection_count(org)?;
+        let rejected = replica.db.rejection_count(org, 0)?;
         if rejected > 0 {
             let first = replica.db.rejections(org, 1)?;
             return Err(BenchError::Failed(format!(

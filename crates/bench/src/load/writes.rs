@@ -62,11 +62,16 @@ impl Write {
 
     /// Where the record is, below a site's local API base URL.
     pub(crate) fn path(&self, stores: &[(StoreId, String)]) -> String {
-        let store = stores
-            .iter()
-            .find(|(id, _)| Some(*id) == self.store)
-            .map(|(_, name)| format!("?store={name}"))
-            .unwrap_or_default();
+        // An organisation-wide record says so: a satellite holding several stores
+        // would refuse a new record that names none.
+        let store = match self.store {
+            None => "?org_wide=true".to_string(),
+            Some(store) => stores
+                .iter()
+                .find(|(id, _)| *id == store)
+                .map(|(_, name)| format!("?store={name}"))
+                .unwrap_or_default(),
+        };
         format!("/api/v1/{}/{}{store}", self.collection, self.id)
     }
 

@@ -24,14 +24,28 @@ fn restricted_collections_are_refused_locally_and_rejected_by_the_primary() {
     // A has heard of it: its write is refused locally and never stored.
     a.sync();
     let line = a
-        .cli(&["record", "put", "prices", "local", r#"{"price":2}"#])
+        .cli(&[
+            "record",
+            "put",
+            "prices",
+            "local",
+            r#"{"price":2}"#,
+            "--org-wide",
+        ])
         .fails();
     assert!(line.contains("prices"), "{line}");
     assert!(a.get("prices", "local").is_none());
     assert_eq!(a.status()["to_push"], 0, "nothing was queued");
     // Editing the primary's own price at a satellite is refused as well.
-    a.cli(&["record", "put", "prices", "official", r#"{"price":0}"#])
-        .fails();
+    a.cli(&[
+        "record",
+        "put",
+        "prices",
+        "official",
+        r#"{"price":0}"#,
+        "--org-wide",
+    ])
+    .fails();
     assert_eq!(
         a.get("prices", "official").expect("pulled")["fields"]["price"],
         5
@@ -196,11 +210,163 @@ fn administration_reaches_a_serving_satellite_at_once() {
         .cli(&["collection", "restrict", "items", "--org", "Acme"])
         .ok();
     eventually("a restricted collection refused at site-a", soon, || {
-        let out = a.cli(&["record", "put", "items", "i1", r#"{"name": "x"}"#]);
+        let out = a.cli(&[
+            "record",
+            "put",
+            "items",
+            "i1",
+            r#"{"name": "x"}"#,
+            "--org-wide",
+        ]);
         if out.success() {
             Err("accepted".to_string())
         } else {
             Ok(())
         }
     });
+}
+
+/// A write answered 200 at a satellite that could not know the primary would refuse it
+/// (the collection was restricted while it was offline) is taken back, and says so:
+/// `sync` and `status` exit 14, the local API lists the rejection with what it wrote,
+/// the record's state says why, until the rejection is acknowledged.
+#[test]
+fn a_write_the_primary_rejects_later_is_shown_until_acknowledged() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary.org = Some("Acme".into());
+    primary.put("prices", "official", r#"{"price":5}"#, None);
+    let mut b = cluster.satellite("site-b", &primary, &key, &[]);
+    b.sync();
+    b.serve();
+
+    // Offline, the satellite answers its writes: it cannot know what the primary decides.
+    let old = primary.addr();
+    primary.kill();
+    for (path, body) in [
+        ("/api/v1/prices/official", r#"{"price":4}"#),
+        ("/api/v1/prices/sneaked", r#"{"price":1}"#),
+    ] {
+        let r = b.http("PUT", path, Some(body.as_bytes()));
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+    }
+    b.stop();
+    primary
+        .cli(&["collection", "restrict", "prices", "--org", "Acme"])
+        .ok();
+    primary.set("listen", &old.to_string()).ok();
+    primary.serve();
+
+    let report = b.sync();
+    assert_eq!(
+        (
+            report["rejected"].as_u64(),
+            report["unacknowledged"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{report}"
+    );
+    let status = b.status();
+    assert_eq!(status["standing"], "rejected", "{status}");
+    let verdict = status["verdict"].as_str().unwrap_or_default();
+    assert!(
+        verdict.contains("2 changes were rejected")
+            && verdict.contains("sitesync rejections --ack"),
+        "{verdict}"
+    );
+
+    b.serve();
+    let listed = b.http("GET", "/api/v1/_rejections", None);
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let listed = listed.json();
+    let rows = listed.as_array().expect("a list");
+    assert_eq!(rows.len(), 2, "{listed}");
+    let (sneaked, official) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (
+            sneaked["collection"].as_str(),
+            sneaked["record_id"].as_str()
+        ),
+        (Some("prices"), Some("sneaked"))
+    );
+    assert_eq!(
+        sneaked["fields"],
+        serde_json::json!({"price": 1}),
+        "what it wrote: {listed}"
+    );
+    assert_eq!(
+        official["fields"],
+        serde_json::json!({"price": 4}),
+        "what it wrote: {listed}"
+    );
+    for row in rows {
+        assert!(
+            row["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("restricted"),
+            "{row}"
+        );
+        assert_eq!(row["acknowledged"], false, "{row}");
+    }
+
+    // The record taken back to the primary's copy says it was rejected, and why.
+    let record = b.http("GET", "/api/v1/prices/official", None).json();
+    assert_eq!(
+        record["fields"],
+        serde_json::json!({"price": 5}),
+        "{record}"
+    );
+    assert_eq!(record["rejected"]["id"], official["id"], "{record}");
+    assert!(
+        record["rejected"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("restricted"),
+        "{record}"
+    );
+    // The one the site may not hold answers 404 with the reason.
+    let gone = b.http("GET", "/api/v1/prices/sneaked", None);
+    assert_eq!(gone.status, 404, "{gone:?}");
+    assert!(
+        gone.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("restricted"),
+        "{gone:?}"
+    );
+    let text = b.cli(&["rejections"]).ok().stdout;
+    assert!(
+        text.contains("prices/sneaked") && text.contains("prices/official"),
+        "{text}"
+    );
+
+    // Acknowledged up to the older one: one remains.
+    let through = official["id"].as_u64().expect("an id").to_string();
+    b.cli(&["rejections", "--ack", &through]).ok();
+    assert_eq!(b.status()["unacknowledged"], 1);
+    assert!(
+        b.http("GET", "/api/v1/prices/official", None)
+            .json()
+            .get("rejected")
+            .is_none()
+    );
+    // Then all, through the API: in sync again.
+    let acked = b.http("POST", "/api/v1/_rejections/ack", None);
+    assert_eq!(
+        acked.json()["acknowledged_through"],
+        sneaked["id"],
+        "{acked:?}"
+    );
+    assert_eq!(b.status()["standing"], "in_sync");
+    assert_eq!(
+        b.http("GET", "/api/v1/_rejections", None).json(),
+        serde_json::json!([])
+    );
+    let all = b.http("GET", "/api/v1/_rejections?all=true", None).json();
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+    assert_eq!(all[0]["acknowledged"], true, "{all}");
+    b.stop();
+    assert_eq!(b.sync()["unacknowledged"], 0);
 }

@@ -30,8 +30,13 @@ fn concurrent_edits_converge_and_are_logged() {
     same_everywhere("items", "x", &all);
 
     // Offline edits of the same record: `price` at both, other fields at one each.
-    a.put("items", "x", r#"{"price":10,"name":"Aspirin 500"}"#, None);
-    b.put("items", "x", r#"{"price":20,"qty":7}"#, None);
+    a.put(
+        "items",
+        "x",
+        r#"{"price":10,"name":"Aspirin 500"}"#,
+        Some("S1"),
+    );
+    b.put("items", "x", r#"{"price":20,"qty":7}"#, Some("S1"));
     // And an organisation-wide record, edited at both, where B also deletes it.
     a.put("items", "y", r#"{"v":"first"}"#, None);
     a.sync();

@@ -285,8 +285,12 @@ fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
         };
         let fields = json!({"by": writer.name, "write": n, "version": version});
         let mut query: Vec<String> = org.into_iter().collect();
-        if let Some(Some(store)) = store {
-            query.push(format!("store={store}"));
+        // An edit says no store (the record keeps its own); a new record says its
+        // store, or that it is organisation-wide.
+        match store {
+            Some(Some(store)) => query.push(format!("store={store}")),
+            Some(None) => query.push("org_wide=true".into()),
+            None => {}
         }
         let path = format!("/api/v1/notes/{id}?{}", query.join("&"));
         let r = http(

@@ -155,7 +155,14 @@ fn a_site_a_day_ahead_is_refused_clearly_and_its_change_taken_back() {
     far.put("notes", "from-the-future", r#"{"v":1}"#, None);
     let report = far.sync();
     assert_eq!(report["rejected"], 1, "{report}");
-    let status = far.cli(&["status"]).ok().stdout;
+    let out = far.cli(&["status"]);
+    assert_eq!(
+        out.code,
+        Some(14),
+        "a rejection not acknowledged: {}",
+        out.describe()
+    );
+    let status = out.stdout;
     assert!(
         status.contains("30 hours ahead") && status.contains("correct the clock"),
         "the site's status says its clock is ahead: {status}"

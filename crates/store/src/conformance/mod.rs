@@ -174,6 +174,10 @@ macro_rules! conformance_suite {
             $crate::conformance::a_rejected_change_is_taken_back_without_losing_what_arrived_since(&$make);
         }
         #[test]
+        fn rejections_keep_what_was_written_and_are_acknowledged_up_to_a_mark() {
+            $crate::conformance::rejections_keep_what_was_written_and_are_acknowledged_up_to_a_mark(&$make);
+        }
+        #[test]
         fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it() {
             $crate::conformance::a_new_record_pushed_with_a_hidden_field_is_stored_without_it(&$make);
         }

@@ -141,7 +141,101 @@ pub fn a_rejected_change_is_taken_back_without_losing_what_arrived_since(backend
         "the refused field left, the pulled one stayed"
     );
     assert_eq!(db.outbox_len().unwrap(), 0);
-    assert_eq!(db.rejection_count(1).unwrap(), 1);
+    assert_eq!(db.rejection_count(1, 0).unwrap(), 1);
+}
+
+pub fn rejections_keep_what_was_written_and_are_acknowledged_up_to_a_mark(backend: &dyn Backend) {
+    let db = backend.satellite("s");
+    let reject = |id: &str, record: Option<RecordState>| {
+        let change = db
+            .outbox(10)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap();
+        let answer = sitesync_protocol::PushResponse {
+            acked_through: change.seq,
+            rejected: vec![sitesync_protocol::RejectedChange {
+                seq: change.seq,
+                collection: "stock".into(),
+                id: id.into(),
+                reason: format!("no {id}"),
+                record,
+            }],
+        };
+        db.ack_push(1, 2, &answer, 300).unwrap();
+    };
+    assert_eq!(db.rejections_acknowledged().unwrap(), 0);
+    assert_eq!(
+        db.acknowledge_rejections(None).unwrap(),
+        0,
+        "nothing to acknowledge"
+    );
+    for id in ["kept", "gone"] {
+        db.write_local(
+            1,
+            "stock",
+            id,
+            put(Some(1), json!({"qty": 5})),
+            2,
+            100,
+            true,
+        )
+        .unwrap();
+    }
+    // One taken back to the primary's (empty) copy, one removed: the site may not hold it.
+    let empty = RecordState {
+        store: Some(1),
+        ..Default::default()
+    };
+    reject("kept", Some(empty));
+    reject("gone", None);
+    let rows = db.rejections(1, 10).unwrap();
+    assert_eq!(rows.len(), 2);
+    let (gone, kept) = (&rows[0], &rows[1]);
+    assert!(gone.id > kept.id, "newest first, with rising ids");
+    assert_eq!(
+        gone.fields,
+        Some(fields(json!({"qty": 5}))),
+        "what it wrote is kept"
+    );
+    assert_eq!(
+        (gone.record_id.as_str(), gone.reason.as_str()),
+        ("gone", "no gone")
+    );
+
+    // The record's state tells of its rejection until something changes it.
+    for (id, row) in [("kept", kept), ("gone", gone)] {
+        let found = db.record_rejection(1, "stock", id).unwrap().expect(id);
+        assert_eq!(found.id, row.id);
+    }
+    assert!(db.record_rejection(1, "stock", "other").unwrap().is_none());
+    db.write_local(
+        1,
+        "stock",
+        "kept",
+        put(Some(1), json!({"qty": 6})),
+        2,
+        400,
+        true,
+    )
+    .unwrap();
+    assert!(
+        db.record_rejection(1, "stock", "kept").unwrap().is_none(),
+        "written again since"
+    );
+
+    // Acknowledged up to a mark that never goes back, nor past the newest, and holds
+    // across a reopening.
+    assert_eq!(db.acknowledge_rejections(Some(kept.id)).unwrap(), kept.id);
+    assert_eq!(
+        db.acknowledge_rejections(Some(0)).unwrap(),
+        kept.id,
+        "never back"
+    );
+    assert_eq!(db.acknowledge_rejections(Some(u64::MAX)).unwrap(), gone.id);
+    let again = backend.satellite("s");
+    assert_eq!(again.rejections_acknowledged().unwrap(), gone.id);
 }
 
 /// A satellite's configuration holding `stores`, at assignment `version`.

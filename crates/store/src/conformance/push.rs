@@ -67,7 +67,12 @@ pub fn changes_outside_the_assignment_are_rejected_and_recorded(backend: &dyn Ba
     assert!(reasons[1].1.contains("restricted"), "{reasons:?}");
     assert!(reasons[2].1.contains("stamped by site 3"), "{reasons:?}");
     assert!(reasons[3].1.contains("does not exist"), "{reasons:?}");
-    assert_eq!(db.rejection_count(org).unwrap(), 4);
+    assert_eq!(db.rejection_count(org, 0).unwrap(), 4);
+    let rows = db.rejections(org, 10).unwrap();
+    assert!(
+        rows.iter().all(|r| r.fields.is_some()),
+        "the primary keeps what each refused change wrote: {rows:?}"
+    );
     assert!(db.record(org, "stock", "theirs").unwrap().is_none());
 }
 

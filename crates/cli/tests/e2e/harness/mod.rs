@@ -314,12 +314,15 @@ impl Node {
         args
     }
 
-    /// `record put` (with `--store` when given); returns the record.
+    /// `record put` of a record of `store`, or organisation-wide with `None`: said with
+    /// `--org-wide` at a satellite, which otherwise refuses or picks its one store, and
+    /// left unsaid at the primary, where that is what no store means. Returns the record.
     pub fn put(&self, collection: &str, id: &str, fields: &str, store: Option<&str>) -> Value {
         let mut args = vec!["--json", "record", "put", collection, id, fields];
-        if let Some(store) = store {
-            args.push("--store");
-            args.push(store);
+        match store {
+            Some(store) => args.extend(["--store", store]),
+            None if self.site_id != 1 => args.push("--org-wide"),
+            None => {}
         }
         self.cli(&self.with_org(args)).json()
     }
@@ -331,7 +334,9 @@ impl Node {
             Some(out.json())
         } else {
             assert!(
-                out.stderr.contains("no record") || out.stderr.contains("deleted"),
+                out.stderr.contains("no record")
+                    || out.stderr.contains("deleted")
+                    || out.stderr.contains("is not here"),
                 "record get failed otherwise: {out:?}"
             );
             None
@@ -383,10 +388,20 @@ impl Node {
         ids
     }
 
-    /// `sync`, asserting it succeeds.
+    /// `sync --json`, checking that it exits 0, or 14 exactly when rejected changes are
+    /// not acknowledged.
     #[track_caller]
     pub fn sync(&self) -> Value {
-        self.cli(&["--json", "sync"]).json()
+        let out = self.cli(&["--json", "sync"]);
+        let report: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("sync printed no JSON ({e}): {}", out.describe()));
+        let code = match report["unacknowledged"].as_u64() {
+            Some(0) => 0,
+            Some(_) => 14,
+            None => panic!("sync says nothing of rejections: {report}"),
+        };
+        assert_eq!(out.code, Some(code), "{}: {report}", out.describe());
+        report
     }
 
     /// `status --json`.
@@ -403,6 +418,7 @@ impl Node {
             Some("unreachable") => 11,
             Some("refused") => 6,
             Some("disk") => 8,
+            Some("rejected") => 14,
             other => panic!("status says no standing ({other:?}): {report}"),
         };
         assert_eq!(out.code, Some(code), "{}: {report}", out.describe());
