@@ -5,7 +5,8 @@ use crate::error::NodeError;
 use crate::node::{Shared, blocking};
 use crate::running::running_address;
 use crate::satellite::Agent;
-use sitesync_protocol::PullQuery;
+use sitesync_protocol::session::PageInfo;
+use sitesync_protocol::{PullQuery, PullResponse};
 use sitesync_service::Actor;
 pub use sitesync_service::Status;
 use std::time::Duration;
@@ -35,8 +36,19 @@ async fn behind(node: &Shared) -> Result<u64, NodeError> {
         assignment_version: Some(applied),
         ..PullQuery::default()
     };
-    match tokio::time::timeout(Duration::from_secs(3), agent.client().pull(&query)).await {
-        Ok(answer) => Ok(answer?.remaining),
+    let answer = ask(&agent, &query).await?;
+    if PageInfo::of(&answer).went_back(state.incarnation) {
+        // The primary went back (restored): the next sync gives back what is here and
+        // pulls everything routed here again.
+        let everything = PullQuery { cursor: 0, ..query };
+        return Ok(ask(&agent, &everything).await?.remaining.max(1));
+    }
+    Ok(answer.remaining)
+}
+
+async fn ask(agent: &Agent, query: &PullQuery) -> Result<PullResponse, NodeError> {
+    match tokio::time::timeout(Duration::from_secs(3), agent.client().pull(query)).await {
+        Ok(answer) => answer,
         Err(_) => Err(NodeError::Remote(format!(
             "cannot reach primary at {}: timed out",
             agent.client().base()

@@ -219,8 +219,9 @@ pub struct PullResponse {
     /// primary that does not say.
     #[serde(default)]
     pub incarnation: u64,
-    /// The primary's latest sequence in the organisation: a satellite whose cursor is
-    /// beyond it holds what the primary has lost.
+    /// The primary's latest sequence (of any organisation; it never goes back unless the
+    /// primary's state does): a satellite whose cursor is beyond it holds what the
+    /// primary has lost.
     #[serde(default)]
     pub head: u64,
 }

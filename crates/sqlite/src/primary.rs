@@ -446,14 +446,11 @@ impl PrimaryStorage for SqliteStore {
     ) -> Result<PulledPage, StoreError> {
         self.read(|tx| {
             let (records, next, more) = pull_page(tx, org, assignment, only, cursor, limit)?;
-            let head: i64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM records WHERE org = ?1")?
-                .query_row([sql(org)], |row| row.get(0))?;
             Ok(PulledPage {
                 records,
                 next,
                 more,
-                head: id(head),
+                head: meta_u64(tx, Setting::Seq)?,
                 incarnation: meta_u64(tx, Setting::Incarnation)?,
             })
         })

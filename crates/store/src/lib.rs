@@ -232,7 +232,7 @@ pub trait PrimaryStorage: SiteStorage {
 
     /// One page of the records routed to a site after `cursor`: organisation-wide
     /// records and those of the assigned stores, or only of `only` (a backfill).
-    /// The page says, read with it, the organisation's head and the incarnation.
+    /// The page says, read with it, the primary's head and incarnation.
     fn pull(
         &self,
         org: OrgId,

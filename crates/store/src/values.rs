@@ -191,7 +191,8 @@ pub struct PulledPage {
     pub next: u64,
     /// Whether more records are waiting.
     pub more: bool,
-    /// The organisation's latest sequence.
+    /// The primary's latest sequence (of any organisation: it never goes back unless
+    /// the primary's state does; a purge of records does not lower it).
     pub head: u64,
     /// The primary's incarnation ([`PrimaryStorage::incarnation`](crate::PrimaryStorage::incarnation)).
     pub incarnation: u64,

@@ -19,6 +19,7 @@ mod live;
 mod names;
 mod proxy;
 mod restart;
+mod restore;
 mod routing;
 mod secrets;
 mod skew;

@@ -172,7 +172,7 @@ pub struct PageInfo {
     pub config: SiteConfig,
     /// The primary's incarnation.
     pub incarnation: u64,
-    /// The primary's latest sequence in the organisation.
+    /// The primary's latest sequence.
     pub head: u64,
 }
 
