@@ -10,7 +10,7 @@ use sitesync_node::init::{self, SatelliteOptions};
 use sitesync_node::running::wake;
 use sitesync_node::serve::open;
 use sitesync_node::{DataDir, now_ms};
-use sitesync_service::{Actor, OrgKey, Revoked, Site, set_setting};
+use sitesync_service::{Actor, OrgKey, Revoked, Site, plural, set_setting};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -89,10 +89,9 @@ pub fn backup(dir: &DataDir, out: &Output, dest: &Path) -> Result<ExitCode> {
     let made = sitesync_node::backup::back_up(dir, dest)?;
     out.print(&made, || {
         format!(
-            "backed up the primary ({} organisations, {} satellites) into {}
-it holds the primary's secrets: keep it private; restore with `sitesync restore {}`",
-            made.organisations,
-            made.sites,
+            "backed up the primary ({}, {}) into {}\nit holds the primary's secrets: keep it private; restore with `sitesync restore {}`",
+            plural(made.organisations, "organisation"),
+            plural(made.sites, "satellite"),
             made.folder.display(),
             made.folder.display()
         )
@@ -104,17 +103,15 @@ pub fn restore(dir: &DataDir, out: &Output, src: &Path) -> Result<ExitCode> {
     let done = sitesync_node::backup::restore(dir, src)?;
     out.print(&done, || {
         let mut text = format!(
-            "restored the primary from {} ({} organisations, {} satellites)",
+            "restored the primary from {} ({}, {})",
             src.display(),
-            done.organisations,
-            done.sites
+            plural(done.organisations, "organisation"),
+            plural(done.sites, "satellite")
         );
         if let Some(aside) = &done.set_aside {
-            text += &format!("
-what this folder held is in {}", aside.display());
+            text += &format!("\nwhat this folder held is in {}", aside.display());
         }
-        text + "
-next: `sitesync serve`; each satellite gives back what it holds when it connects, and sites enrolled after the backup are told to run `sitesync rejoin`. Make again any administration done since the backup (stores, assignments, revocations)"
+        text + "\nnext: `sitesync serve`; each satellite gives back what it holds when it connects, and sites enrolled after the backup are told to run `sitesync rejoin`. Make again any administration done since the backup (stores, assignments, revocations)"
     });
     Ok(ExitCode::SUCCESS)
 }

@@ -361,7 +361,11 @@ pub async fn rejoin(dir: &DataDir, sync_key: &str) -> Result<Rejoined, NodeError
         sync_key: sync_key.trim().to_string(),
         site_id: Some(i64::from(config.site_id)),
         name: Some(config.name.clone()),
-        stores: held.stores.iter().map(|s| s.name.clone()).collect(),
+        // A site holding every store lists them all: it asks for every store instead.
+        stores: match held.all_stores {
+            true => Vec::new(),
+            false => held.stores.iter().map(|s| s.name.clone()).collect(),
+        },
         all_stores: held.all_stores,
     };
     let answer = match client.enrol(&request).await {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub struct Backup {
     /// The backup's folder.
     pub folder: PathBuf,
-    /// Organisations and satellites in it.
+    /// Organisations in it.
     pub organisations: u64,
     /// Satellites in it.
     pub sites: u64,
@@ -30,7 +30,7 @@ pub struct Restored {
     pub incarnation: u64,
     /// Where the data folder's files that the backup replaced were moved.
     pub set_aside: Option<PathBuf>,
-    /// Organisations and satellites the restored primary knows.
+    /// Organisations the restored primary knows.
     pub organisations: u64,
     /// Satellites the restored primary knows.
     pub sites: u64,
@@ -82,6 +82,12 @@ impl Site {
 /// a folder beside, first. The restored primary starts a new incarnation at `now_ms`.
 pub fn restore(dir: &DataDir, src: &Path, now_ms: u64) -> Result<Restored, ServiceError> {
     let backup = DataDir::new(src);
+    if !backup.is_initialised() {
+        return Err(ServiceError::Input(format!(
+            "there is no backup in {}: give the folder `sitesync backup` made",
+            src.display()
+        )));
+    }
     if backup.load()?.role != Role::Primary {
         return Err(ServiceError::Input(format!(
             "{} is a satellite's folder: a satellite gets its records back from the primary by enrolling again (`sitesync init satellite`)",
@@ -107,16 +113,13 @@ pub fn restore(dir: &DataDir, src: &Path, now_ms: u64) -> Result<Restored, Servi
 /// inside it, `before-restore-<time>`; `None` when it held none.
 fn set_aside(dir: &DataDir, now_ms: u64) -> Result<Option<PathBuf>, ServiceError> {
     let db = dir.db_path();
-    let mut files: Vec<PathBuf> = ["db-wal", "db-shm"]
+    let files: Vec<PathBuf> = ["db-wal", "db-shm"]
         .iter()
         .map(|log| db.with_extension(log))
         .chain([db.clone()])
         .chain(companions(dir))
         .filter(|p| p.exists())
         .collect();
-    if !db.exists() {
-        files.clear();
-    }
     if files.is_empty() {
         std::fs::create_dir_all(&dir.root).map_err(|source| ConfigError::Io {
             path: dir.root.clone(),
@@ -124,7 +127,9 @@ fn set_aside(dir: &DataDir, now_ms: u64) -> Result<Option<PathBuf>, ServiceError
         })?;
         return Ok(None);
     }
-    let aside = dir.root.join(format!("before-restore-{now_ms}"));
+    // Named by the time, without colons (which some file systems refuse).
+    let at = sitesync_core::time::rfc3339(now_ms).replace(':', "-");
+    let aside = dir.root.join(format!("before-restore-{at}"));
     make_private_folder(&aside).map_err(|source| ConfigError::Io {
         path: aside.clone(),
         source,

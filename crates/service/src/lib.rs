@@ -68,5 +68,5 @@ pub use reports::RejectionView;
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
-pub use status::{Standing, Status};
+pub use status::{Standing, Status, plural};
 pub use stores::CollectionView;

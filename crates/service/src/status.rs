@@ -201,7 +201,8 @@ fn standing(status: &Status, failure: Option<ErrorKind>) -> Standing {
     }
 }
 
-fn plural(n: u64, what: &str) -> String {
+/// "1 change", "2 changes": a count with its noun, for messages.
+pub fn plural(n: u64, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
