@@ -14,6 +14,8 @@
 //! - `names`: finding organisations, stores and sites by id or name (names unique
 //!   without regard to case).
 //! - `journal`: the conflict and rejection logs, and the small typed settings in `meta`.
+//! - `accounts`: [`AccountStorage`](sitesync_store::AccountStorage): the cloud
+//!   account's accounts, tokens and memberships.
 //! - `backup`: a primary's backup, taken while it serves, and its restore.
 //! - `checkpoint`: copying the write-ahead log into the database, on a thread of its own.
 //!
@@ -29,6 +31,7 @@
 //! serialise their writers, and every counter is read inside the writing transaction.
 //! So the sequence a transaction reads is the order of commits.
 
+mod accounts;
 mod backup;
 mod checkpoint;
 mod journal;

@@ -98,6 +98,33 @@ ALTER TABLE rejections ADD COLUMN record_seq INTEGER;   -- records.seq once take
 CREATE INDEX rejections_by_record ON rejections (org, collection, record_id);
 ";
 
+const VERSION_3: &str = "
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,                 -- argon2id, PHC string
+    confirmed     INTEGER NOT NULL DEFAULT 0,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    org_limit     INTEGER NOT NULL DEFAULT 1,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+    hash       TEXT PRIMARY KEY,                  -- SHA-256 of the token; never the token
+    account    INTEGER NOT NULL REFERENCES accounts(id),
+    purpose    TEXT NOT NULL,                     -- session, confirm, reset
+    created_at INTEGER NOT NULL,
+    seen_at    INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX tokens_by_account ON tokens (account, purpose);
+CREATE TABLE members (
+    org     INTEGER NOT NULL REFERENCES orgs(id),
+    account INTEGER NOT NULL REFERENCES accounts(id),
+    role    TEXT NOT NULL,                        -- viewer, manager, admin, owner
+    PRIMARY KEY (org, account)
+);
+";
+
 /// The index a primary reads pulls by ("records of this organisation after sequence
 /// C"). Satellites serve no pulls and skip it: every index costs each record written.
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
@@ -118,6 +145,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
     if version < 2 {
         tx.execute_batch(VERSION_2)?;
         tx.pragma_update(None, "user_version", 2)?;
+    }
+    if version < 3 {
+        tx.execute_batch(VERSION_3)?;
+        tx.pragma_update(None, "user_version", 3)?;
     }
     tx.commit()?;
     Ok(())
@@ -150,6 +181,6 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (2, ("no".into(), None, None)));
+        assert_eq!((version, row), (3, ("no".into(), None, None)));
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! - this file: the traits, the contract every backend keeps.
 //! - `values`: what the traits pass in and out.
+//! - `accounts`: [`AccountStorage`], the cloud account's people, memberships and
+//!   tokens, part of the primary's storage.
 //! - `prepare`: pushed changes and pulled records checked and encoded before a backend
 //!   applies them (pure work, the same for every backend).
 //! - `shared`: what a running primary keeps besides its database (the change feed,
@@ -27,6 +29,7 @@
 //!   commit order, so a reader that has seen sequence N has seen every change up to N.
 //! - Several processes may use one database at once (a `serve` and a `record put`).
 
+mod accounts;
 mod error;
 mod prepare;
 mod shared;
@@ -35,6 +38,7 @@ mod values;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use accounts::{Account, AccountId, AccountStorage, Purpose, Role, Token};
 pub use error::StoreError;
 pub use prepare::{
     Encoded, MAX_AHEAD_MS, Prepared, PreparedPush, PushBatch, PushOutcome, check_rights,
@@ -196,7 +200,7 @@ pub trait SatelliteStorage: SiteStorage {
 
 /// What the primary stores besides its records: the administration of organisations,
 /// stores and sites, and the sync paths (applying pushes, serving pulls).
-pub trait PrimaryStorage: SiteStorage {
+pub trait PrimaryStorage: SiteStorage + AccountStorage {
     /// Applies batches pushed by satellites in one durable transaction (group commit).
     /// A batch that fails is undone alone and answered with its error. Changes at or
     /// below a site's acknowledged outbox sequence were applied before and are skipped;

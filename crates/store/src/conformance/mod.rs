@@ -25,11 +25,13 @@ pub trait Backend {
     fn satellite(&self, name: &str) -> Box<dyn SatelliteStorage>;
 }
 
+mod accounts;
 mod local;
 mod pull;
 mod push;
 mod restore;
 
+pub use accounts::*;
 pub use local::*;
 pub use pull::*;
 pub use push::*;
@@ -101,6 +103,10 @@ fn change(
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
+        #[test]
+        fn accounts_are_unique_by_address_and_their_tokens_are_single_use() {
+            $crate::conformance::accounts_are_unique_by_address_and_their_tokens_are_single_use(&$make);
+        }
         #[test]
         fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back() {
             $crate::conformance::a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(&$make);
