@@ -100,6 +100,7 @@ pub fn init_primary(
         tls_key: certificate.as_ref().map(|_| "tls.key".into()),
         primary_ca: None,
         primary_fingerprint: None,
+        public_url: None,
     };
     let primary_key = random_hex(32)?;
     let mut tls_fingerprint = None;
@@ -191,6 +192,7 @@ pub async fn init_satellite(
             Trust::Pinned(fingerprint) => Some(fingerprint.clone()),
             _ => None,
         },
+        public_url: None,
     };
     let site_config: &SiteConfig = &answer.config;
     create(dir, |dir| {

@@ -97,6 +97,10 @@ pub struct Config {
     /// Satellite: trust exactly the primary certificate with this SHA-256 fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_fingerprint: Option<String>,
+    /// Primary: the portal's address as people reach it (`https://sync.example.org`),
+    /// for links in mail; the address `serve` listens on when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// How a satellite trusts its primary's certificate. Kept here, beside the

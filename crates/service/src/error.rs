@@ -111,6 +111,16 @@ pub enum ServiceError {
     /// about which part was wrong.
     #[error("authentication failed")]
     WrongSyncKey,
+    /// A login with an address that has no account, a wrong password or a disabled
+    /// account: the same words for each, so nobody learns which addresses have one.
+    #[error("the address or the password is wrong")]
+    WrongLogin,
+    /// A session that ended (logged out, idle too long, too old, account disabled).
+    #[error("your session has ended: sign in again")]
+    SessionEnded,
+    /// A confirmation or reset link that was used or has expired.
+    #[error("this link was used already or has expired: ask for a new one")]
+    LinkExpired,
     /// The settings lock refused the authorisation code.
     #[error("the authorisation code is wrong; nothing was changed")]
     WrongAuthCode,
@@ -144,7 +154,11 @@ impl ServiceError {
             ServiceError::NotWritable { .. } | ServiceError::NotAllowed { .. } => {
                 ErrorKind::Forbidden
             }
-            ServiceError::WrongAuthCode | ServiceError::WrongSyncKey => ErrorKind::Unauthorised,
+            ServiceError::WrongAuthCode
+            | ServiceError::WrongSyncKey
+            | ServiceError::WrongLogin
+            | ServiceError::SessionEnded => ErrorKind::Unauthorised,
+            ServiceError::LinkExpired => ErrorKind::NotFound,
             ServiceError::SiteConfig(_) => ErrorKind::Corrupt,
             ServiceError::Invariant(_) | ServiceError::Task(_) => ErrorKind::Internal,
         }

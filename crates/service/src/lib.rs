@@ -29,7 +29,10 @@
 //!   - `reports`: conflicts, rejections, digest;
 //!   - `status`: where the site stands;
 //!   - `settings`: show, and [`set_setting`] behind the authorisation code;
-//!   - `backup`: back the primary up while it serves, and [`restore`] it.
+//!   - `backup`: back the primary up while it serves, and [`restore`] it;
+//!   - `accounts`: the cloud account's people: register, confirm, log in and out,
+//!     sessions, password resets, and the operator's account commands;
+//!   - `mail`: e-mail from the primary (the outbox folder).
 //!
 //! # Why the site lives here
 //!
@@ -40,11 +43,13 @@
 //! under their old paths. The sync API's push and pull still reach `Site::store`
 //! directly: they are being reworked into a sans-IO session of their own.
 
+mod accounts;
 mod actor;
 mod backup;
 pub mod config;
 mod error;
 mod kind;
+mod mail;
 mod orgs;
 mod records;
 mod reports;
@@ -55,11 +60,13 @@ mod sites;
 mod status;
 mod stores;
 
+pub use accounts::{MIN_PASSWORD, Session, check_email, check_password};
 pub use actor::Actor;
 pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
+pub use mail::Mail;
 pub use orgs::{OrgDetail, OrgKey, OrgSummary};
 pub use records::{
     Changes, MAX_LIST, MAX_READ_WAIT, RecordRejection, RecordView, StoreChoice, view,

@@ -32,6 +32,7 @@ fn config(role: Role, site_id: u32) -> Config {
         tls_key: None,
         primary_ca: None,
         primary_fingerprint: None,
+        public_url: Some("https://sync.example.org".into()),
     }
 }
 

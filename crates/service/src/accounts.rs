@@ -1,0 +1,413 @@
+//! The cloud account's people: registering with an address that is confirmed by an
+//! e-mailed link, logging in and out, sessions, resetting a forgotten password; and the
+//! operator's commands for accounts (`sitesync account …`).
+//!
+//! What a security reviewer checks is kept here, once: passwords are argon2id and must be
+//! 12 to 128 characters and not easily guessed (zxcvbn); tokens are 256 random bits,
+//! stored as SHA-256, single use where they are links, and expire; registration and the
+//! reset request answer the same whether or not the address has an account (the mail
+//! says the rest); a wrong address and a wrong password are refused in the same words.
+
+use crate::actor::Actor;
+use crate::error::ServiceError;
+use crate::mail::Mail;
+use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
+use crate::site::Site;
+use sitesync_store::{Account, AccountStorage, Purpose, Role, Token};
+
+/// The fewest characters a password has.
+pub const MIN_PASSWORD: usize = 12;
+/// The most characters a password may have (long passphrases are welcome).
+pub const MAX_PASSWORD: usize = 256;
+/// How long a confirmation link works.
+pub const CONFIRM_FOR_MS: u64 = 7 * 24 * 3_600_000;
+/// How long a password reset link works.
+pub const RESET_FOR_MS: u64 = 30 * 60_000;
+/// A session unused this long ends.
+pub const SESSION_IDLE_MS: u64 = 3_600_000;
+/// A session ends this long after it began, used or not.
+pub const SESSION_FOR_MS: u64 = 24 * 3_600_000;
+
+/// A browser's session: its token goes into the cookie, and is not kept here.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The session's token (256 random bits, hex).
+    pub token: String,
+    /// Whose.
+    pub account: Account,
+}
+
+/// Checks a password a person chose: its length, and that it is not easily guessed.
+pub fn check_password(password: &str, email: &str) -> Result<(), ServiceError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD {
+        return Err(ServiceError::Input(format!(
+            "the password is {chars} characters long; use at least {MIN_PASSWORD} (a few words make a good one)"
+        )));
+    }
+    if chars > MAX_PASSWORD {
+        return Err(ServiceError::Input(format!(
+            "the password is {chars} characters long; use at most {MAX_PASSWORD}"
+        )));
+    }
+    let strength = zxcvbn::zxcvbn(password, &[email]);
+    if (strength.score() as u8) < 3 {
+        let why = strength
+            .feedback()
+            .and_then(|f| f.warning())
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        return Err(ServiceError::Input(format!(
+            "this password is too easy to guess{why}; choose another, such as a few unrelated words"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the shape of an e-mail address (whether it works, only a mail tells).
+pub fn check_email(email: &str) -> Result<String, ServiceError> {
+    let email = email.trim();
+    let parts = email.split_once('@');
+    let fine = parts.is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+    }) && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    match fine {
+        true => Ok(email.to_string()),
+        false => Err(ServiceError::Input(format!(
+            "{email:?} is not an e-mail address; write it like name@example.org"
+        ))),
+    }
+}
+
+/// A new random token and what is stored of it.
+fn new_token(
+    account: u64,
+    purpose: Purpose,
+    now_ms: u64,
+    lasts: u64,
+) -> Result<(String, Token), ServiceError> {
+    let token = random_hex(32)?;
+    let stored = Token {
+        hash: token_hash(&token),
+        account,
+        purpose,
+        created_at: now_ms,
+        seen_at: now_ms,
+        expires_at: now_ms.saturating_add(lasts),
+    };
+    Ok((token, stored))
+}
+
+impl Site {
+    fn accounts_storage(&self) -> Result<&dyn AccountStorage, ServiceError> {
+        let primary = self.primary()?;
+        Ok(primary)
+    }
+
+    /// The portal's address, for links in mail: `public_url` in `config.toml`, or the
+    /// address `serve` listens on.
+    pub fn portal_url(&self) -> String {
+        match &self.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.config.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.config.listen)
+            }
+        }
+    }
+
+    /// Registers an account and mails the link that confirms its address. An address
+    /// that has an account already gets a mail saying so instead, and the answer is the
+    /// same: nobody learns from it who has an account.
+    pub fn register(&self, email: &str, password: &str, now_ms: u64) -> Result<(), ServiceError> {
+        let email = check_email(email)?;
+        check_password(password, &email)?;
+        let store = self.accounts_storage()?;
+        // Hashed before looking, so both answers take the time of a hash.
+        let hash = code_hash(password)?;
+        if store.account_by_email(&email)?.is_some() {
+            return self.send_mail(&Mail {
+                to: email,
+                subject: "Your sitesync account".into(),
+                body: format!(
+                    "Someone (you, perhaps) tried to register with this address, which has an account already.\n\nTo sign in, go to {0}/login. If you forgot your password, set a new one at {0}/reset.\n",
+                    self.portal_url()
+                ),
+            }).map(|_| ());
+        }
+        let account = store.create_account(&email, &hash, false, now_ms)?;
+        self.mail_confirmation(&account, now_ms)
+    }
+
+    fn mail_confirmation(&self, account: &Account, now_ms: u64) -> Result<(), ServiceError> {
+        let (token, stored) = new_token(account.id, Purpose::Confirm, now_ms, CONFIRM_FOR_MS)?;
+        self.accounts_storage()?.put_token(&stored)?;
+        self.send_mail(&Mail {
+            to: account.email.clone(),
+            subject: "Confirm your address for sitesync".into(),
+            body: format!(
+                "To confirm this address and start using your account, open:\n\n{}/confirm/{token}\n\nThe link works once, for 7 days. If you did not register, ignore this mail.\n",
+                self.portal_url()
+            ),
+        })
+        .map(|_| ())
+    }
+
+    /// Confirms an address by the token of its link.
+    pub fn confirm_address(&self, token: &str, now_ms: u64) -> Result<Account, ServiceError> {
+        let store = self.accounts_storage()?;
+        let spent = store
+            .take_token(&token_hash(token), Purpose::Confirm, now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        store.confirm_account(spent.account)?;
+        Ok(store.account(spent.account)?)
+    }
+
+    /// Logs in: a new session for an enabled, confirmed account whose password matches.
+    pub fn log_in(
+        &self,
+        email: &str,
+        password: &str,
+        now_ms: u64,
+    ) -> Result<Session, ServiceError> {
+        let store = self.accounts_storage()?;
+        let found = store.account_by_email(email.trim())?;
+        // An unknown address costs a hash too, so the answer takes as long.
+        let (account, hash) = match found {
+            Some(found) => found,
+            None => {
+                let _ = code_hash(password);
+                return Err(ServiceError::WrongLogin);
+            }
+        };
+        if !code_matches(password, &hash)? || account.disabled {
+            return Err(ServiceError::WrongLogin);
+        }
+        if !account.confirmed {
+            return Err(ServiceError::Input(
+                "confirm your address first: open the link in the mail sent to it".into(),
+            ));
+        }
+        let (token, stored) = new_token(account.id, Purpose::Session, now_ms, SESSION_FOR_MS)?;
+        store.put_token(&stored)?;
+        tracing::info!(account = account.id, "logged in");
+        Ok(Session { token, account })
+    }
+
+    /// The account of a session that has not ended (by its idle or its absolute time);
+    /// notes it used.
+    pub fn session(&self, token: &str, now_ms: u64) -> Result<Account, ServiceError> {
+        let store = self.accounts_storage()?;
+        let hash = token_hash(token);
+        let session = store
+            .token(&hash, Purpose::Session, now_ms)?
+            .filter(|s| now_ms.saturating_sub(s.seen_at) < SESSION_IDLE_MS)
+            .ok_or(ServiceError::SessionEnded)?;
+        let account = store.account(session.account)?;
+        if account.disabled {
+            return Err(ServiceError::SessionEnded);
+        }
+        store.touch_token(&hash, now_ms)?;
+        Ok(account)
+    }
+
+    /// Ends a session.
+    pub fn log_out(&self, token: &str) -> Result<(), ServiceError> {
+        self.accounts_storage()?
+            .take_token(&token_hash(token), Purpose::Session, 0)?;
+        Ok(())
+    }
+
+    /// Ends every session of the session's account but this one (ended ones are
+    /// cleared too). Returns how many were still going.
+    pub fn log_out_elsewhere(&self, token: &str, now_ms: u64) -> Result<u64, ServiceError> {
+        let account = self.session(token, now_ms)?;
+        let keep = token_hash(token);
+        let store = self.accounts_storage()?;
+        let going = store
+            .tokens(account.id, Purpose::Session, now_ms)?
+            .iter()
+            .filter(|s| s.hash != keep && now_ms.saturating_sub(s.seen_at) < SESSION_IDLE_MS)
+            .count();
+        store.drop_tokens(account.id, Purpose::Session, Some(&keep))?;
+        Ok(going as u64)
+    }
+
+    /// Mails a link that sets a new password, when the address has an account; the
+    /// answer is the same either way.
+    pub fn ask_reset(&self, email: &str, now_ms: u64) -> Result<(), ServiceError> {
+        let email = check_email(email)?;
+        let store = self.accounts_storage()?;
+        let Some((account, _)) = store.account_by_email(&email)? else {
+            return Ok(());
+        };
+        if account.disabled {
+            return Ok(());
+        }
+        self.mail_reset(&account, now_ms, RESET_FOR_MS)
+    }
+
+    fn mail_reset(&self, account: &Account, now_ms: u64, lasts: u64) -> Result<(), ServiceError> {
+        let (token, stored) = new_token(account.id, Purpose::Reset, now_ms, lasts)?;
+        self.accounts_storage()?.put_token(&stored)?;
+        self.send_mail(&Mail {
+            to: account.email.clone(),
+            subject: "Set your sitesync password".into(),
+            body: format!(
+                "To set a new password for your account, open:\n\n{}/reset/{token}\n\nThe link works once, for {} minutes. If you did not ask for it, ignore this mail: your password stays as it is.\n",
+                self.portal_url(),
+                lasts / 60_000
+            ),
+        })
+        .map(|_| ())
+    }
+
+    /// Sets a new password by the token of a reset link: every session ends, the
+    /// address counts as confirmed (the link reached it), and a mail says it changed.
+    pub fn reset_password(
+        &self,
+        token: &str,
+        password: &str,
+        now_ms: u64,
+    ) -> Result<Account, ServiceError> {
+        let store = self.accounts_storage()?;
+        let hash = token_hash(token);
+        let pending = store
+            .token(&hash, Purpose::Reset, now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        let account = store.account(pending.account)?;
+        check_password(password, &account.email)?;
+        let new_hash = code_hash(password)?;
+        store
+            .take_token(&hash, Purpose::Reset, now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        store.set_password(account.id, &new_hash)?;
+        store.confirm_account(account.id)?;
+        store.drop_tokens(account.id, Purpose::Session, None)?;
+        store.drop_tokens(account.id, Purpose::Reset, None)?;
+        self.send_mail(&Mail {
+            to: account.email.clone(),
+            subject: "Your sitesync password was changed".into(),
+            body: format!(
+                "The password of your account was changed, and every session ended.\n\nIf it was not you, set a new one at once at {}/reset.\n",
+                self.portal_url()
+            ),
+        })?;
+        tracing::info!(account = account.id, "password reset");
+        Ok(store.account(account.id)?)
+    }
+
+    /// Every account (the operator's `account list`).
+    pub fn accounts(&self, actor: Actor) -> Result<Vec<Account>, ServiceError> {
+        actor.local("list accounts")?;
+        Ok(self.accounts_storage()?.accounts()?)
+    }
+
+    /// Makes a confirmed account for `email` (the operator's `account create`) and mails
+    /// it a link to set its password, valid as long as a confirmation link.
+    pub fn create_account(
+        &self,
+        actor: Actor,
+        email: &str,
+        now_ms: u64,
+    ) -> Result<Account, ServiceError> {
+        actor.local("create accounts")?;
+        let email = check_email(email)?;
+        // Nobody knows this password: the owner sets one by the link.
+        let unknown = code_hash(&random_hex(32)?)?;
+        let account = self
+            .accounts_storage()?
+            .create_account(&email, &unknown, true, now_ms)?;
+        self.mail_reset(&account, now_ms, CONFIRM_FOR_MS)?;
+        Ok(account)
+    }
+
+    fn account_named(&self, email: &str) -> Result<Account, ServiceError> {
+        self.accounts_storage()?
+            .account_by_email(email.trim())?
+            .map(|(account, _)| account)
+            .ok_or_else(|| {
+                ServiceError::Input(format!(
+                    "there is no account {:?}; `sitesync account list` shows them",
+                    email.trim()
+                ))
+            })
+    }
+
+    /// Disables an account (its sessions end) or enables it again.
+    pub fn disable_account(
+        &self,
+        actor: Actor,
+        email: &str,
+        disabled: bool,
+    ) -> Result<Account, ServiceError> {
+        actor.local("disable accounts")?;
+        let account = self.account_named(email)?;
+        self.accounts_storage()?
+            .set_disabled(account.id, disabled)?;
+        Ok(self.accounts_storage()?.account(account.id)?)
+    }
+
+    /// Sets how many organisations an account may own.
+    pub fn set_org_limit(
+        &self,
+        actor: Actor,
+        email: &str,
+        limit: u32,
+    ) -> Result<Account, ServiceError> {
+        actor.local("change an account's limit")?;
+        let account = self.account_named(email)?;
+        self.accounts_storage()?.set_org_limit(account.id, limit)?;
+        Ok(self.accounts_storage()?.account(account.id)?)
+    }
+
+    /// Gives an account a role in an organisation (so organisations made with the CLI
+    /// get owners).
+    pub fn grant(
+        &self,
+        actor: Actor,
+        email: &str,
+        org: &str,
+        role: &str,
+    ) -> Result<(Account, Role), ServiceError> {
+        actor.local("grant roles")?;
+        let role = Role::parse(role).ok_or_else(|| {
+            ServiceError::Input(format!(
+                "{role:?} is not a role; the roles are {}",
+                Role::ALL.map(Role::name).join(", ")
+            ))
+        })?;
+        let account = self.account_named(email)?;
+        let org = self.primary()?.org(org)?;
+        self.accounts_storage()?
+            .set_member(org.id, account.id, role)?;
+        tracing::info!(
+            account = account.id,
+            org = org.id,
+            role = role.name(),
+            "role granted"
+        );
+        Ok((account, role))
+    }
+
+    /// The organisations an account belongs to, with its role in each.
+    pub fn memberships(
+        &self,
+        account: &Account,
+    ) -> Result<Vec<(sitesync_store::Org, Role)>, ServiceError> {
+        let store = self.primary()?;
+        store
+            .memberships(account.id)?
+            .into_iter()
+            .map(|(org, role)| Ok((store.org_by_id(org)?, role)))
+            .collect()
+    }
+}

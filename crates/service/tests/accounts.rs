@@ -1,0 +1,234 @@
+//! The cloud account's people, on a real primary: registering and confirming by the
+//! mailed link (read from the `.eml` file in the outbox), logging in and out, sessions
+//! ending, resetting a password, and the operator's account commands.
+
+mod common;
+
+use sitesync_service::{Actor, ErrorKind, ServiceError, Site};
+
+const NOW: u64 = 1_800_000_000_000;
+const HOUR: u64 = 3_600_000;
+const GOOD: &str = "correct horse battery staple";
+const OTHER: &str = "violet umbrella harbour seventeen";
+
+/// Every mail in the outbox to `to`, oldest first, as written.
+fn mails(site: &Site, to: &str) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(site.outbox())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    files
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .filter(|m| m.contains(&format!("To: {to}")))
+        .collect()
+}
+
+/// The token of the last link to `path` mailed to `to`.
+fn link(site: &Site, to: &str, path: &str) -> String {
+    let prefix = format!("https://sync.example.org/{path}/");
+    let all = mails(site, to);
+    let mail = all
+        .iter()
+        .rev()
+        .find(|m| m.contains(&prefix))
+        .expect("a mail with the link");
+    let start = mail.find(&prefix).unwrap() + prefix.len();
+    mail[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect()
+}
+
+fn kind(result: Result<impl std::fmt::Debug, ServiceError>) -> ErrorKind {
+    result.expect_err("refused").kind()
+}
+
+#[test]
+fn an_account_is_registered_confirmed_by_its_link_and_logs_in_and_out() {
+    let f = common::primary();
+    let site = &f.site;
+    site.register("ann@example.org", GOOD, NOW).unwrap();
+    let confirm = link(site, "ann@example.org", "confirm");
+    assert_eq!(confirm.len(), 64, "256 random bits");
+    // Not before the address is confirmed.
+    let early = site.log_in("ann@example.org", GOOD, NOW).unwrap_err();
+    assert!(
+        early.to_string().contains("confirm your address"),
+        "{early}"
+    );
+    let ann = site.confirm_address(&confirm, NOW + 1).unwrap();
+    assert!(ann.confirmed);
+    assert_eq!(
+        kind(site.confirm_address(&confirm, NOW + 2)),
+        ErrorKind::NotFound,
+        "single use"
+    );
+
+    let session = site.log_in("Ann@Example.org", GOOD, NOW + 3).unwrap();
+    assert_eq!(site.session(&session.token, NOW + 4).unwrap().id, ann.id);
+    // Used within the hour it lives on; idle for an hour it ends; a day after login it ends.
+    assert!(site.session(&session.token, NOW + 4 + HOUR - 1).is_ok());
+    assert_eq!(
+        kind(site.session(&session.token, NOW + 4 + 2 * HOUR)),
+        ErrorKind::Unauthorised
+    );
+    let other = site.log_in("ann@example.org", GOOD, NOW + 10).unwrap();
+    let mut t = NOW + 10;
+    while t < NOW + 10 + 24 * HOUR - HOUR {
+        t += HOUR - 1;
+        site.session(&other.token, t).unwrap();
+    }
+    assert_eq!(
+        kind(site.session(&other.token, NOW + 10 + 24 * HOUR)),
+        ErrorKind::Unauthorised
+    );
+
+    // Log out, and log out everywhere else (later: the sessions above have ended).
+    let later = NOW + 30 * HOUR;
+    let a = site.log_in("ann@example.org", GOOD, later).unwrap();
+    let b = site.log_in("ann@example.org", GOOD, later + 1).unwrap();
+    let c = site.log_in("ann@example.org", GOOD, later + 2).unwrap();
+    site.log_out(&a.token).unwrap();
+    assert!(site.session(&a.token, later + 3).is_err());
+    assert_eq!(site.log_out_elsewhere(&b.token, later + 4).unwrap(), 1);
+    assert!(site.session(&c.token, later + 5).is_err());
+    assert!(site.session(&b.token, later + 5).is_ok());
+}
+
+#[test]
+fn who_has_an_account_is_not_told_and_weak_passwords_are_refused_with_the_reason() {
+    let f = common::primary();
+    let site = &f.site;
+    let short = site.register("bob@example.org", "short", NOW).unwrap_err();
+    assert!(short.to_string().contains("at least 12"), "{short}");
+    let common = site
+        .register("bob@example.org", "password1234", NOW)
+        .unwrap_err();
+    assert!(common.to_string().contains("too easy to guess"), "{common}");
+    let bad = site.register("not-an-address", GOOD, NOW).unwrap_err();
+    assert!(bad.to_string().contains("not an e-mail address"), "{bad}");
+    assert!(
+        mails(site, "bob@example.org").is_empty(),
+        "nothing happened"
+    );
+
+    site.register("bob@example.org", GOOD, NOW).unwrap();
+    // Registering again answers the same; the mail tells the owner instead.
+    site.register("BOB@example.org", OTHER, NOW).unwrap();
+    let sent = mails(site, "BOB@example.org");
+    assert!(sent.last().unwrap().contains("has an account already"));
+
+    let confirm = link(site, "bob@example.org", "confirm");
+    site.confirm_address(&confirm, NOW).unwrap();
+    let wrong_password = site.log_in("bob@example.org", OTHER, NOW).unwrap_err();
+    let no_account = site.log_in("nobody@example.org", OTHER, NOW).unwrap_err();
+    assert_eq!(wrong_password.to_string(), no_account.to_string());
+    assert_eq!(wrong_password.kind(), ErrorKind::Unauthorised);
+    // A reset asked for an address without an account answers the same, and sends nothing.
+    site.ask_reset("nobody@example.org", NOW).unwrap();
+    assert!(mails(site, "nobody@example.org").is_empty());
+}
+
+#[test]
+fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
+    let f = common::primary();
+    let site = &f.site;
+    site.register("cat@example.org", GOOD, NOW).unwrap();
+    site.confirm_address(&link(site, "cat@example.org", "confirm"), NOW)
+        .unwrap();
+    let session = site.log_in("cat@example.org", GOOD, NOW).unwrap();
+
+    site.ask_reset("cat@example.org", NOW).unwrap();
+    let reset = link(site, "cat@example.org", "reset");
+    let weak = site
+        .reset_password(&reset, "password1234", NOW + 1)
+        .unwrap_err();
+    assert!(weak.to_string().contains("too easy"), "{weak}");
+    // A refused password does not spend the link; an expired link is refused.
+    assert_eq!(
+        kind(site.reset_password(&reset, OTHER, NOW + 31 * 60_000)),
+        ErrorKind::NotFound
+    );
+    site.reset_password(&reset, OTHER, NOW + 2).unwrap();
+    assert_eq!(
+        kind(site.reset_password(&reset, GOOD, NOW + 3)),
+        ErrorKind::NotFound,
+        "single use"
+    );
+    assert!(
+        site.session(&session.token, NOW + 3).is_err(),
+        "every session ended"
+    );
+    assert!(site.log_in("cat@example.org", GOOD, NOW + 4).is_err());
+    site.log_in("cat@example.org", OTHER, NOW + 4).unwrap();
+    assert!(
+        mails(site, "cat@example.org")
+            .last()
+            .unwrap()
+            .contains("was changed")
+    );
+}
+
+#[test]
+fn the_operator_makes_accounts_grants_roles_and_disables_them() {
+    let f = common::primary();
+    let site = &f.site;
+    site.create_org(Actor::Operator, "Acme", NOW).unwrap();
+    let dan = site
+        .create_account(Actor::Operator, "dan@example.org", NOW)
+        .unwrap();
+    assert!(dan.confirmed);
+    assert_eq!(
+        kind(site.create_account(Actor::Operator, "DAN@example.org", NOW)),
+        ErrorKind::Taken
+    );
+    assert_eq!(
+        kind(site.create_account(Actor::Site(2), "eve@example.org", NOW)),
+        ErrorKind::Forbidden
+    );
+    // The operator's account gets a link to set its password, good for a week.
+    let set = link(site, "dan@example.org", "reset");
+    site.reset_password(&set, GOOD, NOW + 6 * 24 * HOUR)
+        .unwrap();
+    let session = site
+        .log_in("dan@example.org", GOOD, NOW + 6 * 24 * HOUR)
+        .unwrap();
+
+    let (_, role) = site
+        .grant(Actor::Operator, "dan@example.org", "Acme", "Owner")
+        .unwrap();
+    assert_eq!(role.name(), "owner");
+    let orgs = site.memberships(&dan).unwrap();
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(
+        (orgs[0].0.name.as_str(), orgs[0].1.name()),
+        ("Acme", "owner")
+    );
+    let bad_role = site
+        .grant(Actor::Operator, "dan@example.org", "Acme", "king")
+        .unwrap_err();
+    assert!(
+        bad_role
+            .to_string()
+            .contains("viewer, manager, admin, owner"),
+        "{bad_role}"
+    );
+
+    assert_eq!(
+        site.set_org_limit(Actor::Operator, "dan@example.org", 3)
+            .unwrap()
+            .org_limit,
+        3
+    );
+    site.disable_account(Actor::Operator, "dan@example.org", true)
+        .unwrap();
+    assert!(site.session(&session.token, NOW + 6 * 24 * HOUR).is_err());
+    assert_eq!(
+        kind(site.log_in("dan@example.org", GOOD, NOW + 6 * 24 * HOUR)),
+        ErrorKind::Unauthorised
+    );
+    let listed = site.accounts(Actor::Operator).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].disabled);
+}
