@@ -3,6 +3,7 @@
 //! This binary only parses arguments, opens what a command needs and prints the result;
 //! the work is done by `sitesync-node` and the crates beneath it.
 
+mod accounts;
 mod admin;
 mod bench;
 mod demo;
@@ -66,6 +67,12 @@ enum Command {
     /// Collections, on the primary.
     #[command(subcommand)]
     Collection(CollectionCmd),
+    /// People's accounts of the cloud account (the portal), on the primary.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// The primary's e-mail.
+    #[command(subcommand)]
+    Mail(MailCmd),
     /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
     Serve(ServeArgs),
     /// Run one sync round (push, then pull until caught up); exits 0 when in sync, 14
@@ -359,6 +366,36 @@ enum CollectionCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum AccountCmd {
+    /// Every account: address, state, how many organisations it may own.
+    List,
+    /// Make a confirmed account; a link to set its password is mailed to it.
+    Create { email: String },
+    /// Disable an account (its sessions end), or with --enable let it log in again.
+    Disable {
+        email: String,
+        #[arg(long)]
+        enable: bool,
+    },
+    /// How many organisations an account may own (1 unless raised).
+    SetLimit { email: String, limit: u32 },
+    /// Give an account a role in an organisation: viewer, manager, admin or owner.
+    Grant {
+        email: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCmd {
+    /// Send a test mail, and say which way mail goes.
+    Test { address: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum RecordCmd {
     /// Set fields of a record (others keep their values), creating it if needed.
     Put {
@@ -482,6 +519,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Store(cmd) => admin::store(&dir, &out, cmd),
         Command::Site(cmd) => admin::site_cmd(&dir, &out, cmd),
         Command::Collection(cmd) => admin::collection(&dir, &out, cmd),
+        Command::Account(cmd) => accounts::account(&dir, &out, cmd),
+        Command::Mail(cmd) => accounts::mail(&dir, &out, cmd),
         Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
         Command::Backup { dest } => admin::backup(&dir, &out, &dest),

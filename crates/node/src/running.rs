@@ -3,26 +3,10 @@
 //! wake it after they wrote (`record put`, the administration commands).
 
 use crate::config::DataDir;
-use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
-/// What `serve.json` says while `serve` runs.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Running {
-    /// The process id of `serve`.
-    pub pid: u32,
-    /// The address it listens on.
-    pub addr: SocketAddr,
-}
-
-impl Running {
-    /// Reads the `serve.json` of `dir`; `None` when there is none or it does not parse.
-    pub fn read(dir: &DataDir) -> Option<Running> {
-        serde_json::from_slice(&std::fs::read(dir.serve_path()).ok()?).ok()
-    }
-}
+pub use crate::config::Running;
 
 /// The address a running `serve` of this data folder listens on, if one answers.
 pub fn running_address(dir: &DataDir) -> Option<String> {

@@ -9,6 +9,7 @@
 //! says the rest); a wrong address and a wrong password are refused in the same words.
 
 use crate::actor::Actor;
+use crate::config::Running;
 use crate::error::ServiceError;
 use crate::mail::Mail;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
@@ -83,6 +84,15 @@ pub fn check_email(email: &str) -> Result<String, ServiceError> {
     }
 }
 
+/// A duration for a person: "30 minutes", "7 days".
+fn how_long(ms: u64) -> String {
+    match ms {
+        ms if ms >= 86_400_000 => format!("{} days", ms / 86_400_000),
+        ms if ms >= 3_600_000 => format!("{} hours", ms / 3_600_000),
+        ms => format!("{} minutes", ms / 60_000),
+    }
+}
+
 /// A new random token and what is stored of it.
 fn new_token(
     account: u64,
@@ -109,19 +119,19 @@ impl Site {
     }
 
     /// The portal's address, for links in mail: `public_url` in `config.toml`, or the
-    /// address `serve` listens on.
+    /// address the running `serve` listens on (or is to listen on).
     pub fn portal_url(&self) -> String {
-        match &self.config.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => {
-                let scheme = if self.config.tls_cert.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{}", self.config.listen)
-            }
+        if let Some(url) = &self.config.public_url {
+            return url.trim_end_matches('/').to_string();
         }
+        let scheme = match self.config.tls_cert {
+            Some(_) => "https",
+            None => "http",
+        };
+        let address = Running::read(&self.dir)
+            .map(|running| running.addr.to_string())
+            .unwrap_or_else(|| self.config.listen.clone());
+        format!("{scheme}://{address}")
     }
 
     /// Registers an account and mails the link that confirms its address. An address
@@ -262,9 +272,9 @@ impl Site {
             to: account.email.clone(),
             subject: "Set your sitesync password".into(),
             body: format!(
-                "To set a new password for your account, open:\n\n{}/reset/{token}\n\nThe link works once, for {} minutes. If you did not ask for it, ignore this mail: your password stays as it is.\n",
+                "To set a new password for your account, open:\n\n{}/reset/{token}\n\nThe link works once, for {}. If you did not ask for it, ignore this mail: your password stays as it is.\n",
                 self.portal_url(),
-                lasts / 60_000
+                how_long(lasts)
             ),
         })
         .map(|_| ())

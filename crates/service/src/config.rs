@@ -166,6 +166,22 @@ pub fn check_auth_code(code: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What `serve.json` says while `serve` runs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Running {
+    /// The process id of `serve`.
+    pub pid: u32,
+    /// The address it listens on.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Running {
+    /// Reads the `serve.json` of `dir`; `None` when there is none or it does not parse.
+    pub fn read(dir: &DataDir) -> Option<Running> {
+        serde_json::from_slice(&fs::read(dir.serve_path()).ok()?).ok()
+    }
+}
+
 /// The paths of a data folder.
 #[derive(Debug, Clone)]
 pub struct DataDir {

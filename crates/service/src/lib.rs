@@ -75,5 +75,7 @@ pub use reports::RejectionView;
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
+/// A person's account of the cloud account, as the use-cases return it.
+pub use sitesync_store::Account;
 pub use status::{Standing, Status, plural};
 pub use stores::CollectionView;
