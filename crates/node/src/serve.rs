@@ -113,7 +113,11 @@ pub async fn serve(
     } else {
         app = app.route("/sync/v1/{*path}", axum::routing::any(not_a_primary));
     }
-    let app = app.with_state(node.clone());
+    let mut app = app.with_state(node.clone());
+    if node.site.is_primary() {
+        // The cloud account's portal, at the root of the primary's address.
+        app = app.merge(sitesync_portal::routes(node.site.clone(), tls.is_some()));
+    }
     let (agent, contacts) = match node.site.config.role {
         Role::Satellite => (
             Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())),

@@ -14,7 +14,7 @@ use crate::error::ServiceError;
 use crate::mail::Mail;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
-use sitesync_store::{Account, AccountStorage, Purpose, Role, Token};
+use sitesync_store::{Account, AccountStorage, Purpose, Role, StoreError, Token};
 
 /// The fewest characters a password has.
 pub const MIN_PASSWORD: usize = 12;
@@ -419,5 +419,96 @@ impl Site {
             .into_iter()
             .map(|(org, role)| Ok((store.org_by_id(org)?, role)))
             .collect()
+    }
+}
+
+/// An organisation a member works in, with the member's role there.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The organisation.
+    pub org: sitesync_store::Org,
+    /// The member's role.
+    pub role: Role,
+}
+
+impl Site {
+    /// Creates an organisation for a logged-in account, which becomes its owner: an
+    /// account may own as many as its limit allows (one, unless the operator raised it).
+    pub fn create_org_as(
+        &self,
+        account: &Account,
+        name: &str,
+        now_ms: u64,
+    ) -> Result<crate::OrgKey, ServiceError> {
+        let owned = self
+            .accounts_storage()?
+            .memberships(account.id)?
+            .iter()
+            .filter(|(_, role)| *role == Role::Owner)
+            .count();
+        if owned >= account.org_limit as usize {
+            return Err(ServiceError::NotAllowed {
+                actor: account.email.clone(),
+                what: "own more organisations (ask the operator to raise the limit)",
+            });
+        }
+        let made = self.create_org(Actor::Operator, name, now_ms)?;
+        self.accounts_storage()?
+            .set_member(made.org.id, account.id, Role::Owner)?;
+        tracing::info!(
+            account = account.id,
+            org = made.org.id,
+            "organisation created in the portal"
+        );
+        Ok(made)
+    }
+
+    /// An account's membership of an organisation; an organisation it is not a member
+    /// of is "not found", as if it did not exist, so ids reveal nothing.
+    pub fn membership(
+        &self,
+        account: &Account,
+        org: sitesync_core::OrgId,
+    ) -> Result<Membership, ServiceError> {
+        let role = self
+            .accounts_storage()?
+            .memberships(account.id)?
+            .into_iter()
+            .find_map(|(id, role)| (id == org).then_some(role))
+            .ok_or_else(|| StoreError::NotFound(format!("there is no organisation {org}")))?;
+        Ok(Membership {
+            org: self.primary()?.org_by_id(org)?,
+            role,
+        })
+    }
+}
+
+/// A session as its account's page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// When it began (ms since the epoch).
+    pub started_at: u64,
+    /// When it was last used.
+    pub seen_at: u64,
+    /// Whether it is the session asking.
+    pub current: bool,
+}
+
+impl Site {
+    /// The sessions still going of the session's account, newest first.
+    pub fn sessions(&self, token: &str, now_ms: u64) -> Result<Vec<SessionView>, ServiceError> {
+        let account = self.session(token, now_ms)?;
+        let current = token_hash(token);
+        Ok(self
+            .accounts_storage()?
+            .tokens(account.id, Purpose::Session, now_ms)?
+            .into_iter()
+            .filter(|s| now_ms.saturating_sub(s.seen_at) < SESSION_IDLE_MS)
+            .map(|s| SessionView {
+                started_at: s.created_at,
+                seen_at: s.seen_at,
+                current: s.hash == current,
+            })
+            .collect())
     }
 }

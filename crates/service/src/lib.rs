@@ -60,7 +60,7 @@ mod sites;
 mod status;
 mod stores;
 
-pub use accounts::{MIN_PASSWORD, Session, check_email, check_password};
+pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, check_password};
 pub use actor::Actor;
 pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Role};
@@ -76,6 +76,6 @@ pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
 /// A person's account of the cloud account, as the use-cases return it.
-pub use sitesync_store::Account;
+pub use sitesync_store::{Account, Role as MemberRole};
 pub use status::{Standing, Status, plural};
 pub use stores::CollectionView;

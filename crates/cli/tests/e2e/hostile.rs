@@ -32,11 +32,12 @@ fn raw(node: &Node, method: &str, path: &str, headers: &[(&str, &str)], body: &[
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Response { status, body }
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Response {
+        status,
+        body: body.to_string(),
+        head: head.to_string(),
+    }
 }
 
 fn refused(answer: &Response, status: u16, words: &str) {

@@ -18,6 +18,7 @@ mod invariants;
 mod kills;
 mod live;
 mod names;
+mod portal;
 mod proxy;
 mod restart;
 mod restore;

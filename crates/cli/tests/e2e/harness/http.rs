@@ -10,9 +10,21 @@ use std::time::Duration;
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// The status line and headers, as sent.
+    pub head: String,
 }
 
 impl Response {
+    /// Every value of header `name` (any case).
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.trim())
+            .collect()
+    }
+
     #[track_caller]
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body)
@@ -23,14 +35,36 @@ impl Response {
 /// One HTTP/1.1 request with `Connection: close`. The body is written from another
 /// thread so a server that answers before reading it all (a body too large) is heard.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+    http_with(
+        addr,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    )
+}
+
+/// [`http`] with these request headers (besides `Host`, `Content-Length` and
+/// `Connection`).
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Response {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let body = body.unwrap_or(b"").to_vec();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let mut writer = stream.try_clone().expect("clone stream");
@@ -87,6 +121,7 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
     Some(Response {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
+        head: head.to_string(),
     })
 }
 

@@ -1,0 +1,234 @@
+//! The portal in a real browser: Debian's Chromium driven by playwright-core
+//! (`crates/portal/tests/browser/flow.mjs`), against a real primary, with a real
+//! satellite enrolled by the sync key the browser read off the page. Screenshots of
+//! every page visited are saved under the test's temporary target folder, printed.
+
+use crate::harness::{Cluster, Node, http_with};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn browser_tests() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../portal/tests/browser")
+}
+
+/// Runs a phase of the browser flow; returns what it printed last, as JSON.
+fn flow(primary: &Node, shots: &std::path::Path, args: &[&str]) -> Value {
+    let dir = browser_tests();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "the browser tests need playwright-core: run `npm ci` in {} (and install Debian's chromium); .ci/run does both",
+        dir.display()
+    );
+    let out = Command::new("node")
+        .arg("flow.mjs")
+        .args(args)
+        .current_dir(&dir)
+        .env("PORTAL", primary.url())
+        .env("OUTBOX", primary.data.join("mail").join("outbox"))
+        .env("SHOTS", shots)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser flow {args:?} failed:\n{stderr}\n{stdout}\nprimary log:\n{}",
+        primary.log_tail()
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("the flow printed no JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn a_person_signs_up_creates_an_organisation_and_watches_a_site() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portal-screenshots");
+    std::fs::create_dir_all(&shots).expect("a folder for screenshots");
+
+    let signed_up = flow(&primary, &shots, &["signup"]);
+    let key = signed_up["syncKey"]
+        .as_str()
+        .expect("the sync key")
+        .to_string();
+    let org = signed_up["org"]
+        .as_str()
+        .expect("the organisation's page")
+        .to_string();
+    cluster.secret("sync key read in the browser", &key);
+
+    // A real satellite enrols with the key the page showed, writes and syncs.
+    let shop = cluster.satellite("shop", &primary, &key, &[]);
+    shop.put("notes", "hello", r#"{"from":"shop"}"#, None);
+    shop.sync();
+
+    let watched = flow(&primary, &shots, &["sites", &org]);
+    assert_eq!(watched["siteId"], shop.site_id.to_string(), "{watched}");
+    eprintln!("portal screenshots: {}", shots.display());
+}
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+/// Registers and confirms `email` through the portal's pages, as plain HTTP; returns a
+/// session cookie (`session=TOKEN`).
+fn signed_up(primary: &Node, email: &str) -> String {
+    let body = format!(
+        "email={}&password=violet+umbrella+harbour+seventeen",
+        email.replace('@', "%40")
+    );
+    let addr = primary.addr();
+    let r = http_with(addr, "POST", "/register", &[FORM], Some(body.as_bytes()));
+    assert_eq!(r.status, 200, "{r:?}");
+    let outbox = primary.data.join("mail").join("outbox");
+    let mail = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .find(|m| m.contains(&format!("To: {email}")) && m.contains("/confirm/"))
+        .expect("a confirmation mail");
+    let start = mail.find("/confirm/").unwrap();
+    let path: String = mail[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(http_with(addr, "POST", &path, &[FORM], None).status, 200);
+    let r = http_with(addr, "POST", "/login", &[FORM], Some(body.as_bytes()));
+    assert_eq!(r.status, 303, "{r:?}");
+    let cookie = r
+        .headers("set-cookie")
+        .first()
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn the_portal_refuses_cross_site_posts_tells_no_one_who_has_an_account_and_shows_only_its_members_organisations()
+ {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let page = http_with(addr, "GET", "/login", &[], None);
+    assert_eq!(page.status, 200);
+    let policy = page.headers("content-security-policy").join(" ");
+    for part in [
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(part), "{policy}");
+    }
+    assert_eq!(page.headers("x-content-type-options"), ["nosniff"]);
+    assert!(!page.body.contains("<script>"), "no inline script");
+
+    // A post from another site is refused, whatever it carries.
+    let body = b"email=x%40example.org&password=violet+umbrella+harbour+seventeen";
+    for foreign in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "http://evil.example"),
+    ] {
+        let r = http_with(addr, "POST", "/register", &[FORM, foreign], Some(body));
+        assert_eq!(r.status, 403, "{foreign:?}: {r:?}");
+    }
+    assert!(!primary.data.join("mail").exists(), "nothing was sent");
+    // No state changes on GET.
+    assert_eq!(http_with(addr, "GET", "/logout", &[], None).status, 405);
+
+    let ann = signed_up(&primary, "ann@example.org");
+    let bob = signed_up(&primary, "bob@example.org");
+    // Who has an account is not told: a wrong password and an unknown address get the
+    // same answer, and registering a taken address answers like a new one.
+    let wrong = http_with(
+        addr,
+        "POST",
+        "/login",
+        &[FORM],
+        Some(b"email=ann%40example.org&password=not+her+password+at+all"),
+    );
+    let unknown = http_with(
+        addr,
+        "POST",
+        "/login",
+        &[FORM],
+        Some(b"email=zed%40example.org&password=not+her+password+at+all"),
+    );
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(
+        wrong.body.replace("ann%40", ""),
+        unknown.body.replace("zed%40", "").replace("zed@", "ann@")
+    );
+    let again = http_with(
+        addr,
+        "POST",
+        "/register",
+        &[FORM],
+        Some(b"email=ann%40example.org&password=violet+umbrella+harbour+seventeen"),
+    );
+    let fresh = http_with(
+        addr,
+        "POST",
+        "/register",
+        &[FORM],
+        Some(b"email=new%40example.org&password=violet+umbrella+harbour+seventeen"),
+    );
+    assert_eq!(
+        (again.status, again.body.clone()),
+        (fresh.status, fresh.body.clone())
+    );
+
+    // Ann's organisation is hers: Bob is told it does not exist, and so is anyone
+    // signed out sent to sign in.
+    let made = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &ann)],
+        Some(b"name=Ann+Pharmacies"),
+    );
+    assert_eq!(made.status, 303, "{made:?}");
+    let path = made.headers("location")[0].to_string();
+    let hers = http_with(addr, "GET", &path, &[("Cookie", &ann)], None);
+    assert!(
+        hers.status == 200 && hers.body.contains("data-testid=\"sync-key\""),
+        "{hers:?}"
+    );
+    let not_his = http_with(addr, "GET", &path, &[("Cookie", &bob)], None);
+    assert_eq!(not_his.status, 404, "{not_his:?}");
+    assert!(!not_his.body.contains("Ann Pharmacies"));
+    let signed_out = http_with(addr, "GET", &path, &[], None);
+    assert_eq!(signed_out.status, 303);
+    // One organisation per account unless the operator raises the limit.
+    let second = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &ann)],
+        Some(b"name=Ann+Two"),
+    );
+    assert_eq!(second.status, 400, "{second:?}");
+    assert!(second.body.contains("raise the limit"), "{}", second.body);
+    primary.cli(&["account", "set-limit", "ann@example.org", "2"]);
+    let second = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &ann)],
+        Some(b"name=Ann+Two"),
+    );
+    assert_eq!(second.status, 303, "{second:?}");
+
+    // Signing out ends the session on the server, not only in the browser.
+    let out = http_with(addr, "POST", "/logout", &[("Cookie", &ann)], None);
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        http_with(addr, "GET", &path, &[("Cookie", &ann)], None).status,
+        303
+    );
+}

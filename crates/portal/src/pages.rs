@@ -1,0 +1,628 @@
+//! The portal's pages: signing up, in and out, resetting a password, organisations with
+//! their sync key and sites, and the account's sessions.
+
+use crate::Portal;
+use crate::text::{Text, for_reader};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use sitesync_core::time;
+use sitesync_service::{Account, Actor, MIN_PASSWORD, ServiceError, Site};
+use std::sync::Arc;
+
+pub fn routes() -> Router<Portal> {
+    Router::new()
+        .route("/", get(home))
+        .route("/register", get(register_form).post(register))
+        .route("/confirm/{token}", get(confirm_form).post(confirm))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/reset", get(reset_form).post(ask_reset))
+        .route("/reset/{token}", get(new_password_form).post(set_password))
+        .route("/orgs", get(orgs).post(create_org))
+        .route("/orgs/{org}", get(org))
+        .route("/account", get(account))
+        .route("/account/end-others", post(end_others))
+        .route("/static/portal.css", get(css))
+        .route("/static/portal.js", get(js))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A page answer: the HTML of a template, with a status.
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be made",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Runs a use-case on a blocking thread (SQLite and argon2 block).
+async fn blocking<T: Send + 'static>(
+    portal: &Portal,
+    work: impl FnOnce(&Site) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let site: Arc<Site> = portal.site.clone();
+    tokio::task::spawn_blocking(move || work(&site))
+        .await
+        .map_err(|e| ServiceError::Task(e.to_string()))?
+}
+
+fn text(headers: &HeaderMap) -> &'static Text {
+    for_reader(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The signed-in account and its session token; a reader who is not signed in (or
+/// whose session ended) is sent to sign in instead.
+struct SignedIn(Account, String);
+
+impl FromRequestParts<Portal> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Response> {
+        let Some(token) = portal.session_token(&parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let asked = token.clone();
+        match blocking(portal, move |site| site.session(&asked, now_ms())).await {
+            Ok(account) => Ok(SignedIn(account, token)),
+            Err(_) => Err((
+                [(header::SET_COOKIE, portal.cookie(None))],
+                Redirect::to("/login"),
+            )
+                .into_response()),
+        }
+    }
+}
+
+/// A form page: what it asks, where it posts, and what it says.
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    heading: &'static str,
+    action: String,
+    ask_email: bool,
+    email: String,
+    password_label: Option<&'static str>,
+    password_autocomplete: &'static str,
+    min_password: usize,
+    button: &'static str,
+    error: Option<String>,
+    note: Option<&'static str>,
+    links: Vec<(&'static str, &'static str)>,
+}
+
+impl<'a> FormPage<'a> {
+    fn new(t: &'a Text, heading: &'static str, action: &str, button: &'static str) -> Self {
+        FormPage {
+            t,
+            who: None,
+            heading,
+            action: action.to_string(),
+            ask_email: true,
+            email: String::new(),
+            password_label: Some("password"),
+            password_autocomplete: "current-password",
+            min_password: MIN_PASSWORD,
+            button,
+            error: None,
+            note: None,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// A page that says one thing, with maybe a link on.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    heading: &'static str,
+    message: String,
+    link: Option<(&'static str, &'static str)>,
+}
+
+fn message(
+    t: &Text,
+    status: StatusCode,
+    heading: &'static str,
+    message: String,
+    link: Option<(&'static str, &'static str)>,
+) -> Response {
+    page(
+        status,
+        &MessagePage {
+            t,
+            who: None,
+            heading,
+            message,
+            link,
+        },
+    )
+}
+
+/// A failed use-case as a page: its words, with the status its kind has.
+fn failure(t: &Text, error: &ServiceError) -> Response {
+    let (status, _) = error.kind().http();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let words = match status {
+        StatusCode::NOT_FOUND => t.s("not_found").to_string(),
+        s if s.is_server_error() => t.s("error_title").to_string(),
+        _ => error.to_string(),
+    };
+    message(t, status, "error_title", words, Some(("go_home", "/")))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn home(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    match portal.session_token(&headers) {
+        Some(_) => Redirect::to("/orgs").into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+fn register_page(t: &Text) -> FormPage<'_> {
+    let mut form = FormPage::new(t, "register_title", "/register", "create_account");
+    form.password_autocomplete = "new-password";
+    form.links = vec![("have_account", "/login")];
+    form
+}
+
+async fn register_form(headers: HeaderMap) -> Response {
+    page(StatusCode::OK, &register_page(text(&headers)))
+}
+
+async fn register(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let t = text(&headers);
+    let email = form.email.clone();
+    match blocking(&portal, move |site| {
+        site.register(&form.email, &form.password, now_ms())
+    })
+    .await
+    {
+        Ok(()) => message(
+            t,
+            StatusCode::OK,
+            "check_mail_title",
+            t.s("check_mail").into(),
+            None,
+        ),
+        Err(error) => {
+            let mut again = register_page(t);
+            again.email = email;
+            again.error = Some(error.to_string());
+            page(StatusCode::BAD_REQUEST, &again)
+        }
+    }
+}
+
+async fn confirm_form(headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let t = text(&headers);
+    let mut form = FormPage::new(
+        t,
+        "confirm_title",
+        &format!("/confirm/{token}"),
+        "confirm_button",
+    );
+    form.ask_email = false;
+    form.password_label = None;
+    page(StatusCode::OK, &form)
+}
+
+async fn confirm(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let t = text(&headers);
+    match blocking(&portal, move |site| site.confirm_address(&token, now_ms())).await {
+        Ok(_) => message(
+            t,
+            StatusCode::OK,
+            "confirm_title",
+            t.s("confirmed").into(),
+            Some(("sign_in", "/login")),
+        ),
+        Err(error) => failure(t, &error),
+    }
+}
+
+fn login_page(t: &Text) -> FormPage<'_> {
+    let mut form = FormPage::new(t, "sign_in_title", "/login", "sign_in");
+    form.links = vec![("no_account", "/register"), ("forgot", "/reset")];
+    form
+}
+
+async fn login_form(headers: HeaderMap) -> Response {
+    page(StatusCode::OK, &login_page(text(&headers)))
+}
+
+async fn login(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let t = text(&headers);
+    let email = form.email.clone();
+    match blocking(&portal, move |site| {
+        site.log_in(&form.email, &form.password, now_ms())
+    })
+    .await
+    {
+        Ok(session) => (
+            [(header::SET_COOKIE, portal.cookie(Some(&session.token)))],
+            Redirect::to("/orgs"),
+        )
+            .into_response(),
+        Err(error) => {
+            let mut again = login_page(t);
+            again.email = email;
+            again.error = Some(error.to_string());
+            let (status, _) = error.kind().http();
+            page(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED),
+                &again,
+            )
+        }
+    }
+}
+
+async fn logout(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    if let Some(token) = portal.session_token(&headers) {
+        let _ = blocking(&portal, move |site| site.log_out(&token)).await;
+    }
+    (
+        [(header::SET_COOKIE, portal.cookie(None))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+async fn reset_form(headers: HeaderMap) -> Response {
+    let t = text(&headers);
+    let mut form = FormPage::new(t, "reset_title", "/reset", "send_reset");
+    form.password_label = None;
+    page(StatusCode::OK, &form)
+}
+
+async fn ask_reset(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let t = text(&headers);
+    // The same answer whether or not the address has an account.
+    let _ = blocking(&portal, move |site| site.ask_reset(&form.email, now_ms())).await;
+    message(
+        t,
+        StatusCode::OK,
+        "check_mail_title",
+        t.s("check_mail").into(),
+        None,
+    )
+}
+
+fn new_password_page<'a>(t: &'a Text, token: &str) -> FormPage<'a> {
+    let mut form = FormPage::new(
+        t,
+        "set_password_title",
+        &format!("/reset/{token}"),
+        "set_password",
+    );
+    form.ask_email = false;
+    form.password_label = Some("new_password");
+    form.password_autocomplete = "new-password";
+    form
+}
+
+async fn new_password_form(headers: HeaderMap, Path(token): Path<String>) -> Response {
+    page(StatusCode::OK, &new_password_page(text(&headers), &token))
+}
+
+async fn set_password(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let t = text(&headers);
+    let asked = token.clone();
+    match blocking(&portal, move |site| {
+        site.reset_password(&asked, &form.password, now_ms())
+    })
+    .await
+    {
+        Ok(_) => (
+            [(header::SET_COOKIE, portal.cookie(None))],
+            message(
+                t,
+                StatusCode::OK,
+                "set_password_title",
+                t.s("password_set").into(),
+                Some(("sign_in", "/login")),
+            ),
+        )
+            .into_response(),
+        Err(error @ ServiceError::Input(_)) => {
+            let mut again = new_password_page(t, &token);
+            again.error = Some(error.to_string());
+            page(StatusCode::BAD_REQUEST, &again)
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgsPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    orgs: Vec<(u64, String, &'static str)>,
+    error: Option<String>,
+}
+
+async fn orgs_page(portal: &Portal, t: &Text, account: Account, error: Option<String>) -> Response {
+    let who = Some(account.email.clone());
+    match blocking(portal, move |site| site.memberships(&account)).await {
+        Ok(memberships) => {
+            let orgs = memberships
+                .into_iter()
+                .map(|(org, role)| (org.id, org.name, role.name()))
+                .collect();
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            page(
+                status,
+                &OrgsPage {
+                    t,
+                    who,
+                    orgs,
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+async fn orgs(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+) -> Response {
+    orgs_page(&portal, text(&headers), account, None).await
+}
+
+#[derive(Deserialize)]
+struct NewOrg {
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_org(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<NewOrg>,
+) -> Response {
+    let t = text(&headers);
+    let owner = account.clone();
+    match blocking(&portal, move |site| {
+        site.create_org_as(&owner, &form.name, now_ms())
+    })
+    .await
+    {
+        Ok(made) => Redirect::to(&format!("/orgs/{}", made.org.id)).into_response(),
+        Err(error) => orgs_page(&portal, t, account, Some(error.to_string())).await,
+    }
+}
+
+/// A site's row on its organisation's page.
+struct SiteLine {
+    id: u32,
+    name: String,
+    stores: String,
+    last_contact: String,
+    health: &'static str,
+    behind: u64,
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    org: String,
+    role: &'static str,
+    sync_key: String,
+    command: String,
+    sites: Vec<SiteLine>,
+}
+
+/// How a site is doing, by when it was last heard of.
+fn health(revoked: bool, last_contact: Option<u64>, behind: u64, now: u64) -> &'static str {
+    const DAY: u64 = 86_400_000;
+    match (revoked, last_contact) {
+        (true, _) => "revoked",
+        (false, None) => "never_connected",
+        (false, Some(at)) if now.saturating_sub(at) > 3 * DAY => "lost",
+        (false, Some(at)) if now.saturating_sub(at) > DAY => "stale",
+        (false, Some(at)) if now.saturating_sub(at) > sitesync_service::ONLINE_WITHIN_MS => "late",
+        (false, Some(_)) if behind > 0 => "online",
+        (false, Some(_)) => "in_sync",
+    }
+}
+
+async fn org(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    let who = Some(account.email.clone());
+    let base = portal.site.portal_url();
+    let found = blocking(&portal, move |site| {
+        let member = site.membership(&account, org)?;
+        let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
+        let sites: Vec<_> = site
+            .sites(Actor::Operator)?
+            .into_iter()
+            .filter(|s| s.row.org == member.org.id)
+            .collect();
+        Ok((member, detail, sites))
+    })
+    .await;
+    let (member, detail, sites) = match found {
+        Ok(found) => found,
+        Err(error) => return failure(t, &error),
+    };
+    let now = now_ms();
+    let sites = sites
+        .into_iter()
+        .map(|s| SiteLine {
+            id: s.row.id,
+            name: s.row.name.clone(),
+            stores: match s.row.assignment.all_stores {
+                true => t.s("all_stores").to_string(),
+                false => s.stores.join(", "),
+            },
+            last_contact: s
+                .row
+                .last_contact
+                .map_or_else(|| t.s("never").to_string(), time::rfc3339),
+            health: health(s.row.revoked, s.row.last_contact, s.behind, now),
+            behind: s.behind,
+        })
+        .collect();
+    let command = format!(
+        "sitesync init satellite --primary {base} --sync-key {}",
+        detail.key.sync_key
+    );
+    page(
+        StatusCode::OK,
+        &OrgPage {
+            t,
+            who,
+            org: member.org.name,
+            role: member.role.name(),
+            sync_key: detail.key.sync_key,
+            command,
+            sites,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    email: String,
+    note: Option<&'static str>,
+    sessions: Vec<(String, String, bool)>,
+}
+
+async fn account_page(
+    portal: &Portal,
+    SignedIn(account, token): SignedIn,
+    headers: &HeaderMap,
+    note: Option<&'static str>,
+) -> Response {
+    let t = text(headers);
+    match blocking(portal, move |site| site.sessions(&token, now_ms())).await {
+        Ok(sessions) => {
+            let sessions = sessions
+                .into_iter()
+                .map(|s| {
+                    (
+                        time::rfc3339(s.started_at),
+                        time::rfc3339(s.seen_at),
+                        s.current,
+                    )
+                })
+                .collect();
+            let email = account.email.clone();
+            page(
+                StatusCode::OK,
+                &AccountPage {
+                    t,
+                    who: Some(account.email),
+                    email,
+                    note,
+                    sessions,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+async fn account(State(portal): State<Portal>, who: SignedIn, headers: HeaderMap) -> Response {
+    account_page(&portal, who, &headers, None).await
+}
+
+async fn end_others(State(portal): State<Portal>, who: SignedIn, headers: HeaderMap) -> Response {
+    let token = who.1.clone();
+    if let Err(error) = blocking(&portal, move |site| {
+        site.log_out_elsewhere(&token, now_ms())
+    })
+    .await
+    {
+        return failure(text(&headers), &error);
+    }
+    account_page(&portal, who, &headers, Some("ended_others")).await
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../static/portal.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/portal.js"),
+    )
+        .into_response()
+}

@@ -1,0 +1,119 @@
+// The portal as a person uses it, in Debian's Chromium driven by playwright-core.
+// Run by the e2e test `portal::a_person_signs_up_creates_an_organisation_and_watches_a_site`,
+// which starts a real primary and passes where it is:
+//
+//   PORTAL=http://127.0.0.1:PORT OUTBOX=DATA/mail/outbox SHOTS=FOLDER node flow.mjs PHASE
+//
+// Phases: `signup` (register, confirm from the .eml file, sign in, create an
+// organisation, read the sync key: printed as JSON on the last line), then `sites`
+// (sign in again and watch the enrolled site turn "in sync"). Each page visited is saved
+// as a screenshot in SHOTS. Exits non-zero, saying why, when a step fails.
+
+import { chromium } from "playwright-core";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const { PORTAL, OUTBOX, SHOTS } = process.env;
+const EMAIL = "owner@example.org";
+const PASSWORD = "violet umbrella harbour seventeen";
+const phase = process.argv[2];
+
+// The link to `path` in the newest mail to `to`.
+function linkFromMail(to, path) {
+  const mails = readdirSync(OUTBOX)
+    .map((f) => readFileSync(join(OUTBOX, f), "utf8"))
+    .filter((m) => m.includes(`To: ${to}`));
+  for (const mail of mails.reverse()) {
+    const found = mail.match(new RegExp(`https?://[^\\s]+/${path}/[0-9a-f]+`));
+    if (found) return found[0];
+  }
+  throw new Error(`no mail to ${to} with a /${path}/ link in ${OUTBOX}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page) {
+  await page.goto(`${PORTAL}/login`);
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/orgs$/);
+}
+
+async function signup(page) {
+  await page.goto(`${PORTAL}/register`);
+  await shot(page, "01-register");
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Password").fill("password1234");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("alert").waitFor();
+  const refusal = await page.getByRole("alert").textContent();
+  if (!refusal.includes("too easy to guess")) throw new Error(`a weak password was not refused: ${refusal}`);
+  await shot(page, "02-register-weak-password");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Check your mail" }).waitFor();
+  await shot(page, "03-check-your-mail");
+
+  await page.goto(linkFromMail(EMAIL, "confirm"));
+  await shot(page, "04-confirm");
+  await page.getByRole("button", { name: "Confirm address" }).click();
+  await page.getByText("Your address is confirmed").waitFor();
+  await shot(page, "05-confirmed");
+
+  await page.goto(`${PORTAL}/login`);
+  await shot(page, "06-sign-in");
+  await signIn(page);
+  await shot(page, "07-no-organisations");
+  await page.getByLabel("Organisation name").fill("Acme Pharmacies");
+  await page.getByRole("button", { name: "Create organisation" }).click();
+  await page.waitForURL(/\/orgs\/\d+$/);
+  const key = (await page.getByTestId("sync-key").textContent()).trim();
+  if (!/^ss1-/.test(key)) throw new Error(`no sync key on the page: ${key}`);
+  await shot(page, "08-organisation-sync-key");
+  console.log(JSON.stringify({ syncKey: key, org: page.url() }));
+}
+
+async function sites(page, org) {
+  await signIn(page);
+  // The primary notes a site's contact within a second or so: look again until the
+  // row says so (the page does not yet update itself).
+  const row = page.getByTestId("site-row");
+  let text = "";
+  for (let tries = 0; tries < 30 && !text.includes("in sync"); tries++) {
+    await page.goto(org);
+    await row.first().waitFor();
+    text = await row.first().textContent();
+    if (!text.includes("in sync")) await page.waitForTimeout(500);
+  }
+  if (!text.includes("in sync")) throw new Error(`the site row does not say in sync: ${text}`);
+  const id = await row.first().getAttribute("data-site-id");
+  await shot(page, "09-organisation-with-a-site");
+  await page.goto(`${PORTAL}/account`);
+  await shot(page, "10-account");
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
+  await page.waitForURL(/\/login$/);
+  // Signed out: the organisation's page sends back to sign in.
+  await page.goto(org);
+  await page.waitForURL(/\/login$/);
+  console.log(JSON.stringify({ siteId: id }));
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-background-networking"],
+});
+try {
+  const page = await (await browser.newContext({ locale: "en-GB" })).newPage();
+  page.setDefaultTimeout(15000);
+  if (phase === "signup") await signup(page);
+  else if (phase === "sites") await sites(page, process.argv[3]);
+  else throw new Error(`no phase ${phase}`);
+} catch (error) {
+  console.error(`browser flow ${phase} failed: ${error.message}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
