@@ -5,7 +5,7 @@
 //!
 //! - [`config`], [`secrets`] and [`site`]: the data folder, secrets and the opened
 //!   site, re-exported from `sitesync-service`, where the use-cases that need them live;
-//!   [`attempts`]: slowing down guessing of secrets; [`credentials`]: the primary's
+//!   `attempts` (in the service): slowing down guessing of secrets; [`credentials`]: the primary's
 //!   memory of the sites it checked.
 //! - [`init`]: making a primary's or a satellite's data folder (enrolment), and a
 //!   satellite's `rejoin`; [`backup`]: backing the primary up and restoring it.
@@ -21,7 +21,6 @@
 //!   `sitesync_service::ErrorKind`, the one table).
 
 mod api;
-mod attempts;
 pub mod backup;
 pub mod client;
 mod commit;

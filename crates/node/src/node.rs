@@ -1,9 +1,9 @@
 //! The state a running node shares between its HTTP handlers and background tasks.
 
-use crate::attempts::{Attempts, Subject};
 use crate::error::NodeError;
 use crate::site::Site;
 use sitesync_core::{OrgId, SiteId};
+use sitesync_service::attempts::{Attempts, Subject};
 use sitesync_store::{ChangeFeed, Contact, CredentialCache, NonceLog, PreparedPush, PushOutcome};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,7 +150,10 @@ impl Node {
 
     /// Refuses a request at once when its address has failed too often lately.
     pub fn check_address(&self, peer: std::net::IpAddr) -> Result<(), NodeError> {
-        match self.attempts.refused(peer, std::time::Instant::now()) {
+        match self
+            .attempts
+            .refused(&Subject::Address(peer), std::time::Instant::now())
+        {
             Some(seconds) => Err(NodeError::TooManyAttempts(seconds)),
             None => Ok(()),
         }

@@ -29,6 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use sitesync_service::Site;
+use sitesync_service::attempts::Attempts;
 use std::sync::Arc;
 
 pub use text::{Text, for_reader};
@@ -40,11 +41,18 @@ pub struct Portal {
     pub site: Arc<Site>,
     /// Whether the primary serves TLS (cookies are `Secure` then).
     pub https: bool,
+    /// Failed sign-ins, by address and by account.
+    pub attempts: Arc<Attempts>,
 }
 
-/// The portal's routes, for the primary's server to merge with its APIs.
+/// The portal's routes, for the primary's server to merge with its APIs (which adds
+/// each connection's peer address).
 pub fn routes(site: Arc<Site>, https: bool) -> Router {
-    let portal = Portal { site, https };
+    let portal = Portal {
+        site,
+        https,
+        attempts: Arc::default(),
+    };
     pages::routes()
         .layer(from_fn_with_state(portal.clone(), guard))
         .with_state(portal)

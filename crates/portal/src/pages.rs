@@ -5,15 +5,18 @@ use crate::Portal;
 use crate::text::{Text, for_reader};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use sitesync_core::time;
+use sitesync_service::attempts::Subject;
 use sitesync_service::{Account, Actor, MIN_PASSWORD, ServiceError, Site};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -176,7 +179,7 @@ fn failure(t: &Text, error: &ServiceError) -> Response {
     message(t, status, "error_title", words, Some(("go_home", "/")))
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Credentials {
     #[serde(default)]
     email: String,
@@ -273,13 +276,30 @@ async fn login_form(headers: HeaderMap) -> Response {
 
 async fn login(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
     let t = text(&headers);
-    let email = form.email.clone();
+    let now = Instant::now();
+    let subjects = [
+        Subject::Address(peer.ip()),
+        Subject::Account(form.email.trim().to_lowercase()),
+    ];
+    let mut again = login_page(t);
+    again.email = form.email.clone();
+    if let Some(wait) = subjects
+        .iter()
+        .find_map(|s| portal.attempts.refused(s, now))
+    {
+        tracing::warn!(%peer, "sign-in refused: too many failed attempts");
+        again.error = Some(t.s("too_many").to_string());
+        let retry = [(header::RETRY_AFTER, wait.to_string())];
+        return (retry, page(StatusCode::TOO_MANY_REQUESTS, &again)).into_response();
+    }
+    let asked = form.clone();
     match blocking(&portal, move |site| {
-        site.log_in(&form.email, &form.password, now_ms())
+        site.log_in(&asked.email, &asked.password, now_ms())
     })
     .await
     {
@@ -289,8 +309,10 @@ async fn login(
         )
             .into_response(),
         Err(error) => {
-            let mut again = login_page(t);
-            again.email = email;
+            if matches!(error, ServiceError::WrongLogin) {
+                tracing::warn!(%peer, "failed sign-in");
+                portal.attempts.failed(&subjects, now);
+            }
             again.error = Some(error.to_string());
             let (status, _) = error.kind().http();
             page(

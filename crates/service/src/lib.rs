@@ -15,7 +15,8 @@
 //!
 //! # Layout
 //!
-//! - [`actor`](Actor): who asks, and what each asker may do.
+//! - [`actor`](Actor): who asks, and what each asker may do; [`attempts`]: slowing down
+//!   guessing (sync credentials, sign-ins), shared by the sync API and the portal.
 //! - `kind`: [`ErrorKind`] and the one table of HTTP statuses, codes and exit codes;
 //!   `error`: [`ServiceError`], in the product's words.
 //! - [`config`]: the data folder and `config.toml`; [`secrets`]: sync keys, site
@@ -45,6 +46,7 @@
 
 mod accounts;
 mod actor;
+pub mod attempts;
 mod backup;
 pub mod config;
 mod error;

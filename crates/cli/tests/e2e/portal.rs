@@ -231,4 +231,19 @@ fn the_portal_refuses_cross_site_posts_tells_no_one_who_has_an_account_and_shows
         http_with(addr, "GET", &path, &[("Cookie", &ann)], None).status,
         303
     );
+
+    // Guessing is slowed: after ten failed sign-ins of one account within a minute, even
+    // the right password waits (429, with when to try again).
+    let guess = b"email=bob%40example.org&password=not+his+password+at+all";
+    for _ in 0..11 {
+        assert_eq!(
+            http_with(addr, "POST", "/login", &[FORM], Some(guess)).status,
+            401
+        );
+    }
+    let right = b"email=bob%40example.org&password=violet+umbrella+harbour+seventeen";
+    let held = http_with(addr, "POST", "/login", &[FORM], Some(right));
+    assert_eq!(held.status, 429, "{held:?}");
+    let wait: u64 = held.headers("retry-after")[0].parse().expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
 }

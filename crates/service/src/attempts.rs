@@ -1,13 +1,18 @@
-//! Slowing down guessing. Failed credential checks are counted per client address and
-//! per claimed site over a sliding minute:
+//! Slowing down guessing. Failed credential checks (a sync request's signature, a
+//! portal sign-in) are counted per client address, per claimed site and per account
+//! over a sliding minute:
 //!
 //! - an address with more than [`ADDRESS_LIMIT`] failures is refused at once (429)
 //!   until its minute has passed, whatever it presents;
 //! - failures for one site beyond [`SITE_LIMIT`] are answered only after a pause, so
 //!   guessing a site's secret from many addresses stays slow, while the real site,
-//!   whose credentials are right, is never held up.
+//!   whose credentials are right, is never held up;
+//! - an account with more than [`ACCOUNT_LIMIT`] failed sign-ins is refused (429) for
+//!   the rest of its minute: guessing a password stays slow, and its owner waits a
+//!   minute at most, never for good.
 //!
-//! Nothing here sees a secret: only addresses and claimed site ids are kept and logged.
+//! Nothing here sees a secret: only addresses, claimed site ids and account addresses
+//! are kept.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,6 +23,8 @@ use std::time::{Duration, Instant};
 pub const ADDRESS_LIMIT: u32 = 20;
 /// Failures for one site within [`WINDOW`] before each further one is delayed.
 pub const SITE_LIMIT: u32 = 5;
+/// Failed sign-ins of one account within [`WINDOW`] before it is refused.
+pub const ACCOUNT_LIMIT: u32 = 10;
 /// How long failures are remembered.
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// The pause before answering a failure beyond [`SITE_LIMIT`].
@@ -26,12 +33,25 @@ pub const PAUSE: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 100_000;
 
 /// What is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// A client address.
     Address(IpAddr),
     /// A site id that a request claimed.
     Site(u32),
+    /// An account's address, as typed at sign-in (lower case).
+    Account(String),
+}
+
+impl Subject {
+    /// Failures within [`WINDOW`] before the subject is refused; `None`: never refused.
+    fn limit(&self) -> Option<u32> {
+        match self {
+            Subject::Address(_) => Some(ADDRESS_LIMIT),
+            Subject::Account(_) => Some(ACCOUNT_LIMIT),
+            Subject::Site(_) => None,
+        }
+    }
 }
 
 /// Failed attempts, by subject.
@@ -41,11 +61,12 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    /// How many seconds `address` must wait before it may try again, if it must.
-    pub fn refused(&self, address: IpAddr, now: Instant) -> Option<u64> {
+    /// How many seconds `subject` must wait before it may try again, if it must.
+    pub fn refused(&self, subject: &Subject, now: Instant) -> Option<u64> {
+        let limit = subject.limit()?;
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(&Subject::Address(address)) {
-            Some((count, since)) if *count > ADDRESS_LIMIT && now < *since + WINDOW => {
+        match failures.get(subject) {
+            Some((count, since)) if *count > limit && now < *since + WINDOW => {
                 Some((*since + WINDOW - now).as_secs().max(1))
             }
             _ => None,
@@ -60,7 +81,7 @@ impl Attempts {
         }
         let mut pause = Duration::ZERO;
         for subject in subjects {
-            let entry = failures.entry(*subject).or_insert((0, now));
+            let entry = failures.entry(subject.clone()).or_insert((0, now));
             if now >= entry.1 + WINDOW {
                 *entry = (0, now);
             }
@@ -85,14 +106,17 @@ mod tests {
         for _ in 0..ADDRESS_LIMIT {
             attempts.failed(&[Subject::Address(ip)], t0);
         }
-        assert_eq!(attempts.refused(ip, t0), None);
-        attempts.failed(&[Subject::Address(ip)], t0);
-        assert!(attempts.refused(ip, t0).is_some());
+        let at = Subject::Address(ip);
+        assert_eq!(attempts.refused(&at, t0), None);
+        attempts.failed(&[at.clone()], t0);
+        assert!(attempts.refused(&at, t0).is_some());
         assert!(
-            attempts.refused([10, 0, 0, 8].into(), t0).is_none(),
+            attempts
+                .refused(&Subject::Address([10, 0, 0, 8].into()), t0)
+                .is_none(),
             "another address is not"
         );
-        assert_eq!(attempts.refused(ip, t0 + WINDOW), None);
+        assert_eq!(attempts.refused(&at, t0 + WINDOW), None);
     }
 
     #[test]
@@ -112,5 +136,37 @@ mod tests {
             .collect();
         assert!(pauses[..SITE_LIMIT as usize].iter().all(|p| p.is_zero()));
         assert_eq!(pauses[SITE_LIMIT as usize], PAUSE);
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::*;
+
+    #[test]
+    fn an_account_is_refused_for_the_rest_of_its_minute_only() {
+        let attempts = Attempts::default();
+        let ann = Subject::Account("ann@example.org".into());
+        let t0 = Instant::now();
+        for i in 0..=ACCOUNT_LIMIT {
+            let from = Subject::Address([10, 0, 1, i as u8].into());
+            attempts.failed(&[from, ann.clone()], t0);
+        }
+        assert!(
+            attempts
+                .refused(&ann, t0 + Duration::from_secs(30))
+                .is_some()
+        );
+        assert!(
+            attempts
+                .refused(&Subject::Account("bob@example.org".into()), t0)
+                .is_none()
+        );
+        assert_eq!(attempts.refused(&ann, t0 + WINDOW), None, "never for good");
+        assert_eq!(
+            attempts.refused(&Subject::Site(7), t0),
+            None,
+            "sites are paused, not refused"
+        );
     }
 }
