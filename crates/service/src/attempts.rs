@@ -108,7 +108,7 @@ mod tests {
         }
         let at = Subject::Address(ip);
         assert_eq!(attempts.refused(&at, t0), None);
-        attempts.failed(&[at.clone()], t0);
+        attempts.failed(std::slice::from_ref(&at), t0);
         assert!(attempts.refused(&at, t0).is_some());
         assert!(
             attempts
