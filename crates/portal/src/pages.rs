@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use sitesync_core::time;
 use sitesync_service::attempts::Subject;
-use sitesync_service::{Account, Actor, MIN_PASSWORD, ServiceError, Site};
+use sitesync_service::{Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, ServiceError, Site};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +29,8 @@ pub fn routes() -> Router<Portal> {
         .route("/reset/{token}", get(new_password_form).post(set_password))
         .route("/orgs", get(orgs).post(create_org))
         .route("/orgs/{org}", get(org))
+        .route("/orgs/{org}/rotate-key", get(rotate_form).post(rotate))
+        .route("/orgs/{org}/stores", get(stores).post(create_store))
         .route("/account", get(account))
         .route("/account/end-others", post(end_others))
         .route("/static/portal.css", get(css))
@@ -491,9 +493,13 @@ struct SiteLine {
 struct OrgPage<'a> {
     t: &'a Text,
     who: Option<String>,
+    id: u64,
+    can_admin: bool,
+    note: Option<&'static str>,
     org: String,
     role: &'static str,
-    sync_key: String,
+    /// Shown to managers and above: the key enrols sites, which write data.
+    sync_key: Option<String>,
     command: String,
     sites: Vec<SiteLine>,
 }
@@ -518,10 +524,20 @@ async fn org(
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    let t = text(&headers);
+    org_page(&portal, text(&headers), account, org, None).await
+}
+
+/// An organisation's page: its sync key, the command that enrols a site, its sites.
+async fn org_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    note: Option<&'static str>,
+) -> Response {
     let who = Some(account.email.clone());
     let base = portal.site.portal_url();
-    let found = blocking(&portal, move |site| {
+    let found = blocking(portal, move |site| {
         let member = site.membership(&account, org)?;
         let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
         let sites: Vec<_> = site
@@ -563,13 +579,160 @@ async fn org(
         &OrgPage {
             t,
             who,
+            id: member.org.id,
+            can_admin: member.role >= MemberRole::Admin,
+            note,
             org: member.org.name,
             role: member.role.name(),
-            sync_key: detail.key.sync_key,
+            sync_key: (member.role >= MemberRole::Manager).then_some(detail.key.sync_key),
             command,
             sites,
         },
     )
+}
+
+#[derive(Template)]
+#[template(path = "rotate.html")]
+struct RotatePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    org: String,
+}
+
+async fn rotate_form(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    let who = Some(account.email.clone());
+    let what = "rotate the sync key";
+    match blocking(&portal, move |site| {
+        site.as_member(&account, org, MemberRole::Admin, what)
+    })
+    .await
+    {
+        Ok(member) => page(
+            StatusCode::OK,
+            &RotatePage {
+                t,
+                who,
+                id: member.org.id,
+                org: member.org.name,
+            },
+        ),
+        Err(error) => failure(t, &error),
+    }
+}
+
+async fn rotate(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let rotated = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Admin, "rotate the sync key")?;
+        site.rotate_key(Actor::Operator, &member.org.id.to_string())
+    })
+    .await;
+    match rotated {
+        Ok(_) => org_page(&portal, t, account, org, Some("rotated")).await,
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "stores.html")]
+struct StoresPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    org: String,
+    can_manage: bool,
+    stores: Vec<(u64, String)>,
+    error: Option<String>,
+}
+
+async fn stores_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    error: Option<String>,
+) -> Response {
+    let who = Some(account.email.clone());
+    let found = blocking(portal, move |site| {
+        let member = site.membership(&account, org)?;
+        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        Ok((member, stores))
+    })
+    .await;
+    match found {
+        Ok((member, stores)) => {
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            page(
+                status,
+                &StoresPage {
+                    t,
+                    who,
+                    id: member.org.id,
+                    can_manage: member.role >= MemberRole::Manager,
+                    org: member.org.name,
+                    stores: stores.into_iter().map(|s| (s.id, s.name)).collect(),
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+async fn stores(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    stores_page(&portal, text(&headers), account, org, None).await
+}
+
+#[derive(Deserialize)]
+struct NewStore {
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_store(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+    Form(form): Form<NewStore>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let made = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Manager, "create stores")?;
+        site.create_store(Actor::Operator, &member.org.id.to_string(), &form.name)
+    })
+    .await;
+    match made {
+        Ok(_) => Redirect::to(&format!("/orgs/{org}/stores")).into_response(),
+        // Not a member, or not allowed: no form to show again.
+        Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
+            failure(t, &error)
+        }
+        Err(error) => stores_page(&portal, t, account, org, Some(error.to_string())).await,
+    }
 }
 
 #[derive(Template)]

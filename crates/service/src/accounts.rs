@@ -512,3 +512,32 @@ impl Site {
             .collect())
     }
 }
+
+impl Site {
+    /// An account's membership of an organisation, when its role is at least `least`:
+    /// a member with a lesser role may not `what` (403); a non-member is told the
+    /// organisation does not exist (404).
+    pub fn as_member(
+        &self,
+        account: &Account,
+        org: sitesync_core::OrgId,
+        least: Role,
+        what: &'static str,
+    ) -> Result<Membership, ServiceError> {
+        let member = self.membership(account, org)?;
+        if member.role < least {
+            tracing::warn!(
+                account = account.id,
+                org,
+                role = member.role.name(),
+                what,
+                "refused"
+            );
+            return Err(ServiceError::NotAllowed {
+                actor: format!("a {}", member.role.name()),
+                what,
+            });
+        }
+        Ok(member)
+    }
+}

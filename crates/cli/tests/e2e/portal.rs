@@ -247,3 +247,110 @@ fn the_portal_refuses_cross_site_posts_tells_no_one_who_has_an_account_and_shows
     let wait: u64 = held.headers("retry-after")[0].parse().expect("seconds");
     assert!((1..=60).contains(&wait), "{wait}");
 }
+
+/// The sync key on an organisation's page, if the page shows it.
+fn key_on(page: &str) -> Option<String> {
+    let start = page.find("data-testid=\"sync-key\">")? + "data-testid=\"sync-key\">".len();
+    Some(page[start..].chars().take_while(|c| *c != '<').collect())
+}
+
+#[test]
+fn what_a_role_may_not_do_is_absent_from_the_page_and_refused_by_the_server() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let owner = signed_up(&primary, "owner@example.org");
+    let viewer = signed_up(&primary, "viewer@example.org");
+    let made = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &owner)],
+        Some(b"name=Acme"),
+    );
+    let org = made.headers("location")[0].to_string();
+    let granted = primary.cli(&[
+        "account",
+        "grant",
+        "viewer@example.org",
+        "--org",
+        "Acme",
+        "--role",
+        "viewer",
+    ]);
+    assert!(granted.success(), "{}", granted.describe());
+    let get = |path: &str, who: &str| http_with(addr, "GET", path, &[("Cookie", who)], None);
+    let post = |path: &str, who: &str, body: &[u8]| {
+        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
+    };
+
+    // The viewer sees the organisation and its stores, not the key or what changes them.
+    let seen = get(&org, &viewer);
+    assert_eq!(seen.status, 200, "{seen:?}");
+    assert!(
+        seen.body.contains("Acme") && key_on(&seen.body).is_none(),
+        "{}",
+        seen.body
+    );
+    assert!(!seen.body.contains("Rotate sync key"));
+    let stores = get(&format!("{org}/stores"), &viewer);
+    assert!(
+        stores.status == 200 && !stores.body.contains("Create store"),
+        "{stores:?}"
+    );
+    for (path, body) in [("rotate-key", &b""[..]), ("stores", &b"name=North"[..])] {
+        let refused = post(&format!("{org}/{path}"), &viewer, body);
+        assert_eq!(refused.status, 403, "{path}: {refused:?}");
+    }
+    assert_eq!(get(&format!("{org}/rotate-key"), &viewer).status, 403);
+
+    // The owner may: rotate the key (after a page that says what it does) and add stores.
+    let page = get(&org, &owner);
+    let old_key = key_on(&page.body).expect("the owner sees the key");
+    assert!(page.body.contains("Rotate sync key"));
+    let confirm = get(&format!("{org}/rotate-key"), &owner);
+    assert!(confirm.body.contains("keep syncing"), "{}", confirm.body);
+    let rotated = post(&format!("{org}/rotate-key"), &owner, b"");
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let new_key = key_on(&rotated.body).expect("the new key");
+    assert_ne!(new_key, old_key);
+    assert!(
+        rotated.body.contains("no longer enrols"),
+        "{}",
+        rotated.body
+    );
+    let late = cluster.path("late");
+    let refused = crate::harness::sitesync(
+        &late,
+        &[
+            "init",
+            "satellite",
+            "--primary",
+            &primary.url(),
+            "--sync-key",
+            &old_key,
+        ],
+    );
+    assert_eq!(
+        refused.code,
+        Some(6),
+        "the old key enrols no more: {}",
+        refused.describe()
+    );
+    cluster.secret("rotated key", &new_key);
+    cluster.secret("old key", &old_key);
+
+    assert_eq!(
+        post(&format!("{org}/stores"), &owner, b"name=North").status,
+        303
+    );
+    let listed = get(&format!("{org}/stores"), &owner);
+    assert!(listed.body.contains("North") && listed.body.contains("Create store"));
+    let twice = post(&format!("{org}/stores"), &owner, b"name=north");
+    assert_eq!(twice.status, 400, "{twice:?}");
+    assert!(
+        twice.body.contains("role=\"alert\""),
+        "the reason is shown: {}",
+        twice.body
+    );
+}
