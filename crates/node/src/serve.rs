@@ -116,7 +116,16 @@ pub async fn serve(
     let mut app = app.with_state(node.clone());
     if node.site.is_primary() {
         // The cloud account's portal, at the root of the primary's address.
-        app = app.merge(sitesync_portal::routes(node.site.clone(), tls.is_some()));
+        let woken = node.clone();
+        let changed = Arc::new(move || {
+            woken.credentials.forget_all();
+            woken.notify_changed();
+        });
+        app = app.merge(sitesync_portal::routes(
+            node.site.clone(),
+            tls.is_some(),
+            changed,
+        ));
     }
     let (agent, contacts) = match node.site.config.role {
         Role::Satellite => (

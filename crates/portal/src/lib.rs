@@ -43,15 +43,20 @@ pub struct Portal {
     pub https: bool,
     /// Failed sign-ins, by address and by account.
     pub attempts: Arc<Attempts>,
+    /// Tells the running server that administration changed (stores, assignments,
+    /// revocations, keys), so satellites hear of it as fast as of records.
+    pub changed: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// The portal's routes, for the primary's server to merge with its APIs (which adds
-/// each connection's peer address).
-pub fn routes(site: Arc<Site>, https: bool) -> Router {
+/// each connection's peer address). `changed` is called after each administrative
+/// change.
+pub fn routes(site: Arc<Site>, https: bool, changed: Arc<dyn Fn() + Send + Sync>) -> Router {
     let portal = Portal {
         site,
         https,
         attempts: Arc::default(),
+        changed,
     };
     pages::routes()
         .layer(from_fn_with_state(portal.clone(), guard))

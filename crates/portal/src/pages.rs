@@ -13,7 +13,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use sitesync_core::time;
 use sitesync_service::attempts::Subject;
-use sitesync_service::{Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, ServiceError, Site};
+use sitesync_service::{
+    Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, ServiceError, Site, SiteView,
+};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +34,9 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs/{org}", get(org))
         .route("/orgs/{org}/rotate-key", get(rotate_form).post(rotate))
         .route("/orgs/{org}/stores", get(stores).post(create_store))
+        .route("/orgs/{org}/sites/{site}", get(site_page_of))
+        .route("/orgs/{org}/sites/{site}/assign", post(assign))
+        .route("/orgs/{org}/sites/{site}/revoke", post(revoke))
         .route("/account", get(account))
         .route("/account/end-others", post(end_others))
         .route("/static/portal.css", get(css))
@@ -504,6 +510,25 @@ struct OrgPage<'a> {
     sites: Vec<SiteLine>,
 }
 
+/// A site as its organisation's pages show it.
+fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
+    SiteLine {
+        id: s.row.id,
+        name: s.row.name.clone(),
+        stores: match (s.row.assignment.all_stores, s.stores.is_empty()) {
+            (true, _) => t.s("all_stores").to_string(),
+            (false, true) => t.s("org_wide_only").to_string(),
+            (false, false) => s.stores.join(", "),
+        },
+        last_contact: s
+            .row
+            .last_contact
+            .map_or_else(|| t.s("never").to_string(), time::rfc3339),
+        health: health(s.row.revoked, s.row.last_contact, s.behind, now),
+        behind: s.behind,
+    }
+}
+
 /// How a site is doing, by when it was last heard of.
 fn health(revoked: bool, last_contact: Option<u64>, behind: u64, now: u64) -> &'static str {
     const DAY: u64 = 86_400_000;
@@ -553,23 +578,7 @@ async fn org_page(
         Err(error) => return failure(t, &error),
     };
     let now = now_ms();
-    let sites = sites
-        .into_iter()
-        .map(|s| SiteLine {
-            id: s.row.id,
-            name: s.row.name.clone(),
-            stores: match s.row.assignment.all_stores {
-                true => t.s("all_stores").to_string(),
-                false => s.stores.join(", "),
-            },
-            last_contact: s
-                .row
-                .last_contact
-                .map_or_else(|| t.s("never").to_string(), time::rfc3339),
-            health: health(s.row.revoked, s.row.last_contact, s.behind, now),
-            behind: s.behind,
-        })
-        .collect();
+    let sites = sites.iter().map(|s| site_line(t, s, now)).collect();
     let command = format!(
         "sitesync init satellite --primary {base} --sync-key {}",
         detail.key.sync_key
@@ -641,7 +650,10 @@ async fn rotate(
     })
     .await;
     match rotated {
-        Ok(_) => org_page(&portal, t, account, org, Some("rotated")).await,
+        Ok(_) => {
+            (portal.changed)();
+            org_page(&portal, t, account, org, Some("rotated")).await
+        }
         Err(error) => failure(t, &error),
     }
 }
@@ -726,12 +738,161 @@ async fn create_store(
     })
     .await;
     match made {
-        Ok(_) => Redirect::to(&format!("/orgs/{org}/stores")).into_response(),
+        Ok(_) => {
+            (portal.changed)();
+            Redirect::to(&format!("/orgs/{org}/stores")).into_response()
+        }
         // Not a member, or not allowed: no form to show again.
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
         }
         Err(error) => stores_page(&portal, t, account, org, Some(error.to_string())).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "site.html")]
+struct SitePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    org_id: u64,
+    org: String,
+    site: SiteLine,
+    revoked: bool,
+    all_stores: bool,
+    stores: Vec<(u64, String, bool)>,
+    can_manage: bool,
+    can_admin: bool,
+    note: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn site_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    (org, id): (u64, u32),
+    (note, error): (Option<&'static str>, Option<String>),
+) -> Response {
+    let who = Some(account.email.clone());
+    let found = blocking(portal, move |site| {
+        let (member, view) = site.member_site(&account, org, id)?;
+        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        Ok((member, view, stores))
+    })
+    .await;
+    let (member, view, stores) = match found {
+        Ok(found) => found,
+        Err(error) => return failure(t, &error),
+    };
+    let held = &view.row.assignment;
+    let stores = stores
+        .into_iter()
+        .map(|s| (s.id, s.name, held.all_stores || held.stores.contains(&s.id)))
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    page(
+        status,
+        &SitePage {
+            t,
+            who,
+            org_id: member.org.id,
+            org: member.org.name,
+            revoked: view.row.revoked,
+            all_stores: view.row.assignment.all_stores,
+            site: site_line(t, &view, now_ms()),
+            stores,
+            can_manage: member.role >= MemberRole::Manager,
+            can_admin: member.role >= MemberRole::Admin,
+            note,
+            error,
+        },
+    )
+}
+
+async fn site_page_of(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, id)): Path<(u64, u32)>,
+) -> Response {
+    site_page(&portal, text(&headers), account, (org, id), (None, None)).await
+}
+
+async fn assign(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, id)): Path<(u64, u32)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Manager, "assign stores to sites")?;
+        site.member_site(&asking, org, id)?;
+        let stores: Vec<String> = site
+            .stores(Actor::Operator, &member.org.id.to_string())?
+            .into_iter()
+            .filter(|s| form.contains_key(&format!("store_{}", s.id)))
+            .map(|s| s.id.to_string())
+            .collect();
+        site.assign_site(
+            Actor::Operator,
+            &id.to_string(),
+            &stores,
+            form.contains_key("all_stores"),
+        )
+    })
+    .await;
+    match done {
+        Ok(_) => {
+            (portal.changed)();
+            site_page(&portal, t, account, (org, id), (Some("assigned"), None)).await
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Deserialize)]
+struct Confirmation {
+    #[serde(default)]
+    name: String,
+}
+
+async fn revoke(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, id)): Path<(u64, u32)>,
+    Form(form): Form<Confirmation>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        site.as_member(&asking, org, MemberRole::Admin, "revoke sites")?;
+        let (_, view) = site.member_site(&asking, org, id)?;
+        if form.name.trim() != view.row.name {
+            return Ok(false);
+        }
+        site.revoke_site(Actor::Operator, &id.to_string())?;
+        Ok(true)
+    })
+    .await;
+    match done {
+        Ok(true) => {
+            (portal.changed)();
+            site_page(&portal, t, account, (org, id), (Some("revoked_note"), None)).await
+        }
+        Ok(false) => {
+            let error = Some(t.s("wrong_name").to_string());
+            site_page(&portal, t, account, (org, id), (None, error)).await
+        }
+        Err(error) => failure(t, &error),
     }
 }
 

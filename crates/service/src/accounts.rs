@@ -541,3 +541,21 @@ impl Site {
         Ok(member)
     }
 }
+
+impl Site {
+    /// A site of an organisation the account is a member of; a site of another
+    /// organisation is "not found", as if it did not exist.
+    pub fn member_site(
+        &self,
+        account: &Account,
+        org: sitesync_core::OrgId,
+        site: sitesync_core::SiteId,
+    ) -> Result<(Membership, crate::SiteView), ServiceError> {
+        let member = self.membership(account, org)?;
+        let view = self.show_site(Actor::Operator, &site.to_string())?;
+        if view.row.org != member.org.id {
+            return Err(StoreError::NotFound(format!("there is no site {site}")).into());
+        }
+        Ok((member, view))
+    }
+}

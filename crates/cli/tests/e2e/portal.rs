@@ -354,3 +354,108 @@ fn what_a_role_may_not_do_is_absent_from_the_page_and_refused_by_the_server() {
         twice.body
     );
 }
+
+/// The checkbox name of store `store` on a site's page.
+fn checkbox_of(page: &str, store: &str) -> String {
+    let label = page
+        .split("<label class=\"check\">")
+        .find(|l| l.contains(&format!("> {store}</label>")))
+        .unwrap_or_else(|| panic!("no checkbox for {store}: {page}"));
+    let start = label.find("name=\"").expect("a name") + "name=\"".len();
+    label[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+#[test]
+fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_its_name() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let owner = signed_up(&primary, "owner@example.org");
+    let viewer = signed_up(&primary, "viewer@example.org");
+    let made = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &owner)],
+        Some(b"name=Acme"),
+    );
+    let org = made.headers("location")[0].to_string();
+    primary.cli(&[
+        "account",
+        "grant",
+        "viewer@example.org",
+        "--org",
+        "Acme",
+        "--role",
+        "viewer",
+    ]);
+    let post = |path: &str, who: &str, body: &[u8]| {
+        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
+    };
+    for store in ["North", "South"] {
+        let body = format!("name={store}");
+        assert_eq!(
+            post(&format!("{org}/stores"), &owner, body.as_bytes()).status,
+            303
+        );
+    }
+    let page = http_with(addr, "GET", &org, &[("Cookie", &owner)], None);
+    let key = key_on(&page.body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &["--store", "North"]);
+    primary.org = Some("Acme".into());
+    primary.put("stock", "south-1", r#"{"qty":1}"#, Some("South"));
+    till.sync();
+    assert!(
+        till.get("stock", "south-1").is_none(),
+        "South is not the till's yet"
+    );
+
+    // The owner ticks South on the till's page; the till gets South's records.
+    let site = format!("{org}/sites/{}", till.site_id);
+    let shown = http_with(addr, "GET", &site, &[("Cookie", &owner)], None);
+    assert_eq!(shown.status, 200, "{shown:?}");
+    let (north, south) = (
+        checkbox_of(&shown.body, "North"),
+        checkbox_of(&shown.body, "South"),
+    );
+    let ticked = format!("{north}=on&{south}=on");
+    assert_eq!(
+        post(&format!("{site}/assign"), &viewer, ticked.as_bytes()).status,
+        403
+    );
+    let saved = post(&format!("{site}/assign"), &owner, ticked.as_bytes());
+    assert!(
+        saved.status == 200 && saved.body.contains("saved"),
+        "{saved:?}"
+    );
+    till.sync();
+    assert!(
+        till.get("stock", "south-1").is_some(),
+        "South's record reached the till"
+    );
+
+    // Revoking asks for the site's name; a wrong one changes nothing.
+    let wrong = post(&format!("{site}/revoke"), &owner, b"name=tills");
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    till.sync();
+    assert_eq!(
+        post(&format!("{site}/revoke"), &viewer, b"name=till").status,
+        403
+    );
+    let revoked = post(&format!("{site}/revoke"), &owner, b"name=till");
+    assert!(
+        revoked.status == 200 && revoked.body.contains("revoked"),
+        "{revoked:?}"
+    );
+    let refused = till.cli(&["sync"]);
+    assert_eq!(refused.code, Some(6), "{}", refused.describe());
+
+    // Another organisation's member sees no trace of the site.
+    let stranger = signed_up(&primary, "stranger@example.org");
+    assert_eq!(
+        http_with(addr, "GET", &site, &[("Cookie", &stranger)], None).status,
+        404
+    );
+    primary.stop();
+}

@@ -91,8 +91,11 @@ async function sites(page, org) {
   if (!text.includes("in sync")) throw new Error(`the site row does not say in sync: ${text}`);
   const id = await row.first().getAttribute("data-site-id");
   await shot(page, "09-organisation-with-a-site");
+  await row.first().getByRole("link").click();
+  await page.getByRole("heading", { name: /Site \d+/ }).waitFor();
+  await shot(page, "10-site");
   await page.goto(`${PORTAL}/account`);
-  await shot(page, "10-account");
+  await shot(page, "11-account");
   await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await page.waitForURL(/\/login$/);
   // Signed out: the organisation's page sends back to sign in.
