@@ -248,6 +248,33 @@ fn the_portal_refuses_cross_site_posts_tells_no_one_who_has_an_account_and_shows
     assert!((1..=60).contains(&wait), "{wait}");
 }
 
+/// An organisation "Acme" made in the portal by its owner, with a viewer the operator
+/// granted: their session cookies, and the organisation's page.
+fn acme_with_a_viewer(primary: &Node) -> (String, String, String) {
+    let owner = signed_up(primary, "owner@example.org");
+    let viewer = signed_up(primary, "viewer@example.org");
+    let made = http_with(
+        primary.addr(),
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &owner)],
+        Some(b"name=Acme"),
+    );
+    let org = made.headers("location")[0].to_string();
+    let grant = [
+        "account",
+        "grant",
+        "viewer@example.org",
+        "--org",
+        "Acme",
+        "--role",
+        "viewer",
+    ];
+    let granted = primary.cli(&grant);
+    assert!(granted.success(), "{}", granted.describe());
+    (owner, viewer, org)
+}
+
 /// The sync key on an organisation's page, if the page shows it.
 fn key_on(page: &str) -> Option<String> {
     let start = page.find("data-testid=\"sync-key\">")? + "data-testid=\"sync-key\">".len();
@@ -259,26 +286,7 @@ fn what_a_role_may_not_do_is_absent_from_the_page_and_refused_by_the_server() {
     let cluster = Cluster::new();
     let primary = cluster.primary();
     let addr = primary.addr();
-    let owner = signed_up(&primary, "owner@example.org");
-    let viewer = signed_up(&primary, "viewer@example.org");
-    let made = http_with(
-        addr,
-        "POST",
-        "/orgs",
-        &[FORM, ("Cookie", &owner)],
-        Some(b"name=Acme"),
-    );
-    let org = made.headers("location")[0].to_string();
-    let granted = primary.cli(&[
-        "account",
-        "grant",
-        "viewer@example.org",
-        "--org",
-        "Acme",
-        "--role",
-        "viewer",
-    ]);
-    assert!(granted.success(), "{}", granted.describe());
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
     let get = |path: &str, who: &str| http_with(addr, "GET", path, &[("Cookie", who)], None);
     let post = |path: &str, who: &str, body: &[u8]| {
         http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
@@ -370,25 +378,7 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
     let cluster = Cluster::new();
     let mut primary = cluster.primary();
     let addr = primary.addr();
-    let owner = signed_up(&primary, "owner@example.org");
-    let viewer = signed_up(&primary, "viewer@example.org");
-    let made = http_with(
-        addr,
-        "POST",
-        "/orgs",
-        &[FORM, ("Cookie", &owner)],
-        Some(b"name=Acme"),
-    );
-    let org = made.headers("location")[0].to_string();
-    primary.cli(&[
-        "account",
-        "grant",
-        "viewer@example.org",
-        "--org",
-        "Acme",
-        "--role",
-        "viewer",
-    ]);
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
     let post = |path: &str, who: &str, body: &[u8]| {
         http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
     };
