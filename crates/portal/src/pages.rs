@@ -34,6 +34,7 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs/{org}", get(org))
         .route("/orgs/{org}/rotate-key", get(rotate_form).post(rotate))
         .route("/orgs/{org}/stores", get(stores).post(create_store))
+        .route("/orgs/{org}/sites", get(sites_table))
         .route("/orgs/{org}/sites/{site}", get(site_page_of))
         .route("/orgs/{org}/sites/{site}/assign", post(assign))
         .route("/orgs/{org}/sites/{site}/revoke", post(revoke))
@@ -41,6 +42,7 @@ pub fn routes() -> Router<Portal> {
         .route("/account/end-others", post(end_others))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
+        .route("/static/htmx.min.js", get(htmx))
 }
 
 fn now_ms() -> u64 {
@@ -510,6 +512,56 @@ struct OrgPage<'a> {
     sites: Vec<SiteLine>,
 }
 
+/// An account's membership of an organisation, and the organisation's sites.
+fn member_sites(
+    site: &Site,
+    account: &Account,
+    org: u64,
+) -> Result<(sitesync_service::Membership, Vec<SiteView>), ServiceError> {
+    let member = site.membership(account, org)?;
+    let sites = site
+        .sites(Actor::Operator)?
+        .into_iter()
+        .filter(|s| s.row.org == member.org.id)
+        .collect();
+    Ok((member, sites))
+}
+
+fn site_lines(t: &Text, sites: &[SiteView]) -> Vec<SiteLine> {
+    let now = now_ms();
+    sites.iter().map(|s| site_line(t, s, now)).collect()
+}
+
+/// The sites table alone, which the organisation's page fetches again every two
+/// seconds while it is open (htmx), so a site that syncs turns "in sync" by itself.
+#[derive(Template)]
+#[template(path = "org.html", block = "sites")]
+struct SitesTable<'a> {
+    t: &'a Text,
+    id: u64,
+    sites: Vec<SiteLine>,
+}
+
+async fn sites_table(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    match blocking(&portal, move |site| member_sites(site, &account, org)).await {
+        Ok((member, sites)) => page(
+            StatusCode::OK,
+            &SitesTable {
+                t,
+                id: member.org.id,
+                sites: site_lines(t, &sites),
+            },
+        ),
+        Err(error) => failure(t, &error),
+    }
+}
+
 /// A site as its organisation's pages show it.
 fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
     SiteLine {
@@ -563,13 +615,8 @@ async fn org_page(
     let who = Some(account.email.clone());
     let base = portal.site.portal_url();
     let found = blocking(portal, move |site| {
-        let member = site.membership(&account, org)?;
+        let (member, sites) = member_sites(site, &account, org)?;
         let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
-        let sites: Vec<_> = site
-            .sites(Actor::Operator)?
-            .into_iter()
-            .filter(|s| s.row.org == member.org.id)
-            .collect();
         Ok((member, detail, sites))
     })
     .await;
@@ -577,8 +624,7 @@ async fn org_page(
         Ok(found) => found,
         Err(error) => return failure(t, &error),
     };
-    let now = now_ms();
-    let sites = sites.iter().map(|s| site_line(t, s, now)).collect();
+    let sites = site_lines(t, &sites);
     let command = format!(
         "sitesync init satellite --primary {base} --sync-key {}",
         detail.key.sync_key
@@ -961,6 +1007,16 @@ async fn css() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../static/portal.css"),
+    )
+        .into_response()
+}
+
+/// htmx 2.0.11 (BSD Zero-Clause: `static/htmx-LICENSE`), vendored: nothing is fetched
+/// from elsewhere. It refreshes the sites table while the page is open.
+async fn htmx() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/htmx-2.0.11.min.js"),
     )
         .into_response()
 }

@@ -12,21 +12,68 @@ fn browser_tests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../portal/tests/browser")
 }
 
-/// Runs a phase of the browser flow; returns what it printed last, as JSON.
-fn flow(primary: &Node, shots: &std::path::Path, args: &[&str]) -> Value {
+/// The browser flow, started.
+fn flow_command(primary: &Node, shots: &std::path::Path, args: &[&str]) -> Command {
     let dir = browser_tests();
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
         "the browser tests need playwright-core: run `npm ci` in {} (and install Debian's chromium); .ci/run does both",
         dir.display()
     );
-    let out = Command::new("node")
+    let mut command = Command::new("node");
+    command
         .arg("flow.mjs")
         .args(args)
         .current_dir(&dir)
         .env("PORTAL", primary.url())
         .env("OUTBOX", primary.data.join("mail").join("outbox"))
-        .env("SHOTS", shots)
+        .env("SHOTS", shots);
+    command
+}
+
+/// A phase of the browser flow running, once it printed "watching", with the reader of
+/// the rest of its output.
+struct Watching(std::process::Child, std::thread::JoinHandle<Vec<String>>);
+
+fn flow_started(primary: &Node, shots: &std::path::Path, args: &[&str]) -> Watching {
+    use std::io::BufRead;
+    let mut child = flow_command(primary, shots, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let stdout = child.stdout.take().expect("its output");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let started = lines.next().and_then(Result::ok);
+    assert_eq!(
+        started.as_deref(),
+        Some("watching"),
+        "the flow did not start watching"
+    );
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    Watching(child, rest)
+}
+
+impl Watching {
+    /// Waits for the flow to end; returns what it printed last, as JSON.
+    fn finish(self, primary: &Node) -> Value {
+        let out = self.0.wait_with_output().expect("node ends");
+        let printed = self.1.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "browser flow failed:\n{stderr}\n{printed:?}\nprimary log:\n{}",
+            primary.log_tail()
+        );
+        let last = printed.last().cloned().unwrap_or_default();
+        serde_json::from_str(&last)
+            .unwrap_or_else(|e| panic!("the flow printed no JSON ({e}): {printed:?}"))
+    }
+}
+
+/// Runs a phase of the browser flow; returns what it printed last, as JSON.
+fn flow(primary: &Node, shots: &std::path::Path, args: &[&str]) -> Value {
+    let out = flow_command(primary, shots, args)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -59,12 +106,13 @@ fn a_person_signs_up_creates_an_organisation_and_watches_a_site() {
         .to_string();
     cluster.secret("sync key read in the browser", &key);
 
-    // A real satellite enrols with the key the page showed, writes and syncs.
+    // With the organisation's page open, a real satellite enrols with the key the page
+    // showed, writes and syncs: the page shows it "in sync" without a reload.
+    let watching = flow_started(&primary, &shots, &["sites", &org]);
     let shop = cluster.satellite("shop", &primary, &key, &[]);
     shop.put("notes", "hello", r#"{"from":"shop"}"#, None);
     shop.sync();
-
-    let watched = flow(&primary, &shots, &["sites", &org]);
+    let watched = watching.finish(&primary);
     assert_eq!(watched["siteId"], shop.site_id.to_string(), "{watched}");
     eprintln!("portal screenshots: {}", shots.display());
 }
@@ -443,9 +491,9 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
 
     // Another organisation's member sees no trace of the site.
     let stranger = signed_up(&primary, "stranger@example.org");
-    assert_eq!(
-        http_with(addr, "GET", &site, &[("Cookie", &stranger)], None).status,
-        404
-    );
+    for path in [site.clone(), format!("{org}/sites"), org.clone()] {
+        let seen = http_with(addr, "GET", &path, &[("Cookie", &stranger)], None);
+        assert_eq!(seen.status, 404, "{path}: {seen:?}");
+    }
     primary.stop();
 }
