@@ -38,6 +38,11 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs/{org}/sites/{site}", get(site_page_of))
         .route("/orgs/{org}/sites/{site}/assign", post(assign))
         .route("/orgs/{org}/sites/{site}/revoke", post(revoke))
+        .route("/orgs/{org}/members", get(members))
+        .route("/orgs/{org}/members/invite", post(invite))
+        .route("/orgs/{org}/members/{member}/role", post(set_role))
+        .route("/orgs/{org}/members/{member}/remove", post(remove_member))
+        .route("/invite/{token}", get(invitation).post(accept))
         .route("/account", get(account))
         .route("/account/end-others", post(end_others))
         .route("/static/portal.css", get(css))
@@ -937,6 +942,264 @@ async fn revoke(
         Ok(false) => {
             let error = Some(t.s("wrong_name").to_string());
             site_page(&portal, t, account, (org, id), (None, error)).await
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    org: String,
+    members: Vec<(u64, String, &'static str)>,
+    roles: [&'static str; 4],
+    note: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn members_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    (note, error): (Option<&'static str>, Option<String>),
+) -> Response {
+    let who = Some(account.email.clone());
+    match blocking(portal, move |site| site.members(&account, org)).await {
+        Ok((member, members)) => {
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            page(
+                status,
+                &MembersPage {
+                    t,
+                    who,
+                    id: member.org.id,
+                    org: member.org.name,
+                    members: members
+                        .into_iter()
+                        .map(|(a, r)| (a.id, a.email, r.name()))
+                        .collect(),
+                    roles: MemberRole::ALL.map(MemberRole::name),
+                    note,
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+async fn members(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    members_page(&portal, text(&headers), account, org, (None, None)).await
+}
+
+#[derive(Deserialize)]
+struct MemberForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// A change of members done: the page again with a note, or with why it was refused
+/// (a role the asker may not touch is refused outright).
+async fn members_after(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    (done, note): (Result<(), ServiceError>, &'static str),
+) -> Response {
+    match done {
+        Ok(()) => members_page(portal, t, account, org, (Some(note), None)).await,
+        Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
+            failure(t, &error)
+        }
+        Err(error) => members_page(portal, t, account, org, (None, Some(error.to_string()))).await,
+    }
+}
+
+async fn invite(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+    Form(form): Form<MemberForm>,
+) -> Response {
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        site.invite(&asking, org, &form.email, &form.role, now_ms())
+    })
+    .await;
+    members_after(
+        &portal,
+        text(&headers),
+        account,
+        org,
+        (done, "invited_note"),
+    )
+    .await
+}
+
+async fn set_role(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, member)): Path<(u64, u64)>,
+    Form(form): Form<MemberForm>,
+) -> Response {
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        site.set_role(&asking, org, member, &form.role)
+    })
+    .await;
+    members_after(
+        &portal,
+        text(&headers),
+        account,
+        org,
+        (done, "member_changed"),
+    )
+    .await
+}
+
+async fn remove_member(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, member)): Path<(u64, u64)>,
+) -> Response {
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        site.remove_member(&asking, org, member)
+    })
+    .await;
+    members_after(
+        &portal,
+        text(&headers),
+        account,
+        org,
+        (done, "member_changed"),
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    token: String,
+    org: String,
+    role: &'static str,
+    email: String,
+    signed_in: bool,
+    has_account: bool,
+    min_password: usize,
+    error: Option<String>,
+}
+
+/// The signed-in account, if the request carries a live session.
+async fn maybe_signed_in(portal: &Portal, headers: &HeaderMap) -> Option<(Account, String)> {
+    let token = portal.session_token(headers)?;
+    let asked = token.clone();
+    let account = blocking(portal, move |site| site.session(&asked, now_ms()))
+        .await
+        .ok()?;
+    Some((account, token))
+}
+
+async fn invitation_page(
+    portal: &Portal,
+    headers: &HeaderMap,
+    token: String,
+    error: Option<String>,
+) -> Response {
+    let t = text(headers);
+    let signed = maybe_signed_in(portal, headers).await;
+    let asked = token.clone();
+    match blocking(portal, move |site| site.invitation(&asked, now_ms())).await {
+        Ok(invited) => {
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            page(
+                status,
+                &InvitePage {
+                    t,
+                    who: signed.as_ref().map(|(a, _)| a.email.clone()),
+                    token,
+                    org: invited.org.name,
+                    role: invited.role.name(),
+                    email: invited.email,
+                    signed_in: signed.is_some(),
+                    has_account: invited.has_account,
+                    min_password: MIN_PASSWORD,
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+async fn invitation(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    invitation_page(&portal, &headers, token, None).await
+}
+
+#[derive(Deserialize)]
+struct NewPassword {
+    #[serde(default)]
+    password: String,
+}
+
+async fn accept(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    let t = text(&headers);
+    let signed = maybe_signed_in(&portal, &headers).await;
+    let asked = token.clone();
+    let joined = blocking(&portal, move |site| match signed {
+        Some((account, _)) => Ok((None, site.accept_invitation(&asked, &account, now_ms())?)),
+        None => {
+            let (session, member) = site.join_by_invitation(&asked, &form.password, now_ms())?;
+            Ok((Some(session.token), member))
+        }
+    })
+    .await;
+    match joined {
+        Ok((session, member)) => {
+            let to = Redirect::to(&format!("/orgs/{}", member.org.id));
+            match session {
+                Some(token) => {
+                    ([(header::SET_COOKIE, portal.cookie(Some(&token)))], to).into_response()
+                }
+                None => to.into_response(),
+            }
+        }
+        Err(error @ ServiceError::Input(_)) => {
+            invitation_page(&portal, &headers, token, Some(error.to_string())).await
         }
         Err(error) => failure(t, &error),
     }

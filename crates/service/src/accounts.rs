@@ -93,6 +93,13 @@ fn how_long(ms: u64) -> String {
     }
 }
 
+/// A new random token (256 bits, hex) and its hash, as stored.
+pub(crate) fn new_token_string() -> Result<(String, String), ServiceError> {
+    let token = random_hex(32)?;
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
 /// A new random token and what is stored of it.
 fn new_token(
     account: u64,
@@ -100,9 +107,9 @@ fn new_token(
     now_ms: u64,
     lasts: u64,
 ) -> Result<(String, Token), ServiceError> {
-    let token = random_hex(32)?;
+    let (token, hash) = new_token_string()?;
     let stored = Token {
-        hash: token_hash(&token),
+        hash,
         account,
         purpose,
         created_at: now_ms,

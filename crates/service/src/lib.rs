@@ -33,6 +33,7 @@
 //!   - `backup`: back the primary up while it serves, and [`restore`] it;
 //!   - `accounts`: the cloud account's people: register, confirm, log in and out,
 //!     sessions, password resets, and the operator's account commands;
+//!   - `members`: an organisation's members: invitations, roles, removal;
 //!   - `mail`: e-mail from the primary (the outbox folder).
 //!
 //! # Why the site lives here
@@ -52,6 +53,7 @@ pub mod config;
 mod error;
 mod kind;
 mod mail;
+mod members;
 mod orgs;
 mod records;
 mod reports;
@@ -69,6 +71,7 @@ pub use config::{Config, DataDir, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use mail::Mail;
+pub use members::Invited;
 pub use orgs::{OrgDetail, OrgKey, OrgSummary};
 pub use records::{
     Changes, MAX_LIST, MAX_READ_WAIT, RecordRejection, RecordView, StoreChoice, view,

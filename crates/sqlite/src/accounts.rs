@@ -3,11 +3,34 @@
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sitesync_core::OrgId;
-use sitesync_store::{Account, AccountId, AccountStorage, Purpose, Role, StoreError, Token};
+use sitesync_store::{
+    Account, AccountId, AccountStorage, Invitation, Purpose, Role, StoreError, Token,
+};
 
 const ACCOUNT: &str =
     "SELECT id, email, confirmed, disabled, org_limit, created_at, password_hash FROM accounts";
 const TOKEN: &str = "SELECT hash, account, purpose, created_at, seen_at, expires_at FROM tokens";
+const INVITATION: &str = "SELECT hash, org, email, role, invited_by, expires_at FROM invitations";
+
+fn invitation_row(row: &Row) -> rusqlite::Result<(Invitation, String)> {
+    Ok((
+        Invitation {
+            hash: row.get(0)?,
+            org: id(row.get(1)?),
+            email: row.get(2)?,
+            role: Role::Viewer,
+            invited_by: id(row.get(4)?),
+            expires_at: id(row.get(5)?),
+        },
+        row.get(3)?,
+    ))
+}
+
+/// An invitation read with its role's name, the role filled in.
+fn with_role((mut invitation, role): (Invitation, String)) -> Result<Invitation, Error> {
+    invitation.role = role_of(&role)?;
+    Ok(invitation)
+}
 
 fn account_row(row: &Row) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -280,6 +303,56 @@ impl AccountStorage for SqliteStore {
                 Ok((account, role_of(&role)?))
             })
             .collect()
+        })
+    }
+
+    fn remove_member(&self, org: OrgId, account: AccountId) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM members WHERE org = ?1 AND account = ?2")?
+                .execute(params![sql(org), sql(account)])?;
+            Ok(())
+        })
+    }
+
+    fn put_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO invitations (hash, org, email, role, invited_by, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                invitation.hash,
+                sql(invitation.org),
+                invitation.email,
+                invitation.role.name(),
+                sql(invitation.invited_by),
+                sql(invitation.expires_at)
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn invitation(&self, hash: &str, now_ms: u64) -> Result<Option<Invitation>, StoreError> {
+        self.read(|tx| {
+            tx.prepare_cached(&format!("{INVITATION} WHERE hash = ?1 AND expires_at > ?2"))?
+                .query_row(params![hash, sql(now_ms)], invitation_row)
+                .optional()?
+                .map(with_role)
+                .transpose()
+        })
+    }
+
+    fn take_invitation(&self, hash: &str, now_ms: u64) -> Result<Option<Invitation>, StoreError> {
+        self.write(|tx| {
+            let found = tx
+                .prepare_cached(&format!("{INVITATION} WHERE hash = ?1"))?
+                .query_row([hash], invitation_row)
+                .optional()?
+                .map(with_role)
+                .transpose()?;
+            tx.prepare_cached("DELETE FROM invitations WHERE hash = ?1")?
+                .execute([hash])?;
+            Ok(found.filter(|i| i.expires_at > now_ms))
         })
     }
 }

@@ -125,6 +125,17 @@ CREATE TABLE members (
 );
 ";
 
+const VERSION_4: &str = "
+CREATE TABLE invitations (
+    hash       TEXT PRIMARY KEY,                  -- SHA-256 of the token; never the token
+    org        INTEGER NOT NULL REFERENCES orgs(id),
+    email      TEXT NOT NULL COLLATE NOCASE,
+    role       TEXT NOT NULL,
+    invited_by INTEGER NOT NULL REFERENCES accounts(id),
+    expires_at INTEGER NOT NULL
+);
+";
+
 /// The index a primary reads pulls by ("records of this organisation after sequence
 /// C"). Satellites serve no pulls and skip it: every index costs each record written.
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
@@ -149,6 +160,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
     if version < 3 {
         tx.execute_batch(VERSION_3)?;
         tx.pragma_update(None, "user_version", 3)?;
+    }
+    if version < 4 {
+        tx.execute_batch(VERSION_4)?;
+        tx.pragma_update(None, "user_version", 4)?;
     }
     tx.commit()?;
     Ok(())
@@ -181,6 +196,6 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (3, ("no".into(), None, None)));
+        assert_eq!((version, row), (4, ("no".into(), None, None)));
     }
 }

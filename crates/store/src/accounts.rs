@@ -100,6 +100,23 @@ pub struct Token {
     pub expires_at: u64,
 }
 
+/// An invitation to join an organisation, as stored (its token only hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// The SHA-256 of the invitation's token, hex.
+    pub hash: String,
+    /// The organisation to join.
+    pub org: OrgId,
+    /// The address invited: only an account of it may accept.
+    pub email: String,
+    /// The role given on joining.
+    pub role: Role,
+    /// The account that invited.
+    pub invited_by: AccountId,
+    /// When it stops working (ms since the epoch).
+    pub expires_at: u64,
+}
+
 /// The accounts, memberships and tokens of the cloud account.
 pub trait AccountStorage: Send + Sync {
     /// Makes an account; a taken address (without regard to case) is a
@@ -176,4 +193,16 @@ pub trait AccountStorage: Send + Sync {
 
     /// The members of an organisation, with their roles.
     fn members(&self, org: OrgId) -> Result<Vec<(Account, Role)>, StoreError>;
+
+    /// Takes an account out of an organisation.
+    fn remove_member(&self, org: OrgId, account: AccountId) -> Result<(), StoreError>;
+
+    /// Keeps an invitation.
+    fn put_invitation(&self, invitation: &Invitation) -> Result<(), StoreError>;
+
+    /// An invitation that has not expired at `now_ms`, by the hash of its token.
+    fn invitation(&self, hash: &str, now_ms: u64) -> Result<Option<Invitation>, StoreError>;
+
+    /// Spends an invitation: removes it and returns it, if it had not expired.
+    fn take_invitation(&self, hash: &str, now_ms: u64) -> Result<Option<Invitation>, StoreError>;
 }

@@ -38,7 +38,7 @@ mod values;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use accounts::{Account, AccountId, AccountStorage, Purpose, Role, Token};
+pub use accounts::{Account, AccountId, AccountStorage, Invitation, Purpose, Role, Token};
 pub use error::StoreError;
 pub use prepare::{
     Encoded, MAX_AHEAD_MS, Prepared, PreparedPush, PushBatch, PushOutcome, check_rights,

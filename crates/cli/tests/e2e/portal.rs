@@ -497,3 +497,154 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
     }
     primary.stop();
 }
+
+/// The link to `path` in the newest mail to `to` in the primary's outbox, as a path.
+fn mailed_path(primary: &Node, to: &str, path: &str) -> String {
+    let outbox = primary.data.join("mail").join("outbox");
+    let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let at = e.metadata().and_then(|m| m.modified()).unwrap();
+            (at, std::fs::read_to_string(e.path()).unwrap())
+        })
+        .filter(|(_, m)| m.contains(&format!("To: {to}")) && m.contains(&format!("/{path}/")))
+        .collect();
+    mails.sort();
+    let mail = &mails
+        .last()
+        .unwrap_or_else(|| panic!("no /{path}/ mail to {to}"))
+        .1;
+    let start = mail.find(&format!("/{path}/")).unwrap();
+    mail[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// The member id of `email` on a members page.
+fn member_id(page: &str, email: &str) -> String {
+    let row = page
+        .split("data-testid=\"member-row\"")
+        .find(|r| r.contains(&format!("<td>{email}</td>")))
+        .unwrap_or_else(|| panic!("no row for {email}: {page}"));
+    let start = row.find("data-member-id=\"").unwrap() + "data-member-id=\"".len();
+    row[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+#[test]
+fn members_are_invited_by_mail_given_roles_and_removed_and_an_owner_always_stays() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+    let get = |path: &str, who: &str| http_with(addr, "GET", path, &[("Cookie", who)], None);
+    let post = |path: &str, who: &str, body: &[u8]| {
+        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
+    };
+    let members = format!("{org}/members");
+    assert_eq!(
+        get(&members, &viewer).status,
+        403,
+        "viewers do not manage members"
+    );
+    let invited = post(
+        &format!("{members}/invite"),
+        &owner,
+        b"email=new%40example.org&role=manager",
+    );
+    assert!(
+        invited.status == 200 && invited.body.contains("invitation was sent"),
+        "{invited:?}"
+    );
+
+    // The invited address has no account: the link's page makes one and joins.
+    let link = mailed_path(&primary, "new@example.org", "invite");
+    let offer = http_with(addr, "GET", &link, &[], None);
+    assert!(
+        offer.status == 200 && offer.body.contains("Create account and join"),
+        "{offer:?}"
+    );
+    let joined = http_with(
+        addr,
+        "POST",
+        &link,
+        &[FORM],
+        Some(b"password=violet+umbrella+harbour+seventeen"),
+    );
+    assert_eq!(joined.status, 303, "{joined:?}");
+    assert_eq!(joined.headers("location"), [org.as_str()]);
+    let new = joined.headers("set-cookie")[0]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        key_on(&get(&org, &new).body).is_some(),
+        "a manager sees the key"
+    );
+    assert_eq!(
+        http_with(addr, "POST", &link, &[FORM], Some(b"password=x")).status,
+        404,
+        "single use"
+    );
+
+    // The owner makes the new member admin; an admin may not touch owners.
+    let page = get(&members, &owner).body;
+    let (new_id, owner_id) = (
+        member_id(&page, "new@example.org"),
+        member_id(&page, "owner@example.org"),
+    );
+    let changed = post(&format!("{members}/{new_id}/role"), &owner, b"role=admin");
+    assert!(
+        changed.status == 200 && changed.body.contains("member was changed"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        post(&format!("{members}/{new_id}/role"), &new, b"role=owner").status,
+        403
+    );
+    assert_eq!(
+        post(&format!("{members}/{owner_id}/remove"), &new, b"").status,
+        403
+    );
+    // The only owner cannot step down or leave.
+    let alone = post(&format!("{members}/{owner_id}/role"), &owner, b"role=admin");
+    assert!(
+        alone.status == 400 && alone.body.contains("at least one owner"),
+        "{alone:?}"
+    );
+    assert_eq!(
+        post(&format!("{members}/{owner_id}/remove"), &owner, b"").status,
+        400
+    );
+
+    // An invitation for an address with an account is accepted signed in as it, only.
+    post(
+        &format!("{members}/invite"),
+        &owner,
+        b"email=viewer%40example.org&role=manager",
+    );
+    let link = mailed_path(&primary, "viewer@example.org", "invite");
+    let wrong = post(&link, &new, b"");
+    assert!(
+        wrong.status == 400 && wrong.body.contains("sign in as that address"),
+        "{wrong:?}"
+    );
+    assert!(
+        get(&link, &viewer).body.contains(">Join<"),
+        "a Join button for the invited account"
+    );
+    assert_eq!(post(&link, &viewer, b"").status, 303);
+    assert!(
+        key_on(&get(&org, &viewer).body).is_some(),
+        "the viewer is a manager now"
+    );
+
+    // Removed, the member's organisation is gone for it.
+    assert_eq!(
+        post(&format!("{members}/{new_id}/remove"), &owner, b"").status,
+        200
+    );
+    assert_eq!(get(&org, &new).status, 404);
+}

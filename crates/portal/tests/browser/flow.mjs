@@ -90,8 +90,13 @@ async function sites(page, org) {
   await row.first().getByRole("link").click();
   await page.getByRole("heading", { name: /Site \d+/ }).waitFor();
   await shot(page, "11-site");
+  await page.goto(`${org}/members`);
+  await page.getByLabel("Email").fill("colleague@example.org");
+  await page.getByRole("button", { name: "Send invitation" }).click();
+  await page.getByText("The invitation was sent").waitFor();
+  await shot(page, "12-members");
   await page.goto(`${PORTAL}/account`);
-  await shot(page, "12-account");
+  await shot(page, "13-account");
   await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await page.waitForURL(/\/login$/);
   // Signed out: the organisation's page sends back to sign in.

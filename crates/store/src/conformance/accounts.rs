@@ -141,6 +141,26 @@ pub fn accounts_are_unique_by_address_and_their_tokens_are_single_use(backend: &
         db.set_member(org, 99, Role::Viewer).is_err(),
         "no such account"
     );
+    db.remove_member(org, bob.id).unwrap();
+    assert_eq!(db.memberships(bob.id).unwrap(), [(other, Role::Admin)]);
+
+    // Invitations: seen while they last, spent once.
+    let invitation = crate::Invitation {
+        hash: "inv-1".into(),
+        org,
+        email: "Cat@example.org".into(),
+        role: Role::Manager,
+        invited_by: ann.id,
+        expires_at: 100,
+    };
+    db.put_invitation(&invitation).unwrap();
+    assert_eq!(
+        db.invitation("inv-1", 50).unwrap(),
+        Some(invitation.clone())
+    );
+    assert!(db.invitation("inv-1", 100).unwrap().is_none(), "expired");
+    assert_eq!(db.take_invitation("inv-1", 60).unwrap(), Some(invitation));
+    assert!(db.take_invitation("inv-1", 60).unwrap().is_none(), "spent");
     assert_eq!(
         backend.primary("p").accounts().unwrap().len(),
         2,

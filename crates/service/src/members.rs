@@ -1,0 +1,248 @@
+//! An organisation's members: invitations by e-mail (single use, for 7 days), roles
+//! changed, members removed, and always at least one owner. Admins manage members;
+//! only owners make, unmake or remove owners.
+
+use crate::accounts::{
+    CONFIRM_FOR_MS, Membership, Session, check_email, check_password, new_token_string,
+};
+use crate::error::ServiceError;
+use crate::mail::Mail;
+use crate::secrets::{code_hash, token_hash};
+use crate::site::Site;
+use sitesync_core::OrgId;
+use sitesync_store::{Account, AccountId, AccountStorage, Invitation, Org, Role, StoreError};
+
+/// An invitation as its link's page shows it.
+#[derive(Debug, Clone)]
+pub struct Invited {
+    /// The organisation to join.
+    pub org: Org,
+    /// The address invited.
+    pub email: String,
+    /// The role given on joining.
+    pub role: Role,
+    /// Whether the address has an account already (it signs in to accept; otherwise
+    /// the page makes one).
+    pub has_account: bool,
+}
+
+fn role_named(name: &str) -> Result<Role, ServiceError> {
+    Role::parse(name).ok_or_else(|| {
+        ServiceError::Input(format!(
+            "{name:?} is not a role; the roles are {}",
+            Role::ALL.map(Role::name).join(", ")
+        ))
+    })
+}
+
+impl Site {
+    fn account_store(&self) -> Result<&dyn AccountStorage, ServiceError> {
+        let primary = self.primary()?;
+        Ok(primary)
+    }
+
+    /// The members of an organisation, for its admins and owners.
+    pub fn members(
+        &self,
+        account: &Account,
+        org: OrgId,
+    ) -> Result<(Membership, Vec<(Account, Role)>), ServiceError> {
+        let member = self.as_member(account, org, Role::Admin, "see the members")?;
+        let members = self.account_store()?.members(member.org.id)?;
+        Ok((member, members))
+    }
+
+    /// Invites `email` to join an organisation as `role`: mails a single-use link.
+    pub fn invite(
+        &self,
+        account: &Account,
+        org: OrgId,
+        email: &str,
+        role: &str,
+        now_ms: u64,
+    ) -> Result<(), ServiceError> {
+        let role = role_named(role)?;
+        let least = if role == Role::Owner {
+            Role::Owner
+        } else {
+            Role::Admin
+        };
+        let member = self.as_member(account, org, least, "invite members with this role")?;
+        let email = check_email(email)?;
+        let (token, hash) = new_token_string()?;
+        self.account_store()?.put_invitation(&Invitation {
+            hash,
+            org: member.org.id,
+            email: email.clone(),
+            role,
+            invited_by: account.id,
+            expires_at: now_ms.saturating_add(CONFIRM_FOR_MS),
+        })?;
+        tracing::info!(
+            account = account.id,
+            org,
+            role = role.name(),
+            "member invited"
+        );
+        self.send_mail(&Mail {
+            to: email,
+            subject: format!("Join {} on sitesync", member.org.name),
+            body: format!(
+                "{} invites you to join {} as {}.\n\nTo accept, open:\n\n{}/invite/{token}\n\nThe link works once, for 7 days.\n",
+                account.email,
+                member.org.name,
+                role.name(),
+                self.portal_url()
+            ),
+        })
+        .map(|_| ())
+    }
+
+    /// What an invitation's link offers.
+    pub fn invitation(&self, token: &str, now_ms: u64) -> Result<Invited, ServiceError> {
+        let store = self.account_store()?;
+        let invitation = store
+            .invitation(&token_hash(token), now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        Ok(Invited {
+            org: self.primary()?.org_by_id(invitation.org)?,
+            has_account: store.account_by_email(&invitation.email)?.is_some(),
+            email: invitation.email,
+            role: invitation.role,
+        })
+    }
+
+    /// Accepts an invitation as the signed-in account, which must be the one invited.
+    pub fn accept_invitation(
+        &self,
+        token: &str,
+        account: &Account,
+        now_ms: u64,
+    ) -> Result<Membership, ServiceError> {
+        let store = self.account_store()?;
+        let hash = token_hash(token);
+        let invitation = store
+            .invitation(&hash, now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        if !invitation.email.eq_ignore_ascii_case(&account.email) {
+            return Err(ServiceError::Input(format!(
+                "this invitation is for {}: sign in as that address to accept it",
+                invitation.email
+            )));
+        }
+        store
+            .take_invitation(&hash, now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        store.set_member(invitation.org, account.id, invitation.role)?;
+        tracing::info!(
+            account = account.id,
+            org = invitation.org,
+            "invitation accepted"
+        );
+        self.membership(account, invitation.org)
+    }
+
+    /// Accepts an invitation for an address without an account: makes the account
+    /// (confirmed: the link reached the address) with `password`, and signs it in.
+    pub fn join_by_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        now_ms: u64,
+    ) -> Result<(Session, Membership), ServiceError> {
+        let store = self.account_store()?;
+        let invitation = store
+            .invitation(&token_hash(token), now_ms)?
+            .ok_or(ServiceError::LinkExpired)?;
+        check_password(password, &invitation.email)?;
+        store.create_account(&invitation.email, &code_hash(password)?, true, now_ms)?;
+        let session = self.log_in(&invitation.email, password, now_ms)?;
+        let membership = self.accept_invitation(token, &session.account, now_ms)?;
+        Ok((session, membership))
+    }
+
+    /// The member `id` of an organisation the asking admin manages, with its role, when
+    /// the asker may change it (owners only for owners).
+    fn managed_member(
+        &self,
+        account: &Account,
+        org: OrgId,
+        id: AccountId,
+        what: &'static str,
+    ) -> Result<(Membership, Role), ServiceError> {
+        let (member, members) = self.members(account, org)?;
+        let role = members
+            .iter()
+            .find_map(|(a, r)| (a.id == id).then_some(*r))
+            .ok_or_else(|| StoreError::NotFound(format!("there is no member {id}")))?;
+        if role == Role::Owner && member.role < Role::Owner {
+            return Err(ServiceError::NotAllowed {
+                actor: format!("a {}", member.role.name()),
+                what,
+            });
+        }
+        Ok((member, role))
+    }
+
+    /// Refuses a change that would leave the organisation without an owner.
+    fn keeps_an_owner(&self, org: OrgId, leaving: AccountId) -> Result<(), ServiceError> {
+        let owners = self
+            .account_store()?
+            .members(org)?
+            .into_iter()
+            .filter(|(a, r)| *r == Role::Owner && a.id != leaving)
+            .count();
+        match owners {
+            0 => Err(ServiceError::Input(
+                "an organisation keeps at least one owner: make another member owner first".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives member `id` another role.
+    pub fn set_role(
+        &self,
+        account: &Account,
+        org: OrgId,
+        id: AccountId,
+        role: &str,
+    ) -> Result<(), ServiceError> {
+        let role = role_named(role)?;
+        let (member, had) = self.managed_member(account, org, id, "change owners")?;
+        if role == Role::Owner && member.role < Role::Owner {
+            return Err(ServiceError::NotAllowed {
+                actor: format!("a {}", member.role.name()),
+                what: "make owners",
+            });
+        }
+        if had == Role::Owner && role != Role::Owner {
+            self.keeps_an_owner(org, id)?;
+        }
+        self.account_store()?.set_member(org, id, role)?;
+        tracing::info!(
+            account = account.id,
+            org,
+            member = id,
+            role = role.name(),
+            "role changed"
+        );
+        Ok(())
+    }
+
+    /// Takes member `id` out of the organisation.
+    pub fn remove_member(
+        &self,
+        account: &Account,
+        org: OrgId,
+        id: AccountId,
+    ) -> Result<(), ServiceError> {
+        let (_, had) = self.managed_member(account, org, id, "remove owners")?;
+        if had == Role::Owner {
+            self.keeps_an_owner(org, id)?;
+        }
+        self.account_store()?.remove_member(org, id)?;
+        tracing::info!(account = account.id, org, member = id, "member removed");
+        Ok(())
+    }
+}
