@@ -31,8 +31,8 @@ pub(crate) enum Setting {
     /// Primary: its incarnation (see `PrimaryStorage::incarnation`). Satellite: the
     /// primary's, when this site last followed it.
     Incarnation,
-    /// Primary: the identity of the database file the incarnation belongs to (device
-    /// and inode): a file put in its place starts a new incarnation.
+    /// Primary: the identity of the database file the incarnation belongs to (device,
+    /// inode and creation time): a file put in its place starts a new incarnation.
     DatabaseFile,
     /// Satellite: the id of the newest rejection acknowledged.
     RejectionsAcknowledged,

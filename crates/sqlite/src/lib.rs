@@ -202,14 +202,22 @@ impl SqliteStore {
 /// The page size of a new database.
 const PAGE_SIZE: i64 = 16_384;
 
-/// The identity of a database file: its device and inode, which a copy put in its
-/// place does not share (empty where the platform has none: never a new one).
+/// The identity of a database file: its device, inode and creation time (in
+/// nanoseconds, where the file system keeps it), which a copy put in its place does not
+/// share: file systems hand a freed inode to the next file made, so the inode alone
+/// would let a folder removed and copied back pass for the same file (found by the
+/// restore test). Empty where the platform has none: never a new one.
 fn file_identity(path: &Path) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         if let Ok(m) = std::fs::metadata(path) {
-            return format!("{}:{}", m.dev(), m.ino());
+            let born = m
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            return format!("{}:{}:{born}", m.dev(), m.ino());
         }
     }
     String::new()
