@@ -120,7 +120,8 @@ fn new_token(
 }
 
 impl Site {
-    fn accounts_storage(&self) -> Result<&dyn AccountStorage, ServiceError> {
+    /// The primary's storage of accounts (refused on a satellite).
+    pub(crate) fn accounts_storage(&self) -> Result<&dyn AccountStorage, ServiceError> {
         let primary = self.primary()?;
         Ok(primary)
     }

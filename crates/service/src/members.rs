@@ -10,7 +10,7 @@ use crate::mail::Mail;
 use crate::secrets::{code_hash, token_hash};
 use crate::site::Site;
 use sitesync_core::OrgId;
-use sitesync_store::{Account, AccountId, AccountStorage, Invitation, Org, Role, StoreError};
+use sitesync_store::{Account, AccountId, Invitation, Org, Role, StoreError};
 
 /// An invitation as its link's page shows it.
 #[derive(Debug, Clone)]
@@ -36,11 +36,6 @@ fn role_named(name: &str) -> Result<Role, ServiceError> {
 }
 
 impl Site {
-    fn account_store(&self) -> Result<&dyn AccountStorage, ServiceError> {
-        let primary = self.primary()?;
-        Ok(primary)
-    }
-
     /// The members of an organisation, for its admins and owners.
     pub fn members(
         &self,
@@ -48,7 +43,7 @@ impl Site {
         org: OrgId,
     ) -> Result<(Membership, Vec<(Account, Role)>), ServiceError> {
         let member = self.as_member(account, org, Role::Admin, "see the members")?;
-        let members = self.account_store()?.members(member.org.id)?;
+        let members = self.accounts_storage()?.members(member.org.id)?;
         Ok((member, members))
     }
 
@@ -70,7 +65,7 @@ impl Site {
         let member = self.as_member(account, org, least, "invite members with this role")?;
         let email = check_email(email)?;
         let (token, hash) = new_token_string()?;
-        self.account_store()?.put_invitation(&Invitation {
+        self.accounts_storage()?.put_invitation(&Invitation {
             hash,
             org: member.org.id,
             email: email.clone(),
@@ -100,7 +95,7 @@ impl Site {
 
     /// What an invitation's link offers.
     pub fn invitation(&self, token: &str, now_ms: u64) -> Result<Invited, ServiceError> {
-        let store = self.account_store()?;
+        let store = self.accounts_storage()?;
         let invitation = store
             .invitation(&token_hash(token), now_ms)?
             .ok_or(ServiceError::LinkExpired)?;
@@ -119,7 +114,7 @@ impl Site {
         account: &Account,
         now_ms: u64,
     ) -> Result<Membership, ServiceError> {
-        let store = self.account_store()?;
+        let store = self.accounts_storage()?;
         let hash = token_hash(token);
         let invitation = store
             .invitation(&hash, now_ms)?
@@ -150,7 +145,7 @@ impl Site {
         password: &str,
         now_ms: u64,
     ) -> Result<(Session, Membership), ServiceError> {
-        let store = self.account_store()?;
+        let store = self.accounts_storage()?;
         let invitation = store
             .invitation(&token_hash(token), now_ms)?
             .ok_or(ServiceError::LinkExpired)?;
@@ -187,7 +182,7 @@ impl Site {
     /// Refuses a change that would leave the organisation without an owner.
     fn keeps_an_owner(&self, org: OrgId, leaving: AccountId) -> Result<(), ServiceError> {
         let owners = self
-            .account_store()?
+            .accounts_storage()?
             .members(org)?
             .into_iter()
             .filter(|(a, r)| *r == Role::Owner && a.id != leaving)
@@ -219,7 +214,7 @@ impl Site {
         if had == Role::Owner && role != Role::Owner {
             self.keeps_an_owner(org, id)?;
         }
-        self.account_store()?.set_member(org, id, role)?;
+        self.accounts_storage()?.set_member(org, id, role)?;
         tracing::info!(
             account = account.id,
             org,
@@ -241,7 +236,7 @@ impl Site {
         if had == Role::Owner {
             self.keeps_an_owner(org, id)?;
         }
-        self.account_store()?.remove_member(org, id)?;
+        self.accounts_storage()?.remove_member(org, id)?;
         tracing::info!(account = account.id, org, member = id, "member removed");
         Ok(())
     }
