@@ -101,6 +101,7 @@ pub fn init_primary(
         primary_ca: None,
         primary_fingerprint: None,
         public_url: None,
+        registration: None,
     };
     let primary_key = random_hex(32)?;
     let mut tls_fingerprint = None;
@@ -193,6 +194,7 @@ pub async fn init_satellite(
             _ => None,
         },
         public_url: None,
+        registration: None,
     };
     let site_config: &SiteConfig = &answer.config;
     create(dir, |dir| {

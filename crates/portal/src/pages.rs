@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sitesync_core::time;
 use sitesync_service::attempts::Subject;
 use sitesync_service::{
-    Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, ServiceError, Site, SiteView,
+    Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site, SiteView,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -45,6 +45,7 @@ pub fn routes() -> Router<Portal> {
         .route("/invite/{token}", get(invitation).post(accept))
         .route("/account", get(account))
         .route("/account/end-others", post(end_others))
+        .route("/account/password", post(change_password))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
         .route("/static/htmx.min.js", get(htmx))
@@ -216,8 +217,18 @@ fn register_page(t: &Text) -> FormPage<'_> {
     form
 }
 
-async fn register_form(headers: HeaderMap) -> Response {
-    page(StatusCode::OK, &register_page(text(&headers)))
+async fn register_form(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    let t = text(&headers);
+    match portal.site.registration() {
+        Registration::Open => page(StatusCode::OK, &register_page(t)),
+        _ => message(
+            t,
+            StatusCode::FORBIDDEN,
+            "register_title",
+            t.s("registration_closed").into(),
+            Some(("sign_in", "/login")),
+        ),
+    }
 }
 
 async fn register(
@@ -239,6 +250,7 @@ async fn register(
             t.s("check_mail").into(),
             None,
         ),
+        Err(error) if error.kind() == ErrorKind::Forbidden => failure(t, &error),
         Err(error) => {
             let mut again = register_page(t);
             again.email = email;
@@ -1212,6 +1224,8 @@ struct AccountPage<'a> {
     who: Option<String>,
     email: String,
     note: Option<&'static str>,
+    error: Option<String>,
+    min_password: usize,
     sessions: Vec<(String, String, bool)>,
 }
 
@@ -1219,7 +1233,7 @@ async fn account_page(
     portal: &Portal,
     SignedIn(account, token): SignedIn,
     headers: &HeaderMap,
-    note: Option<&'static str>,
+    (note, error): (Option<&'static str>, Option<String>),
 ) -> Response {
     let t = text(headers);
     match blocking(portal, move |site| site.sessions(&token, now_ms())).await {
@@ -1235,13 +1249,20 @@ async fn account_page(
                 })
                 .collect();
             let email = account.email.clone();
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
             page(
-                StatusCode::OK,
+                status,
                 &AccountPage {
                     t,
                     who: Some(account.email),
                     email,
                     note,
+                    error,
+                    min_password: MIN_PASSWORD,
                     sessions,
                 },
             )
@@ -1251,7 +1272,7 @@ async fn account_page(
 }
 
 async fn account(State(portal): State<Portal>, who: SignedIn, headers: HeaderMap) -> Response {
-    account_page(&portal, who, &headers, None).await
+    account_page(&portal, who, &headers, (None, None)).await
 }
 
 async fn end_others(State(portal): State<Portal>, who: SignedIn, headers: HeaderMap) -> Response {
@@ -1263,7 +1284,35 @@ async fn end_others(State(portal): State<Portal>, who: SignedIn, headers: Header
     {
         return failure(text(&headers), &error);
     }
-    account_page(&portal, who, &headers, Some("ended_others")).await
+    account_page(&portal, who, &headers, (Some("ended_others"), None)).await
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn change_password(
+    State(portal): State<Portal>,
+    who: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<PasswordChange>,
+) -> Response {
+    let token = who.1.clone();
+    let changed = blocking(&portal, move |site| {
+        site.change_password(&token, &form.current, &form.password, now_ms())
+    })
+    .await;
+    match changed {
+        Ok(()) => account_page(&portal, who, &headers, (Some("password_changed"), None)).await,
+        Err(error @ ServiceError::Input(_)) => {
+            account_page(&portal, who, &headers, (None, Some(error.to_string()))).await
+        }
+        Err(error) => failure(text(&headers), &error),
+    }
 }
 
 async fn css() -> Response {

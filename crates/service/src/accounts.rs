@@ -9,7 +9,7 @@
 //! says the rest); a wrong address and a wrong password are refused in the same words.
 
 use crate::actor::Actor;
-use crate::config::Running;
+use crate::config::{Registration, Running};
 use crate::error::ServiceError;
 use crate::mail::Mail;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
@@ -126,6 +126,46 @@ impl Site {
         Ok(primary)
     }
 
+    /// Who may make an account in the portal (`registration` in `config.toml`).
+    pub fn registration(&self) -> Registration {
+        self.config.registration.unwrap_or_default()
+    }
+
+    /// Changes the password of the session's account, which must give its current one:
+    /// the account's other sessions end, and a mail says it changed.
+    pub fn change_password(
+        &self,
+        token: &str,
+        current: &str,
+        new: &str,
+        now_ms: u64,
+    ) -> Result<(), ServiceError> {
+        let account = self.session(token, now_ms)?;
+        let store = self.accounts_storage()?;
+        let (_, hash) = store
+            .account_by_email(&account.email)?
+            .ok_or(ServiceError::SessionEnded)?;
+        if !code_matches(current, &hash)? {
+            return Err(ServiceError::Input(
+                "the current password is not right: nothing was changed".into(),
+            ));
+        }
+        check_password(new, &account.email)?;
+        store.set_password(account.id, &code_hash(new)?)?;
+        store.drop_tokens(account.id, Purpose::Session, Some(&token_hash(token)))?;
+        store.drop_tokens(account.id, Purpose::Reset, None)?;
+        tracing::info!(account = account.id, "password changed");
+        self.send_mail(&Mail {
+            to: account.email.clone(),
+            subject: "Your sitesync password was changed".into(),
+            body: format!(
+                "The password of your account was changed, and every other session ended.\n\nIf it was not you, set a new one at once at {}/reset.\n",
+                self.portal_url()
+            ),
+        })
+        .map(|_| ())
+    }
+
     /// The portal's address, for links in mail: `public_url` in `config.toml`, or the
     /// address the running `serve` listens on (or is to listen on).
     pub fn portal_url(&self) -> String {
@@ -146,6 +186,12 @@ impl Site {
     /// that has an account already gets a mail saying so instead, and the answer is the
     /// same: nobody learns from it who has an account.
     pub fn register(&self, email: &str, password: &str, now_ms: u64) -> Result<(), ServiceError> {
+        if self.registration() != Registration::Open {
+            return Err(ServiceError::NotAllowed {
+                actor: "anyone".into(),
+                what: "register here: accounts are made by invitation or by the operator",
+            });
+        }
         let email = check_email(email)?;
         check_password(password, &email)?;
         let store = self.accounts_storage()?;

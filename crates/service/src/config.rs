@@ -101,6 +101,22 @@ pub struct Config {
     /// for links in mail; the address `serve` listens on when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Primary: who may make an account in the portal (`open` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+}
+
+/// Who may make an account in the portal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone, at `/register`.
+    #[default]
+    Open,
+    /// Only someone invited to an organisation, by the invitation's link.
+    Invite,
+    /// Nobody: the operator makes accounts (`sitesync account create`).
+    Closed,
 }
 
 /// How a satellite trusts its primary's certificate. Kept here, beside the

@@ -67,7 +67,7 @@ mod stores;
 pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, check_password};
 pub use actor::Actor;
 pub use backup::{Backup, Restored, restore};
-pub use config::{Config, DataDir, Role};
+pub use config::{Config, DataDir, Registration, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use mail::Mail;

@@ -5,6 +5,7 @@
 use crate::accounts::{
     CONFIRM_FOR_MS, Membership, Session, check_email, check_password, new_token_string,
 };
+use crate::config::Registration;
 use crate::error::ServiceError;
 use crate::mail::Mail;
 use crate::secrets::{code_hash, token_hash};
@@ -149,6 +150,12 @@ impl Site {
         let invitation = store
             .invitation(&token_hash(token), now_ms)?
             .ok_or(ServiceError::LinkExpired)?;
+        if self.registration() == Registration::Closed {
+            return Err(ServiceError::NotAllowed {
+                actor: "anyone".into(),
+                what: "make an account here: the operator makes them (sitesync account create)",
+            });
+        }
         check_password(password, &invitation.email)?;
         store.create_account(&invitation.email, &code_hash(password)?, true, now_ms)?;
         let session = self.log_in(&invitation.email, password, now_ms)?;

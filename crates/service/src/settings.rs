@@ -2,14 +2,24 @@
 //! mSupply's synchronisation preferences.
 
 use crate::actor::Actor;
-use crate::config::{Config, DataDir, Role, check_auth_code, check_listen, check_primary_url};
+use crate::config::{
+    Config, DataDir, Registration, Role, check_auth_code, check_listen, check_primary_url,
+};
 use crate::error::ServiceError;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
 use sitesync_core::validate;
 
 /// The settings `settings set` changes.
-pub const KEYS: &[&str] = &["primary-url", "listen", "name", "auth-code", "api-token"];
+pub const KEYS: &[&str] = &[
+    "primary-url",
+    "listen",
+    "name",
+    "auth-code",
+    "api-token",
+    "public-url",
+    "registration",
+];
 
 impl Site {
     /// The settings as (key, value) pairs; secrets appear only as "set (stored hashed)".
@@ -39,6 +49,15 @@ impl Site {
                 },
             ));
             rows.push(("site-credential", "set (in site.key, 0600)".to_string()));
+        }
+        if config.role == Role::Primary {
+            let url = config.public_url.clone();
+            rows.push((
+                "public-url",
+                url.unwrap_or_else(|| "(the listen address)".into()),
+            ));
+            let registration = format!("{:?}", self.registration()).to_lowercase();
+            rows.push(("registration", registration));
         }
         rows.push(("auth-code", "set (stored hashed)".to_string()));
         rows.push(("api-token", "set (stored hashed)".to_string()));
@@ -109,6 +128,28 @@ fn change(config: &mut Config, key: &str, value: &str) -> Result<String, Service
             message = format!(
                 "new API token (shown once): {token}\nrestart `sitesync serve` if it is running"
             );
+        }
+        "public-url" | "registration" if config.role != Role::Primary => {
+            return Err(ServiceError::Input(format!(
+                "{key} is the portal's, on the primary"
+            )));
+        }
+        "public-url" => {
+            check_primary_url(value).map_err(ServiceError::Input)?;
+            config.public_url = Some(value.trim_end_matches('/').to_string());
+        }
+        "registration" => {
+            let chosen = match value.trim() {
+                "open" => Registration::Open,
+                "invite" => Registration::Invite,
+                "closed" => Registration::Closed,
+                other => {
+                    return Err(ServiceError::Input(format!(
+                        "{other:?} is not a registration policy: open (anyone registers), invite (only by an invitation's link) or closed (the operator makes accounts)"
+                    )));
+                }
+            };
+            config.registration = Some(chosen);
         }
         "site-id" | "stores" | "organisation" => {
             return Err(ServiceError::Input(format!(

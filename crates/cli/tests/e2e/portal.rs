@@ -648,3 +648,151 @@ fn members_are_invited_by_mail_given_roles_and_removed_and_an_owner_always_stays
     );
     assert_eq!(get(&org, &new).status, 404);
 }
+
+#[test]
+fn the_operator_chooses_who_may_register_and_a_member_changes_their_password() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let (owner, _, org) = acme_with_a_viewer(&primary);
+    let addr = primary.addr();
+    let post = |path: &str, who: &str, body: &[u8]| {
+        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
+    };
+
+    // A password is changed with the current one; every other session ends.
+    let other = signed_up_again(&primary, "owner@example.org");
+    let wrong = post(
+        "/account/password",
+        &owner,
+        b"current=guess+work+here+now&password=amber+lantern+quietly+drifting",
+    );
+    assert!(
+        wrong.status == 400 && wrong.body.contains("not right"),
+        "{wrong:?}"
+    );
+    let changed = post(
+        "/account/password",
+        &owner,
+        b"current=violet+umbrella+harbour+seventeen&password=amber+lantern+quietly+drifting",
+    );
+    assert!(
+        changed.status == 200 && changed.body.contains("password was changed"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        http_with(addr, "GET", &org, &[("Cookie", &owner)], None).status,
+        200,
+        "this one goes on"
+    );
+    assert_eq!(
+        http_with(addr, "GET", &org, &[("Cookie", &other)], None).status,
+        303,
+        "the other ended"
+    );
+
+    // Registration by invitation only: /register says so; an invitation still makes an
+    // account. Closed: not even that.
+    let code = primary.auth_code.clone();
+    let invite_only = primary.cli(&[
+        "settings",
+        "set",
+        "registration",
+        "invite",
+        "--auth-code",
+        &code,
+    ]);
+    assert!(invite_only.success(), "{}", invite_only.describe());
+    primary.stop();
+    primary.serve();
+    let addr = primary.addr();
+    let form = http_with(addr, "GET", "/register", &[], None);
+    assert!(
+        form.status == 403 && form.body.contains("by invitation"),
+        "{form:?}"
+    );
+    let body = b"email=eve%40example.org&password=violet+umbrella+harbour+seventeen";
+    assert_eq!(
+        http_with(addr, "POST", "/register", &[FORM], Some(body)).status,
+        403
+    );
+    let owner = signed_up_again(&primary, "owner@example.org");
+    let joined = invited_joins(&primary, &owner, &org, "eve@example.org");
+    assert_eq!(
+        joined.status, 303,
+        "an invitation makes an account: {joined:?}"
+    );
+
+    let closed = primary.cli(&[
+        "settings",
+        "set",
+        "registration",
+        "closed",
+        "--auth-code",
+        &code,
+    ]);
+    assert!(closed.success(), "{}", closed.describe());
+    primary.stop();
+    primary.serve();
+    let owner = signed_up_again(&primary, "owner@example.org");
+    let refused = invited_joins(&primary, &owner, &org, "fay@example.org");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let wrong_value = primary.cli(&[
+        "settings",
+        "set",
+        "registration",
+        "sometimes",
+        "--auth-code",
+        &code,
+    ]);
+    assert_eq!(wrong_value.code, Some(2), "{}", wrong_value.describe());
+}
+
+/// The owner invites `email` as viewer; returns the answer to creating its account by
+/// the invitation's link.
+fn invited_joins(primary: &Node, owner: &str, org: &str, email: &str) -> crate::harness::Response {
+    let addr = primary.addr();
+    let body = format!("email={}&role=viewer", email.replace('@', "%40"));
+    let invite = format!("{org}/members/invite");
+    let sent = http_with(
+        addr,
+        "POST",
+        &invite,
+        &[FORM, ("Cookie", owner)],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(sent.status, 200, "{sent:?}");
+    let link = mailed_path(primary, email, "invite");
+    http_with(
+        addr,
+        "POST",
+        &link,
+        &[FORM],
+        Some(b"password=violet+umbrella+harbour+seventeen"),
+    )
+}
+
+/// Signs in again an account made by [`signed_up`]; returns the new session's cookie.
+fn signed_up_again(primary: &Node, email: &str) -> String {
+    let body = format!("email={}&password=", email.replace('@', "%40"));
+    for password in [
+        "violet+umbrella+harbour+seventeen",
+        "amber+lantern+quietly+drifting",
+    ] {
+        let full = format!("{body}{password}");
+        let r = http_with(
+            primary.addr(),
+            "POST",
+            "/login",
+            &[FORM],
+            Some(full.as_bytes()),
+        );
+        if r.status == 303 {
+            return r.headers("set-cookie")[0]
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    }
+    panic!("{email} could not sign in again");
+}
