@@ -1025,16 +1025,17 @@ struct MemberForm {
     role: String,
 }
 
-/// A change of members done: the page again with a note, or with why it was refused
-/// (a role the asker may not touch is refused outright).
-async fn members_after(
+/// Makes a change of members as the signed-in account: the page again with `note`, or
+/// with why it was refused (a role the asker may not touch is refused outright).
+async fn change_members(
     portal: &Portal,
-    t: &Text,
-    account: Account,
-    org: u64,
-    (done, note): (Result<(), ServiceError>, &'static str),
+    (account, headers): (Account, &HeaderMap),
+    (org, note): (u64, &'static str),
+    change: impl FnOnce(&Site, &Account) -> Result<(), ServiceError> + Send + 'static,
 ) -> Response {
-    match done {
+    let t = text(headers);
+    let asking = account.clone();
+    match blocking(portal, move |site| change(site, &asking)).await {
         Ok(()) => members_page(portal, t, account, org, (Some(note), None)).await,
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
@@ -1050,17 +1051,11 @@ async fn invite(
     Path(org): Path<u64>,
     Form(form): Form<MemberForm>,
 ) -> Response {
-    let asking = account.clone();
-    let done = blocking(&portal, move |site| {
-        site.invite(&asking, org, &form.email, &form.role, now_ms())
-    })
-    .await;
-    members_after(
+    change_members(
         &portal,
-        text(&headers),
-        account,
-        org,
-        (done, "invited_note"),
+        (account, &headers),
+        (org, "invited_note"),
+        move |site, asking| site.invite(asking, org, &form.email, &form.role, now_ms()),
     )
     .await
 }
@@ -1072,17 +1067,11 @@ async fn set_role(
     Path((org, member)): Path<(u64, u64)>,
     Form(form): Form<MemberForm>,
 ) -> Response {
-    let asking = account.clone();
-    let done = blocking(&portal, move |site| {
-        site.set_role(&asking, org, member, &form.role)
-    })
-    .await;
-    members_after(
+    change_members(
         &portal,
-        text(&headers),
-        account,
-        org,
-        (done, "member_changed"),
+        (account, &headers),
+        (org, "member_changed"),
+        move |site, asking| site.set_role(asking, org, member, &form.role),
     )
     .await
 }
@@ -1093,17 +1082,11 @@ async fn remove_member(
     headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
 ) -> Response {
-    let asking = account.clone();
-    let done = blocking(&portal, move |site| {
-        site.remove_member(&asking, org, member)
-    })
-    .await;
-    members_after(
+    change_members(
         &portal,
-        text(&headers),
-        account,
-        org,
-        (done, "member_changed"),
+        (account, &headers),
+        (org, "member_changed"),
+        move |site, asking| site.remove_member(asking, org, member),
     )
     .await
 }
