@@ -114,6 +114,10 @@ fn a_person_signs_up_creates_an_organisation_and_watches_a_site() {
     shop.sync();
     let watched = watching.finish(&primary);
     assert_eq!(watched["siteId"], shop.site_id.to_string(), "{watched}");
+
+    assert_eq!(flow(&primary, &shots, &["reset"])["reset"], true);
+    let viewer = flow(&primary, &shots, &["viewer", &org]);
+    assert_eq!(viewer["viewerRefused"], 403, "{viewer}");
     eprintln!("portal screenshots: {}", shots.display());
 }
 

@@ -7,7 +7,9 @@
 // Phases: `signup` (register, confirm from the .eml file, sign in, create an
 // organisation, read the sync key: printed as JSON on the last line), then `sites`
 // (sign in again, open the organisation, print "watching", and wait, without reloading,
-// for the site the test enrols meanwhile to appear "in sync"). Each page visited is saved
+// for the site the test enrols meanwhile to appear "in sync"), `reset` (a forgotten
+// password, then "sign out everywhere else") and `viewer` (an invited viewer joins and
+// may not rotate the key). Each page visited is saved
 // as a screenshot in SHOTS. Exits non-zero, saying why, when a step fails.
 
 import { chromium } from "playwright-core";
@@ -17,6 +19,8 @@ import { join } from "node:path";
 const { PORTAL, OUTBOX, SHOTS } = process.env;
 const EMAIL = "owner@example.org";
 const PASSWORD = "violet umbrella harbour seventeen";
+const NEW_PASSWORD = "amber lantern quietly drifting";
+const VIEWER = "viewer@example.org";
 const phase = process.argv[2];
 
 // The link to `path` in the newest mail to `to`.
@@ -35,10 +39,10 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-async function signIn(page) {
+async function signIn(page, password = PASSWORD) {
   await page.goto(`${PORTAL}/login`);
   await page.getByLabel("Email").fill(EMAIL);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(/\/orgs$/);
 }
@@ -105,6 +109,50 @@ async function sites(page, org) {
   console.log(JSON.stringify({ siteId: id }));
 }
 
+// A forgotten password reset by the mailed link; then "sign out everywhere else".
+async function reset(page) {
+  await page.goto(`${PORTAL}/reset`);
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByRole("button", { name: "Send reset link" }).click();
+  await page.getByRole("heading", { name: "Check your mail" }).waitFor();
+  await page.goto(linkFromMail(EMAIL, "reset"));
+  await page.getByLabel("New password").fill("password1234");
+  await page.getByRole("button", { name: "Set password" }).click();
+  await page.getByRole("alert").waitFor();
+  await page.getByLabel("New password").fill(NEW_PASSWORD);
+  await page.getByRole("button", { name: "Set password" }).click();
+  await page.getByText("Your new password is set").waitFor();
+  await shot(page, "14-password-reset");
+  await signIn(page, NEW_PASSWORD);
+  await page.goto(`${PORTAL}/account`);
+  await page.getByRole("button", { name: "Sign out everywhere else" }).click();
+  await page.getByText("Every other session was ended").waitFor();
+  await shot(page, "15-signed-out-elsewhere");
+  console.log(JSON.stringify({ reset: true }));
+}
+
+// A viewer invited by the owner joins by the mailed link: the organisation's page shows
+// no key and no rotate button, and a rotation posted anyway is refused.
+async function viewer(page, org) {
+  await signIn(page, NEW_PASSWORD);
+  await page.goto(`${org}/members`);
+  await page.getByLabel("Email").fill(VIEWER);
+  await page.getByRole("button", { name: "Send invitation" }).click();
+  await page.getByText("The invitation was sent").waitFor();
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
+  await page.goto(linkFromMail(VIEWER, "invite"));
+  await shot(page, "16-invitation");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account and join" }).click();
+  await page.waitForURL(new RegExp(`${org}$`));
+  if ((await page.getByTestId("sync-key").count()) !== 0) throw new Error("a viewer sees the sync key");
+  if ((await page.getByText("Rotate sync key").count()) !== 0) throw new Error("a viewer sees the rotate button");
+  await shot(page, "17-viewer");
+  const refused = await page.request.post(`${org}/rotate-key`, { headers: { Origin: PORTAL } });
+  if (refused.status() !== 403) throw new Error(`a viewer's rotation answered ${refused.status()}`);
+  console.log(JSON.stringify({ viewerRefused: refused.status() }));
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-background-networking"],
@@ -114,6 +162,8 @@ try {
   page.setDefaultTimeout(15000);
   if (phase === "signup") await signup(page);
   else if (phase === "sites") await sites(page, process.argv[3]);
+  else if (phase === "reset") await reset(page);
+  else if (phase === "viewer") await viewer(page, process.argv[3]);
   else throw new Error(`no phase ${phase}`);
 } catch (error) {
   console.error(`browser flow ${phase} failed: ${error.message}`);
