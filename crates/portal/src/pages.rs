@@ -183,6 +183,14 @@ fn message(
     )
 }
 
+/// The status of a page shown again with why the form was refused, or plainly.
+fn shown_with(error: &Option<String>) -> StatusCode {
+    match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    }
+}
+
 /// A failed use-case as a page: its words, with the status its kind has.
 fn failure(t: &Text, error: &ServiceError) -> Response {
     let (status, _) = error.kind().http();
@@ -452,11 +460,7 @@ async fn orgs_page(portal: &Portal, t: &Text, account: Account, error: Option<St
                 .into_iter()
                 .map(|(org, role)| (org.id, org.name, role.name()))
                 .collect();
-            let status = if error.is_some() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = shown_with(&error);
             page(
                 status,
                 &OrgsPage {
@@ -749,11 +753,7 @@ async fn stores_page(
     .await;
     match found {
         Ok((member, stores)) => {
-            let status = if error.is_some() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = shown_with(&error);
             page(
                 status,
                 &StoresPage {
@@ -853,11 +853,7 @@ async fn site_page(
         .into_iter()
         .map(|s| (s.id, s.name, held.all_stores || held.stores.contains(&s.id)))
         .collect();
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = shown_with(&error);
     page(
         status,
         &SitePage {
@@ -982,11 +978,7 @@ async fn members_page(
     let who = Some(account.email.clone());
     match blocking(portal, move |site| site.members(&account, org)).await {
         Ok((member, members)) => {
-            let status = if error.is_some() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = shown_with(&error);
             page(
                 status,
                 &MembersPage {
@@ -1127,11 +1119,7 @@ async fn invitation_page(
     let asked = token.clone();
     match blocking(portal, move |site| site.invitation(&asked, now_ms())).await {
         Ok(invited) => {
-            let status = if error.is_some() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = shown_with(&error);
             page(
                 status,
                 &InvitePage {
@@ -1232,11 +1220,7 @@ async fn account_page(
                 })
                 .collect();
             let email = account.email.clone();
-            let status = if error.is_some() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = shown_with(&error);
             page(
                 status,
                 &AccountPage {

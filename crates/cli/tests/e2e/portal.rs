@@ -133,18 +133,7 @@ fn signed_up(primary: &Node, email: &str) -> String {
     let addr = primary.addr();
     let r = http_with(addr, "POST", "/register", &[FORM], Some(body.as_bytes()));
     assert_eq!(r.status, 200, "{r:?}");
-    let outbox = primary.data.join("mail").join("outbox");
-    let mail = std::fs::read_dir(&outbox)
-        .unwrap()
-        .flatten()
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .find(|m| m.contains(&format!("To: {email}")) && m.contains("/confirm/"))
-        .expect("a confirmation mail");
-    let start = mail.find("/confirm/").unwrap();
-    let path: String = mail[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
+    let path = mailed_path(primary, email, "confirm");
     assert_eq!(http_with(addr, "POST", &path, &[FORM], None).status, 200);
     let r = http_with(addr, "POST", "/login", &[FORM], Some(body.as_bytes()));
     assert_eq!(r.status, 303, "{r:?}");
@@ -327,6 +316,21 @@ fn acme_with_a_viewer(primary: &Node) -> (String, String, String) {
     (owner, viewer, org)
 }
 
+/// GET `path` with the session cookie `who`.
+fn get(addr: std::net::SocketAddr, path: &str, who: &str) -> crate::harness::Response {
+    http_with(addr, "GET", path, &[("Cookie", who)], None)
+}
+
+/// POST the form `body` to `path` with the session cookie `who`.
+fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    who: &str,
+    body: &[u8],
+) -> crate::harness::Response {
+    http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
+}
+
 /// The sync key on an organisation's page, if the page shows it.
 fn key_on(page: &str) -> Option<String> {
     let start = page.find("data-testid=\"sync-key\">")? + "data-testid=\"sync-key\">".len();
@@ -339,13 +343,9 @@ fn what_a_role_may_not_do_is_absent_from_the_page_and_refused_by_the_server() {
     let primary = cluster.primary();
     let addr = primary.addr();
     let (owner, viewer, org) = acme_with_a_viewer(&primary);
-    let get = |path: &str, who: &str| http_with(addr, "GET", path, &[("Cookie", who)], None);
-    let post = |path: &str, who: &str, body: &[u8]| {
-        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
-    };
 
     // The viewer sees the organisation and its stores, not the key or what changes them.
-    let seen = get(&org, &viewer);
+    let seen = get(addr, &org, &viewer);
     assert_eq!(seen.status, 200, "{seen:?}");
     assert!(
         seen.body.contains("Acme") && key_on(&seen.body).is_none(),
@@ -353,24 +353,24 @@ fn what_a_role_may_not_do_is_absent_from_the_page_and_refused_by_the_server() {
         seen.body
     );
     assert!(!seen.body.contains("Rotate sync key"));
-    let stores = get(&format!("{org}/stores"), &viewer);
+    let stores = get(addr, &format!("{org}/stores"), &viewer);
     assert!(
         stores.status == 200 && !stores.body.contains("Create store"),
         "{stores:?}"
     );
     for (path, body) in [("rotate-key", &b""[..]), ("stores", &b"name=North"[..])] {
-        let refused = post(&format!("{org}/{path}"), &viewer, body);
+        let refused = post(addr, &format!("{org}/{path}"), &viewer, body);
         assert_eq!(refused.status, 403, "{path}: {refused:?}");
     }
-    assert_eq!(get(&format!("{org}/rotate-key"), &viewer).status, 403);
+    assert_eq!(get(addr, &format!("{org}/rotate-key"), &viewer).status, 403);
 
     // The owner may: rotate the key (after a page that says what it does) and add stores.
-    let page = get(&org, &owner);
+    let page = get(addr, &org, &owner);
     let old_key = key_on(&page.body).expect("the owner sees the key");
     assert!(page.body.contains("Rotate sync key"));
-    let confirm = get(&format!("{org}/rotate-key"), &owner);
+    let confirm = get(addr, &format!("{org}/rotate-key"), &owner);
     assert!(confirm.body.contains("keep syncing"), "{}", confirm.body);
-    let rotated = post(&format!("{org}/rotate-key"), &owner, b"");
+    let rotated = post(addr, &format!("{org}/rotate-key"), &owner, b"");
     assert_eq!(rotated.status, 200, "{rotated:?}");
     let new_key = key_on(&rotated.body).expect("the new key");
     assert_ne!(new_key, old_key);
@@ -401,12 +401,12 @@ fn what_a_role_may_not_do_is_absent_from_the_page_and_refused_by_the_server() {
     cluster.secret("old key", &old_key);
 
     assert_eq!(
-        post(&format!("{org}/stores"), &owner, b"name=North").status,
+        post(addr, &format!("{org}/stores"), &owner, b"name=North").status,
         303
     );
-    let listed = get(&format!("{org}/stores"), &owner);
+    let listed = get(addr, &format!("{org}/stores"), &owner);
     assert!(listed.body.contains("North") && listed.body.contains("Create store"));
-    let twice = post(&format!("{org}/stores"), &owner, b"name=north");
+    let twice = post(addr, &format!("{org}/stores"), &owner, b"name=north");
     assert_eq!(twice.status, 400, "{twice:?}");
     assert!(
         twice.body.contains("role=\"alert\""),
@@ -431,13 +431,10 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
     let mut primary = cluster.primary();
     let addr = primary.addr();
     let (owner, viewer, org) = acme_with_a_viewer(&primary);
-    let post = |path: &str, who: &str, body: &[u8]| {
-        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
-    };
     for store in ["North", "South"] {
         let body = format!("name={store}");
         assert_eq!(
-            post(&format!("{org}/stores"), &owner, body.as_bytes()).status,
+            post(addr, &format!("{org}/stores"), &owner, body.as_bytes()).status,
             303
         );
     }
@@ -463,10 +460,10 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
     );
     let ticked = format!("{north}=on&{south}=on");
     assert_eq!(
-        post(&format!("{site}/assign"), &viewer, ticked.as_bytes()).status,
+        post(addr, &format!("{site}/assign"), &viewer, ticked.as_bytes()).status,
         403
     );
-    let saved = post(&format!("{site}/assign"), &owner, ticked.as_bytes());
+    let saved = post(addr, &format!("{site}/assign"), &owner, ticked.as_bytes());
     assert!(
         saved.status == 200 && saved.body.contains("saved"),
         "{saved:?}"
@@ -478,14 +475,14 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
     );
 
     // Revoking asks for the site's name; a wrong one changes nothing.
-    let wrong = post(&format!("{site}/revoke"), &owner, b"name=tills");
+    let wrong = post(addr, &format!("{site}/revoke"), &owner, b"name=tills");
     assert_eq!(wrong.status, 400, "{wrong:?}");
     till.sync();
     assert_eq!(
-        post(&format!("{site}/revoke"), &viewer, b"name=till").status,
+        post(addr, &format!("{site}/revoke"), &viewer, b"name=till").status,
         403
     );
-    let revoked = post(&format!("{site}/revoke"), &owner, b"name=till");
+    let revoked = post(addr, &format!("{site}/revoke"), &owner, b"name=till");
     assert!(
         revoked.status == 200 && revoked.body.contains("revoked"),
         "{revoked:?}"
@@ -542,17 +539,14 @@ fn members_are_invited_by_mail_given_roles_and_removed_and_an_owner_always_stays
     let primary = cluster.primary();
     let addr = primary.addr();
     let (owner, viewer, org) = acme_with_a_viewer(&primary);
-    let get = |path: &str, who: &str| http_with(addr, "GET", path, &[("Cookie", who)], None);
-    let post = |path: &str, who: &str, body: &[u8]| {
-        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
-    };
     let members = format!("{org}/members");
     assert_eq!(
-        get(&members, &viewer).status,
+        get(addr, &members, &viewer).status,
         403,
         "viewers do not manage members"
     );
     let invited = post(
+        addr,
         &format!("{members}/invite"),
         &owner,
         b"email=new%40example.org&role=manager",
@@ -584,7 +578,7 @@ fn members_are_invited_by_mail_given_roles_and_removed_and_an_owner_always_stays
         .unwrap()
         .to_string();
     assert!(
-        key_on(&get(&org, &new).body).is_some(),
+        key_on(&get(addr, &org, &new).body).is_some(),
         "a manager sees the key"
     );
     assert_eq!(
@@ -594,63 +588,80 @@ fn members_are_invited_by_mail_given_roles_and_removed_and_an_owner_always_stays
     );
 
     // The owner makes the new member admin; an admin may not touch owners.
-    let page = get(&members, &owner).body;
+    let page = get(addr, &members, &owner).body;
     let (new_id, owner_id) = (
         member_id(&page, "new@example.org"),
         member_id(&page, "owner@example.org"),
     );
-    let changed = post(&format!("{members}/{new_id}/role"), &owner, b"role=admin");
+    let changed = post(
+        addr,
+        &format!("{members}/{new_id}/role"),
+        &owner,
+        b"role=admin",
+    );
     assert!(
         changed.status == 200 && changed.body.contains("member was changed"),
         "{changed:?}"
     );
     assert_eq!(
-        post(&format!("{members}/{new_id}/role"), &new, b"role=owner").status,
+        post(
+            addr,
+            &format!("{members}/{new_id}/role"),
+            &new,
+            b"role=owner"
+        )
+        .status,
         403
     );
     assert_eq!(
-        post(&format!("{members}/{owner_id}/remove"), &new, b"").status,
+        post(addr, &format!("{members}/{owner_id}/remove"), &new, b"").status,
         403
     );
     // The only owner cannot step down or leave.
-    let alone = post(&format!("{members}/{owner_id}/role"), &owner, b"role=admin");
+    let alone = post(
+        addr,
+        &format!("{members}/{owner_id}/role"),
+        &owner,
+        b"role=admin",
+    );
     assert!(
         alone.status == 400 && alone.body.contains("at least one owner"),
         "{alone:?}"
     );
     assert_eq!(
-        post(&format!("{members}/{owner_id}/remove"), &owner, b"").status,
+        post(addr, &format!("{members}/{owner_id}/remove"), &owner, b"").status,
         400
     );
 
     // An invitation for an address with an account is accepted signed in as it, only.
     post(
+        addr,
         &format!("{members}/invite"),
         &owner,
         b"email=viewer%40example.org&role=manager",
     );
     let link = mailed_path(&primary, "viewer@example.org", "invite");
-    let wrong = post(&link, &new, b"");
+    let wrong = post(addr, &link, &new, b"");
     assert!(
         wrong.status == 400 && wrong.body.contains("sign in as that address"),
         "{wrong:?}"
     );
     assert!(
-        get(&link, &viewer).body.contains(">Join<"),
+        get(addr, &link, &viewer).body.contains(">Join<"),
         "a Join button for the invited account"
     );
-    assert_eq!(post(&link, &viewer, b"").status, 303);
+    assert_eq!(post(addr, &link, &viewer, b"").status, 303);
     assert!(
-        key_on(&get(&org, &viewer).body).is_some(),
+        key_on(&get(addr, &org, &viewer).body).is_some(),
         "the viewer is a manager now"
     );
 
     // Removed, the member's organisation is gone for it.
     assert_eq!(
-        post(&format!("{members}/{new_id}/remove"), &owner, b"").status,
+        post(addr, &format!("{members}/{new_id}/remove"), &owner, b"").status,
         200
     );
-    assert_eq!(get(&org, &new).status, 404);
+    assert_eq!(get(addr, &org, &new).status, 404);
 }
 
 #[test]
@@ -659,13 +670,11 @@ fn the_operator_chooses_who_may_register_and_a_member_changes_their_password() {
     let mut primary = cluster.primary();
     let (owner, _, org) = acme_with_a_viewer(&primary);
     let addr = primary.addr();
-    let post = |path: &str, who: &str, body: &[u8]| {
-        http_with(addr, "POST", path, &[FORM, ("Cookie", who)], Some(body))
-    };
 
     // A password is changed with the current one; every other session ends.
     let other = signed_up_again(&primary, "owner@example.org");
     let wrong = post(
+        addr,
         "/account/password",
         &owner,
         b"current=guess+work+here+now&password=amber+lantern+quietly+drifting",
@@ -675,6 +684,7 @@ fn the_operator_chooses_who_may_register_and_a_member_changes_their_password() {
         "{wrong:?}"
     );
     let changed = post(
+        addr,
         "/account/password",
         &owner,
         b"current=violet+umbrella+harbour+seventeen&password=amber+lantern+quietly+drifting",
