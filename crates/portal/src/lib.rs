@@ -7,7 +7,8 @@
 //!
 //! - this file: the router, and what every page shares: the session cookie, the
 //!   protection against cross-site forgery, the security headers;
-//! - `pages`: the pages, one handler each;
+//! - `pages`: the pages, one handler each, a file per part of the portal (signing in,
+//!   organisations, sites, members, the account);
 //! - `text`: the message catalogues (English, Russian).
 //!
 //! # Security

@@ -1,0 +1,105 @@
+//! The account's page: its sessions, and changing its password.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    email: String,
+    note: Option<&'static str>,
+    error: Option<String>,
+    min_password: usize,
+    sessions: Vec<(String, String, bool)>,
+}
+
+pub(super) async fn account_page(
+    portal: &Portal,
+    SignedIn(account, token): SignedIn,
+    headers: &HeaderMap,
+    (note, error): (Option<&'static str>, Option<String>),
+) -> Response {
+    let t = text(headers);
+    match blocking(portal, move |site| site.sessions(&token, now_ms())).await {
+        Ok(sessions) => {
+            let sessions = sessions
+                .into_iter()
+                .map(|s| {
+                    (
+                        time::rfc3339(s.started_at),
+                        time::rfc3339(s.seen_at),
+                        s.current,
+                    )
+                })
+                .collect();
+            let email = account.email.clone();
+            let status = shown_with(&error);
+            page(
+                status,
+                &AccountPage {
+                    t,
+                    who: Some(account.email),
+                    email,
+                    note,
+                    error,
+                    min_password: MIN_PASSWORD,
+                    sessions,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+pub(super) async fn account(
+    State(portal): State<Portal>,
+    who: SignedIn,
+    headers: HeaderMap,
+) -> Response {
+    account_page(&portal, who, &headers, (None, None)).await
+}
+
+pub(super) async fn end_others(
+    State(portal): State<Portal>,
+    who: SignedIn,
+    headers: HeaderMap,
+) -> Response {
+    let token = who.1.clone();
+    if let Err(error) = blocking(&portal, move |site| {
+        site.log_out_elsewhere(&token, now_ms())
+    })
+    .await
+    {
+        return failure(text(&headers), &error);
+    }
+    account_page(&portal, who, &headers, (Some("ended_others"), None)).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordChange {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn change_password(
+    State(portal): State<Portal>,
+    who: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<PasswordChange>,
+) -> Response {
+    let token = who.1.clone();
+    let changed = blocking(&portal, move |site| {
+        site.change_password(&token, &form.current, &form.password, now_ms())
+    })
+    .await;
+    match changed {
+        Ok(()) => account_page(&portal, who, &headers, (Some("password_changed"), None)).await,
+        Err(error @ ServiceError::Input(_)) => {
+            account_page(&portal, who, &headers, (None, Some(error.to_string()))).await
+        }
+        Err(error) => failure(text(&headers), &error),
+    }
+}

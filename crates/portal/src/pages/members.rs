@@ -1,0 +1,240 @@
+//! An organisation's members: the list, invitations, roles, removal, and joining by an
+//! invitation's link.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    org: String,
+    members: Vec<(u64, String, &'static str)>,
+    roles: [&'static str; 4],
+    note: Option<&'static str>,
+    error: Option<String>,
+}
+
+pub(super) async fn members_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    (note, error): (Option<&'static str>, Option<String>),
+) -> Response {
+    let who = Some(account.email.clone());
+    match blocking(portal, move |site| site.members(&account, org)).await {
+        Ok((member, members)) => {
+            let status = shown_with(&error);
+            page(
+                status,
+                &MembersPage {
+                    t,
+                    who,
+                    id: member.org.id,
+                    org: member.org.name,
+                    members: members
+                        .into_iter()
+                        .map(|(a, r)| (a.id, a.email, r.name()))
+                        .collect(),
+                    roles: MemberRole::ALL.map(MemberRole::name),
+                    note,
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+pub(super) async fn members(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    members_page(&portal, text(&headers), account, org, (None, None)).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct MemberForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Makes a change of members as the signed-in account: the page again with `note`, or
+/// with why it was refused (a role the asker may not touch is refused outright).
+pub(super) async fn change_members(
+    portal: &Portal,
+    (account, headers): (Account, &HeaderMap),
+    (org, note): (u64, &'static str),
+    change: impl FnOnce(&Site, &Account) -> Result<(), ServiceError> + Send + 'static,
+) -> Response {
+    let t = text(headers);
+    let asking = account.clone();
+    match blocking(portal, move |site| change(site, &asking)).await {
+        Ok(()) => members_page(portal, t, account, org, (Some(note), None)).await,
+        Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
+            failure(t, &error)
+        }
+        Err(error) => members_page(portal, t, account, org, (None, Some(error.to_string()))).await,
+    }
+}
+
+pub(super) async fn invite(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+    Form(form): Form<MemberForm>,
+) -> Response {
+    change_members(
+        &portal,
+        (account, &headers),
+        (org, "invited_note"),
+        move |site, asking| site.invite(asking, org, &form.email, &form.role, now_ms()),
+    )
+    .await
+}
+
+pub(super) async fn set_role(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, member)): Path<(u64, u64)>,
+    Form(form): Form<MemberForm>,
+) -> Response {
+    change_members(
+        &portal,
+        (account, &headers),
+        (org, "member_changed"),
+        move |site, asking| site.set_role(asking, org, member, &form.role),
+    )
+    .await
+}
+
+pub(super) async fn remove_member(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, member)): Path<(u64, u64)>,
+) -> Response {
+    change_members(
+        &portal,
+        (account, &headers),
+        (org, "member_changed"),
+        move |site, asking| site.remove_member(asking, org, member),
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    token: String,
+    org: String,
+    role: &'static str,
+    email: String,
+    signed_in: bool,
+    has_account: bool,
+    min_password: usize,
+    error: Option<String>,
+}
+
+/// The signed-in account, if the request carries a live session.
+pub(super) async fn maybe_signed_in(
+    portal: &Portal,
+    headers: &HeaderMap,
+) -> Option<(Account, String)> {
+    let token = portal.session_token(headers)?;
+    let asked = token.clone();
+    let account = blocking(portal, move |site| site.session(&asked, now_ms()))
+        .await
+        .ok()?;
+    Some((account, token))
+}
+
+pub(super) async fn invitation_page(
+    portal: &Portal,
+    headers: &HeaderMap,
+    token: String,
+    error: Option<String>,
+) -> Response {
+    let t = text(headers);
+    let signed = maybe_signed_in(portal, headers).await;
+    let asked = token.clone();
+    match blocking(portal, move |site| site.invitation(&asked, now_ms())).await {
+        Ok(invited) => {
+            let status = shown_with(&error);
+            page(
+                status,
+                &InvitePage {
+                    t,
+                    who: signed.as_ref().map(|(a, _)| a.email.clone()),
+                    token,
+                    org: invited.org.name,
+                    role: invited.role.name(),
+                    email: invited.email,
+                    signed_in: signed.is_some(),
+                    has_account: invited.has_account,
+                    min_password: MIN_PASSWORD,
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+pub(super) async fn invitation(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    invitation_page(&portal, &headers, token, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewPassword {
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn accept(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    let t = text(&headers);
+    let signed = maybe_signed_in(&portal, &headers).await;
+    let asked = token.clone();
+    let joined = blocking(&portal, move |site| match signed {
+        Some((account, _)) => Ok((None, site.accept_invitation(&asked, &account, now_ms())?)),
+        None => {
+            let (session, member) = site.join_by_invitation(&asked, &form.password, now_ms())?;
+            Ok((Some(session.token), member))
+        }
+    })
+    .await;
+    match joined {
+        Ok((session, member)) => {
+            let to = Redirect::to(&format!("/orgs/{}", member.org.id));
+            match session {
+                Some(token) => {
+                    ([(header::SET_COOKIE, portal.cookie(Some(&token)))], to).into_response()
+                }
+                None => to.into_response(),
+            }
+        }
+        Err(error @ ServiceError::Input(_)) => {
+            invitation_page(&portal, &headers, token, Some(error.to_string())).await
+        }
+        Err(error) => failure(t, &error),
+    }
+}

@@ -1,0 +1,261 @@
+//! The portal's pages: signing up, in and out, resetting a password, organisations with
+//! their sync key and sites, and the account's sessions.
+
+use crate::Portal;
+use crate::text::{Text, for_reader};
+use askama::Template;
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use sitesync_core::time;
+use sitesync_service::attempts::Subject;
+use sitesync_service::{
+    Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site, SiteView,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+mod account;
+mod members;
+mod orgs;
+mod sign;
+mod sites;
+
+pub fn routes() -> Router<Portal> {
+    Router::new()
+        .route("/", get(home))
+        .route("/register", get(sign::register_form).post(sign::register))
+        .route(
+            "/confirm/{token}",
+            get(sign::confirm_form).post(sign::confirm),
+        )
+        .route("/login", get(sign::login_form).post(sign::login))
+        .route("/logout", post(sign::logout))
+        .route("/reset", get(sign::reset_form).post(sign::ask_reset))
+        .route(
+            "/reset/{token}",
+            get(sign::new_password_form).post(sign::set_password),
+        )
+        .route("/orgs", get(orgs::orgs).post(orgs::create_org))
+        .route("/orgs/{org}", get(orgs::org))
+        .route(
+            "/orgs/{org}/rotate-key",
+            get(orgs::rotate_form).post(orgs::rotate),
+        )
+        .route(
+            "/orgs/{org}/stores",
+            get(orgs::stores).post(orgs::create_store),
+        )
+        .route("/orgs/{org}/sites", get(sites::sites_table))
+        .route("/orgs/{org}/sites/{site}", get(sites::site_page_of))
+        .route("/orgs/{org}/sites/{site}/assign", post(sites::assign))
+        .route("/orgs/{org}/sites/{site}/revoke", post(sites::revoke))
+        .route("/orgs/{org}/members", get(members::members))
+        .route("/orgs/{org}/members/invite", post(members::invite))
+        .route("/orgs/{org}/members/{member}/role", post(members::set_role))
+        .route(
+            "/orgs/{org}/members/{member}/remove",
+            post(members::remove_member),
+        )
+        .route(
+            "/invite/{token}",
+            get(members::invitation).post(members::accept),
+        )
+        .route("/account", get(account::account))
+        .route("/account/end-others", post(account::end_others))
+        .route("/account/password", post(account::change_password))
+        .route("/static/portal.css", get(css))
+        .route("/static/portal.js", get(js))
+        .route("/static/htmx.min.js", get(htmx))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A page answer: the HTML of a template, with a status.
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be made",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Runs a use-case on a blocking thread (SQLite and argon2 block).
+async fn blocking<T: Send + 'static>(
+    portal: &Portal,
+    work: impl FnOnce(&Site) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let site: Arc<Site> = portal.site.clone();
+    tokio::task::spawn_blocking(move || work(&site))
+        .await
+        .map_err(|e| ServiceError::Task(e.to_string()))?
+}
+
+fn text(headers: &HeaderMap) -> &'static Text {
+    for_reader(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The signed-in account and its session token; a reader who is not signed in (or
+/// whose session ended) is sent to sign in instead.
+struct SignedIn(Account, String);
+
+impl FromRequestParts<Portal> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Response> {
+        let Some(token) = portal.session_token(&parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let asked = token.clone();
+        match blocking(portal, move |site| site.session(&asked, now_ms())).await {
+            Ok(account) => Ok(SignedIn(account, token)),
+            Err(_) => Err((
+                [(header::SET_COOKIE, portal.cookie(None))],
+                Redirect::to("/login"),
+            )
+                .into_response()),
+        }
+    }
+}
+
+/// A form page: what it asks, where it posts, and what it says.
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    heading: &'static str,
+    action: String,
+    ask_email: bool,
+    email: String,
+    password_label: Option<&'static str>,
+    password_autocomplete: &'static str,
+    min_password: usize,
+    button: &'static str,
+    error: Option<String>,
+    note: Option<&'static str>,
+    links: Vec<(&'static str, &'static str)>,
+}
+
+impl<'a> FormPage<'a> {
+    fn new(t: &'a Text, heading: &'static str, action: &str, button: &'static str) -> Self {
+        FormPage {
+            t,
+            who: None,
+            heading,
+            action: action.to_string(),
+            ask_email: true,
+            email: String::new(),
+            password_label: Some("password"),
+            password_autocomplete: "current-password",
+            min_password: MIN_PASSWORD,
+            button,
+            error: None,
+            note: None,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// A page that says one thing, with maybe a link on.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    heading: &'static str,
+    message: String,
+    link: Option<(&'static str, &'static str)>,
+}
+
+fn message(
+    t: &Text,
+    status: StatusCode,
+    heading: &'static str,
+    message: String,
+    link: Option<(&'static str, &'static str)>,
+) -> Response {
+    page(
+        status,
+        &MessagePage {
+            t,
+            who: None,
+            heading,
+            message,
+            link,
+        },
+    )
+}
+
+/// The status of a page shown again with why the form was refused, or plainly.
+fn shown_with(error: &Option<String>) -> StatusCode {
+    match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    }
+}
+
+/// A failed use-case as a page: its words, with the status its kind has.
+fn failure(t: &Text, error: &ServiceError) -> Response {
+    let (status, _) = error.kind().http();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let words = match status {
+        StatusCode::NOT_FOUND => t.s("not_found").to_string(),
+        s if s.is_server_error() => t.s("error_title").to_string(),
+        _ => error.to_string(),
+    };
+    message(t, status, "error_title", words, Some(("go_home", "/")))
+}
+
+async fn home(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    match portal.session_token(&headers) {
+        Some(_) => Redirect::to("/orgs").into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/portal.css"),
+    )
+        .into_response()
+}
+
+/// htmx 2.0.11 (BSD Zero-Clause: `static/htmx-LICENSE`), vendored: nothing is fetched
+/// from elsewhere. It refreshes the sites table while the page is open.
+async fn htmx() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/htmx-2.0.11.min.js"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/portal.js"),
+    )
+        .into_response()
+}

@@ -1,0 +1,287 @@
+//! Organisations: the list and creation, an organisation's page with its sync key, the
+//! key's rotation, and its stores.
+
+use super::sites::{SiteLine, member_sites, site_lines};
+use super::*;
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgsPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    orgs: Vec<(u64, String, &'static str)>,
+    error: Option<String>,
+}
+
+pub(super) async fn orgs_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    error: Option<String>,
+) -> Response {
+    let who = Some(account.email.clone());
+    match blocking(portal, move |site| site.memberships(&account)).await {
+        Ok(memberships) => {
+            let orgs = memberships
+                .into_iter()
+                .map(|(org, role)| (org.id, org.name, role.name()))
+                .collect();
+            let status = shown_with(&error);
+            page(
+                status,
+                &OrgsPage {
+                    t,
+                    who,
+                    orgs,
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+pub(super) async fn orgs(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+) -> Response {
+    orgs_page(&portal, text(&headers), account, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewOrg {
+    #[serde(default)]
+    name: String,
+}
+
+pub(super) async fn create_org(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<NewOrg>,
+) -> Response {
+    let t = text(&headers);
+    let owner = account.clone();
+    match blocking(&portal, move |site| {
+        site.create_org_as(&owner, &form.name, now_ms())
+    })
+    .await
+    {
+        Ok(made) => Redirect::to(&format!("/orgs/{}", made.org.id)).into_response(),
+        Err(error) => orgs_page(&portal, t, account, Some(error.to_string())).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    can_admin: bool,
+    note: Option<&'static str>,
+    org: String,
+    role: &'static str,
+    /// Shown to managers and above: the key enrols sites, which write data.
+    sync_key: Option<String>,
+    command: String,
+    sites: Vec<SiteLine>,
+}
+
+pub(super) async fn org(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    org_page(&portal, text(&headers), account, org, None).await
+}
+
+/// An organisation's page: its sync key, the command that enrols a site, its sites.
+pub(super) async fn org_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    note: Option<&'static str>,
+) -> Response {
+    let who = Some(account.email.clone());
+    let base = portal.site.portal_url();
+    let found = blocking(portal, move |site| {
+        let (member, sites) = member_sites(site, &account, org)?;
+        let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
+        Ok((member, detail, sites))
+    })
+    .await;
+    let (member, detail, sites) = match found {
+        Ok(found) => found,
+        Err(error) => return failure(t, &error),
+    };
+    let sites = site_lines(t, &sites);
+    let command = format!(
+        "sitesync init satellite --primary {base} --sync-key {}",
+        detail.key.sync_key
+    );
+    page(
+        StatusCode::OK,
+        &OrgPage {
+            t,
+            who,
+            id: member.org.id,
+            can_admin: member.role >= MemberRole::Admin,
+            note,
+            org: member.org.name,
+            role: member.role.name(),
+            sync_key: (member.role >= MemberRole::Manager).then_some(detail.key.sync_key),
+            command,
+            sites,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "rotate.html")]
+struct RotatePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    org: String,
+}
+
+pub(super) async fn rotate_form(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    let who = Some(account.email.clone());
+    let what = "rotate the sync key";
+    match blocking(&portal, move |site| {
+        site.as_member(&account, org, MemberRole::Admin, what)
+    })
+    .await
+    {
+        Ok(member) => page(
+            StatusCode::OK,
+            &RotatePage {
+                t,
+                who,
+                id: member.org.id,
+                org: member.org.name,
+            },
+        ),
+        Err(error) => failure(t, &error),
+    }
+}
+
+pub(super) async fn rotate(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let rotated = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Admin, "rotate the sync key")?;
+        site.rotate_key(Actor::Operator, &member.org.id.to_string())
+    })
+    .await;
+    match rotated {
+        Ok(_) => {
+            (portal.changed)();
+            org_page(&portal, t, account, org, Some("rotated")).await
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "stores.html")]
+struct StoresPage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    id: u64,
+    org: String,
+    can_manage: bool,
+    stores: Vec<(u64, String)>,
+    error: Option<String>,
+}
+
+pub(super) async fn stores_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    org: u64,
+    error: Option<String>,
+) -> Response {
+    let who = Some(account.email.clone());
+    let found = blocking(portal, move |site| {
+        let member = site.membership(&account, org)?;
+        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        Ok((member, stores))
+    })
+    .await;
+    match found {
+        Ok((member, stores)) => {
+            let status = shown_with(&error);
+            page(
+                status,
+                &StoresPage {
+                    t,
+                    who,
+                    id: member.org.id,
+                    can_manage: member.role >= MemberRole::Manager,
+                    org: member.org.name,
+                    stores: stores.into_iter().map(|s| (s.id, s.name)).collect(),
+                    error,
+                },
+            )
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+pub(super) async fn stores(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    stores_page(&portal, text(&headers), account, org, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewStore {
+    #[serde(default)]
+    name: String,
+}
+
+pub(super) async fn create_store(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+    Form(form): Form<NewStore>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let made = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Manager, "create stores")?;
+        site.create_store(Actor::Operator, &member.org.id.to_string(), &form.name)
+    })
+    .await;
+    match made {
+        Ok(_) => {
+            (portal.changed)();
+            Redirect::to(&format!("/orgs/{org}/stores")).into_response()
+        }
+        // Not a member, or not allowed: no form to show again.
+        Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
+            failure(t, &error)
+        }
+        Err(error) => stores_page(&portal, t, account, org, Some(error.to_string())).await,
+    }
+}

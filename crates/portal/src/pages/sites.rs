@@ -1,0 +1,244 @@
+//! An organisation's sites: the table that refreshes itself, a site's page, assigning its
+//! stores and revoking it.
+
+use super::*;
+
+/// A site's row on its organisation's page.
+pub(super) struct SiteLine {
+    pub(super) id: u32,
+    pub(super) name: String,
+    pub(super) stores: String,
+    pub(super) last_contact: String,
+    pub(super) health: &'static str,
+    pub(super) behind: u64,
+}
+
+/// An account's membership of an organisation, and the organisation's sites.
+pub(super) fn member_sites(
+    site: &Site,
+    account: &Account,
+    org: u64,
+) -> Result<(sitesync_service::Membership, Vec<SiteView>), ServiceError> {
+    let member = site.membership(account, org)?;
+    let sites = site
+        .sites(Actor::Operator)?
+        .into_iter()
+        .filter(|s| s.row.org == member.org.id)
+        .collect();
+    Ok((member, sites))
+}
+
+pub(super) fn site_lines(t: &Text, sites: &[SiteView]) -> Vec<SiteLine> {
+    let now = now_ms();
+    sites.iter().map(|s| site_line(t, s, now)).collect()
+}
+
+/// The sites table alone, which the organisation's page fetches again every two
+/// seconds while it is open (htmx), so a site that syncs turns "in sync" by itself.
+#[derive(Template)]
+#[template(path = "org.html", block = "sites")]
+struct SitesTable<'a> {
+    t: &'a Text,
+    id: u64,
+    sites: Vec<SiteLine>,
+}
+
+pub(super) async fn sites_table(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+) -> Response {
+    let t = text(&headers);
+    match blocking(&portal, move |site| member_sites(site, &account, org)).await {
+        Ok((member, sites)) => page(
+            StatusCode::OK,
+            &SitesTable {
+                t,
+                id: member.org.id,
+                sites: site_lines(t, &sites),
+            },
+        ),
+        Err(error) => failure(t, &error),
+    }
+}
+
+/// A site as its organisation's pages show it.
+pub(super) fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
+    SiteLine {
+        id: s.row.id,
+        name: s.row.name.clone(),
+        stores: match (s.row.assignment.all_stores, s.stores.is_empty()) {
+            (true, _) => t.s("all_stores").to_string(),
+            (false, true) => t.s("org_wide_only").to_string(),
+            (false, false) => s.stores.join(", "),
+        },
+        last_contact: s
+            .row
+            .last_contact
+            .map_or_else(|| t.s("never").to_string(), time::rfc3339),
+        health: health(s.row.revoked, s.row.last_contact, s.behind, now),
+        behind: s.behind,
+    }
+}
+
+/// How a site is doing, by when it was last heard of.
+pub(super) fn health(
+    revoked: bool,
+    last_contact: Option<u64>,
+    behind: u64,
+    now: u64,
+) -> &'static str {
+    const DAY: u64 = 86_400_000;
+    match (revoked, last_contact) {
+        (true, _) => "revoked",
+        (false, None) => "never_connected",
+        (false, Some(at)) if now.saturating_sub(at) > 3 * DAY => "lost",
+        (false, Some(at)) if now.saturating_sub(at) > DAY => "stale",
+        (false, Some(at)) if now.saturating_sub(at) > sitesync_service::ONLINE_WITHIN_MS => "late",
+        (false, Some(_)) if behind > 0 => "online",
+        (false, Some(_)) => "in_sync",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "site.html")]
+struct SitePage<'a> {
+    t: &'a Text,
+    who: Option<String>,
+    org_id: u64,
+    org: String,
+    site: SiteLine,
+    revoked: bool,
+    all_stores: bool,
+    stores: Vec<(u64, String, bool)>,
+    can_manage: bool,
+    can_admin: bool,
+    note: Option<&'static str>,
+    error: Option<String>,
+}
+
+pub(super) async fn site_page(
+    portal: &Portal,
+    t: &Text,
+    account: Account,
+    (org, id): (u64, u32),
+    (note, error): (Option<&'static str>, Option<String>),
+) -> Response {
+    let who = Some(account.email.clone());
+    let found = blocking(portal, move |site| {
+        let (member, view) = site.member_site(&account, org, id)?;
+        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        Ok((member, view, stores))
+    })
+    .await;
+    let (member, view, stores) = match found {
+        Ok(found) => found,
+        Err(error) => return failure(t, &error),
+    };
+    let held = &view.row.assignment;
+    let stores = stores
+        .into_iter()
+        .map(|s| (s.id, s.name, held.all_stores || held.stores.contains(&s.id)))
+        .collect();
+    let status = shown_with(&error);
+    page(
+        status,
+        &SitePage {
+            t,
+            who,
+            org_id: member.org.id,
+            org: member.org.name,
+            revoked: view.row.revoked,
+            all_stores: view.row.assignment.all_stores,
+            site: site_line(t, &view, now_ms()),
+            stores,
+            can_manage: member.role >= MemberRole::Manager,
+            can_admin: member.role >= MemberRole::Admin,
+            note,
+            error,
+        },
+    )
+}
+
+pub(super) async fn site_page_of(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, id)): Path<(u64, u32)>,
+) -> Response {
+    site_page(&portal, text(&headers), account, (org, id), (None, None)).await
+}
+
+pub(super) async fn assign(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, id)): Path<(u64, u32)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Manager, "assign stores to sites")?;
+        site.member_site(&asking, org, id)?;
+        let stores: Vec<String> = site
+            .stores(Actor::Operator, &member.org.id.to_string())?
+            .into_iter()
+            .filter(|s| form.contains_key(&format!("store_{}", s.id)))
+            .map(|s| s.id.to_string())
+            .collect();
+        site.assign_site(
+            Actor::Operator,
+            &id.to_string(),
+            &stores,
+            form.contains_key("all_stores"),
+        )
+    })
+    .await;
+    match done {
+        Ok(_) => {
+            (portal.changed)();
+            site_page(&portal, t, account, (org, id), (Some("assigned"), None)).await
+        }
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Confirmation {
+    #[serde(default)]
+    name: String,
+}
+
+pub(super) async fn revoke(
+    State(portal): State<Portal>,
+    SignedIn(account, _): SignedIn,
+    headers: HeaderMap,
+    Path((org, id)): Path<(u64, u32)>,
+    Form(form): Form<Confirmation>,
+) -> Response {
+    let t = text(&headers);
+    let asking = account.clone();
+    let done = blocking(&portal, move |site| {
+        site.as_member(&asking, org, MemberRole::Admin, "revoke sites")?;
+        let (_, view) = site.member_site(&asking, org, id)?;
+        if form.name.trim() != view.row.name {
+            return Ok(false);
+        }
+        site.revoke_site(Actor::Operator, &id.to_string())?;
+        Ok(true)
+    })
+    .await;
+    match done {
+        Ok(true) => {
+            (portal.changed)();
+            site_page(&portal, t, account, (org, id), (Some("revoked_note"), None)).await
+        }
+        Ok(false) => {
+            let error = Some(t.s("wrong_name").to_string());
+            site_page(&portal, t, account, (org, id), (None, error)).await
+        }
+        Err(error) => failure(t, &error),
+    }
+}
