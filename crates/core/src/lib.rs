@@ -11,6 +11,7 @@
 //!   becomes a change.
 //! - [`merge`]: the field-level last-writer-wins merge, with conflict detection.
 //! - [`routing`]: which records a site receives and which changes it may write.
+//! - [`licence`]: an organisation's licence: its modules, site limit and expiry.
 //! - [`validate`]: limits and checks for names, ids and field values.
 //! - [`exact`]: reading handed-in JSON without changing it (repeated keys and numbers
 //!   a double cannot hold are refused).
@@ -18,6 +19,7 @@
 
 pub mod clock;
 pub mod exact;
+pub mod licence;
 pub mod merge;
 pub mod record;
 pub mod routing;
@@ -25,6 +27,7 @@ pub mod time;
 pub mod validate;
 
 pub use clock::{Clock, Stamp};
+pub use licence::{Day, Licence, LicenceChange, Module};
 pub use merge::{Conflict, MergeError, Merged, merge};
 pub use record::{FieldVersion, RecordState, StateSummary};
 pub use routing::{Assignment, Rejection};

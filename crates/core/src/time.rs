@@ -15,7 +15,7 @@ pub fn rfc3339(millis: u64) -> String {
 }
 
 /// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day number.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -185,7 +185,7 @@ pub fn store_kind(error: &StoreError) -> ErrorKind {
         StoreError::Invalid(_) => ErrorKind::InvalidInput,
         StoreError::NotFound(_) => ErrorKind::NotFound,
         StoreError::Conflict(_) => ErrorKind::Taken,
-        StoreError::Refused(_) => ErrorKind::Forbidden,
+        StoreError::Refused(_) | StoreError::SiteLimit { .. } => ErrorKind::Forbidden,
         StoreError::DiskFull(_) => ErrorKind::DiskFull,
         StoreError::ReadOnly(_) => ErrorKind::ReadOnly,
         StoreError::Corrupt(_) => ErrorKind::Corrupt,

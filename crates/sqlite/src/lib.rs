@@ -13,6 +13,7 @@
 //! - `sync`: the primary's side of the sync paths: applying pushed batches, serving pulls.
 //! - `names`: finding organisations, stores and sites by id or name (names unique
 //!   without regard to case).
+//! - `licences`: organisations' licences, and the site limit enrolment keeps.
 //! - `journal`: the conflict and rejection logs, and the small typed settings in `meta`.
 //! - `accounts`: [`AccountStorage`](sitesync_store::AccountStorage): the cloud
 //!   account's accounts, tokens and memberships.
@@ -35,6 +36,7 @@ mod accounts;
 mod backup;
 mod checkpoint;
 mod journal;
+mod licences;
 mod names;
 mod primary;
 mod records;

@@ -3,13 +3,14 @@
 //! applying pushed batches in `sync`).
 
 use crate::journal::{Setting, meta, meta_u64, set_meta};
+use crate::licences;
 use crate::names::{
     self, check_free, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
 };
 use crate::sync::{apply_group, pull_page, restricted_collections, routed_after};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
-use sitesync_core::{Assignment, OrgId, SiteId, StoreId, validate};
+use sitesync_core::{Assignment, Licence, OrgId, SiteId, StoreId, validate};
 use sitesync_protocol::{SiteConfig, StoreRef};
 use sitesync_store::{
     Contact, Org, PrimaryStorage, PulledPage, PushBatch, PushOutcome, SiteRow, StoreError, StoreRow,
@@ -26,8 +27,10 @@ impl PrimaryStorage for SqliteStore {
                 "INSERT INTO orgs (name, created_at) VALUES (?1, ?2)",
                 params![name, sql(now_ms)],
             )?;
+            let org = id(tx.last_insert_rowid());
+            licences::create(tx, org)?;
             Ok(Org {
-                id: id(tx.last_insert_rowid()),
+                id: org,
                 name: name.to_string(),
                 key_generation: 1,
             })
@@ -73,6 +76,17 @@ impl PrimaryStorage for SqliteStore {
             )?;
             Ok(find_org(tx, &org.to_string())?
                 .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))?)
+        })
+    }
+
+    fn licence(&self, org: OrgId) -> Result<Licence, StoreError> {
+        self.read(|tx| licences::read(tx, org))
+    }
+
+    fn set_licence(&self, org: OrgId, licence: &Licence) -> Result<(), StoreError> {
+        self.write(|tx| {
+            licences::read(tx, org)?;
+            licences::write(tx, org, licence)
         })
     }
 
@@ -186,6 +200,7 @@ impl PrimaryStorage for SqliteStore {
             validate::name("site name", name)?;
         }
         self.write(|tx| {
+            licences::admit_site(tx, org)?;
             let site = free_site_id(tx, requested)?;
             let name = name.map_or_else(|| format!("satellite-{site}"), str::to_string);
             check_free("site", &name, site_names(tx, Some(org))?, None)?;

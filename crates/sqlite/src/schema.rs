@@ -136,6 +136,23 @@ CREATE TABLE invitations (
 );
 ";
 
+/// Licences (see `sitesync_core::licence`): a row per organisation, those made before
+/// this version too, with every module off, sites unlimited and no expiry.
+const VERSION_6: &str = "
+CREATE TABLE licences (
+    org     INTEGER PRIMARY KEY REFERENCES orgs(id),
+    sites   INTEGER,                              -- most sites enrolled (revoked not counted); NULL: unlimited
+    expires INTEGER                               -- last day valid, days since 1970-01-01 UTC; NULL: never
+);
+CREATE TABLE licence_modules (
+    org    INTEGER NOT NULL REFERENCES orgs(id),
+    module TEXT NOT NULL,                         -- files, exchange-links; no row: off
+    until  INTEGER,                               -- last day on, days since 1970-01-01 UTC; NULL: no end of its own
+    PRIMARY KEY (org, module)
+);
+INSERT INTO licences (org) SELECT id FROM orgs;
+";
+
 /// The index a primary reads pulls by ("records of this organisation after sequence
 /// C"). Satellites serve no pulls and skip it: every index costs each record written.
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
@@ -164,6 +181,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
     if version < 4 {
         tx.execute_batch(VERSION_4)?;
         tx.pragma_update(None, "user_version", 4)?;
+    }
+    if version < 6 {
+        tx.execute_batch(VERSION_6)?;
+        tx.pragma_update(None, "user_version", 6)?;
     }
     tx.commit()?;
     Ok(())
@@ -196,6 +217,27 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (4, ("no".into(), None, None)));
+        assert_eq!((version, row), (6, ("no".into(), None, None)));
+    }
+
+    #[test]
+    fn organisations_made_before_licences_get_the_default_licence() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for batch in [VERSION_1, VERSION_2, VERSION_3, VERSION_4] {
+            conn.execute_batch(batch).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute("INSERT INTO orgs (name, created_at) VALUES ('Old', 1)", [])
+            .unwrap();
+        upgrade(&mut conn).unwrap();
+        let row: (i64, Option<i64>, Option<i64>) = conn
+            .query_row("SELECT org, sites, expires FROM licences", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        let modules: i64 = conn
+            .query_row("SELECT COUNT(*) FROM licence_modules", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!((row, modules), ((1, None, None), 0));
     }
 }

@@ -17,6 +17,13 @@ pub enum StoreError {
     /// The name or id is already in use.
     #[error("{0}")]
     Conflict(String),
+    /// An enrolment past the organisation's licensed number of sites (revoked sites
+    /// not counted).
+    #[error("the organisation's licence allows at most {limit} enrolled sites")]
+    SiteLimit {
+        /// The licensed number of sites.
+        limit: u64,
+    },
     /// The input was refused.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),

@@ -49,7 +49,7 @@ pub use values::{
     SiteRow, StoreDigest, StoreRow, StoredRecord, SyncNotes, SyncState,
 };
 
-use sitesync_core::{Assignment, OrgId, SiteId, StoreId};
+use sitesync_core::{Assignment, Licence, OrgId, SiteId, StoreId};
 use sitesync_protocol::{PushResponse, PushedChange, SiteConfig};
 use std::collections::BTreeSet;
 
@@ -278,6 +278,11 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage {
     fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError>;
     /// Retires an organisation's sync key: the next generation is current.
     fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError>;
+    /// An organisation's licence. Every organisation has one from its creation (every
+    /// module off, sites unlimited, no expiry), those made before licences existed too.
+    fn licence(&self, org: OrgId) -> Result<Licence, StoreError>;
+    /// Replaces an organisation's licence, durably.
+    fn set_licence(&self, org: OrgId, licence: &Licence) -> Result<(), StoreError>;
 
     /// Creates a store in an organisation.
     fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError>;
@@ -295,6 +300,9 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage {
     /// Enrols a satellite: the `requested` id (or the next free one), its name (or
     /// `satellite-ID`), the hash of its secret (derived from the id given), its
     /// assignment. Names are unique in an organisation without regard to case.
+    /// Refused ([`StoreError::SiteLimit`]) when the organisation's licence admits no
+    /// more sites: counted (revoked ones left out) in the transaction that enrols, so
+    /// two enrolments at once cannot both take the last place.
     fn create_site(
         &self,
         org: OrgId,

@@ -26,12 +26,14 @@ pub trait Backend {
 }
 
 mod accounts;
+mod licence;
 mod local;
 mod pull;
 mod push;
 mod restore;
 
 pub use accounts::*;
+pub use licence::*;
 pub use local::*;
 pub use pull::*;
 pub use push::*;
@@ -106,6 +108,14 @@ macro_rules! conformance_suite {
         #[test]
         fn accounts_are_unique_by_address_and_their_tokens_are_single_use() {
             $crate::conformance::accounts_are_unique_by_address_and_their_tokens_are_single_use(&$make);
+        }
+        #[test]
+        fn a_new_organisation_has_a_licence_with_every_module_off_and_keeps_what_is_set() {
+            $crate::conformance::a_new_organisation_has_a_licence_with_every_module_off_and_keeps_what_is_set(&$make);
+        }
+        #[test]
+        fn enrolment_keeps_the_site_limit_without_counting_revoked_sites() {
+            $crate::conformance::enrolment_keeps_the_site_limit_without_counting_revoked_sites(&$make);
         }
         #[test]
         fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back() {
