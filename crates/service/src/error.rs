@@ -3,7 +3,7 @@
 use crate::config::ConfigError;
 use crate::kind::ErrorKind;
 use crate::secrets::SecretError;
-use sitesync_core::InvalidInput;
+use sitesync_core::{Day, InvalidInput, Module};
 use sitesync_store::StoreError;
 use thiserror::Error;
 
@@ -107,6 +107,30 @@ pub enum ServiceError {
         /// What it asked for.
         what: &'static str,
     },
+    /// An enrolment past the number of sites the organisation's licence allows.
+    #[error(
+        "organisation {org:?} is licensed for {limit} enrolled sites and has that many: ask \
+         the operator of the primary to raise the limit (`sitesync org licence {org:?} \
+         --sites N`), or revoke a site no longer used"
+    )]
+    SiteLimit {
+        /// The organisation's name.
+        org: String,
+        /// The licensed number of sites.
+        limit: u64,
+    },
+    /// A feature of a module the organisation's licence does not grant today.
+    #[error("{}", unlicensed(org, *module, *ended, *by_licence))]
+    Unlicensed {
+        /// The organisation's name.
+        org: String,
+        /// The module refused.
+        module: Module,
+        /// The last day it was on, when it was granted and has ended.
+        ended: Option<Day>,
+        /// Whether the licence as a whole has ended (which ends every module).
+        by_licence: bool,
+    },
     /// An enrolment presented a wrong or retired sync key. Deliberately says nothing
     /// about which part was wrong.
     #[error("authentication failed")]
@@ -151,9 +175,10 @@ impl ServiceError {
             ServiceError::NoRecord { .. }
             | ServiceError::Deleted { .. }
             | ServiceError::TakenBack { .. } => ErrorKind::NotFound,
-            ServiceError::NotWritable { .. } | ServiceError::NotAllowed { .. } => {
-                ErrorKind::Forbidden
-            }
+            ServiceError::NotWritable { .. }
+            | ServiceError::NotAllowed { .. }
+            | ServiceError::SiteLimit { .. }
+            | ServiceError::Unlicensed { .. } => ErrorKind::Forbidden,
             ServiceError::WrongAuthCode
             | ServiceError::WrongSyncKey
             | ServiceError::WrongLogin
@@ -176,6 +201,26 @@ fn held_stores(all_stores: bool, held: &[String]) -> String {
         (true, true) => "every store of the organisation (none yet)".into(),
         (true, false) => format!("every store of the organisation ({names})"),
         (false, _) => format!("stores {names}"),
+    }
+}
+
+/// Why a module is refused, and what the operator types to allow it.
+fn unlicensed(org: &str, module: Module, ended: Option<Day>, by_licence: bool) -> String {
+    match (ended, by_licence) {
+        (Some(day), true) => format!(
+            "the licence of organisation {org:?} ended after {day}, and module {module} with \
+             it (nothing was deleted): ask the operator of the primary to extend it \
+             (`sitesync org licence {org:?} --expires YYYY-MM-DD`)"
+        ),
+        (Some(day), false) => format!(
+            "module {module} of organisation {org:?} was licensed until {day} (nothing was \
+             deleted): ask the operator of the primary to extend it (`sitesync org licence \
+             {org:?} --module {module}=YYYY-MM-DD`)"
+        ),
+        (None, _) => format!(
+            "organisation {org:?} has no licence for module {module}: ask the operator of the \
+             primary to turn it on (`sitesync org licence {org:?} --module {module}=on`)"
+        ),
     }
 }
 

@@ -33,6 +33,8 @@
 //!   - `backup`: back the primary up while it serves, and [`restore`] it;
 //!   - `accounts`: the cloud account's people: register, confirm, log in and out,
 //!     sessions, password resets, and the operator's account commands;
+//!   - `licences`: an organisation's licence (modules, site limit, expiry): shown,
+//!     changed by the operator, and [`Site::require_module`] for the modules' features;
 //!   - `members`: an organisation's members: invitations, roles, removal;
 //!   - `mail`: e-mail from the primary (the outbox folder).
 //!
@@ -52,6 +54,7 @@ mod backup;
 pub mod config;
 mod error;
 mod kind;
+mod licences;
 mod mail;
 mod members;
 mod orgs;
@@ -70,6 +73,7 @@ pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Registration, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
+pub use licences::LicenceView;
 pub use mail::Mail;
 pub use members::Invited;
 pub use orgs::{OrgDetail, OrgKey, OrgSummary};
@@ -80,6 +84,10 @@ pub use reports::RejectionView;
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
+/// An organisation's licence and its parts (the rules: `sitesync_core::licence`).
+pub use sitesync_core::licence::{
+    Day, Expiry, Grant, Licence, LicenceChange, Module, ModuleState, WARN_DAYS,
+};
 /// A person's account of the cloud account, as the use-cases return it.
 pub use sitesync_store::{Account, Role as MemberRole};
 pub use status::{Standing, Status, plural};

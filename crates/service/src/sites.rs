@@ -7,7 +7,7 @@ use crate::secrets::{SyncKeys, token_hash};
 use crate::site::Site;
 use sitesync_core::{Assignment, SiteId};
 use sitesync_protocol::{EnrolRequest, EnrolResponse, OrgRef};
-use sitesync_store::{Org, SiteRow};
+use sitesync_store::{Org, SiteRow, StoreError};
 use std::collections::BTreeSet;
 
 /// A satellite as the list and `show` present it.
@@ -180,14 +180,26 @@ impl Site {
         let org = self.key_holder(keys, &request.sync_key)?;
         let assignment = self.enrol_assignment(&org, request)?;
         // The secret is derived from the site and the moment it enrolled, never stored.
-        let site_id = self.primary()?.create_site(
-            org.id,
-            request.site_id,
-            request.name.as_deref(),
-            &|site| token_hash(&keys.site_secret(org.id, site, now_ms)),
-            &assignment,
-            now_ms,
-        )?;
+        let site_id = self
+            .primary()?
+            .create_site(
+                org.id,
+                request.site_id,
+                request.name.as_deref(),
+                &|site| token_hash(&keys.site_secret(org.id, site, now_ms)),
+                &assignment,
+                now_ms,
+            )
+            .map_err(|e| match e {
+                StoreError::SiteLimit { limit } => {
+                    tracing::warn!(org = org.id, limit, "enrolment past the site limit refused");
+                    ServiceError::SiteLimit {
+                        org: org.name.clone(),
+                        limit,
+                    }
+                }
+                other => other.into(),
+            })?;
         let secret = keys.site_secret(org.id, site_id, now_ms);
         let row = self.primary()?.site_by_id(site_id).map_err(must_exist)?;
         let config = self.primary()?.site_config(&row)?;
