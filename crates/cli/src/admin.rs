@@ -1,6 +1,7 @@
 //! Set-up and administration commands: init, org, store, site, collection, settings.
 //! Each opens the site, calls one use-case of `sitesync-service` and prints the answer.
 
+use crate::licences;
 use crate::output::{Output, table};
 use crate::{CollectionCmd, Org, SatelliteArgs, SettingsCmd, SiteCmd, StoreCmd};
 use anyhow::Result;
@@ -169,6 +170,20 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
             });
         }
         Org::Show { org } => show_org(&site, out, &org)?,
+        Org::Licence {
+            org,
+            sites,
+            modules,
+            expires,
+        } => {
+            let asked = licences::Asked {
+                org,
+                sites,
+                modules,
+                expires,
+            };
+            licences::licence(&site, out, asked)?
+        }
         Org::RotateKey { org } => {
             let OrgKey { org, sync_key } = site.rotate_key(OPERATOR, &org)?;
             out.print(&json!({"id": org.id, "name": org.name, "sync_key": sync_key}), || {

@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod bench;
 mod demo;
+mod licences;
 mod output;
 mod records;
 mod run;
@@ -282,6 +283,21 @@ enum Org {
     Show { org: String },
     /// Issue a new sync key; the old one stops enrolling sites.
     RotateKey { org: String },
+    /// Show an organisation's licence (modules, site limit, expiry), or change it and
+    /// show the result. Dates are days in UTC; nothing is deleted by any change.
+    Licence {
+        org: String,
+        /// Most sites enrolled at once (revoked ones do not count), or `unlimited`.
+        /// Sites enrolled already keep syncing when it is lowered.
+        #[arg(long, value_name = "N|unlimited", allow_hyphen_values = true)]
+        sites: Option<String>,
+        /// A module (files, exchange-links) on, off, or on through a day; repeatable.
+        #[arg(long = "module", value_name = "NAME=on|off|YYYY-MM-DD")]
+        modules: Vec<String>,
+        /// The last day the licence is valid (its modules turn off after it), or `never`.
+        #[arg(long, value_name = "YYYY-MM-DD|never", allow_hyphen_values = true)]
+        expires: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
