@@ -16,6 +16,7 @@ mod exact;
 mod hostile;
 mod invariants;
 mod kills;
+mod licences;
 mod live;
 mod mail;
 mod names;

@@ -865,3 +865,76 @@ fn the_switcher_lists_the_readers_organisations_and_home_opens_the_last_one_work
     );
     assert_eq!(signed_in.headers("location")[0], "/", "{signed_in:?}");
 }
+
+#[test]
+fn every_member_reads_the_licence_and_owners_are_warned_of_what_ends_soon() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+    let soon = sitesync_core::Day::of_ms(crate::harness::now_ms() + 5 * 86_400_000).to_string();
+    let files = format!("files={soon}");
+    let licence = [
+        "org",
+        "licence",
+        "Acme",
+        "--sites",
+        "3",
+        "--module",
+        &files,
+        "--expires",
+        "2099-12-31",
+    ];
+    primary.cli(&licence).ok();
+
+    let page = get(addr, &format!("{org}/licences"), &viewer);
+    assert_eq!(page.status, 200, "{page:?}");
+    for shown in [
+        r#"data-module="files" data-state="module_on""#,
+        r#"data-module="exchange-links" data-state="module_off""#,
+        r#"data-testid="licence-sites">0 / 3<"#,
+        r#"data-testid="licence-expires">2099-12-31<"#,
+        r#"data-testid="licence-warning""#,
+        soon.as_str(),
+    ] {
+        assert!(
+            page.body.contains(shown),
+            "{shown} not on the page: {}",
+            page.body
+        );
+    }
+    assert_eq!(
+        page.body.matches("<form").count(),
+        1,
+        "nothing to change there but signing out"
+    );
+    let posted = post(addr, &format!("{org}/licences"), &owner, b"sites=9");
+    assert_eq!(posted.status, 405, "{posted:?}");
+
+    // The organisation's page links the licences for everyone, and warns owners only.
+    let warned = |who: &str| {
+        get(addr, &org, who)
+            .body
+            .contains("data-testid=\"licence-warning\"")
+    };
+    assert!(
+        get(addr, &org, &viewer)
+            .body
+            .contains(&format!("href=\"{org}/licences\""))
+    );
+    assert!(warned(&owner) && !warned(&viewer));
+
+    let ru = http_with(
+        addr,
+        "GET",
+        &format!("{org}/licences"),
+        &[("Cookie", &viewer), ("Accept-Language", "ru")],
+        None,
+    );
+    assert!(
+        ru.body.contains("Лицензии") && ru.body.contains("Файлы"),
+        "{ru:?}"
+    );
+    let stranger = signed_up(&primary, "stranger@example.org");
+    assert_eq!(get(addr, &format!("{org}/licences"), &stranger).status, 404);
+}

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod account;
+mod licences;
 mod members;
 mod orgs;
 mod sign;
@@ -52,6 +53,7 @@ pub fn routes() -> Router<Portal> {
             "/orgs/{org}/stores",
             get(orgs::stores).post(orgs::create_store),
         )
+        .route("/orgs/{org}/licences", get(licences::licences))
         .route("/orgs/{org}/sites", get(sites::sites_table))
         .route("/orgs/{org}/sites/{site}", get(sites::site_page_of))
         .route("/orgs/{org}/sites/{site}/assign", post(sites::assign))

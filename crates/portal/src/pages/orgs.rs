@@ -1,6 +1,7 @@
 //! Organisations: the list and creation, an organisation's page with its sync key, the
 //! key's rotation, and its stores.
 
+use super::licences::warnings;
 use super::sites::{SiteLine, member_sites, site_lines};
 use super::*;
 
@@ -87,6 +88,8 @@ struct OrgPage<'a> {
     sync_key: Option<String>,
     command: String,
     sites: Vec<SiteLine>,
+    /// For owners: what of the licence ends soon.
+    warnings: Vec<String>,
 }
 
 pub(super) async fn org(
@@ -111,10 +114,11 @@ pub(super) async fn org_page(
     let found = blocking(portal, move |site| {
         let (member, sites) = member_sites(site, &account, org)?;
         let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
-        Ok((member, detail, sites))
+        let (_, licence) = site.member_licence(&account, org, now_ms())?;
+        Ok((member, detail, sites, licence))
     })
     .await;
-    let (member, detail, sites) = match found {
+    let (member, detail, sites, licence) = match found {
         Ok(found) => found,
         Err(error) => return failure(t, &error),
     };
@@ -137,6 +141,10 @@ pub(super) async fn org_page(
             sync_key: (member.role >= MemberRole::Manager).then_some(detail.key.sync_key),
             command,
             sites,
+            warnings: match member.role {
+                MemberRole::Owner => warnings(t, &licence),
+                _ => Vec::new(),
+            },
         },
     );
     (remember, shown).into_response()
