@@ -275,13 +275,26 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 enum Org {
     /// Create an organisation and print its sync key.
-    Create { name: String },
+    Create {
+        /// Its name.
+        name: String,
+        /// The IANA time zone its people read times in (Europe/Moscow; UTC if absent).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
     /// List organisations.
     List,
     /// Show an organisation and its sync key.
     Show { org: String },
     /// Issue a new sync key; the old one stops enrolling sites.
     RotateKey { org: String },
+    /// Set the time zone an organisation's people read times in.
+    TimeZone {
+        /// The organisation, by id or name.
+        org: String,
+        /// An IANA time zone: Europe/Moscow, America/New_York, UTC.
+        zone: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

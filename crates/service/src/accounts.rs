@@ -488,12 +488,17 @@ pub struct Membership {
 impl Site {
     /// Creates an organisation for a logged-in account, which becomes its owner: an
     /// account may own as many as its limit allows (one, unless the operator raised it).
+    /// Its people read times in `zone` (UTC when empty).
     pub fn create_org_as(
         &self,
         account: &Account,
-        name: &str,
+        (name, zone): (&str, &str),
         now_ms: u64,
     ) -> Result<crate::OrgKey, ServiceError> {
+        let zone = match zone.trim() {
+            "" => "UTC".to_string(),
+            zone => crate::check_time_zone(zone)?,
+        };
         let owned = self
             .accounts_storage()?
             .memberships(account.id)?
@@ -506,7 +511,8 @@ impl Site {
                 what: "own more organisations (ask the operator to raise the limit)",
             });
         }
-        let made = self.create_org(Actor::Operator, name, now_ms)?;
+        let mut made = self.create_org(Actor::Operator, name, now_ms)?;
+        made.org = self.primary()?.set_time_zone(made.org.id, &zone)?;
         self.accounts_storage()?
             .set_member(made.org.id, account.id, Role::Owner)?;
         tracing::info!(

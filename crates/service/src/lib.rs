@@ -34,7 +34,8 @@
 //!   - `accounts`: the cloud account's people: register, confirm, log in and out,
 //!     sessions, password resets, and the operator's account commands;
 //!   - `members`: an organisation's members: invitations, roles, removal;
-//!   - `mail`: e-mail from the primary (the outbox folder).
+//!   - `mail`: e-mail from the primary (the outbox folder, or an SMTP server);
+//!   - `time_zone`: organisations' time zones, and times read in them.
 //!
 //! # Why the site lives here
 //!
@@ -63,6 +64,7 @@ mod site;
 mod sites;
 mod status;
 mod stores;
+mod time_zone;
 
 pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, check_password};
 pub use actor::Actor;
@@ -84,3 +86,4 @@ pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
 pub use sitesync_store::{Account, Role as MemberRole};
 pub use status::{Standing, Status, plural};
 pub use stores::CollectionView;
+pub use time_zone::{check_time_zone, local_time, time_zones};

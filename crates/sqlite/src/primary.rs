@@ -30,6 +30,7 @@ impl PrimaryStorage for SqliteStore {
                 id: id(tx.last_insert_rowid()),
                 name: name.to_string(),
                 key_generation: 1,
+                time_zone: "UTC".into(),
             })
         })
     }
@@ -37,7 +38,8 @@ impl PrimaryStorage for SqliteStore {
     /// Every organisation, by id.
     fn orgs(&self) -> Result<Vec<Org>, StoreError> {
         self.read(|tx| {
-            let mut stmt = tx.prepare("SELECT id, name, key_generation FROM orgs ORDER BY id")?;
+            let mut stmt =
+                tx.prepare("SELECT id, name, key_generation, time_zone FROM orgs ORDER BY id")?;
             let rows = stmt.query_map([], org_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -72,6 +74,17 @@ impl PrimaryStorage for SqliteStore {
                 [sql(org)],
             )?;
             Ok(find_org(tx, &org.to_string())?
+                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))?)
+        })
+    }
+
+    fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE orgs SET time_zone = ?2 WHERE id = ?1",
+                params![sql(org), zone],
+            )?;
+            Ok(names::org_by_id(tx, org)?
                 .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))?)
         })
     }

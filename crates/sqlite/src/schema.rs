@@ -142,6 +142,12 @@ pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON recor
 /// The name of [`PULL_INDEX`].
 pub const PULL_INDEX_NAME: &str = "records_by_seq";
 
+/// Version 7: each organisation's time zone (IANA name), in which the portal shows its
+/// times; UTC for organisations made before.
+const VERSION_7: &str = "
+ALTER TABLE orgs ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+";
+
 /// Brings the database up to the current schema.
 ///
 /// The version is read inside the writing transaction, so two processes opening a new
@@ -164,6 +170,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
     if version < 4 {
         tx.execute_batch(VERSION_4)?;
         tx.pragma_update(None, "user_version", 4)?;
+    }
+    if version < 7 {
+        tx.execute_batch(VERSION_7)?;
+        tx.pragma_update(None, "user_version", 7)?;
     }
     tx.commit()?;
     Ok(())
@@ -196,6 +206,6 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (4, ("no".into(), None, None)));
+        assert_eq!((version, row), (7, ("no".into(), None, None)));
     }
 }

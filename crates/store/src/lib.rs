@@ -278,6 +278,8 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage {
     fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError>;
     /// Retires an organisation's sync key: the next generation is current.
     fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError>;
+    /// Sets an organisation's time zone (an IANA name, checked by the caller).
+    fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError>;
 
     /// Creates a store in an organisation.
     fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError>;

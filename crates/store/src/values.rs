@@ -14,6 +14,8 @@ pub struct Org {
     pub name: String,
     /// Which sync key is current: `org rotate-key` bumps it, retiring the old key.
     pub key_generation: u64,
+    /// The IANA time zone its people read times in (`Europe/Moscow`; `UTC` unless set).
+    pub time_zone: String,
 }
 
 /// A store.

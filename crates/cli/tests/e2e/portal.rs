@@ -7,6 +7,7 @@ use crate::harness::{Cluster, Node, http_with};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn browser_tests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../portal/tests/browser")
@@ -302,18 +303,14 @@ fn acme_with_a_viewer(primary: &Node) -> (String, String, String) {
         Some(b"name=Acme"),
     );
     let org = made.headers("location")[0].to_string();
-    let grant = [
-        "account",
-        "grant",
-        "viewer@example.org",
-        "--org",
-        "Acme",
-        "--role",
-        "viewer",
-    ];
-    let granted = primary.cli(&grant);
-    assert!(granted.success(), "{}", granted.describe());
+    grant(primary, "viewer@example.org", "Acme", "viewer");
     (owner, viewer, org)
+}
+
+/// The operator gives `email` role `role` in organisation `org`.
+fn grant(primary: &Node, email: &str, org: &str, role: &str) {
+    let granted = primary.cli(&["account", "grant", email, "--org", org, "--role", role]);
+    assert!(granted.success(), "{}", granted.describe());
 }
 
 /// GET `path` with the session cookie `who`.
@@ -473,6 +470,23 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
         till.get("stock", "south-1").is_some(),
         "South's record reached the till"
     );
+
+    // Times read in the organisation's time zone, and how long ago.
+    let zoned = post(
+        addr,
+        &format!("{org}/time-zone"),
+        &owner,
+        b"time_zone=Asia%2FTokyo",
+    );
+    assert!(zoned.body.contains("value=\"Asia/Tokyo\""), "{zoned:?}");
+    // Contacts are written once a second.
+    crate::harness::eventually("the site's last contact", Duration::from_secs(5), || {
+        let shown = get(addr, &site, &owner).body;
+        match shown.contains("just now · ") && shown.contains(" +09:00") {
+            true => Ok(()),
+            false => Err(shown),
+        }
+    });
 
     // Revoking asks for the site's name; a wrong one changes nothing.
     let wrong = post(addr, &format!("{site}/revoke"), &owner, b"name=tills");
@@ -864,4 +878,77 @@ fn the_switcher_lists_the_readers_organisations_and_home_opens_the_last_one_work
         b"email=owner%40example.org&password=violet+umbrella+harbour+seventeen",
     );
     assert_eq!(signed_in.headers("location")[0], "/", "{signed_in:?}");
+}
+
+#[test]
+fn an_organisation_is_made_in_its_time_zone_which_only_an_admin_changes() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let owner = signed_up(&primary, "owner@example.org");
+    let refused = post(addr, "/orgs", &owner, b"name=Acme&time_zone=Mars%2FOlympus");
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.body.contains("is not a time zone"),
+        "{}",
+        refused.body
+    );
+    let listed = primary.cli(&["org", "list"]);
+    assert!(
+        !listed.stdout.contains("Acme"),
+        "nothing made: {}",
+        listed.describe()
+    );
+    let made = post(
+        addr,
+        "/orgs",
+        &owner,
+        b"name=Acme&time_zone=Europe%2FMoscow",
+    );
+    assert_eq!(made.status, 303, "{made:?}");
+    let org = made.headers("location")[0].to_string();
+    let page = get(addr, &org, &owner);
+    assert!(
+        page.body
+            .contains("name=\"time_zone\" value=\"Europe/Moscow\""),
+        "{}",
+        page.body
+    );
+    let shown = primary.cli(&["org", "show", "Acme"]);
+    assert!(
+        shown.stdout.contains("time zone: Europe/Moscow"),
+        "{}",
+        shown.describe()
+    );
+
+    let viewer = signed_up(&primary, "viewer@example.org");
+    grant(&primary, "viewer@example.org", "Acme", "viewer");
+    let seen = get(addr, &org, &viewer);
+    assert!(
+        seen.body.contains("Time zone: Europe/Moscow") && !seen.body.contains("/time-zone\""),
+        "{}",
+        seen.body
+    );
+    let path = format!("{org}/time-zone");
+    assert_eq!(post(addr, &path, &viewer, b"time_zone=UTC").status, 403);
+    assert_eq!(post(addr, &path, &owner, b"time_zone=Nowhere").status, 400);
+    let set = primary.cli(&["org", "time-zone", "Acme", "America/New_York"]);
+    assert!(
+        set.stdout.contains("America/New_York"),
+        "{}",
+        set.describe()
+    );
+    let wrong = primary
+        .cli(&["org", "time-zone", "Acme", "New York"])
+        .fails();
+    assert!(wrong.contains("IANA"), "{wrong}");
+    let made = primary.cli(&[
+        "org",
+        "create",
+        "Beta",
+        "--time-zone",
+        "Asia/Tokyo",
+        "--json",
+    ]);
+    assert_eq!(made.json()["time_zone"], "Asia/Tokyo");
 }

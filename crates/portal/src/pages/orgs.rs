@@ -9,6 +9,7 @@ use super::*;
 struct OrgsPage<'a> {
     t: &'a Text,
     nav: Option<Nav>,
+    zones: &'static [String],
     orgs: Vec<(u64, String, &'static str)>,
     error: Option<String>,
 }
@@ -32,6 +33,7 @@ pub(super) async fn orgs_page(
                 &OrgsPage {
                     t,
                     nav: who.nav(None),
+                    zones: zones(),
                     orgs,
                     error,
                 },
@@ -53,6 +55,8 @@ pub(super) async fn orgs(
 pub(super) struct NewOrg {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    time_zone: String,
 }
 
 pub(super) async fn create_org(
@@ -64,7 +68,7 @@ pub(super) async fn create_org(
     let t = text(&headers);
     let owner = who.account.clone();
     match blocking(&portal, move |site| {
-        site.create_org_as(&owner, &form.name, now_ms())
+        site.create_org_as(&owner, (&form.name, &form.time_zone), now_ms())
     })
     .await
     {
@@ -87,6 +91,8 @@ struct OrgPage<'a> {
     sync_key: Option<String>,
     command: String,
     sites: Vec<SiteLine>,
+    time_zone: String,
+    zones: &'static [String],
 }
 
 pub(super) async fn org(
@@ -118,7 +124,7 @@ pub(super) async fn org_page(
         Ok(found) => found,
         Err(error) => return failure(t, &error),
     };
-    let sites = site_lines(t, &sites);
+    let sites = site_lines(t, &sites, &member.org.time_zone);
     let command = format!(
         "sitesync init satellite --primary {base} --sync-key {}",
         detail.key.sync_key
@@ -137,6 +143,8 @@ pub(super) async fn org_page(
             sync_key: (member.role >= MemberRole::Manager).then_some(detail.key.sync_key),
             command,
             sites,
+            time_zone: member.org.time_zone,
+            zones: zones(),
         },
     );
     (remember, shown).into_response()
@@ -285,5 +293,31 @@ pub(super) async fn create_store(
             failure(t, &error)
         }
         Err(error) => stores_page(&portal, t, who, org, Some(error.to_string())).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct TimeZoneForm {
+    #[serde(default)]
+    time_zone: String,
+}
+
+pub(super) async fn set_time_zone(
+    State(portal): State<Portal>,
+    who: SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+    Form(form): Form<TimeZoneForm>,
+) -> Response {
+    let t = text(&headers);
+    let asking = who.account.clone();
+    let set = blocking(&portal, move |site| {
+        let member = site.as_member(&asking, org, MemberRole::Admin, "set the time zone")?;
+        site.set_time_zone(Actor::Operator, &member.org.id.to_string(), &form.time_zone)
+    })
+    .await;
+    match set {
+        Ok(_) => org_page(&portal, t, who, org, Some("time_zone_set")).await,
+        Err(error) => failure(t, &error),
     }
 }

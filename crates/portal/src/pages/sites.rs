@@ -8,7 +8,10 @@ pub(super) struct SiteLine {
     pub(super) id: u32,
     pub(super) name: String,
     pub(super) stores: String,
+    /// How long ago, as a person says it ("3 min ago").
     pub(super) last_contact: String,
+    /// When exactly, in the organisation's time zone.
+    pub(super) last_contact_at: String,
     pub(super) health: &'static str,
     pub(super) behind: u64,
 }
@@ -28,9 +31,9 @@ pub(super) fn member_sites(
     Ok((member, sites))
 }
 
-pub(super) fn site_lines(t: &Text, sites: &[SiteView]) -> Vec<SiteLine> {
+pub(super) fn site_lines(t: &Text, sites: &[SiteView], zone: &str) -> Vec<SiteLine> {
     let now = now_ms();
-    sites.iter().map(|s| site_line(t, s, now)).collect()
+    sites.iter().map(|s| site_line(t, s, now, zone)).collect()
 }
 
 /// The sites table alone, which the organisation's page fetches again every two
@@ -57,7 +60,7 @@ pub(super) async fn sites_table(
             &SitesTable {
                 t,
                 id: member.org.id,
-                sites: site_lines(t, &sites),
+                sites: site_lines(t, &sites, &member.org.time_zone),
             },
         ),
         Err(error) => failure(t, &error),
@@ -65,7 +68,7 @@ pub(super) async fn sites_table(
 }
 
 /// A site as its organisation's pages show it.
-pub(super) fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
+pub(super) fn site_line(t: &Text, s: &SiteView, now: u64, zone: &str) -> SiteLine {
     SiteLine {
         id: s.row.id,
         name: s.row.name.clone(),
@@ -77,7 +80,11 @@ pub(super) fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
         last_contact: s
             .row
             .last_contact
-            .map_or_else(|| t.s("never").to_string(), time::rfc3339),
+            .map_or_else(|| t.s("never").to_string(), |at| ago(t, at, now)),
+        last_contact_at: s
+            .row
+            .last_contact
+            .map_or_else(String::new, |at| local_time(at, zone)),
         health: health(s.row.revoked, s.row.last_contact, s.behind, now),
         behind: s.behind,
     }
@@ -152,7 +159,7 @@ pub(super) async fn site_page(
             org: member.org.name,
             revoked: view.row.revoked,
             all_stores: view.row.assignment.all_stores,
-            site: site_line(t, &view, now_ms()),
+            site: site_line(t, &view, now_ms(), &member.org.time_zone),
             stores,
             can_manage: member.role >= MemberRole::Manager,
             can_admin: member.role >= MemberRole::Admin,

@@ -112,6 +112,10 @@ macro_rules! conformance_suite {
             $crate::conformance::a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(&$make);
         }
         #[test]
+        fn an_organisation_keeps_its_time_zone() {
+            $crate::conformance::an_organisation_keeps_its_time_zone(&$make);
+        }
+        #[test]
         fn a_local_write_is_queued_once_and_readable() {
             $crate::conformance::a_local_write_is_queued_once_and_readable(&$make);
         }
