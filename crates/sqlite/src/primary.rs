@@ -324,6 +324,17 @@ impl PrimaryStorage for SqliteStore {
                             pull_cursor = MAX(pull_cursor, COALESCE(?3, 0)) WHERE id = ?1",
                 )?
                 .execute(params![c.site, sql(c.at), c.pull_cursor.map(sql)])?;
+                if let Some(version) = &c.version {
+                    tx.prepare_cached("UPDATE sites SET version = ?2 WHERE id = ?1")?
+                        .execute(params![c.site, version])?;
+                }
+                if let Some((at, error)) = &c.error {
+                    tx.prepare_cached(
+                        "UPDATE sites SET last_error_at = ?2, last_error = ?3
+                          WHERE id = ?1 AND COALESCE(last_error_at, 0) < ?2",
+                    )?
+                    .execute(params![c.site, sql(*at), error])?;
+                }
                 if let Some(version) = c.applied_assignment {
                     tx.prepare_cached(
                         "DELETE FROM site_stores WHERE site = ?1 AND leaving = 1
@@ -550,7 +561,8 @@ fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, Error> {
 fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
     let row = tx
         .query_row(
-            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at
+            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at,
+                    version, last_error_at, last_error
              FROM sites WHERE id = ?1",
             [site],
             |row| {
@@ -565,6 +577,11 @@ fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
                     pull_cursor: id(row.get(6)?),
                     revoked: row.get(7)?,
                     enrolled_at: id(row.get(8)?),
+                    version: row.get(9)?,
+                    last_error: match (row.get::<_, Option<i64>>(10)?, row.get(11)?) {
+                        (Some(at), Some(error)) => Some((id(at), error)),
+                        _ => None,
+                    },
                 })
             },
         )

@@ -143,9 +143,13 @@ pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON recor
 pub const PULL_INDEX_NAME: &str = "records_by_seq";
 
 /// Version 7: each organisation's time zone (IANA name), in which the portal shows its
-/// times; UTC for organisations made before.
+/// times (UTC for organisations made before); the version each site says it runs and
+/// the last error it reported.
 const VERSION_7: &str = "
 ALTER TABLE orgs ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE sites ADD COLUMN version TEXT;
+ALTER TABLE sites ADD COLUMN last_error_at INTEGER;
+ALTER TABLE sites ADD COLUMN last_error TEXT;
 ";
 
 /// Brings the database up to the current schema.

@@ -76,6 +76,8 @@ fn confirm_assignment(db: &dyn PrimaryStorage, site: u32, version: u64) {
         at: 30,
         pull_cursor: None,
         applied_assignment: Some(version),
+        version: None,
+        error: None,
     }])
     .unwrap();
 }
