@@ -76,32 +76,55 @@ impl Portal {
 
     /// The session token the request's cookie holds.
     fn session_token(&self, headers: &HeaderMap) -> Option<String> {
-        let name = self.cookie_name();
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
+        read_cookie(headers, self.cookie_name())
     }
 
     /// A `Set-Cookie` value holding `token` (or, with `None`, clearing the cookie).
     fn cookie(&self, token: Option<&str>) -> HeaderValue {
+        self.set_cookie(self.cookie_name(), token, "")
+    }
+
+    /// The organisation the reader last worked in, remembered by their browser for a
+    /// year: `/` opens it.
+    fn remembered_org(&self, headers: &HeaderMap) -> Option<u64> {
+        read_cookie(headers, self.org_cookie_name())?.parse().ok()
+    }
+
+    /// A `Set-Cookie` value remembering organisation `org`.
+    fn remember_org(&self, org: u64) -> HeaderValue {
+        let name = self.org_cookie_name();
+        self.set_cookie(name, Some(&org.to_string()), "; Max-Age=31536000")
+    }
+
+    fn org_cookie_name(&self) -> &'static str {
+        match self.https {
+            true => "__Host-org",
+            false => "org",
+        }
+    }
+
+    fn set_cookie(&self, name: &str, value: Option<&str>, lifetime: &str) -> HeaderValue {
         let secure = if self.https { "; Secure" } else { "" };
-        let value = match token {
-            Some(token) => format!(
-                "{}={token}; Path=/; HttpOnly; SameSite=Lax{secure}",
-                self.cookie_name()
-            ),
-            None => format!(
-                "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-                self.cookie_name()
-            ),
+        let value = match value {
+            Some(value) => {
+                format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{lifetime}{secure}")
+            }
+            None => format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
         };
         HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// The value of the request's cookie `name`.
+fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
 }
 
 /// Whether a state-changing request comes from this site's own pages: the browser's

@@ -810,3 +810,58 @@ fn signed_up_again(primary: &Node, email: &str) -> String {
     }
     panic!("{email} could not sign in again");
 }
+
+#[test]
+fn the_switcher_lists_the_readers_organisations_and_home_opens_the_last_one_worked_in() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let owner = signed_up(&primary, "owner@example.org");
+    let raised = primary.cli(&["account", "set-limit", "owner@example.org", "2"]);
+    assert!(raised.success(), "{}", raised.describe());
+    let addr = primary.addr();
+    let made: Vec<String> = ["Acme", "Beta"]
+        .iter()
+        .map(|name| {
+            let r = post(addr, "/orgs", &owner, format!("name={name}").as_bytes());
+            assert_eq!(r.status, 303, "{r:?}");
+            r.headers("location")[0].to_string()
+        })
+        .collect();
+    let beta = get(addr, &made[1], &owner);
+    assert_eq!(beta.status, 200);
+    let page = &beta.body;
+    let switcher = &page[page.find("class=\"switcher\"").expect("a switcher")..];
+    let switcher = &switcher[..switcher.find("</details>").unwrap()];
+    for (name, path) in ["Acme", "Beta"].iter().zip(&made) {
+        assert!(
+            switcher.contains(&format!("href=\"{path}\">{name}</a>")),
+            "{switcher}"
+        );
+    }
+    assert!(switcher.contains("<summary>Beta</summary>"), "{switcher}");
+    let remembered = beta.headers("set-cookie")[0].to_string();
+    let id = made[1].trim_start_matches("/orgs/");
+    assert!(
+        remembered.starts_with(&format!("org={id};")) && remembered.contains("Max-Age="),
+        "{remembered}"
+    );
+    let home = |org: &str| {
+        let cookies = format!("{owner}; org={org}");
+        get(addr, "/", &cookies).headers("location")[0].to_string()
+    };
+    assert_eq!(
+        home(id),
+        made[1],
+        "home opens the organisation last worked in"
+    );
+    let acme = made[0].trim_start_matches("/orgs/");
+    assert_eq!(home(acme), made[0]);
+    assert_eq!(home("999"), "/orgs", "not a member: the list instead");
+    let signed_in = post(
+        addr,
+        "/login",
+        "",
+        b"email=owner%40example.org&password=violet+umbrella+harbour+seventeen",
+    );
+    assert_eq!(signed_in.headers("location")[0], "/", "{signed_in:?}");
+}

@@ -6,7 +6,7 @@ use super::*;
 #[template(path = "account.html")]
 struct AccountPage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     email: String,
     note: Option<&'static str>,
     error: Option<String>,
@@ -16,11 +16,12 @@ struct AccountPage<'a> {
 
 pub(super) async fn account_page(
     portal: &Portal,
-    SignedIn(account, token): SignedIn,
+    who: SignedIn,
     headers: &HeaderMap,
     (note, error): (Option<&'static str>, Option<String>),
 ) -> Response {
     let t = text(headers);
+    let token = who.token.clone();
     match blocking(portal, move |site| site.sessions(&token, now_ms())).await {
         Ok(sessions) => {
             let sessions = sessions
@@ -33,14 +34,13 @@ pub(super) async fn account_page(
                     )
                 })
                 .collect();
-            let email = account.email.clone();
             let status = shown_with(&error);
             page(
                 status,
                 &AccountPage {
                     t,
-                    who: Some(account.email),
-                    email,
+                    nav: who.nav(None),
+                    email: who.account.email.clone(),
                     note,
                     error,
                     min_password: MIN_PASSWORD,
@@ -65,7 +65,7 @@ pub(super) async fn end_others(
     who: SignedIn,
     headers: HeaderMap,
 ) -> Response {
-    let token = who.1.clone();
+    let token = who.token.clone();
     if let Err(error) = blocking(&portal, move |site| {
         site.log_out_elsewhere(&token, now_ms())
     })
@@ -90,7 +90,7 @@ pub(super) async fn change_password(
     headers: HeaderMap,
     Form(form): Form<PasswordChange>,
 ) -> Response {
-    let token = who.1.clone();
+    let token = who.token.clone();
     let changed = blocking(&portal, move |site| {
         site.change_password(&token, &form.current, &form.password, now_ms())
     })

@@ -7,7 +7,7 @@ use super::*;
 #[template(path = "members.html")]
 struct MembersPage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     id: u64,
     org: String,
     members: Vec<(u64, String, &'static str)>,
@@ -19,11 +19,11 @@ struct MembersPage<'a> {
 pub(super) async fn members_page(
     portal: &Portal,
     t: &Text,
-    account: Account,
+    who: SignedIn,
     org: u64,
     (note, error): (Option<&'static str>, Option<String>),
 ) -> Response {
-    let who = Some(account.email.clone());
+    let account = who.account.clone();
     match blocking(portal, move |site| site.members(&account, org)).await {
         Ok((member, members)) => {
             let status = shown_with(&error);
@@ -31,7 +31,7 @@ pub(super) async fn members_page(
                 status,
                 &MembersPage {
                     t,
-                    who,
+                    nav: who.nav(Some(member.org.id)),
                     id: member.org.id,
                     org: member.org.name,
                     members: members
@@ -50,11 +50,11 @@ pub(super) async fn members_page(
 
 pub(super) async fn members(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    members_page(&portal, text(&headers), account, org, (None, None)).await
+    members_page(&portal, text(&headers), who, org, (None, None)).await
 }
 
 #[derive(Deserialize)]
@@ -69,31 +69,31 @@ pub(super) struct MemberForm {
 /// with why it was refused (a role the asker may not touch is refused outright).
 pub(super) async fn change_members(
     portal: &Portal,
-    (account, headers): (Account, &HeaderMap),
+    (who, headers): (SignedIn, &HeaderMap),
     (org, note): (u64, &'static str),
     change: impl FnOnce(&Site, &Account) -> Result<(), ServiceError> + Send + 'static,
 ) -> Response {
     let t = text(headers);
-    let asking = account.clone();
+    let asking = who.account.clone();
     match blocking(portal, move |site| change(site, &asking)).await {
-        Ok(()) => members_page(portal, t, account, org, (Some(note), None)).await,
+        Ok(()) => members_page(portal, t, who, org, (Some(note), None)).await,
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
         }
-        Err(error) => members_page(portal, t, account, org, (None, Some(error.to_string()))).await,
+        Err(error) => members_page(portal, t, who, org, (None, Some(error.to_string()))).await,
     }
 }
 
 pub(super) async fn invite(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
     Form(form): Form<MemberForm>,
 ) -> Response {
     change_members(
         &portal,
-        (account, &headers),
+        (who, &headers),
         (org, "invited_note"),
         move |site, asking| site.invite(asking, org, &form.email, &form.role, now_ms()),
     )
@@ -102,14 +102,14 @@ pub(super) async fn invite(
 
 pub(super) async fn set_role(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
     Form(form): Form<MemberForm>,
 ) -> Response {
     change_members(
         &portal,
-        (account, &headers),
+        (who, &headers),
         (org, "member_changed"),
         move |site, asking| site.set_role(asking, org, member, &form.role),
     )
@@ -118,13 +118,13 @@ pub(super) async fn set_role(
 
 pub(super) async fn remove_member(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
 ) -> Response {
     change_members(
         &portal,
-        (account, &headers),
+        (who, &headers),
         (org, "member_changed"),
         move |site, asking| site.remove_member(asking, org, member),
     )
@@ -135,7 +135,7 @@ pub(super) async fn remove_member(
 #[template(path = "invite.html")]
 struct InvitePage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     token: String,
     org: String,
     role: &'static str,
@@ -144,19 +144,6 @@ struct InvitePage<'a> {
     has_account: bool,
     min_password: usize,
     error: Option<String>,
-}
-
-/// The signed-in account, if the request carries a live session.
-pub(super) async fn maybe_signed_in(
-    portal: &Portal,
-    headers: &HeaderMap,
-) -> Option<(Account, String)> {
-    let token = portal.session_token(headers)?;
-    let asked = token.clone();
-    let account = blocking(portal, move |site| site.session(&asked, now_ms()))
-        .await
-        .ok()?;
-    Some((account, token))
 }
 
 pub(super) async fn invitation_page(
@@ -175,7 +162,7 @@ pub(super) async fn invitation_page(
                 status,
                 &InvitePage {
                     t,
-                    who: signed.as_ref().map(|(a, _)| a.email.clone()),
+                    nav: signed.as_ref().and_then(|who| who.nav(None)),
                     token,
                     org: invited.org.name,
                     role: invited.role.name(),
@@ -215,7 +202,10 @@ pub(super) async fn accept(
     let signed = maybe_signed_in(&portal, &headers).await;
     let asked = token.clone();
     let joined = blocking(&portal, move |site| match signed {
-        Some((account, _)) => Ok((None, site.accept_invitation(&asked, &account, now_ms())?)),
+        Some(who) => Ok((
+            None,
+            site.accept_invitation(&asked, &who.account, now_ms())?,
+        )),
         None => {
             let (session, member) = site.join_by_invitation(&asked, &form.password, now_ms())?;
             Ok((Some(session.token), member))

@@ -115,9 +115,24 @@ fn text(headers: &HeaderMap) -> &'static Text {
     )
 }
 
-/// The signed-in account and its session token; a reader who is not signed in (or
-/// whose session ended) is sent to sign in instead.
-struct SignedIn(Account, String);
+/// The signed-in account, its session token and the organisations it belongs to; a
+/// reader who is not signed in (or whose session ended) is sent to sign in instead.
+pub(super) struct SignedIn {
+    account: Account,
+    token: String,
+    orgs: Vec<(u64, String, MemberRole)>,
+}
+
+impl SignedIn {
+    /// The header of a page of this reader's, working in organisation `current`.
+    fn nav(&self, current: Option<u64>) -> Option<Nav> {
+        Some(Nav {
+            who: self.account.email.clone(),
+            orgs: self.orgs.clone(),
+            current: current.and_then(|id| self.orgs.iter().find(|o| o.0 == id).cloned()),
+        })
+    }
+}
 
 impl FromRequestParts<Portal> for SignedIn {
     type Rejection = Response;
@@ -126,15 +141,58 @@ impl FromRequestParts<Portal> for SignedIn {
         let Some(token) = portal.session_token(&parts.headers) else {
             return Err(Redirect::to("/login").into_response());
         };
-        let asked = token.clone();
-        match blocking(portal, move |site| site.session(&asked, now_ms())).await {
-            Ok(account) => Ok(SignedIn(account, token)),
-            Err(_) => Err((
+        signed_in(portal, token).await.map_err(|_| {
+            (
                 [(header::SET_COOKIE, portal.cookie(None))],
                 Redirect::to("/login"),
             )
-                .into_response()),
-        }
+                .into_response()
+        })
+    }
+}
+
+/// The reader of a session token, with the organisations they belong to.
+async fn signed_in(portal: &Portal, token: String) -> Result<SignedIn, ServiceError> {
+    let asked = token.clone();
+    let (account, orgs) = blocking(portal, move |site| {
+        let account = site.session(&asked, now_ms())?;
+        let orgs = site.memberships(&account)?;
+        Ok((account, orgs))
+    })
+    .await?;
+    let orgs = orgs
+        .into_iter()
+        .map(|(org, role)| (org.id, org.name, role))
+        .collect();
+    Ok(SignedIn {
+        account,
+        token,
+        orgs,
+    })
+}
+
+/// The signed-in reader, if the request carries a live session.
+async fn maybe_signed_in(portal: &Portal, headers: &HeaderMap) -> Option<SignedIn> {
+    signed_in(portal, portal.session_token(headers)?).await.ok()
+}
+
+/// The header of a signed-in page: who is signed in, the organisations to switch
+/// between, and the one being worked in, with the reader's role there (which decides
+/// the tabs shown).
+pub(super) struct Nav {
+    who: String,
+    orgs: Vec<(u64, String, MemberRole)>,
+    current: Option<(u64, String, MemberRole)>,
+}
+
+impl Nav {
+    /// Whether the reader's role in the current organisation is at least `role` (by
+    /// name: `manager`, `admin`, `owner`).
+    fn may(&self, role: &str) -> bool {
+        let least = MemberRole::parse(role).unwrap_or(MemberRole::Owner);
+        self.current
+            .as_ref()
+            .is_some_and(|(_, _, held)| *held >= least)
     }
 }
 
@@ -143,7 +201,7 @@ impl FromRequestParts<Portal> for SignedIn {
 #[template(path = "form.html")]
 struct FormPage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     heading: &'static str,
     action: String,
     ask_email: bool,
@@ -161,7 +219,7 @@ impl<'a> FormPage<'a> {
     fn new(t: &'a Text, heading: &'static str, action: &str, button: &'static str) -> Self {
         FormPage {
             t,
-            who: None,
+            nav: None,
             heading,
             action: action.to_string(),
             ask_email: true,
@@ -182,7 +240,7 @@ impl<'a> FormPage<'a> {
 #[template(path = "message.html")]
 struct MessagePage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     heading: &'static str,
     message: String,
     link: Option<(&'static str, &'static str)>,
@@ -199,7 +257,7 @@ fn message(
         status,
         &MessagePage {
             t,
-            who: None,
+            nav: None,
             heading,
             message,
             link,
@@ -227,10 +285,17 @@ fn failure(t: &Text, error: &ServiceError) -> Response {
     message(t, status, "error_title", words, Some(("go_home", "/")))
 }
 
+/// The organisation the reader last worked in, or the list of them; signing in
+/// otherwise.
 async fn home(State(portal): State<Portal>, headers: HeaderMap) -> Response {
-    match portal.session_token(&headers) {
-        Some(_) => Redirect::to("/orgs").into_response(),
-        None => Redirect::to("/login").into_response(),
+    let Some(who) = maybe_signed_in(&portal, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    match portal.remembered_org(&headers) {
+        Some(org) if who.orgs.iter().any(|o| o.0 == org) => {
+            Redirect::to(&format!("/orgs/{org}")).into_response()
+        }
+        _ => Redirect::to("/orgs").into_response(),
     }
 }
 

@@ -8,7 +8,7 @@ use super::*;
 #[template(path = "orgs.html")]
 struct OrgsPage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     orgs: Vec<(u64, String, &'static str)>,
     error: Option<String>,
 }
@@ -16,10 +16,10 @@ struct OrgsPage<'a> {
 pub(super) async fn orgs_page(
     portal: &Portal,
     t: &Text,
-    account: Account,
+    who: SignedIn,
     error: Option<String>,
 ) -> Response {
-    let who = Some(account.email.clone());
+    let account = who.account.clone();
     match blocking(portal, move |site| site.memberships(&account)).await {
         Ok(memberships) => {
             let orgs = memberships
@@ -31,7 +31,7 @@ pub(super) async fn orgs_page(
                 status,
                 &OrgsPage {
                     t,
-                    who,
+                    nav: who.nav(None),
                     orgs,
                     error,
                 },
@@ -43,10 +43,10 @@ pub(super) async fn orgs_page(
 
 pub(super) async fn orgs(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
 ) -> Response {
-    orgs_page(&portal, text(&headers), account, None).await
+    orgs_page(&portal, text(&headers), who, None).await
 }
 
 #[derive(Deserialize)]
@@ -57,19 +57,19 @@ pub(super) struct NewOrg {
 
 pub(super) async fn create_org(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Form(form): Form<NewOrg>,
 ) -> Response {
     let t = text(&headers);
-    let owner = account.clone();
+    let owner = who.account.clone();
     match blocking(&portal, move |site| {
         site.create_org_as(&owner, &form.name, now_ms())
     })
     .await
     {
         Ok(made) => Redirect::to(&format!("/orgs/{}", made.org.id)).into_response(),
-        Err(error) => orgs_page(&portal, t, account, Some(error.to_string())).await,
+        Err(error) => orgs_page(&portal, t, who, Some(error.to_string())).await,
     }
 }
 
@@ -77,7 +77,7 @@ pub(super) async fn create_org(
 #[template(path = "org.html")]
 struct OrgPage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     id: u64,
     can_admin: bool,
     note: Option<&'static str>,
@@ -91,22 +91,22 @@ struct OrgPage<'a> {
 
 pub(super) async fn org(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    org_page(&portal, text(&headers), account, org, None).await
+    org_page(&portal, text(&headers), who, org, None).await
 }
 
 /// An organisation's page: its sync key, the command that enrols a site, its sites.
 pub(super) async fn org_page(
     portal: &Portal,
     t: &Text,
-    account: Account,
+    who: SignedIn,
     org: u64,
     note: Option<&'static str>,
 ) -> Response {
-    let who = Some(account.email.clone());
+    let account = who.account.clone();
     let base = portal.site.portal_url();
     let found = blocking(portal, move |site| {
         let (member, sites) = member_sites(site, &account, org)?;
@@ -123,11 +123,12 @@ pub(super) async fn org_page(
         "sitesync init satellite --primary {base} --sync-key {}",
         detail.key.sync_key
     );
-    page(
+    let remember = [(header::SET_COOKIE, portal.remember_org(member.org.id))];
+    let shown = page(
         StatusCode::OK,
         &OrgPage {
             t,
-            who,
+            nav: who.nav(Some(member.org.id)),
             id: member.org.id,
             can_admin: member.role >= MemberRole::Admin,
             note,
@@ -137,26 +138,27 @@ pub(super) async fn org_page(
             command,
             sites,
         },
-    )
+    );
+    (remember, shown).into_response()
 }
 
 #[derive(Template)]
 #[template(path = "rotate.html")]
 struct RotatePage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     id: u64,
     org: String,
 }
 
 pub(super) async fn rotate_form(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
     let t = text(&headers);
-    let who = Some(account.email.clone());
+    let account = who.account.clone();
     let what = "rotate the sync key";
     match blocking(&portal, move |site| {
         site.as_member(&account, org, MemberRole::Admin, what)
@@ -167,7 +169,7 @@ pub(super) async fn rotate_form(
             StatusCode::OK,
             &RotatePage {
                 t,
-                who,
+                nav: who.nav(Some(member.org.id)),
                 id: member.org.id,
                 org: member.org.name,
             },
@@ -178,12 +180,12 @@ pub(super) async fn rotate_form(
 
 pub(super) async fn rotate(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
     let t = text(&headers);
-    let asking = account.clone();
+    let asking = who.account.clone();
     let rotated = blocking(&portal, move |site| {
         let member = site.as_member(&asking, org, MemberRole::Admin, "rotate the sync key")?;
         site.rotate_key(Actor::Operator, &member.org.id.to_string())
@@ -192,7 +194,7 @@ pub(super) async fn rotate(
     match rotated {
         Ok(_) => {
             (portal.changed)();
-            org_page(&portal, t, account, org, Some("rotated")).await
+            org_page(&portal, t, who, org, Some("rotated")).await
         }
         Err(error) => failure(t, &error),
     }
@@ -202,7 +204,7 @@ pub(super) async fn rotate(
 #[template(path = "stores.html")]
 struct StoresPage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     id: u64,
     org: String,
     can_manage: bool,
@@ -213,11 +215,11 @@ struct StoresPage<'a> {
 pub(super) async fn stores_page(
     portal: &Portal,
     t: &Text,
-    account: Account,
+    who: SignedIn,
     org: u64,
     error: Option<String>,
 ) -> Response {
-    let who = Some(account.email.clone());
+    let account = who.account.clone();
     let found = blocking(portal, move |site| {
         let member = site.membership(&account, org)?;
         let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
@@ -231,7 +233,7 @@ pub(super) async fn stores_page(
                 status,
                 &StoresPage {
                     t,
-                    who,
+                    nav: who.nav(Some(member.org.id)),
                     id: member.org.id,
                     can_manage: member.role >= MemberRole::Manager,
                     org: member.org.name,
@@ -246,11 +248,11 @@ pub(super) async fn stores_page(
 
 pub(super) async fn stores(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    stores_page(&portal, text(&headers), account, org, None).await
+    stores_page(&portal, text(&headers), who, org, None).await
 }
 
 #[derive(Deserialize)]
@@ -261,13 +263,13 @@ pub(super) struct NewStore {
 
 pub(super) async fn create_store(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
     Form(form): Form<NewStore>,
 ) -> Response {
     let t = text(&headers);
-    let asking = account.clone();
+    let asking = who.account.clone();
     let made = blocking(&portal, move |site| {
         let member = site.as_member(&asking, org, MemberRole::Manager, "create stores")?;
         site.create_store(Actor::Operator, &member.org.id.to_string(), &form.name)
@@ -282,6 +284,6 @@ pub(super) async fn create_store(
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
         }
-        Err(error) => stores_page(&portal, t, account, org, Some(error.to_string())).await,
+        Err(error) => stores_page(&portal, t, who, org, Some(error.to_string())).await,
     }
 }

@@ -132,7 +132,7 @@ pub(super) async fn login(
     {
         Ok(session) => (
             [(header::SET_COOKIE, portal.cookie(Some(&session.token)))],
-            Redirect::to("/orgs"),
+            Redirect::to("/"),
         )
             .into_response(),
         Err(error) => {

@@ -45,11 +45,12 @@ struct SitesTable<'a> {
 
 pub(super) async fn sites_table(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
     let t = text(&headers);
+    let account = who.account.clone();
     match blocking(&portal, move |site| member_sites(site, &account, org)).await {
         Ok((member, sites)) => page(
             StatusCode::OK,
@@ -105,7 +106,7 @@ pub(super) fn health(
 #[template(path = "site.html")]
 struct SitePage<'a> {
     t: &'a Text,
-    who: Option<String>,
+    nav: Option<Nav>,
     org_id: u64,
     org: String,
     site: SiteLine,
@@ -121,11 +122,11 @@ struct SitePage<'a> {
 pub(super) async fn site_page(
     portal: &Portal,
     t: &Text,
-    account: Account,
+    who: SignedIn,
     (org, id): (u64, u32),
     (note, error): (Option<&'static str>, Option<String>),
 ) -> Response {
-    let who = Some(account.email.clone());
+    let account = who.account.clone();
     let found = blocking(portal, move |site| {
         let (member, view) = site.member_site(&account, org, id)?;
         let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
@@ -146,7 +147,7 @@ pub(super) async fn site_page(
         status,
         &SitePage {
             t,
-            who,
+            nav: who.nav(Some(member.org.id)),
             org_id: member.org.id,
             org: member.org.name,
             revoked: view.row.revoked,
@@ -163,22 +164,22 @@ pub(super) async fn site_page(
 
 pub(super) async fn site_page_of(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
 ) -> Response {
-    site_page(&portal, text(&headers), account, (org, id), (None, None)).await
+    site_page(&portal, text(&headers), who, (org, id), (None, None)).await
 }
 
 pub(super) async fn assign(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let t = text(&headers);
-    let asking = account.clone();
+    let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
         let member = site.as_member(&asking, org, MemberRole::Manager, "assign stores to sites")?;
         site.member_site(&asking, org, id)?;
@@ -199,7 +200,7 @@ pub(super) async fn assign(
     match done {
         Ok(_) => {
             (portal.changed)();
-            site_page(&portal, t, account, (org, id), (Some("assigned"), None)).await
+            site_page(&portal, t, who, (org, id), (Some("assigned"), None)).await
         }
         Err(error) => failure(t, &error),
     }
@@ -213,13 +214,13 @@ pub(super) struct Confirmation {
 
 pub(super) async fn revoke(
     State(portal): State<Portal>,
-    SignedIn(account, _): SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
     Form(form): Form<Confirmation>,
 ) -> Response {
     let t = text(&headers);
-    let asking = account.clone();
+    let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
         site.as_member(&asking, org, MemberRole::Admin, "revoke sites")?;
         let (_, view) = site.member_site(&asking, org, id)?;
@@ -233,11 +234,11 @@ pub(super) async fn revoke(
     match done {
         Ok(true) => {
             (portal.changed)();
-            site_page(&portal, t, account, (org, id), (Some("revoked_note"), None)).await
+            site_page(&portal, t, who, (org, id), (Some("revoked_note"), None)).await
         }
         Ok(false) => {
             let error = Some(t.s("wrong_name").to_string());
-            site_page(&portal, t, account, (org, id), (None, error)).await
+            site_page(&portal, t, who, (org, id), (None, error)).await
         }
         Err(error) => failure(t, &error),
     }
