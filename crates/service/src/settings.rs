@@ -9,6 +9,7 @@ use crate::error::ServiceError;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
 use sitesync_core::validate;
+use sitesync_store::AuditAction;
 
 /// The settings `settings set` changes.
 pub const KEYS: &[&str] = &[
@@ -90,7 +91,27 @@ pub fn set_setting(
     let message = change(&mut config, key, value)?;
     dir.save(&config)?;
     tracing::info!(setting = key, %actor, "setting changed");
+    if config.role == Role::Primary {
+        audit_setting(dir, actor, key, value);
+    }
     Ok(message)
+}
+
+/// Notes a changed setting in the primary's audit log: the key, and the value unless it
+/// is a secret. The change is made already, and a folder whose database does not open
+/// must stay repairable, so a failure here is logged rather than returned.
+fn audit_setting(dir: &DataDir, actor: Actor, key: &str, value: &str) {
+    let detail = match key {
+        "auth-code" | "api-token" => key.to_string(),
+        _ => format!("{key} = {value}"),
+    };
+    let noted = Site::open(dir.clone()).and_then(|site| {
+        let action = AuditAction::SettingChanged;
+        site.audit(actor, None, action, detail)
+    });
+    if let Err(error) = noted {
+        tracing::warn!(setting = key, %error, "the setting changed, but the audit log could not be written");
+    }
 }
 
 /// Applies one setting to `config`; returns the message for the person.

@@ -176,6 +176,17 @@ async fn maybe_signed_in(portal: &Portal, headers: &HeaderMap) -> Option<SignedI
     signed_in(portal, portal.session_token(headers)?).await.ok()
 }
 
+/// The signed-in `account` acting in organisation `org`, its request from `from`: the
+/// use-cases it calls check the organisation (another one is "not found") and the role.
+fn acting(
+    site: &Site,
+    account: &Account,
+    org: u64,
+    from: SocketAddr,
+) -> Result<Actor, ServiceError> {
+    Ok(site.membership(account, org)?.actor(Some(from.ip())))
+}
+
 /// The header of a signed-in page: who is signed in, the organisations to switch
 /// between, and the one being worked in, with the reader's role there (which decides
 /// the tabs shown).

@@ -57,6 +57,7 @@ pub(super) struct NewOrg {
 
 pub(super) async fn create_org(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Form(form): Form<NewOrg>,
@@ -64,7 +65,7 @@ pub(super) async fn create_org(
     let t = text(&headers);
     let owner = who.account.clone();
     match blocking(&portal, move |site| {
-        site.create_org_as(&owner, &form.name, now_ms())
+        site.create_org_as(&owner, &form.name, Some(peer.ip()), now_ms())
     })
     .await
     {
@@ -110,7 +111,7 @@ pub(super) async fn org_page(
     let base = portal.site.portal_url();
     let found = blocking(portal, move |site| {
         let (member, sites) = member_sites(site, &account, org)?;
-        let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
+        let detail = site.show_org(member.actor(None), &member.org.id.to_string())?;
         Ok((member, detail, sites))
     })
     .await;
@@ -180,6 +181,7 @@ pub(super) async fn rotate_form(
 
 pub(super) async fn rotate(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -187,8 +189,8 @@ pub(super) async fn rotate(
     let t = text(&headers);
     let asking = who.account.clone();
     let rotated = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Admin, "rotate the sync key")?;
-        site.rotate_key(Actor::Operator, &member.org.id.to_string())
+        let actor = acting(site, &asking, org, peer)?;
+        site.rotate_key(actor, &org.to_string())
     })
     .await;
     match rotated {
@@ -222,7 +224,7 @@ pub(super) async fn stores_page(
     let account = who.account.clone();
     let found = blocking(portal, move |site| {
         let member = site.membership(&account, org)?;
-        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        let stores = site.stores(member.actor(None), &member.org.id.to_string())?;
         Ok((member, stores))
     })
     .await;
@@ -263,6 +265,7 @@ pub(super) struct NewStore {
 
 pub(super) async fn create_store(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -271,8 +274,8 @@ pub(super) async fn create_store(
     let t = text(&headers);
     let asking = who.account.clone();
     let made = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Manager, "create stores")?;
-        site.create_store(Actor::Operator, &member.org.id.to_string(), &form.name)
+        let actor = acting(site, &asking, org, peer)?;
+        site.create_store(actor, &org.to_string(), &form.name)
     })
     .await;
     match made {
