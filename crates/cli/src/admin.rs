@@ -3,7 +3,7 @@
 
 use crate::output::{Output, table};
 use crate::{CollectionCmd, Org, SatelliteArgs, SettingsCmd, SiteCmd, StoreCmd};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use sitesync_core::time;
 use sitesync_node::init::{self, SatelliteOptions};
@@ -428,6 +428,10 @@ pub fn settings(dir: &DataDir, out: &Output, cmd: SettingsCmd) -> Result<ExitCod
             value,
             auth_code,
         } => {
+            let value = match value.as_str() {
+                "-" => read_line_from_stdin(&key)?,
+                _ => value,
+            };
             let message = set_setting(dir, OPERATOR, (&key, &value), &auth_code)?;
             out.print(&json!({"changed": key, "message": message}), || {
                 message.clone()
@@ -435,6 +439,16 @@ pub fn settings(dir: &DataDir, out: &Output, cmd: SettingsCmd) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A value typed on standard input (`settings set KEY -`), so a secret stays out of the
+/// shell's history and the process list.
+fn read_line_from_stdin(key: &str) -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the value of {key} from standard input"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// A JSON value as plain text (strings without quotes).

@@ -450,9 +450,14 @@ enum RecordCmd {
 enum SettingsCmd {
     /// Show the settings (secrets only as "set").
     Show,
-    /// Change a setting: primary-url, listen, name, auth-code, api-token.
+    /// Change a setting: primary-url, listen, name, auth-code, api-token; on the
+    /// primary also public-url, registration, and how mail goes out: mail-from, smtp
+    /// (HOST:PORT, or none for the outbox folder), smtp-security (starttls, tls, none),
+    /// smtp-user, smtp-password, smtp-ca (a PEM file).
     Set {
+        /// The setting's name.
         key: String,
+        /// Its new value; `-` reads it from standard input (for smtp-password).
         value: String,
         /// The authorisation code.
         #[arg(long)]

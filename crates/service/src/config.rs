@@ -104,6 +104,61 @@ pub struct Config {
     /// Primary: who may make an account in the portal (`open` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,
+    /// Primary: how mail leaves (`[mail]`); into the outbox folder when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailSettings>,
+}
+
+/// `[mail]` in `config.toml`: the sender, and the SMTP server mail goes through (with
+/// none, each message is written to `DATA/mail/outbox/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// The sender, as `Name <address>` or an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The SMTP server, `HOST:PORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<String>,
+    /// How the connection to it is protected (`starttls` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SmtpSecurity>,
+    /// The user name to sign in to it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The password, sealed under the primary key (`secrets::seal`): set it with
+    /// `sitesync settings set smtp-password -`, never here by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Trust the server's certificates that chain to this PEM file (relative to the data
+    /// folder) instead of the system's roots: a relay with a private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain at first, then TLS before anything else is said (port 587); refused if the
+    /// server does not offer it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: only for a relay on this machine or a trusted network.
+    None,
+}
+
+impl SmtpSecurity {
+    /// Its name, as typed and stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            SmtpSecurity::Starttls => "starttls",
+            SmtpSecurity::Tls => "tls",
+            SmtpSecurity::None => "none",
+        }
+    }
 }
 
 /// Who may make an account in the portal.

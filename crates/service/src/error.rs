@@ -22,6 +22,10 @@ pub enum ServiceError {
     /// A collection name, record id, field or name that fails validation.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
+    /// Mail could not be sent: the mail server refused it or could not be reached, or
+    /// the outbox folder could not be written.
+    #[error("{0}")]
+    MailNotSent(String),
     /// Input that is well-formed but wrong: an unknown store, a missing `--org`, a
     /// setting that does not exist.
     #[error("{0}")]
@@ -159,6 +163,7 @@ impl ServiceError {
             | ServiceError::WrongLogin
             | ServiceError::SessionEnded => ErrorKind::Unauthorised,
             ServiceError::LinkExpired => ErrorKind::NotFound,
+            ServiceError::MailNotSent(_) => ErrorKind::Unavailable,
             ServiceError::SiteConfig(_) => ErrorKind::Corrupt,
             ServiceError::Invariant(_) | ServiceError::Task(_) => ErrorKind::Internal,
         }
@@ -211,7 +216,7 @@ pub fn config_kind(error: &ConfigError) -> ErrorKind {
 /// The kind of a failure to make or check a secret.
 pub fn secret_kind(error: &SecretError) -> ErrorKind {
     match error {
-        SecretError::BadHash(_) => ErrorKind::Corrupt,
+        SecretError::BadHash(_) | SecretError::Unsealable(_) => ErrorKind::Corrupt,
         SecretError::Random(_) => ErrorKind::Internal,
     }
 }

@@ -16,6 +16,8 @@
 //! Every comparison of a secret runs in constant time.
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use sitesync_core::{OrgId, SiteId};
@@ -30,6 +32,56 @@ pub enum SecretError {
     /// A stored hash is not in the expected format.
     #[error("the stored {0} hash is unreadable; reset it with `sitesync settings set`")]
     BadHash(&'static str),
+    /// A secret sealed under the primary key does not open: another `primary.key`, or
+    /// an edited value.
+    #[error(
+        "the stored {0} does not open with this primary's key; set it again with `sitesync settings set`"
+    )]
+    Unsealable(&'static str),
+}
+
+/// Seals a secret the primary must use again (the SMTP password), which a hash cannot
+/// keep: XChaCha20-Poly1305 under a key derived from the primary key for `what`, with a
+/// random nonce; hex of nonce and ciphertext. Whoever reads `config.toml` without
+/// `primary.key` learns nothing from it.
+pub fn seal(primary_key: &[u8], what: &'static str, secret: &str) -> Result<String, SecretError> {
+    let mut nonce = [0u8; 24];
+    getrandom::fill(&mut nonce).map_err(|e| SecretError::Random(e.to_string()))?;
+    let sealed = sealer(primary_key, what)
+        .encrypt(&XNonce::from(nonce), secret.as_bytes())
+        .map_err(|_| SecretError::Unsealable(what))?;
+    Ok(hex(&[nonce.as_slice(), &sealed].concat()))
+}
+
+/// Opens a secret [`seal`] sealed for `what`.
+pub fn unseal(primary_key: &[u8], what: &'static str, sealed: &str) -> Result<String, SecretError> {
+    let bytes = unhex(sealed)
+        .filter(|b| b.len() > 24)
+        .ok_or(SecretError::Unsealable(what))?;
+    let (nonce, sealed) = bytes.split_at(24);
+    let nonce: [u8; 24] = nonce
+        .try_into()
+        .map_err(|_| SecretError::Unsealable(what))?;
+    let opened = sealer(primary_key, what)
+        .decrypt(&XNonce::from(nonce), sealed)
+        .map_err(|_| SecretError::Unsealable(what))?;
+    String::from_utf8(opened).map_err(|_| SecretError::Unsealable(what))
+}
+
+fn sealer(primary_key: &[u8], what: &str) -> XChaCha20Poly1305 {
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&hmac(primary_key, format!("seal {what}").as_bytes()));
+    XChaCha20Poly1305::new(&key.into())
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// `n` random bytes as lowercase hex.
@@ -260,6 +312,24 @@ mod tests {
         ] {
             assert!(RequestStamp::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_with_its_primary_key_and_purpose() {
+        let sealed = seal(b"primary key", "SMTP password", "hunter2 correct").unwrap();
+        assert!(!sealed.contains("hunter2"));
+        let again = seal(b"primary key", "SMTP password", "hunter2 correct").unwrap();
+        assert_ne!(sealed, again, "a new nonce each time");
+        let opened = unseal(b"primary key", "SMTP password", &sealed).unwrap();
+        assert_eq!(opened, "hunter2 correct");
+        assert!(unseal(b"another key", "SMTP password", &sealed).is_err());
+        assert!(unseal(b"primary key", "API token", &sealed).is_err());
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(unseal(b"primary key", "SMTP password", &tampered).is_err());
+        assert!(unseal(b"primary key", "SMTP password", "zz").is_err());
     }
 
     #[test]

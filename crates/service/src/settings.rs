@@ -3,10 +3,12 @@
 
 use crate::actor::Actor;
 use crate::config::{
-    Config, DataDir, Registration, Role, check_auth_code, check_listen, check_primary_url,
+    Config, DataDir, MailSettings, Registration, Role, SmtpSecurity, check_auth_code, check_listen,
+    check_primary_url,
 };
 use crate::error::ServiceError;
-use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
+use crate::mail::{SMTP_PASSWORD, check_mailbox};
+use crate::secrets::{code_hash, code_matches, random_hex, seal, token_hash};
 use crate::site::Site;
 use sitesync_core::validate;
 use sitesync_store::AuditAction;
@@ -20,6 +22,12 @@ pub const KEYS: &[&str] = &[
     "api-token",
     "public-url",
     "registration",
+    "mail-from",
+    "smtp",
+    "smtp-security",
+    "smtp-user",
+    "smtp-password",
+    "smtp-ca",
 ];
 
 impl Site {
@@ -59,6 +67,7 @@ impl Site {
             ));
             let registration = format!("{:?}", self.registration()).to_lowercase();
             rows.push(("registration", registration));
+            rows.extend(mail_rows(config.mail.clone().unwrap_or_default()));
         }
         rows.push(("auth-code", "set (stored hashed)".to_string()));
         rows.push(("api-token", "set (stored hashed)".to_string()));
@@ -88,7 +97,12 @@ pub fn set_setting(
         );
         return Err(ServiceError::WrongAuthCode);
     }
-    let message = change(&mut config, key, value)?;
+    let message = match key {
+        "mail-from" | "smtp" | "smtp-security" | "smtp-user" | "smtp-password" | "smtp-ca" => {
+            change_mail(dir, &mut config, key, value)?
+        }
+        _ => change(&mut config, key, value)?,
+    };
     dir.save(&config)?;
     tracing::info!(setting = key, %actor, "setting changed");
     if config.role == Role::Primary {
@@ -185,4 +199,116 @@ fn change(config: &mut Config, key: &str, value: &str) -> Result<String, Service
         }
     }
     Ok(message)
+}
+
+/// The mail settings as `settings show` lists them: the password only as "set".
+fn mail_rows(mail: MailSettings) -> Vec<(&'static str, String)> {
+    let or = |value: Option<String>, absent: &str| value.unwrap_or_else(|| absent.into());
+    vec![
+        (
+            "mail-from",
+            or(mail.from, "(sitesync <sitesync@localhost>)"),
+        ),
+        (
+            "smtp",
+            or(mail.smtp, "none (mail is written to DATA/mail/outbox/)"),
+        ),
+        (
+            "smtp-security",
+            mail.security.unwrap_or_default().name().into(),
+        ),
+        ("smtp-user", or(mail.username, "(none)")),
+        (
+            "smtp-password",
+            mail.password
+                .map_or("(none)", |_| "set (stored encrypted)")
+                .into(),
+        ),
+        (
+            "smtp-ca",
+            or(
+                mail.ca.map(|ca| ca.display().to_string()),
+                "(the system's roots)",
+            ),
+        ),
+    ]
+}
+
+/// Applies one mail setting; an empty value (or `none`) clears it. The SMTP password is
+/// sealed under the primary key before it is written.
+fn change_mail(
+    dir: &DataDir,
+    config: &mut Config,
+    key: &str,
+    value: &str,
+) -> Result<String, ServiceError> {
+    if config.role != Role::Primary {
+        return Err(ServiceError::Input(format!(
+            "{key} is the primary's: mail goes out from there"
+        )));
+    }
+    let value = value.trim();
+    let given = (!value.is_empty() && value != "none").then(|| value.to_string());
+    let mail = config.mail.get_or_insert_with(MailSettings::default);
+    match key {
+        "mail-from" => {
+            if let Some(from) = &given {
+                check_mailbox(from)?;
+            }
+            mail.from = given;
+        }
+        "smtp" => {
+            if let Some(server) = &given {
+                check_listen(server).map_err(|_| {
+                    ServiceError::Input(format!(
+                        "the SMTP server {server:?} must be HOST:PORT, like smtp.example.org:587; `none` writes mail to the outbox folder"
+                    ))
+                })?;
+            }
+            mail.smtp = given;
+        }
+        "smtp-security" => {
+            mail.security = Some(match value {
+                "starttls" => SmtpSecurity::Starttls,
+                "tls" => SmtpSecurity::Tls,
+                "none" => SmtpSecurity::None,
+                other => {
+                    return Err(ServiceError::Input(format!(
+                        "{other:?} is not a way to protect SMTP: starttls (port 587), tls (port 465) or none (a relay on this machine)"
+                    )));
+                }
+            });
+        }
+        "smtp-user" => mail.username = given,
+        "smtp-password" => {
+            mail.password = match given {
+                Some(password) => {
+                    let key = dir.read_secret(&dir.primary_key_path())?;
+                    Some(seal(key.as_bytes(), SMTP_PASSWORD, &password)?)
+                }
+                None => None,
+            };
+        }
+        _ => {
+            if let Some(ca) = &given {
+                let path = dir.resolve(std::path::Path::new(ca));
+                let pem = std::fs::read(&path).map_err(|e| {
+                    ServiceError::Input(format!(
+                        "cannot read the SMTP CA file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|_| {
+                    ServiceError::Input(format!("{} holds no PEM certificate", path.display()))
+                })?;
+            }
+            mail.ca = given.map(Into::into);
+        }
+    }
+    if *mail == MailSettings::default() {
+        config.mail = None;
+    }
+    Ok(format!(
+        "{key} changed; `sitesync mail test ADDRESS` sends a test mail the new way"
+    ))
 }

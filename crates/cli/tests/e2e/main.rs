@@ -17,6 +17,7 @@ mod hostile;
 mod invariants;
 mod kills;
 mod live;
+mod mail;
 mod names;
 mod portal;
 mod proxy;

@@ -79,13 +79,35 @@ pub fn sitesync(data: &Path, args: &[&str]) -> Out {
 
 /// Runs `sitesync --data DATA ARGS…` to completion with extra environment variables.
 pub fn sitesync_env(data: &Path, env: &[(String, String)], args: &[&str]) -> Out {
+    sitesync_input(data, env, args, None)
+}
+
+/// Runs `sitesync --data DATA ARGS…` to completion, with `input` on its standard input.
+pub fn sitesync_input(
+    data: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+    input: Option<&str>,
+) -> Out {
     let mut cmd = Command::new(BIN);
     cmd.arg("--data").arg(data).args(args);
     cmd.env_remove("SITESYNC_DATA").env_remove("SITESYNC_LOG");
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
-    let output = cmd
-        .stdin(Stdio::null())
-        .output()
+    let stdin = match input {
+        Some(_) => Stdio::piped(),
+        None => Stdio::null(),
+    };
+    let mut child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write stdin");
+    }
+    let output = child
+        .wait_with_output()
         .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
     Out {
         cmd: format!("sitesync --data {} {}", data.display(), args.join(" ")),

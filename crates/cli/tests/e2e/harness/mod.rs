@@ -239,6 +239,11 @@ impl Node {
         sitesync_env(&self.data, &self.env, args)
     }
 
+    /// Runs a command on this site with `input` on its standard input.
+    pub fn cli_input(&self, args: &[&str], input: &str) -> Out {
+        command::sitesync_input(&self.data, &self.env, args, Some(input))
+    }
+
     /// Starts `serve` and waits until it answers; returns its address.
     pub fn serve(&mut self) -> SocketAddr {
         assert!(self.serve.is_none(), "{} already serves", self.name);
