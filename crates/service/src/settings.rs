@@ -111,13 +111,27 @@ pub fn set_setting(
     Ok(message)
 }
 
-/// Notes a changed setting in the primary's audit log: the key, and the value unless it
-/// is a secret. The change is made already, and a folder whose database does not open
-/// must stay repairable, so a failure here is logged rather than returned.
+/// The settings whose values the audit log may show: no secret, nor anything that may
+/// carry one. Any other key (the authorisation code, the API token, the SMTP account
+/// and password, and keys added later) is noted by its name alone.
+const SHOWN_IN_AUDIT: &[&str] = &[
+    "primary-url",
+    "listen",
+    "name",
+    "public-url",
+    "registration",
+    "mail-from",
+    "smtp",
+    "smtp-security",
+];
+
+/// Notes a changed setting in the primary's audit log: the key, and the value only when
+/// it is not a secret. The change is made already, and a folder whose database does not
+/// open must stay repairable, so a failure here is logged rather than returned.
 fn audit_setting(dir: &DataDir, actor: Actor, key: &str, value: &str) {
-    let detail = match key {
-        "auth-code" | "api-token" => key.to_string(),
-        _ => format!("{key} = {value}"),
+    let detail = match SHOWN_IN_AUDIT.contains(&key) {
+        true => format!("{key} = {value}"),
+        false => key.to_string(),
     };
     let noted = Site::open(dir.clone()).and_then(|site| {
         let action = AuditAction::SettingChanged;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod account;
+mod audit;
 mod members;
 mod orgs;
 mod sign;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs/{org}/sites/{site}/assign", post(sites::assign))
         .route("/orgs/{org}/sites/{site}/revoke", post(sites::revoke))
         .route("/orgs/{org}/members", get(members::members))
+        .route("/orgs/{org}/audit", get(audit::audit))
         .route("/orgs/{org}/members/invite", post(members::invite))
         .route("/orgs/{org}/members/{member}/role", post(members::set_role))
         .route(
