@@ -73,6 +73,20 @@ enum Command {
     /// The primary's e-mail.
     #[command(subcommand)]
     Mail(MailCmd),
+    /// The audit log, newest first: who did what, when and from where (portal and
+    /// command line alike), on the primary.
+    Audit {
+        /// The organisation (id or name); without it, every entry, settings and
+        /// sign-ins of no organisation included.
+        #[arg(long)]
+        org: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only entries older than this id (the last one of the page before).
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+    },
     /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
     Serve(ServeArgs),
     /// Run one sync round (push, then pull until caught up); exits 0 when in sync, 14
@@ -539,6 +553,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Collection(cmd) => admin::collection(&dir, &out, cmd),
         Command::Account(cmd) => accounts::account(&dir, &out, cmd),
         Command::Mail(cmd) => accounts::mail(&dir, &out, cmd),
+        Command::Audit { org, limit, before } => {
+            accounts::audit(&dir, &out, org.as_deref(), (before, limit))
+        }
         Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
         Command::Backup { dest } => admin::backup(&dir, &out, &dest),

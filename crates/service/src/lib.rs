@@ -34,6 +34,7 @@
 //!   - `accounts`: the cloud account's people: register, confirm, log in and out,
 //!     sessions, password resets, and the operator's account commands;
 //!   - `members`: an organisation's members: invitations, roles, removal;
+//!   - `audit`: the audit log every administrative use-case writes to, and its pages;
 //!   - `mail`: e-mail from the primary (the outbox folder, or an SMTP server);
 //!   - `time_zone`: organisations' time zones, and times read in them.
 //!
@@ -49,6 +50,7 @@
 mod accounts;
 mod actor;
 pub mod attempts;
+mod audit;
 mod backup;
 pub mod config;
 mod error;
@@ -68,6 +70,7 @@ mod time_zone;
 
 pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, check_password};
 pub use actor::Actor;
+pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Registration, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
@@ -82,8 +85,9 @@ pub use reports::RejectionView;
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
 pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
-/// A person's account of the cloud account, as the use-cases return it.
-pub use sitesync_store::{Account, Role as MemberRole};
+/// A person's account of the cloud account, and an audit log's entry, as the use-cases
+/// return them.
+pub use sitesync_store::{Account, Audit, AuditAction, AuditEntry, Role as MemberRole};
 pub use status::{Standing, Status, plural};
 pub use stores::CollectionView;
 pub use time_zone::{check_time_zone, local_time, time_zones};

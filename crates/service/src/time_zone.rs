@@ -8,7 +8,7 @@ use crate::error::ServiceError;
 use crate::site::Site;
 use jiff::Timestamp;
 use jiff::tz::{self, TimeZone};
-use sitesync_store::Org;
+use sitesync_store::{AuditAction, Org, Role};
 
 /// The zone `name` names, by its canonical spelling; a clear refusal otherwise.
 pub fn check_time_zone(name: &str) -> Result<String, ServiceError> {
@@ -47,11 +47,12 @@ pub fn local_time(ms: u64, zone: &str) -> String {
 impl Site {
     /// Sets the time zone an organisation's people read its times in.
     pub fn set_time_zone(&self, actor: Actor, org: &str, zone: &str) -> Result<Org, ServiceError> {
-        actor.local("set organisations' time zones")?;
+        let org = self.org_for(actor, org, Role::Admin, "set the time zone")?;
         let zone = check_time_zone(zone)?;
-        let org = self.primary()?.org(org)?;
         let org = self.primary()?.set_time_zone(org.id, &zone)?;
         tracing::info!(org = org.id, zone = %org.time_zone, %actor, "time zone set");
+        let set = AuditAction::TimeZoneSet;
+        self.audit(actor, Some(org.id), set, org.time_zone.clone())?;
         Ok(org)
     }
 }

@@ -136,6 +136,23 @@ CREATE TABLE invitations (
 );
 ";
 
+/// The audit log (see `AuditStorage`): entries only appended, read newest first by id,
+/// by organisation or by the account an entry of no organisation is about.
+const VERSION_5: &str = "
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    org     INTEGER,                -- NULL: of no one organisation (sign-ins, settings)
+    at      INTEGER NOT NULL,       -- ms since the epoch
+    actor   TEXT NOT NULL,          -- an account's e-mail, 'operator (command line)', 'local API'
+    account INTEGER,                -- the account the entry is about, if any
+    from_ip TEXT,                   -- the request's IP address, if it came over the network
+    action  TEXT NOT NULL,          -- login, key_rotated, role_changed, ...
+    detail  TEXT NOT NULL           -- never a secret or a password
+);
+CREATE INDEX audit_by_org ON audit (org, id);
+CREATE INDEX audit_by_account ON audit (account, id);
+";
+
 /// The index a primary reads pulls by ("records of this organisation after sequence
 /// C"). Satellites serve no pulls and skip it: every index costs each record written.
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
@@ -174,6 +191,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
     if version < 4 {
         tx.execute_batch(VERSION_4)?;
         tx.pragma_update(None, "user_version", 4)?;
+    }
+    if version < 5 {
+        tx.execute_batch(VERSION_5)?;
+        tx.pragma_update(None, "user_version", 5)?;
     }
     if version < 7 {
         tx.execute_batch(VERSION_7)?;

@@ -952,3 +952,133 @@ fn an_organisation_is_made_in_its_time_zone_which_only_an_admin_changes() {
     ]);
     assert_eq!(made.json()["time_zone"], "Asia/Tokyo");
 }
+
+/// The rows of an audit log page, as their cells' text.
+fn audit_rows(page: &str) -> Vec<Vec<String>> {
+    page.split("data-testid=\"audit-row\"")
+        .skip(1)
+        .map(|row| {
+            let row = row.split("</tr>").next().unwrap_or_default();
+            row.split("<td>")
+                .skip(1)
+                .map(|cell| cell.split("</td>").next().unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_audit_log_shows_who_did_what_from_where_in_the_portal_and_at_the_command_line() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+
+    // The owner fails to sign in once, then signs in; rotates the key and makes the
+    // viewer a manager in the portal; the operator creates a store at the command line.
+    let wrong = b"email=owner%40example.org&password=not+the+right+one+at+all";
+    let right = b"email=owner%40example.org&password=violet+umbrella+harbour+seventeen";
+    let failed = http_with(addr, "POST", "/login", &[FORM], Some(wrong));
+    assert_eq!(failed.status, 401, "{failed:?}");
+    assert_eq!(
+        http_with(addr, "POST", "/login", &[FORM], Some(right)).status,
+        303
+    );
+    assert_eq!(
+        post(addr, &format!("{org}/rotate-key"), &owner, b"").status,
+        200
+    );
+    let members = get(addr, &format!("{org}/members"), &owner);
+    let member = member_id(&members.body, "viewer@example.org");
+    let changed = post(
+        addr,
+        &format!("{org}/members/{member}/role"),
+        &owner,
+        b"role=manager",
+    );
+    assert_eq!(changed.status, 200, "{changed:?}");
+    primary
+        .cli(&["store", "create", "--org", "Acme", "North"])
+        .ok();
+
+    // The owner's audit page shows each, with who and from where.
+    let page = get(addr, &format!("{org}/audit"), &owner);
+    assert_eq!(page.status, 200, "{page:?}");
+    let rows = audit_rows(&page.body);
+    let shown = |what: &str, who: &str, from: &str| {
+        rows.iter()
+            .any(|r| r.len() == 5 && r[1] == who && r[2] == from && r[3] == what)
+    };
+    let owner_email = "owner@example.org";
+    for (what, who, from) in [
+        ("created a store", "operator (command line)", ""),
+        ("changed a role", owner_email, "127.0.0.1"),
+        ("rotated the sync key", owner_email, "127.0.0.1"),
+        ("signed in", owner_email, "127.0.0.1"),
+        ("failed to sign in", owner_email, "127.0.0.1"),
+        ("created the organisation", owner_email, "127.0.0.1"),
+    ] {
+        assert!(shown(what, who, from), "no {what:?} by {who}: {rows:?}");
+    }
+    assert_eq!(rows[0][3], "created a store", "newest first: {rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r[4] == "viewer@example.org: viewer to manager")
+    );
+    assert!(
+        page.body.contains(&format!("href=\"{org}/audit\"")),
+        "the owner's tab"
+    );
+    let russian = http_with(
+        addr,
+        "GET",
+        &format!("{org}/audit"),
+        &[("Cookie", &owner), ("Accept-Language", "ru")],
+        None,
+    );
+    assert!(
+        russian.body.contains("сменил ключ синхронизации"),
+        "{}",
+        russian.body
+    );
+
+    // A manager (the viewer, promoted) has no link to it and is refused.
+    let theirs = get(addr, &org, &viewer);
+    assert!(
+        theirs.status == 200 && !theirs.body.contains("/audit"),
+        "{theirs:?}"
+    );
+    assert_eq!(get(addr, &format!("{org}/audit"), &viewer).status, 403);
+
+    // The command line shows the portal's entries and its own.
+    let listed = primary.cli(&["--json", "audit", "--org", "Acme"]).json();
+    let entries = listed.as_array().expect("a list");
+    let has = |action: &str, actor: &str| {
+        entries
+            .iter()
+            .any(|e| e["action"] == action && e["actor"] == actor)
+    };
+    assert!(has("store_created", "operator (command line)"), "{listed}");
+    assert!(has("key_rotated", owner_email) && has("login_failed", owner_email));
+    assert!(entries.iter().any(|e| e["from"] == "127.0.0.1"), "{listed}");
+    let text = primary
+        .cli(&["audit", "--org", "Acme", "--limit", "2"])
+        .ok();
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two entries: {}", text.stdout);
+    assert!(lines[1].contains("store_created") && lines[2].contains("role_changed"));
+
+    // No password reached the audit table, right or wrong.
+    let db = rusqlite::Connection::open(primary.data.join("sitesync.db")).expect("the database");
+    let everything: String = db
+        .query_row(
+            "SELECT group_concat(actor || ' ' || coalesce(from_ip, '') || ' ' || action || ' ' || detail, '\n') FROM audit",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the audit table");
+    assert!(everything.contains("login_failed"), "{everything}");
+    for password in ["violet umbrella", "not the right one"] {
+        assert!(!everything.contains(password), "{everything}");
+    }
+}

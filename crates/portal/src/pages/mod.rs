@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod account;
+mod audit;
 mod members;
 mod orgs;
 mod sign;
@@ -59,6 +60,7 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs/{org}/sites/{site}/assign", post(sites::assign))
         .route("/orgs/{org}/sites/{site}/revoke", post(sites::revoke))
         .route("/orgs/{org}/members", get(members::members))
+        .route("/orgs/{org}/audit", get(audit::audit))
         .route("/orgs/{org}/members/invite", post(members::invite))
         .route("/orgs/{org}/members/{member}/role", post(members::set_role))
         .route(
@@ -196,6 +198,17 @@ async fn signed_in(portal: &Portal, token: String) -> Result<SignedIn, ServiceEr
 /// The signed-in reader, if the request carries a live session.
 async fn maybe_signed_in(portal: &Portal, headers: &HeaderMap) -> Option<SignedIn> {
     signed_in(portal, portal.session_token(headers)?).await.ok()
+}
+
+/// The signed-in `account` acting in organisation `org`, its request from `from`: the
+/// use-cases it calls check the organisation (another one is "not found") and the role.
+fn acting(
+    site: &Site,
+    account: &Account,
+    org: u64,
+    from: SocketAddr,
+) -> Result<Actor, ServiceError> {
+    Ok(site.membership(account, org)?.actor(Some(from.ip())))
 }
 
 /// The header of a signed-in page: who is signed in, the organisations to switch

@@ -61,6 +61,7 @@ pub(super) struct NewOrg {
 
 pub(super) async fn create_org(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Form(form): Form<NewOrg>,
@@ -68,7 +69,8 @@ pub(super) async fn create_org(
     let t = text(&headers);
     let owner = who.account.clone();
     match blocking(&portal, move |site| {
-        site.create_org_as(&owner, (&form.name, &form.time_zone), now_ms())
+        let asked = (form.name.as_str(), form.time_zone.as_str());
+        site.create_org_as(&owner, asked, Some(peer.ip()), now_ms())
     })
     .await
     {
@@ -116,7 +118,7 @@ pub(super) async fn org_page(
     let base = portal.site.portal_url();
     let found = blocking(portal, move |site| {
         let (member, sites) = member_sites(site, &account, org)?;
-        let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
+        let detail = site.show_org(member.actor(None), &member.org.id.to_string())?;
         Ok((member, detail, sites))
     })
     .await;
@@ -188,6 +190,7 @@ pub(super) async fn rotate_form(
 
 pub(super) async fn rotate(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -195,8 +198,8 @@ pub(super) async fn rotate(
     let t = text(&headers);
     let asking = who.account.clone();
     let rotated = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Admin, "rotate the sync key")?;
-        site.rotate_key(Actor::Operator, &member.org.id.to_string())
+        let actor = acting(site, &asking, org, peer)?;
+        site.rotate_key(actor, &org.to_string())
     })
     .await;
     match rotated {
@@ -230,7 +233,7 @@ pub(super) async fn stores_page(
     let account = who.account.clone();
     let found = blocking(portal, move |site| {
         let member = site.membership(&account, org)?;
-        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        let stores = site.stores(member.actor(None), &member.org.id.to_string())?;
         Ok((member, stores))
     })
     .await;
@@ -271,6 +274,7 @@ pub(super) struct NewStore {
 
 pub(super) async fn create_store(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -279,8 +283,8 @@ pub(super) async fn create_store(
     let t = text(&headers);
     let asking = who.account.clone();
     let made = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Manager, "create stores")?;
-        site.create_store(Actor::Operator, &member.org.id.to_string(), &form.name)
+        let actor = acting(site, &asking, org, peer)?;
+        site.create_store(actor, &org.to_string(), &form.name)
     })
     .await;
     match made {
@@ -304,6 +308,7 @@ pub(super) struct TimeZoneForm {
 
 pub(super) async fn set_time_zone(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -312,8 +317,8 @@ pub(super) async fn set_time_zone(
     let t = text(&headers);
     let asking = who.account.clone();
     let set = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Admin, "set the time zone")?;
-        site.set_time_zone(Actor::Operator, &member.org.id.to_string(), &form.time_zone)
+        let actor = acting(site, &asking, org, peer)?;
+        site.set_time_zone(actor, &org.to_string(), &form.time_zone)
     })
     .await;
     match set {

@@ -23,11 +23,7 @@ pub(super) fn member_sites(
     org: u64,
 ) -> Result<(sitesync_service::Membership, Vec<SiteView>), ServiceError> {
     let member = site.membership(account, org)?;
-    let sites = site
-        .sites(Actor::Operator)?
-        .into_iter()
-        .filter(|s| s.row.org == member.org.id)
-        .collect();
+    let sites = site.sites(member.actor(None))?;
     Ok((member, sites))
 }
 
@@ -180,6 +176,7 @@ pub(super) async fn site_page_of(
 
 pub(super) async fn assign(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
@@ -188,16 +185,15 @@ pub(super) async fn assign(
     let t = text(&headers);
     let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Manager, "assign stores to sites")?;
-        site.member_site(&asking, org, id)?;
+        let actor = acting(site, &asking, org, peer)?;
         let stores: Vec<String> = site
-            .stores(Actor::Operator, &member.org.id.to_string())?
+            .stores(actor, &org.to_string())?
             .into_iter()
             .filter(|s| form.contains_key(&format!("store_{}", s.id)))
             .map(|s| s.id.to_string())
             .collect();
         site.assign_site(
-            Actor::Operator,
+            actor,
             &id.to_string(),
             &stores,
             form.contains_key("all_stores"),
@@ -221,6 +217,7 @@ pub(super) struct Confirmation {
 
 pub(super) async fn revoke(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
@@ -229,13 +226,9 @@ pub(super) async fn revoke(
     let t = text(&headers);
     let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
-        site.as_member(&asking, org, MemberRole::Admin, "revoke sites")?;
-        let (_, view) = site.member_site(&asking, org, id)?;
-        if form.name.trim() != view.row.name {
-            return Ok(false);
-        }
-        site.revoke_site(Actor::Operator, &id.to_string())?;
-        Ok(true)
+        let actor = acting(site, &asking, org, peer)?;
+        let revoked = site.revoke_site_named(actor, &id.to_string(), &form.name)?;
+        Ok(revoked.is_some())
     })
     .await;
     match done {

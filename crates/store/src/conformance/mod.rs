@@ -26,12 +26,14 @@ pub trait Backend {
 }
 
 mod accounts;
+mod audit;
 mod local;
 mod pull;
 mod push;
 mod restore;
 
 pub use accounts::*;
+pub use audit::*;
 pub use local::*;
 pub use pull::*;
 pub use push::*;
@@ -108,6 +110,10 @@ macro_rules! conformance_suite {
         #[test]
         fn accounts_are_unique_by_address_and_their_tokens_are_single_use() {
             $crate::conformance::accounts_are_unique_by_address_and_their_tokens_are_single_use(&$make);
+        }
+        #[test]
+        fn the_audit_log_pages_newest_first_and_keeps_organisations_apart() {
+            $crate::conformance::the_audit_log_pages_newest_first_and_keeps_organisations_apart(&$make);
         }
         #[test]
         fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back() {
