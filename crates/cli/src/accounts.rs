@@ -1,5 +1,5 @@
-//! `sitesync account …` and `sitesync mail test`: the operator's side of the cloud
-//! account, on the primary's machine.
+//! `sitesync account …`, `sitesync mail test` and `sitesync audit`: the operator's side
+//! of the cloud account, on the primary's machine.
 
 use crate::admin::site;
 use crate::output::{Output, table};
@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use sitesync_core::time;
 use sitesync_node::{DataDir, now_ms};
-use sitesync_service::{Account, Actor, Mail};
+use sitesync_service::{Account, Actor, AuditEntry, Mail};
 use std::process::ExitCode;
 
 const OPERATOR: Actor = Actor::Operator;
@@ -97,5 +97,48 @@ pub fn mail(dir: &DataDir, out: &Output, cmd: MailCmd) -> Result<ExitCode> {
             });
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_view(entry: &AuditEntry) -> Value {
+    let a = &entry.audit;
+    json!({
+        "id": entry.id,
+        "org": a.org,
+        "at": time::rfc3339(a.at),
+        "actor": a.actor,
+        "account": a.account,
+        "from": a.from,
+        "action": a.action.name(),
+        "detail": a.detail,
+    })
+}
+
+/// `sitesync audit`: a page of the audit log, newest first.
+pub fn audit(
+    dir: &DataDir,
+    out: &Output,
+    org: Option<&str>,
+    (before, limit): (Option<u64>, u32),
+) -> Result<ExitCode> {
+    let entries = site(dir)?.audit_log(OPERATOR, org, before, limit)?;
+    let views: Vec<Value> = entries.iter().map(audit_view).collect();
+    out.print(&views, || {
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let a = &e.audit;
+                vec![
+                    e.id.to_string(),
+                    time::rfc3339(a.at),
+                    a.actor.clone(),
+                    a.from.clone().unwrap_or_default(),
+                    a.action.name().to_string(),
+                    a.detail.clone(),
+                ]
+            })
+            .collect();
+        table(&["ID", "WHEN", "WHO", "FROM", "WHAT", "DETAIL"], &rows)
+    });
     Ok(ExitCode::SUCCESS)
 }

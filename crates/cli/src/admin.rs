@@ -11,7 +11,7 @@ use sitesync_node::init::{self, SatelliteOptions};
 use sitesync_node::running::wake;
 use sitesync_node::serve::open;
 use sitesync_node::{DataDir, now_ms};
-use sitesync_service::{Actor, OrgKey, Revoked, Site, plural, set_setting};
+use sitesync_service::{Actor, OrgKey, Revoked, Site, check_time_zone, plural, set_setting};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -139,9 +139,16 @@ pub fn site(dir: &DataDir) -> Result<Arc<Site>> {
 pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
     let site = site(dir)?;
     match cmd {
-        Org::Create { name } => {
-            let OrgKey { org, sync_key } = site.create_org(OPERATOR, &name, now_ms())?;
-            out.print(&json!({"id": org.id, "name": org.name, "sync_key": sync_key}), || {
+        Org::Create { name, time_zone } => {
+            if let Some(zone) = &time_zone {
+                check_time_zone(zone)?;
+            }
+            let OrgKey { mut org, sync_key } = site.create_org(OPERATOR, &name, now_ms())?;
+            if let Some(zone) = &time_zone {
+                org = site.set_time_zone(OPERATOR, &org.id.to_string(), zone)?;
+            }
+            let made = json!({"id": org.id, "name": org.name, "time_zone": org.time_zone, "sync_key": sync_key});
+            out.print(&made, || {
                 format!(
                     "organisation {} {:?} created\nsync key: {sync_key}\nenrol a site with: sitesync init satellite --primary URL --sync-key {sync_key}",
                     org.id, org.name
@@ -170,6 +177,13 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
             });
         }
         Org::Show { org } => show_org(&site, out, &org)?,
+        Org::TimeZone { org, zone } => {
+            let org = site.set_time_zone(OPERATOR, &org, &zone)?;
+            out.print(
+                &json!({"id": org.id, "name": org.name, "time_zone": org.time_zone}),
+                || format!("{:?} reads its times in {}", org.name, org.time_zone),
+            );
+        }
         Org::Licence {
             org,
             sites,
@@ -202,12 +216,13 @@ fn show_org(site: &Site, out: &Output, org: &str) -> Result<()> {
         .iter()
         .map(|s| json!({"id": s.id, "name": s.name}))
         .collect();
-    let value = json!({"id": org.id, "name": org.name, "sync_key": sync_key, "key_generation": org.key_generation, "stores": stores, "restricted": restricted});
+    let value = json!({"id": org.id, "name": org.name, "sync_key": sync_key, "key_generation": org.key_generation, "time_zone": org.time_zone, "stores": stores, "restricted": restricted});
     out.print(&value, || {
         format!(
-            "organisation {} {:?}\nsync key: {sync_key}\nstores: {}\nrestricted collections: {}",
+            "organisation {} {:?}\nsync key: {sync_key}\ntime zone: {}\nstores: {}\nrestricted collections: {}",
             org.id,
             org.name,
+            org.time_zone,
             stores
                 .iter()
                 .map(|s| format!("{} ({})", plain(&s["name"]), s["id"]))

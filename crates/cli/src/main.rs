@@ -74,6 +74,20 @@ enum Command {
     /// The primary's e-mail.
     #[command(subcommand)]
     Mail(MailCmd),
+    /// The audit log, newest first: who did what, when and from where (portal and
+    /// command line alike), on the primary.
+    Audit {
+        /// The organisation (id or name); without it, every entry, settings and
+        /// sign-ins of no organisation included.
+        #[arg(long)]
+        org: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only entries older than this id (the last one of the page before).
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+    },
     /// Run the site until stopped (Ctrl-C or SIGTERM): sync live, serve the local API.
     Serve(ServeArgs),
     /// Run one sync round (push, then pull until caught up); exits 0 when in sync, 14
@@ -276,13 +290,26 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 enum Org {
     /// Create an organisation and print its sync key.
-    Create { name: String },
+    Create {
+        /// Its name.
+        name: String,
+        /// The IANA time zone its people read times in (Europe/Moscow; UTC if absent).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
     /// List organisations.
     List,
     /// Show an organisation and its sync key.
     Show { org: String },
     /// Issue a new sync key; the old one stops enrolling sites.
     RotateKey { org: String },
+    /// Set the time zone an organisation's people read times in.
+    TimeZone {
+        /// The organisation, by id or name.
+        org: String,
+        /// An IANA time zone: Europe/Moscow, America/New_York, UTC.
+        zone: String,
+    },
     /// Show an organisation's licence (modules, site limit, expiry), or change it and
     /// show the result. Dates are days in UTC; nothing is deleted by any change.
     Licence {
@@ -542,6 +569,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Collection(cmd) => admin::collection(&dir, &out, cmd),
         Command::Account(cmd) => accounts::account(&dir, &out, cmd),
         Command::Mail(cmd) => accounts::mail(&dir, &out, cmd),
+        Command::Audit { org, limit, before } => {
+            accounts::audit(&dir, &out, org.as_deref(), (before, limit))
+        }
         Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
         Command::Backup { dest } => admin::backup(&dir, &out, &dest),

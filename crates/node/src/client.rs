@@ -4,6 +4,7 @@ use crate::error::NodeError;
 use crate::node::now_ms;
 use crate::secrets::RequestStamp;
 use crate::tls::{self, Trust};
+use crate::wire;
 use axum::body::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -11,11 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sitesync_core::SiteId;
 use sitesync_protocol::{
-    CURSOR_HEADER, EnrolRequest, EnrolResponse, ErrorBody, MORE_HEADER, PullQuery, PullResponse,
-    PushRequest, PushResponse, TIME_HEADER, VERSION, VERSION_HEADER, codec,
+    CURSOR_HEADER, ERROR_HEADER, EnrolRequest, EnrolResponse, ErrorBody, MORE_HEADER, PullQuery,
+    PullResponse, PushRequest, PushResponse, TIME_HEADER, VERSION, VERSION_HEADER, codec,
 };
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Largest answer the satellite accepts from the primary, after decompression.
@@ -33,6 +34,9 @@ pub struct Client {
     clock_offset: Arc<AtomicI64>,
     /// Body bytes sent and received, as they went over the wire (compressed).
     traffic: Arc<[AtomicU64; 2]>,
+    /// The last error of this side not yet told to the primary ([`ERROR_HEADER`]):
+    /// sent with each pull until one is answered.
+    untold_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Client {
@@ -47,6 +51,7 @@ impl Client {
             // Below the primary's `serve::HEADER_TIMEOUT`, after which it closes an idle
             // connection: reusing one it is closing would fail a request.
             .pool_idle_timeout(Duration::from_secs(5))
+            .user_agent(concat!("sitesync/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true);
         if let Some(config) = tls::client_config(trust)? {
             builder = builder.tls_backend_preconfigured(config);
@@ -60,6 +65,7 @@ impl Client {
             credential: None,
             clock_offset: Arc::default(),
             traffic: Arc::default(),
+            untold_error: Arc::default(),
         })
     }
 
@@ -67,6 +73,19 @@ impl Client {
     pub fn with_credential(mut self, site: SiteId, secret: &str) -> Client {
         self.credential = Some((site, secret.into()));
         self
+    }
+
+    /// Notes an error of this side (at `at`), to tell the primary with the next pull.
+    pub fn note_error(&self, at: u64, error: &str) {
+        *self.untold_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(wire::error_header(at, error));
+    }
+
+    fn untold_error(&self) -> Option<String> {
+        self.untold_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Body bytes sent and received so far by this client and its clones.
@@ -127,7 +146,14 @@ impl Client {
         let encoded: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let url = format!("{}/sync/v1/pull?{}", self.base, encoded.join("&"));
         let timeout = Duration::from_millis(query.wait_ms.unwrap_or(0)) + Duration::from_secs(60);
+        let told = self.untold_error();
         let response = self.start::<()>(Method::GET, url, None, timeout).await?;
+        if let Some(told) = told {
+            let mut untold = self.untold_error.lock().unwrap_or_else(|p| p.into_inner());
+            if untold.as_ref() == Some(&told) {
+                *untold = None;
+            }
+        }
         let header = |name: &str| {
             response
                 .headers()
@@ -205,6 +231,9 @@ impl Client {
             .request(method.clone(), url)
             .timeout(timeout)
             .header(VERSION_HEADER, VERSION.to_string());
+        if let Some(error) = self.untold_error().filter(|_| *method == Method::GET) {
+            call = call.header(ERROR_HEADER, error);
+        }
         if let Some((bytes, compressed)) = body {
             call = call
                 .header(CONTENT_TYPE, "application/json")

@@ -134,6 +134,8 @@ impl Node {
                     at: now,
                     pull_cursor: None,
                     applied_assignment: None,
+                    version: None,
+                    error: None,
                 }
             })
             .collect()
@@ -142,10 +144,14 @@ impl Node {
     /// Notes a sync request from a site, to be written by [`flush_contacts`].
     pub fn note_contact(&self, contact: Contact) {
         let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = contacts.entry(contact.site).or_insert(contact);
+        let entry = contacts
+            .entry(contact.site)
+            .or_insert_with(|| contact.clone());
         entry.at = entry.at.max(contact.at);
         entry.pull_cursor = entry.pull_cursor.max(contact.pull_cursor);
         entry.applied_assignment = entry.applied_assignment.max(contact.applied_assignment);
+        entry.version = contact.version.or(entry.version.take());
+        entry.error = entry.error.take().max(contact.error);
     }
 
     /// Refuses a request at once when its address has failed too often lately.

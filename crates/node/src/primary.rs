@@ -8,7 +8,7 @@
 use crate::error::NodeError;
 use crate::node::{PushJob, Shared, blocking, now_ms};
 use crate::secrets::{RequestStamp, token_matches};
-use crate::wire::{MAX_SYNC_BODY, check_version, decode, encode};
+use crate::wire::{self, MAX_SYNC_BODY, check_version, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
@@ -136,6 +136,8 @@ async fn pull(
         at: started,
         pull_cursor: only.is_none().then_some(query.cursor),
         applied_assignment: query.assignment_version,
+        version: wire::site_version(&headers),
+        error: wire::reported_error(&headers),
     });
     let _open = node.open_pull(site_id, started);
     let mut site = Some(site);

@@ -57,6 +57,10 @@ pub trait Transport: Clone + Send + Sync + 'static {
 
     /// Body bytes sent and received so far (as on the wire).
     fn traffic(&self) -> (u64, u64);
+
+    /// Notes an error of this side at `at`, for the primary to hear of with the next
+    /// pull (it shows it on the site's page); an in-process primary has no page.
+    fn note_error(&self, _at: u64, _error: &str) {}
 }
 
 impl Transport for Client {
@@ -82,6 +86,10 @@ impl Transport for Client {
 
     fn traffic(&self) -> (u64, u64) {
         Client::traffic(self)
+    }
+
+    fn note_error(&self, at: u64, error: &str) {
+        Client::note_error(self, at, error);
     }
 }
 

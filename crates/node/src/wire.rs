@@ -1,11 +1,12 @@
 //! Protocol bodies in HTTP: decoding requests within limits, encoding answers.
 
 use crate::error::NodeError;
+use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sitesync_protocol::{VERSION, VERSION_HEADER, codec};
+use sitesync_protocol::{ERROR_HEADER, VERSION, VERSION_HEADER, codec};
 
 /// Largest sync request body, after decompression.
 pub const MAX_SYNC_BODY: usize = 32 << 20;
@@ -23,6 +24,43 @@ pub fn check_version(headers: &HeaderMap) -> Result<(), NodeError> {
             v.unwrap_or("?")
         ))),
     }
+}
+
+/// The sitesync version a satellite says it runs (`User-Agent: sitesync/0.1.0`).
+pub fn site_version(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(USER_AGENT)?.to_str().ok()?;
+    let version = agent.strip_prefix("sitesync/")?;
+    let ok = version.len() <= 32
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c));
+    ok.then(|| version.to_string())
+}
+
+/// The last error a satellite reports from its side ([`ERROR_HEADER`]): when, and what
+/// (at most 300 characters).
+pub fn reported_error(headers: &HeaderMap) -> Option<(u64, String)> {
+    let value = headers.get(ERROR_HEADER)?.to_str().ok()?;
+    let (at, text) = value.split_once(' ')?;
+    let text: String = text.trim().chars().take(300).collect();
+    Some((at.parse().ok()?, text)).filter(|(_, t)| !t.is_empty())
+}
+
+/// The header value a satellite sends for its last error: printable ASCII only (other
+/// characters become `?`), at most 300 characters.
+pub fn error_header(at: u64, error: &str) -> String {
+    let text: String = error
+        .chars()
+        .take(300)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    format!("{at} {text}")
 }
 
 /// The token of an `Authorization: Bearer <token>` header.

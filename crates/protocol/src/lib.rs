@@ -42,6 +42,11 @@ pub const CURSOR_HEADER: &str = "sitesync-cursor";
 /// Pull answers repeat `more` (1 or 0) in this header.
 pub const MORE_HEADER: &str = "sitesync-more";
 
+/// A satellite's pulls carry the last error of its own side that it has not yet told
+/// the primary of: `MS TEXT` (when, in ms since the epoch, and what, in printable
+/// ASCII), so the primary's operator sees why a site was away.
+pub const ERROR_HEADER: &str = "sitesync-last-error";
+
 /// Every answer of the primary carries its clock (ms since the epoch) in this header;
 /// satellites sign requests with their estimate of that clock, so a site whose own clock
 /// is hours off still signs with a time the primary accepts.

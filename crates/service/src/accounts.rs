@@ -14,7 +14,10 @@ use crate::error::ServiceError;
 use crate::mail::Mail;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
-use sitesync_store::{Account, AccountStorage, Purpose, Role, StoreError, Token};
+use sitesync_store::{
+    Account, AccountId, AccountStorage, Audit, AuditAction, Purpose, Role, StoreError, Token,
+};
+use std::net::IpAddr;
 
 /// The fewest characters a password has.
 pub const MIN_PASSWORD: usize = 12;
@@ -235,27 +238,41 @@ impl Site {
         Ok(store.account(spent.account)?)
     }
 
-    /// Logs in: a new session for an enabled, confirmed account whose password matches.
+    /// Logs in from `from`: a new session for an enabled, confirmed account whose
+    /// password matches. Both a sign-in and a refusal go into the audit log (with the
+    /// address typed, never the password); the answer does not say which part was wrong.
     pub fn log_in(
         &self,
         email: &str,
         password: &str,
+        from: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<Session, ServiceError> {
         let store = self.accounts_storage()?;
-        let found = store.account_by_email(email.trim())?;
+        let typed = email.trim();
+        let failed = |account: Option<AccountId>, why: &str| {
+            let entry = by_account(typed, account, from, AuditAction::LoginFailed, now_ms);
+            self.note(&Audit {
+                detail: why.to_string(),
+                ..entry
+            })
+        };
         // An unknown address costs a hash too, so the answer takes as long.
-        let (account, hash) = match found {
-            Some(found) => found,
-            None => {
-                let _ = code_hash(password);
-                return Err(ServiceError::WrongLogin);
-            }
+        let Some((account, hash)) = store.account_by_email(typed)? else {
+            let _ = code_hash(password);
+            failed(None, "no such account")?;
+            return Err(ServiceError::WrongLogin);
         };
         if !code_matches(password, &hash)? || account.disabled {
+            let why = match account.disabled {
+                true => "account disabled",
+                false => "wrong password",
+            };
+            failed(Some(account.id), why)?;
             return Err(ServiceError::WrongLogin);
         }
         if !account.confirmed {
+            failed(Some(account.id), "address not confirmed")?;
             return Err(ServiceError::Input(
                 "confirm your address first: open the link in the mail sent to it".into(),
             ));
@@ -263,6 +280,14 @@ impl Site {
         let (token, stored) = new_token(account.id, Purpose::Session, now_ms, SESSION_FOR_MS)?;
         store.put_token(&stored)?;
         tracing::info!(account = account.id, "logged in");
+        let login = AuditAction::Login;
+        self.note(&by_account(
+            &account.email,
+            Some(account.id),
+            from,
+            login,
+            now_ms,
+        ))?;
         Ok(Session { token, account })
     }
 
@@ -366,6 +391,14 @@ impl Site {
             ),
         })?;
         tracing::info!(account = account.id, "password reset");
+        let reset = AuditAction::PasswordReset;
+        self.note(&by_account(
+            &account.email,
+            Some(account.id),
+            None,
+            reset,
+            now_ms,
+        ))?;
         Ok(store.account(account.id)?)
     }
 
@@ -417,6 +450,11 @@ impl Site {
         let account = self.account_named(email)?;
         self.accounts_storage()?
             .set_disabled(account.id, disabled)?;
+        let detail = match disabled {
+            true => format!("{}: disabled", account.email),
+            false => format!("{}: enabled again", account.email),
+        };
+        self.audit_account(actor, account.id, AuditAction::AccountDisabled, detail)?;
         Ok(self.accounts_storage()?.account(account.id)?)
     }
 
@@ -430,6 +468,8 @@ impl Site {
         actor.local("change an account's limit")?;
         let account = self.account_named(email)?;
         self.accounts_storage()?.set_org_limit(account.id, limit)?;
+        let detail = format!("{}: may own {limit} organisations", account.email);
+        self.audit_account(actor, account.id, AuditAction::LimitChanged, detail)?;
         Ok(self.accounts_storage()?.account(account.id)?)
     }
 
@@ -459,6 +499,8 @@ impl Site {
             role = role.name(),
             "role granted"
         );
+        let detail = format!("{}: granted {}", account.email, role.name());
+        self.audit(actor, Some(org.id), AuditAction::RoleChanged, detail)?;
         Ok((account, role))
     }
 
@@ -479,21 +521,63 @@ impl Site {
 /// An organisation a member works in, with the member's role there.
 #[derive(Debug, Clone)]
 pub struct Membership {
+    /// The member's account.
+    pub account: AccountId,
     /// The organisation.
     pub org: sitesync_store::Org,
     /// The member's role.
     pub role: Role,
 }
 
+impl Membership {
+    /// The member acting in its organisation, from the address `from`: what the
+    /// portal passes to the use-cases it calls.
+    pub fn actor(&self, from: Option<IpAddr>) -> Actor {
+        Actor::Member {
+            account: self.account,
+            org: self.org.id,
+            role: self.role,
+            from,
+        }
+    }
+}
+
+/// An entry about an account acting for itself (a sign-in, a password reset, a new
+/// organisation): `who` is its address (or the one typed, for a failed sign-in).
+fn by_account(
+    who: &str,
+    account: Option<AccountId>,
+    from: Option<IpAddr>,
+    action: AuditAction,
+    at: u64,
+) -> Audit {
+    Audit {
+        org: None,
+        at,
+        // An address is at most 254 characters; what was typed may be anything.
+        actor: who.chars().take(254).collect(),
+        account,
+        from: from.map(|ip| ip.to_string()),
+        action,
+        detail: String::new(),
+    }
+}
+
 impl Site {
-    /// Creates an organisation for a logged-in account, which becomes its owner: an
-    /// account may own as many as its limit allows (one, unless the operator raised it).
+    /// Creates an organisation for a logged-in account (asking from `from`), which
+    /// becomes its owner: an account may own as many as its limit allows (one, unless
+    /// the operator raised it). Its people read times in `zone` (UTC when empty).
     pub fn create_org_as(
         &self,
         account: &Account,
-        name: &str,
+        (name, zone): (&str, &str),
+        from: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<crate::OrgKey, ServiceError> {
+        let zone = match zone.trim() {
+            "" => "UTC".to_string(),
+            zone => crate::check_time_zone(zone)?,
+        };
         let owned = self
             .accounts_storage()?
             .memberships(account.id)?
@@ -506,15 +590,25 @@ impl Site {
                 what: "own more organisations (ask the operator to raise the limit)",
             });
         }
-        let made = self.create_org(Actor::Operator, name, now_ms)?;
+        let org = self.primary()?.create_org(name, now_ms)?;
+        let org = self.primary()?.set_time_zone(org.id, &zone)?;
         self.accounts_storage()?
-            .set_member(made.org.id, account.id, Role::Owner)?;
+            .set_member(org.id, account.id, Role::Owner)?;
         tracing::info!(
             account = account.id,
-            org = made.org.id,
+            org = org.id,
             "organisation created in the portal"
         );
-        Ok(made)
+        let created = AuditAction::OrgCreated;
+        self.note(&Audit {
+            org: Some(org.id),
+            detail: org.name.clone(),
+            ..by_account(&account.email, Some(account.id), from, created, now_ms)
+        })?;
+        Ok(crate::OrgKey {
+            sync_key: self.sync_key(&org)?,
+            org,
+        })
     }
 
     /// An account's membership of an organisation; an organisation it is not a member
@@ -531,6 +625,7 @@ impl Site {
             .find_map(|(id, role)| (id == org).then_some(role))
             .ok_or_else(|| StoreError::NotFound(format!("there is no organisation {org}")))?;
         Ok(Membership {
+            account: account.id,
             org: self.primary()?.org_by_id(org)?,
             role,
         })
@@ -606,10 +701,7 @@ impl Site {
         site: sitesync_core::SiteId,
     ) -> Result<(Membership, crate::SiteView), ServiceError> {
         let member = self.membership(account, org)?;
-        let view = self.show_site(Actor::Operator, &site.to_string())?;
-        if view.row.org != member.org.id {
-            return Err(StoreError::NotFound(format!("there is no site {site}")).into());
-        }
+        let view = self.show_site(member.actor(None), &site.to_string())?;
         Ok((member, view))
     }
 }

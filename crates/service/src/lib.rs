@@ -36,7 +36,9 @@
 //!   - `licences`: an organisation's licence (modules, site limit, expiry): shown,
 //!     changed by the operator, and [`Site::require_module`] for the modules' features;
 //!   - `members`: an organisation's members: invitations, roles, removal;
-//!   - `mail`: e-mail from the primary (the outbox folder).
+//!   - `audit`: the audit log every administrative use-case writes to, and its pages;
+//!   - `mail`: e-mail from the primary (the outbox folder, or an SMTP server);
+//!   - `time_zone`: organisations' time zones, and times read in them.
 //!
 //! # Why the site lives here
 //!
@@ -50,6 +52,7 @@
 mod accounts;
 mod actor;
 pub mod attempts;
+mod audit;
 mod backup;
 pub mod config;
 mod error;
@@ -66,9 +69,11 @@ mod site;
 mod sites;
 mod status;
 mod stores;
+mod time_zone;
 
 pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, check_password};
 pub use actor::Actor;
+pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Registration, Role};
 pub use error::{ServiceError, config_kind, secret_kind, store_kind};
@@ -88,7 +93,9 @@ pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
 pub use sitesync_core::licence::{
     Day, Expiry, Grant, Licence, LicenceChange, Module, ModuleState, WARN_DAYS,
 };
-/// A person's account of the cloud account, as the use-cases return it.
-pub use sitesync_store::{Account, Role as MemberRole};
+/// A person's account of the cloud account, and an audit log's entry, as the use-cases
+/// return them.
+pub use sitesync_store::{Account, Audit, AuditAction, AuditEntry, Role as MemberRole};
 pub use status::{Standing, Status, plural};
 pub use stores::CollectionView;
+pub use time_zone::{check_time_zone, local_time, time_zones};

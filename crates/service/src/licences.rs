@@ -9,7 +9,7 @@ use crate::error::ServiceError;
 use crate::site::Site;
 use sitesync_core::licence::{Expiry, ModuleState};
 use sitesync_core::{Day, Licence, LicenceChange, Module, OrgId};
-use sitesync_store::{Account, Org, Role};
+use sitesync_store::{Account, AuditAction, Org, Role};
 
 /// An organisation's licence as it stands on a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,21 @@ impl LicenceView {
     pub fn expiring(&self) -> Vec<Expiry> {
         self.licence.expiring(self.today)
     }
+}
+
+/// A licence in a line, for the audit log: `sites 3, expires 2027-12-31, files on
+/// until 2027-06-30, exchange-links on`.
+fn describe(licence: &Licence) -> String {
+    let sites = licence.sites.map_or("unlimited".into(), |n| n.to_string());
+    let expires = licence.expires.map_or("never".into(), |d| d.to_string());
+    let mut parts = vec![format!("sites {sites}"), format!("expires {expires}")];
+    for (module, until) in &licence.modules {
+        parts.push(match until {
+            Some(day) => format!("{module} on until {day}"),
+            None => format!("{module} on"),
+        });
+    }
+    parts.join(", ")
 }
 
 impl Site {
@@ -64,6 +79,8 @@ impl Site {
         let licence = self.primary()?.licence(org.id)?.changed(change);
         self.primary()?.set_licence(org.id, &licence)?;
         tracing::info!(org = org.id, %actor, ?licence, "licence changed");
+        let detail = describe(&licence);
+        self.audit(actor, Some(org.id), AuditAction::LicenceChanged, detail)?;
         self.licence_view(org, now_ms)
     }
 

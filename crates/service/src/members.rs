@@ -5,13 +5,15 @@
 use crate::accounts::{
     CONFIRM_FOR_MS, Membership, Session, check_email, check_password, new_token_string,
 };
+use crate::actor::Actor;
 use crate::config::Registration;
 use crate::error::ServiceError;
 use crate::mail::Mail;
 use crate::secrets::{code_hash, token_hash};
 use crate::site::Site;
 use sitesync_core::OrgId;
-use sitesync_store::{Account, AccountId, Invitation, Org, Role, StoreError};
+use sitesync_store::{Account, AccountId, AuditAction, Invitation, Org, Role, StoreError};
+use std::net::IpAddr;
 
 /// An invitation as its link's page shows it.
 #[derive(Debug, Clone)]
@@ -38,23 +40,18 @@ fn role_named(name: &str) -> Result<Role, ServiceError> {
 
 impl Site {
     /// The members of an organisation, for its admins and owners.
-    pub fn members(
-        &self,
-        account: &Account,
-        org: OrgId,
-    ) -> Result<(Membership, Vec<(Account, Role)>), ServiceError> {
-        let member = self.as_member(account, org, Role::Admin, "see the members")?;
-        let members = self.accounts_storage()?.members(member.org.id)?;
-        Ok((member, members))
+    pub fn members(&self, actor: Actor, org: OrgId) -> Result<Vec<(Account, Role)>, ServiceError> {
+        actor.in_org(org, Role::Admin, "see the members")?;
+        Ok(self.accounts_storage()?.members(org)?)
     }
 
-    /// Invites `email` to join an organisation as `role`: mails a single-use link.
+    /// Invites `email` to join an organisation as `role`: mails a single-use link. A
+    /// member invites (admins; owners only invite owners).
     pub fn invite(
         &self,
-        account: &Account,
+        actor: Actor,
         org: OrgId,
-        email: &str,
-        role: &str,
+        (email, role): (&str, &str),
         now_ms: u64,
     ) -> Result<(), ServiceError> {
         let role = role_named(role)?;
@@ -63,30 +60,36 @@ impl Site {
         } else {
             Role::Admin
         };
-        let member = self.as_member(account, org, least, "invite members with this role")?;
+        actor.in_org(org, least, "invite members with this role")?;
+        let inviter = self
+            .accounts_storage()?
+            .account(actor.account("invite members")?)?;
+        let org = self.primary()?.org_by_id(org)?;
         let email = check_email(email)?;
         let (token, hash) = new_token_string()?;
         self.accounts_storage()?.put_invitation(&Invitation {
             hash,
-            org: member.org.id,
+            org: org.id,
             email: email.clone(),
             role,
-            invited_by: account.id,
+            invited_by: inviter.id,
             expires_at: now_ms.saturating_add(CONFIRM_FOR_MS),
         })?;
         tracing::info!(
-            account = account.id,
-            org,
+            account = inviter.id,
+            org = org.id,
             role = role.name(),
             "member invited"
         );
+        let detail = format!("{email} as {}", role.name());
+        self.audit(actor, Some(org.id), AuditAction::MemberInvited, detail)?;
         self.send_mail(&Mail {
             to: email,
-            subject: format!("Join {} on sitesync", member.org.name),
+            subject: format!("Join {} on sitesync", org.name),
             body: format!(
                 "{} invites you to join {} as {}.\n\nTo accept, open:\n\n{}/invite/{token}\n\nThe link works once, for 7 days.\n",
-                account.email,
-                member.org.name,
+                inviter.email,
+                org.name,
                 role.name(),
                 self.portal_url()
             ),
@@ -144,6 +147,7 @@ impl Site {
         &self,
         token: &str,
         password: &str,
+        from: Option<IpAddr>,
         now_ms: u64,
     ) -> Result<(Session, Membership), ServiceError> {
         let store = self.accounts_storage()?;
@@ -158,32 +162,33 @@ impl Site {
         }
         check_password(password, &invitation.email)?;
         store.create_account(&invitation.email, &code_hash(password)?, true, now_ms)?;
-        let session = self.log_in(&invitation.email, password, now_ms)?;
+        let session = self.log_in(&invitation.email, password, from, now_ms)?;
         let membership = self.accept_invitation(token, &session.account, now_ms)?;
         Ok((session, membership))
     }
 
-    /// The member `id` of an organisation the asking admin manages, with its role, when
-    /// the asker may change it (owners only for owners).
+    /// The member `id` of an organisation the asking admin manages, with the asker's
+    /// role and the member's, when the asker may change it (owners only for owners).
     fn managed_member(
         &self,
-        account: &Account,
+        actor: Actor,
         org: OrgId,
         id: AccountId,
         what: &'static str,
-    ) -> Result<(Membership, Role), ServiceError> {
-        let (member, members) = self.members(account, org)?;
-        let role = members
-            .iter()
-            .find_map(|(a, r)| (a.id == id).then_some(*r))
+    ) -> Result<(Role, Account, Role), ServiceError> {
+        let asker = actor.in_org(org, Role::Admin, "manage members")?;
+        let (account, role) = self
+            .members(actor, org)?
+            .into_iter()
+            .find(|(a, _)| a.id == id)
             .ok_or_else(|| StoreError::NotFound(format!("there is no member {id}")))?;
-        if role == Role::Owner && member.role < Role::Owner {
+        if role == Role::Owner && asker < Role::Owner {
             return Err(ServiceError::NotAllowed {
-                actor: format!("a {}", member.role.name()),
+                actor: format!("a {}", asker.name()),
                 what,
             });
         }
-        Ok((member, role))
+        Ok((asker, account, role))
     }
 
     /// Refuses a change that would leave the organisation without an owner.
@@ -205,16 +210,16 @@ impl Site {
     /// Gives member `id` another role.
     pub fn set_role(
         &self,
-        account: &Account,
+        actor: Actor,
         org: OrgId,
         id: AccountId,
         role: &str,
     ) -> Result<(), ServiceError> {
         let role = role_named(role)?;
-        let (member, had) = self.managed_member(account, org, id, "change owners")?;
-        if role == Role::Owner && member.role < Role::Owner {
+        let (asker, member, had) = self.managed_member(actor, org, id, "change owners")?;
+        if role == Role::Owner && asker < Role::Owner {
             return Err(ServiceError::NotAllowed {
-                actor: format!("a {}", member.role.name()),
+                actor: format!("a {}", asker.name()),
                 what: "make owners",
             });
         }
@@ -222,29 +227,25 @@ impl Site {
             self.keeps_an_owner(org, id)?;
         }
         self.accounts_storage()?.set_member(org, id, role)?;
-        tracing::info!(
-            account = account.id,
-            org,
-            member = id,
-            role = role.name(),
-            "role changed"
-        );
-        Ok(())
+        tracing::info!(%actor, org, member = id, role = role.name(), "role changed");
+        let detail = format!("{}: {} to {}", member.email, had.name(), role.name());
+        self.audit(actor, Some(org), AuditAction::RoleChanged, detail)
     }
 
     /// Takes member `id` out of the organisation.
     pub fn remove_member(
         &self,
-        account: &Account,
+        actor: Actor,
         org: OrgId,
         id: AccountId,
     ) -> Result<(), ServiceError> {
-        let (_, had) = self.managed_member(account, org, id, "remove owners")?;
+        let (_, member, had) = self.managed_member(actor, org, id, "remove owners")?;
         if had == Role::Owner {
             self.keeps_an_owner(org, id)?;
         }
         self.accounts_storage()?.remove_member(org, id)?;
-        tracing::info!(account = account.id, org, member = id, "member removed");
-        Ok(())
+        tracing::info!(%actor, org, member = id, "member removed");
+        let detail = format!("{} ({})", member.email, had.name());
+        self.audit(actor, Some(org), AuditAction::MemberRemoved, detail)
     }
 }

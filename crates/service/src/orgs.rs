@@ -3,7 +3,7 @@
 use crate::actor::Actor;
 use crate::error::ServiceError;
 use crate::site::Site;
-use sitesync_store::{Org, StoreRow};
+use sitesync_store::{AuditAction, Org, Role, StoreRow};
 
 /// An organisation with its current sync key (shown read-only, never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,12 @@ impl Site {
         actor.local("create organisations")?;
         let org = self.primary()?.create_org(name, now_ms)?;
         tracing::info!(org = org.id, %actor, "organisation created");
+        self.audit(
+            actor,
+            Some(org.id),
+            AuditAction::OrgCreated,
+            org.name.clone(),
+        )?;
         self.with_key(org)
     }
 
@@ -70,8 +76,7 @@ impl Site {
     /// An organisation (by id or name) with its sync key, stores and restricted
     /// collections.
     pub fn show_org(&self, actor: Actor, org: &str) -> Result<OrgDetail, ServiceError> {
-        actor.local("see organisations")?;
-        let org = self.primary()?.org(org)?;
+        let org = self.org_for(actor, org, Role::Viewer, "see organisations")?;
         Ok(OrgDetail {
             stores: self.primary()?.stores(org.id)?,
             restricted: self.primary()?.restricted(org.id)?,
@@ -82,10 +87,11 @@ impl Site {
     /// Issues a new sync key: the old one no longer enrols sites; enrolled sites keep
     /// working.
     pub fn rotate_key(&self, actor: Actor, org: &str) -> Result<OrgKey, ServiceError> {
-        actor.local("rotate sync keys")?;
-        let org = self.primary()?.org(org)?;
+        let org = self.org_for(actor, org, Role::Admin, "rotate the sync key")?;
         let org = self.primary()?.rotate_key(org.id)?;
         tracing::info!(org = org.id, %actor, "sync key rotated");
+        let detail = format!("generation {}", org.key_generation);
+        self.audit(actor, Some(org.id), AuditAction::KeyRotated, detail)?;
         self.with_key(org)
     }
 

@@ -11,6 +11,7 @@ use crate::mail::{SMTP_PASSWORD, check_mailbox};
 use crate::secrets::{code_hash, code_matches, random_hex, seal, token_hash};
 use crate::site::Site;
 use sitesync_core::validate;
+use sitesync_store::AuditAction;
 
 /// The settings `settings set` changes.
 pub const KEYS: &[&str] = &[
@@ -104,7 +105,41 @@ pub fn set_setting(
     };
     dir.save(&config)?;
     tracing::info!(setting = key, %actor, "setting changed");
+    if config.role == Role::Primary {
+        audit_setting(dir, actor, key, value);
+    }
     Ok(message)
+}
+
+/// The settings whose values the audit log may show: no secret, nor anything that may
+/// carry one. Any other key (the authorisation code, the API token, the SMTP account
+/// and password, and keys added later) is noted by its name alone.
+const SHOWN_IN_AUDIT: &[&str] = &[
+    "primary-url",
+    "listen",
+    "name",
+    "public-url",
+    "registration",
+    "mail-from",
+    "smtp",
+    "smtp-security",
+];
+
+/// Notes a changed setting in the primary's audit log: the key, and the value only when
+/// it is not a secret. The change is made already, and a folder whose database does not
+/// open must stay repairable, so a failure here is logged rather than returned.
+fn audit_setting(dir: &DataDir, actor: Actor, key: &str, value: &str) {
+    let detail = match SHOWN_IN_AUDIT.contains(&key) {
+        true => format!("{key} = {value}"),
+        false => key.to_string(),
+    };
+    let noted = Site::open(dir.clone()).and_then(|site| {
+        let action = AuditAction::SettingChanged;
+        site.audit(actor, None, action, detail)
+    });
+    if let Err(error) = noted {
+        tracing::warn!(setting = key, %error, "the setting changed, but the audit log could not be written");
+    }
 }
 
 /// Applies one setting to `config`; returns the message for the person.

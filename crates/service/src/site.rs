@@ -2,13 +2,16 @@
 //! by role. Also the lookups the use-cases share (which organisation, which store,
 //! what this satellite may write).
 
+use crate::actor::Actor;
 use crate::config::{Config, DataDir, Role};
 use crate::error::ServiceError;
 use crate::secrets::SyncKeys;
 use sitesync_core::{Assignment, OrgId, StoreId};
 use sitesync_protocol::{OrgRef, SiteConfig};
 use sitesync_sqlite::SqliteStore;
-use sitesync_store::{PrimaryStorage, SatelliteStorage, SiteStorage, SyncState};
+use sitesync_store::{
+    Org, PrimaryStorage, Role as MemberRole, SatelliteStorage, SiteStorage, SyncState,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -146,6 +149,20 @@ impl Site {
             }
             _ => Ok(own),
         }
+    }
+
+    /// An organisation of the primary (by id or name) in which `actor` may `what`,
+    /// which needs the role `least` of a member (see [`Actor::in_org`]).
+    pub(crate) fn org_for(
+        &self,
+        actor: Actor,
+        org: &str,
+        least: MemberRole,
+        what: &'static str,
+    ) -> Result<Org, ServiceError> {
+        let org = self.primary()?.org(org)?;
+        actor.in_org(org.id, least, what)?;
+        Ok(org)
     }
 
     /// What the primary last said this satellite holds and may write.

@@ -5,9 +5,9 @@ use crate::actor::Actor;
 use crate::error::{ServiceError, must_exist};
 use crate::secrets::{SyncKeys, token_hash};
 use crate::site::Site;
-use sitesync_core::{Assignment, SiteId};
+use sitesync_core::{Assignment, OrgId, SiteId};
 use sitesync_protocol::{EnrolRequest, EnrolResponse, OrgRef};
-use sitesync_store::{Org, SiteRow, StoreError};
+use sitesync_store::{AuditAction, Org, Role, SiteRow, StoreError};
 use std::collections::BTreeSet;
 
 /// A satellite as the list and `show` present it.
@@ -60,12 +60,20 @@ pub struct Revoked {
 }
 
 impl Site {
-    /// Every satellite, with its stores, last contact and how far behind it is.
+    /// Every satellite, with its stores, last contact and how far behind it is; a
+    /// portal member sees those of its organisation.
     pub fn sites(&self, actor: Actor) -> Result<Vec<SiteView>, ServiceError> {
-        actor.local("list sites")?;
+        let of = match actor {
+            Actor::Member { org, .. } => Some(org),
+            _ => {
+                actor.local("list sites")?;
+                None
+            }
+        };
         self.primary()?
             .sites()?
             .into_iter()
+            .filter(|row| of.is_none_or(|org| row.org == org))
             .map(|row| self.site_view(row))
             .collect()
     }
@@ -73,7 +81,7 @@ impl Site {
     /// One satellite (by id or name). A site may see its own entry.
     pub fn show_site(&self, actor: Actor, site: &str) -> Result<SiteView, ServiceError> {
         let row = self.primary()?.site(site)?;
-        actor.may_see_site(row.id)?;
+        actor.may_see_site(row.id, row.org)?;
         self.site_view(row)
     }
 
@@ -81,13 +89,7 @@ impl Site {
         let org = self.primary()?.org_by_id(row.org).map_err(must_exist)?;
         let stores = match row.assignment.all_stores {
             true => vec!["all".to_string()],
-            false => self
-                .primary()?
-                .stores(row.org)?
-                .into_iter()
-                .filter(|s| row.assignment.stores.contains(&s.id))
-                .map(|s| s.name)
-                .collect(),
+            false => self.store_names_in(row.org, &row.assignment)?,
         };
         let behind = self
             .primary()?
@@ -109,8 +111,10 @@ impl Site {
         stores: &[String],
         all_stores: bool,
     ) -> Result<Assigned, ServiceError> {
-        actor.local("assign stores to sites")?;
+        let what = "assign stores to sites";
+        actor.person(what)?;
         let site = self.primary()?.site(site)?;
+        actor.in_org(site.org, Role::Manager, what)?;
         let mut assignment = Assignment {
             all_stores,
             ..Assignment::default()
@@ -122,6 +126,8 @@ impl Site {
         }
         let version = self.primary()?.assign(site.id, &assignment)?;
         tracing::info!(site = site.id, version, %actor, "stores assigned");
+        let detail = self.assignment_words(&site, &assignment)?;
+        self.audit(actor, Some(site.org), AuditAction::StoresAssigned, detail)?;
         Ok(Assigned {
             site: site.id,
             assignment_version: version,
@@ -131,15 +137,72 @@ impl Site {
     /// Ends a satellite's access (its next request is refused) and rotates its
     /// organisation's sync key, which whoever ran the site knew.
     pub fn revoke_site(&self, actor: Actor, site: &str) -> Result<Revoked, ServiceError> {
-        actor.local("revoke sites")?;
+        let site = self.revocable(actor, site)?;
+        self.revoke(actor, site)
+    }
+
+    /// Revokes a satellite once the asker typed its name (the portal's confirmation):
+    /// `None`, and nothing revoked, when the name typed is not the site's. Who may not
+    /// revoke it is refused whatever they typed.
+    pub fn revoke_site_named(
+        &self,
+        actor: Actor,
+        site: &str,
+        typed: &str,
+    ) -> Result<Option<Revoked>, ServiceError> {
+        let site = self.revocable(actor, site)?;
+        if typed.trim() != site.name {
+            return Ok(None);
+        }
+        self.revoke(actor, site).map(Some)
+    }
+
+    /// A site (by id or name) that `actor` may revoke.
+    fn revocable(&self, actor: Actor, site: &str) -> Result<SiteRow, ServiceError> {
+        actor.person("revoke sites")?;
         let site = self.primary()?.site(site)?;
+        actor.in_org(site.org, Role::Admin, "revoke sites")?;
+        Ok(site)
+    }
+
+    fn revoke(&self, actor: Actor, site: SiteRow) -> Result<Revoked, ServiceError> {
         let org = self.primary()?.revoke_site(site.id)?;
         tracing::info!(site = site.id, %actor, "site revoked");
+        let detail = format!("{} ({})", site.name, site.id);
+        self.audit(actor, Some(site.org), AuditAction::SiteRevoked, detail)?;
         Ok(Revoked {
             site: site.id,
             sync_key: self.sync_key(&org)?,
             org,
         })
+    }
+
+    /// A site's new stores in words, for the audit log: "till (2): North, South".
+    fn assignment_words(
+        &self,
+        site: &SiteRow,
+        assignment: &Assignment,
+    ) -> Result<String, ServiceError> {
+        let stores = match assignment.all_stores {
+            true => "all stores".to_string(),
+            false => self.store_names_in(site.org, assignment)?.join(", "),
+        };
+        Ok(format!("{} ({}): {stores}", site.name, site.id))
+    }
+
+    /// The names of the stores of `org` that `assignment` names.
+    fn store_names_in(
+        &self,
+        org: OrgId,
+        assignment: &Assignment,
+    ) -> Result<Vec<String>, ServiceError> {
+        Ok(self
+            .primary()?
+            .stores(org)?
+            .into_iter()
+            .filter(|s| assignment.stores.contains(&s.id))
+            .map(|s| s.name)
+            .collect())
     }
 
     /// Renames a satellite.

@@ -4,7 +4,7 @@ use crate::actor::Actor;
 use crate::error::ServiceError;
 use crate::site::Site;
 use serde::Serialize;
-use sitesync_store::{Org, StoreRow};
+use sitesync_store::{AuditAction, Org, Role, StoreRow};
 
 /// A collection of an organisation, as `collection list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,17 +26,17 @@ impl Site {
         org: &str,
         name: &str,
     ) -> Result<(StoreRow, Org), ServiceError> {
-        actor.local("create stores")?;
-        let org = self.primary()?.org(org)?;
+        let org = self.org_for(actor, org, Role::Manager, "create stores")?;
         let store = self.primary()?.create_store(org.id, name)?;
         tracing::info!(org = org.id, store = store.id, %actor, "store created");
+        let detail = format!("{} ({})", store.name, store.id);
+        self.audit(actor, Some(org.id), AuditAction::StoreCreated, detail)?;
         Ok((store, org))
     }
 
     /// An organisation's stores.
     pub fn stores(&self, actor: Actor, org: &str) -> Result<Vec<StoreRow>, ServiceError> {
-        actor.local("list stores")?;
-        let org = self.primary()?.org(org)?;
+        let org = self.org_for(actor, org, Role::Viewer, "list stores")?;
         Ok(self.primary()?.stores(org.id)?)
     }
 

@@ -52,7 +52,7 @@ fn an_account_is_registered_confirmed_by_its_link_and_logs_in_and_out() {
     let confirm = link(site, "ann@example.org", "confirm");
     assert_eq!(confirm.len(), 64, "256 random bits");
     // Not before the address is confirmed.
-    let early = site.log_in("ann@example.org", GOOD, NOW).unwrap_err();
+    let early = site.log_in("ann@example.org", GOOD, None, NOW).unwrap_err();
     assert!(
         early.to_string().contains("confirm your address"),
         "{early}"
@@ -65,7 +65,7 @@ fn an_account_is_registered_confirmed_by_its_link_and_logs_in_and_out() {
         "single use"
     );
 
-    let session = site.log_in("Ann@Example.org", GOOD, NOW + 3).unwrap();
+    let session = site.log_in("Ann@Example.org", GOOD, None, NOW + 3).unwrap();
     assert_eq!(site.session(&session.token, NOW + 4).unwrap().id, ann.id);
     // Used within the hour it lives on; idle for an hour it ends; a day after login it ends.
     assert!(site.session(&session.token, NOW + 4 + HOUR - 1).is_ok());
@@ -73,7 +73,9 @@ fn an_account_is_registered_confirmed_by_its_link_and_logs_in_and_out() {
         kind(site.session(&session.token, NOW + 4 + 2 * HOUR)),
         ErrorKind::Unauthorised
     );
-    let other = site.log_in("ann@example.org", GOOD, NOW + 10).unwrap();
+    let other = site
+        .log_in("ann@example.org", GOOD, None, NOW + 10)
+        .unwrap();
     let mut t = NOW + 10;
     while t < NOW + 10 + 24 * HOUR - HOUR {
         t += HOUR - 1;
@@ -86,9 +88,13 @@ fn an_account_is_registered_confirmed_by_its_link_and_logs_in_and_out() {
 
     // Log out, and log out everywhere else (later: the sessions above have ended).
     let later = NOW + 30 * HOUR;
-    let a = site.log_in("ann@example.org", GOOD, later).unwrap();
-    let b = site.log_in("ann@example.org", GOOD, later + 1).unwrap();
-    let c = site.log_in("ann@example.org", GOOD, later + 2).unwrap();
+    let a = site.log_in("ann@example.org", GOOD, None, later).unwrap();
+    let b = site
+        .log_in("ann@example.org", GOOD, None, later + 1)
+        .unwrap();
+    let c = site
+        .log_in("ann@example.org", GOOD, None, later + 2)
+        .unwrap();
     site.log_out(&a.token).unwrap();
     assert!(site.session(&a.token, later + 3).is_err());
     assert_eq!(site.log_out_elsewhere(&b.token, later + 4).unwrap(), 1);
@@ -121,8 +127,12 @@ fn who_has_an_account_is_not_told_and_weak_passwords_are_refused_with_the_reason
 
     let confirm = link(site, "bob@example.org", "confirm");
     site.confirm_address(&confirm, NOW).unwrap();
-    let wrong_password = site.log_in("bob@example.org", OTHER, NOW).unwrap_err();
-    let no_account = site.log_in("nobody@example.org", OTHER, NOW).unwrap_err();
+    let wrong_password = site
+        .log_in("bob@example.org", OTHER, None, NOW)
+        .unwrap_err();
+    let no_account = site
+        .log_in("nobody@example.org", OTHER, None, NOW)
+        .unwrap_err();
     assert_eq!(wrong_password.to_string(), no_account.to_string());
     assert_eq!(wrong_password.kind(), ErrorKind::Unauthorised);
     // A reset asked for an address without an account answers the same, and sends nothing.
@@ -137,7 +147,7 @@ fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
     site.register("cat@example.org", GOOD, NOW).unwrap();
     site.confirm_address(&link(site, "cat@example.org", "confirm"), NOW)
         .unwrap();
-    let session = site.log_in("cat@example.org", GOOD, NOW).unwrap();
+    let session = site.log_in("cat@example.org", GOOD, None, NOW).unwrap();
 
     site.ask_reset("cat@example.org", NOW).unwrap();
     let reset = link(site, "cat@example.org", "reset");
@@ -160,8 +170,9 @@ fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
         site.session(&session.token, NOW + 3).is_err(),
         "every session ended"
     );
-    assert!(site.log_in("cat@example.org", GOOD, NOW + 4).is_err());
-    site.log_in("cat@example.org", OTHER, NOW + 4).unwrap();
+    assert!(site.log_in("cat@example.org", GOOD, None, NOW + 4).is_err());
+    site.log_in("cat@example.org", OTHER, None, NOW + 4)
+        .unwrap();
     assert!(
         mails(site, "cat@example.org")
             .last()
@@ -192,7 +203,7 @@ fn the_operator_makes_accounts_grants_roles_and_disables_them() {
     site.reset_password(&set, GOOD, NOW + 6 * 24 * HOUR)
         .unwrap();
     let session = site
-        .log_in("dan@example.org", GOOD, NOW + 6 * 24 * HOUR)
+        .log_in("dan@example.org", GOOD, None, NOW + 6 * 24 * HOUR)
         .unwrap();
 
     let (_, role) = site
@@ -225,10 +236,207 @@ fn the_operator_makes_accounts_grants_roles_and_disables_them() {
         .unwrap();
     assert!(site.session(&session.token, NOW + 6 * 24 * HOUR).is_err());
     assert_eq!(
-        kind(site.log_in("dan@example.org", GOOD, NOW + 6 * 24 * HOUR)),
+        kind(site.log_in("dan@example.org", GOOD, None, NOW + 6 * 24 * HOUR)),
         ErrorKind::Unauthorised
     );
     let listed = site.accounts(Actor::Operator).unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].disabled);
+}
+
+/// An account made by the operator, with `GOOD` set as its password by the mailed link.
+fn account_with_password(site: &Site, email: &str) -> sitesync_service::Account {
+    site.create_account(Actor::Operator, email, NOW).unwrap();
+    site.reset_password(&link(site, email, "reset"), GOOD, NOW + 1)
+        .unwrap()
+}
+
+#[test]
+fn a_member_acts_only_in_its_organisation_as_far_as_its_role_goes_and_every_change_is_audited() {
+    let f = common::primary();
+    let site = &f.site;
+    site.create_org(Actor::Operator, "Acme", NOW).unwrap();
+    let other = site
+        .create_org(Actor::Operator, "Other", NOW)
+        .unwrap()
+        .org
+        .id;
+    let ann = account_with_password(site, "ann@example.org");
+    let vic = account_with_password(site, "vic@example.org");
+    let zed = account_with_password(site, "zed@example.org");
+    site.grant(Actor::Operator, "ann@example.org", "Acme", "admin")
+        .unwrap();
+    site.grant(Actor::Operator, "vic@example.org", "Acme", "viewer")
+        .unwrap();
+    site.grant(Actor::Operator, "zed@example.org", "Other", "owner")
+        .unwrap();
+    let from = Some("192.0.2.7".parse().unwrap());
+    let acme = site.membership(&ann, 1).unwrap().org.id;
+    let admin = site.membership(&ann, acme).unwrap().actor(from);
+    let viewer = site.membership(&vic, acme).unwrap().actor(None);
+    assert_eq!(
+        admin.to_string(),
+        format!("account {} (admin of organisation {acme})", ann.id)
+    );
+
+    // A viewer may look, not change; nobody reaches another organisation (404).
+    assert!(site.stores(viewer, "Acme").unwrap().is_empty());
+    assert_eq!(
+        kind(site.create_store(viewer, "Acme", "North")),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(kind(site.rotate_key(viewer, "Acme")), ErrorKind::Forbidden);
+    assert_eq!(
+        kind(site.audit_log(viewer, Some("Acme"), None, 10)),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(kind(site.rotate_key(admin, "Other")), ErrorKind::NotFound);
+    assert_eq!(
+        kind(site.create_store(admin, &other.to_string(), "X")),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(site.audit_log(admin, Some("Other"), None, 10)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(site.audit_log(admin, None, None, 10)),
+        ErrorKind::Forbidden
+    );
+    // An admin manages members but not owners.
+    assert_eq!(
+        kind(site.set_role(admin, acme, vic.id, "owner")),
+        ErrorKind::Forbidden
+    );
+
+    // What the admin does, and signing in, goes into Acme's log, newest first.
+    site.create_store(admin, "Acme", "North").unwrap();
+    site.rotate_key(admin, "Acme").unwrap();
+    site.set_role(admin, acme, vic.id, "manager").unwrap();
+    site.invite(admin, acme, ("new@example.org", "viewer"), NOW)
+        .unwrap();
+    site.remove_member(admin, acme, vic.id).unwrap();
+    let wrong = site
+        .log_in("ann@example.org", OTHER, from, NOW + 2)
+        .unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::Unauthorised);
+    site.log_in("ann@example.org", GOOD, from, NOW + 3).unwrap();
+    site.log_in("zed@example.org", GOOD, None, NOW + 4).unwrap();
+    site.log_in("nobody@example.org", GOOD, None, NOW + 5)
+        .unwrap_err();
+    site.create_store(Actor::Operator, "Other", "Far").unwrap();
+
+    let log = site.audit_log(admin, Some("Acme"), None, 100).unwrap();
+    let lines: Vec<(&str, &str, Option<&str>, &str)> = log
+        .iter()
+        .map(|e| {
+            let a = &e.audit;
+            (
+                a.action.name(),
+                a.actor.as_str(),
+                a.from.as_deref(),
+                a.detail.as_str(),
+            )
+        })
+        .collect();
+    let ip = Some("192.0.2.7");
+    assert_eq!(
+        lines,
+        [
+            ("login", "ann@example.org", ip, ""),
+            ("login_failed", "ann@example.org", ip, "wrong password"),
+            (
+                "member_removed",
+                "ann@example.org",
+                ip,
+                "vic@example.org (manager)"
+            ),
+            (
+                "member_invited",
+                "ann@example.org",
+                ip,
+                "new@example.org as viewer"
+            ),
+            (
+                "role_changed",
+                "ann@example.org",
+                ip,
+                "vic@example.org: viewer to manager"
+            ),
+            ("key_rotated", "ann@example.org", ip, "generation 2"),
+            ("store_created", "ann@example.org", ip, "North (1)"),
+            (
+                "role_changed",
+                "operator (command line)",
+                None,
+                "vic@example.org: granted viewer"
+            ),
+            (
+                "role_changed",
+                "operator (command line)",
+                None,
+                "ann@example.org: granted admin"
+            ),
+            ("password_reset", "ann@example.org", None, ""),
+            ("org_created", "operator (command line)", None, "Acme"),
+        ],
+        "Acme's log holds no entry of Other, nor of its owner's sign-in, nor of a member gone"
+    );
+    // Paged by id: the next page starts below the last entry of the one before.
+    let first = site.audit_log(admin, Some("Acme"), None, 5).unwrap();
+    let next = site
+        .audit_log(admin, Some("Acme"), Some(first[4].id), 5)
+        .unwrap();
+    assert_eq!(first[..], log[..5]);
+    assert_eq!(next[..], log[5..10]);
+
+    // The operator's log holds every entry: the unknown address typed, the setting
+    // changed (named, its value only when it is not a secret), the account disabled.
+    sitesync_service::set_setting(
+        &f.dir,
+        Actor::Operator,
+        ("registration", "invite"),
+        common::CODE,
+    )
+    .unwrap();
+    sitesync_service::set_setting(
+        &f.dir,
+        Actor::Operator,
+        ("auth-code", "new-secret-code-1"),
+        common::CODE,
+    )
+    .unwrap();
+    site.disable_account(Actor::Operator, "zed@example.org", true)
+        .unwrap();
+    let all = site.audit_log(Actor::Operator, None, None, 100).unwrap();
+    let newest: Vec<(&str, &str)> = all[..4]
+        .iter()
+        .map(|e| (e.audit.action.name(), e.audit.detail.as_str()))
+        .collect();
+    assert_eq!(
+        newest,
+        [
+            ("account_disabled", "zed@example.org: disabled"),
+            ("setting_changed", "auth-code"),
+            ("setting_changed", "registration = invite"),
+            ("store_created", "Far (2)"),
+        ]
+    );
+    assert_eq!(
+        all[0].audit.account,
+        Some(zed.id),
+        "about the account disabled"
+    );
+    assert!(all.iter().any(|e| e.audit.actor == "nobody@example.org"
+        && e.audit.detail == "no such account"
+        && e.audit.account.is_none()));
+    for e in &all {
+        let a = &e.audit;
+        for secret in [GOOD, OTHER, "new-secret-code-1"] {
+            assert!(
+                !a.detail.contains(secret) && !a.actor.contains(secret),
+                "{a:?}"
+            );
+        }
+    }
 }

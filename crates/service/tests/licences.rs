@@ -85,6 +85,9 @@ fn the_site_limit_refuses_the_enrolment_past_it_and_says_what_to_do() {
     says(&refused, r#"sitesync org licence "Acme" --sites N"#);
     let view = f.site.licence(Actor::Operator, "Acme", NOW).unwrap();
     assert_eq!((view.enrolled, view.licence.sites), (2, Some(2)));
+    let logged = f.site.primary().unwrap().audit(Some(view.org.id), None, 10);
+    let logged = format!("{logged:?}");
+    assert!(logged.contains("sites 2, expires never"), "{logged}");
 }
 
 #[test]

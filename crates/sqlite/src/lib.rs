@@ -17,6 +17,7 @@
 //! - `journal`: the conflict and rejection logs, and the small typed settings in `meta`.
 //! - `accounts`: [`AccountStorage`](sitesync_store::AccountStorage): the cloud
 //!   account's accounts, tokens and memberships.
+//! - `audit`: [`AuditStorage`](sitesync_store::AuditStorage): the audit log.
 //! - `backup`: a primary's backup, taken while it serves, and its restore.
 //! - `checkpoint`: copying the write-ahead log into the database, on a thread of its own.
 //!
@@ -33,6 +34,7 @@
 //! So the sequence a transaction reads is the order of commits.
 
 mod accounts;
+mod audit;
 mod backup;
 mod checkpoint;
 mod journal;

@@ -61,6 +61,7 @@ pub(crate) fn org_row(row: &Row) -> rusqlite::Result<Org> {
         id: id(row.get(0)?),
         name: row.get(1)?,
         key_generation: id(row.get(2)?),
+        time_zone: row.get(3)?,
     })
 }
 
@@ -87,7 +88,7 @@ pub(crate) fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>
 pub(crate) fn org_by_id(tx: &Transaction, org: OrgId) -> Result<Option<Org>, Error> {
     Ok(tx
         .query_row(
-            "SELECT id, name, key_generation FROM orgs WHERE id = ?1",
+            "SELECT id, name, key_generation, time_zone FROM orgs WHERE id = ?1",
             [sql(org)],
             org_row,
         )

@@ -33,6 +33,7 @@ impl PrimaryStorage for SqliteStore {
                 id: org,
                 name: name.to_string(),
                 key_generation: 1,
+                time_zone: "UTC".into(),
             })
         })
     }
@@ -40,7 +41,8 @@ impl PrimaryStorage for SqliteStore {
     /// Every organisation, by id.
     fn orgs(&self) -> Result<Vec<Org>, StoreError> {
         self.read(|tx| {
-            let mut stmt = tx.prepare("SELECT id, name, key_generation FROM orgs ORDER BY id")?;
+            let mut stmt =
+                tx.prepare("SELECT id, name, key_generation, time_zone FROM orgs ORDER BY id")?;
             let rows = stmt.query_map([], org_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -87,6 +89,17 @@ impl PrimaryStorage for SqliteStore {
         self.write(|tx| {
             licences::read(tx, org)?;
             licences::write(tx, org, licence)
+        })
+    }
+
+    fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE orgs SET time_zone = ?2 WHERE id = ?1",
+                params![sql(org), zone],
+            )?;
+            Ok(names::org_by_id(tx, org)?
+                .ok_or_else(|| StoreError::NotFound(format!("no organisation {org}")))?)
         })
     }
 
@@ -326,6 +339,17 @@ impl PrimaryStorage for SqliteStore {
                             pull_cursor = MAX(pull_cursor, COALESCE(?3, 0)) WHERE id = ?1",
                 )?
                 .execute(params![c.site, sql(c.at), c.pull_cursor.map(sql)])?;
+                if let Some(version) = &c.version {
+                    tx.prepare_cached("UPDATE sites SET version = ?2 WHERE id = ?1")?
+                        .execute(params![c.site, version])?;
+                }
+                if let Some((at, error)) = &c.error {
+                    tx.prepare_cached(
+                        "UPDATE sites SET last_error_at = ?2, last_error = ?3
+                          WHERE id = ?1 AND COALESCE(last_error_at, 0) < ?2",
+                    )?
+                    .execute(params![c.site, sql(*at), error])?;
+                }
                 if let Some(version) = c.applied_assignment {
                     tx.prepare_cached(
                         "DELETE FROM site_stores WHERE site = ?1 AND leaving = 1
@@ -552,7 +576,8 @@ fn org_stores(tx: &Transaction, org: OrgId) -> Result<Vec<StoreRow>, Error> {
 fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
     let row = tx
         .query_row(
-            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at
+            "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at,
+                    version, last_error_at, last_error
              FROM sites WHERE id = ?1",
             [site],
             |row| {
@@ -567,6 +592,11 @@ fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
                     pull_cursor: id(row.get(6)?),
                     revoked: row.get(7)?,
                     enrolled_at: id(row.get(8)?),
+                    version: row.get(9)?,
+                    last_error: match (row.get::<_, Option<i64>>(10)?, row.get(11)?) {
+                        (Some(at), Some(error)) => Some((id(at), error)),
+                        _ => None,
+                    },
                 })
             },
         )

@@ -136,6 +136,23 @@ CREATE TABLE invitations (
 );
 ";
 
+/// The audit log (see `AuditStorage`): entries only appended, read newest first by id,
+/// by organisation or by the account an entry of no organisation is about.
+const VERSION_5: &str = "
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    org     INTEGER,                -- NULL: of no one organisation (sign-ins, settings)
+    at      INTEGER NOT NULL,       -- ms since the epoch
+    actor   TEXT NOT NULL,          -- an account's e-mail, 'operator (command line)', 'local API'
+    account INTEGER,                -- the account the entry is about, if any
+    from_ip TEXT,                   -- the request's IP address, if it came over the network
+    action  TEXT NOT NULL,          -- login, key_rotated, role_changed, ...
+    detail  TEXT NOT NULL           -- never a secret or a password
+);
+CREATE INDEX audit_by_org ON audit (org, id);
+CREATE INDEX audit_by_account ON audit (account, id);
+";
+
 /// Licences (see `sitesync_core::licence`): a row per organisation, those made before
 /// this version too, with every module off, sites unlimited and no expiry.
 const VERSION_6: &str = "
@@ -158,6 +175,16 @@ INSERT INTO licences (org) SELECT id FROM orgs;
 pub const PULL_INDEX: &str = "CREATE INDEX IF NOT EXISTS records_by_seq ON records (org, seq)";
 /// The name of [`PULL_INDEX`].
 pub const PULL_INDEX_NAME: &str = "records_by_seq";
+
+/// Version 7: each organisation's time zone (IANA name), in which the portal shows its
+/// times (UTC for organisations made before); the version each site says it runs and
+/// the last error it reported.
+const VERSION_7: &str = "
+ALTER TABLE orgs ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE sites ADD COLUMN version TEXT;
+ALTER TABLE sites ADD COLUMN last_error_at INTEGER;
+ALTER TABLE sites ADD COLUMN last_error TEXT;
+";
 
 /// Brings the database up to the current schema.
 ///
@@ -182,9 +209,17 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
         tx.execute_batch(VERSION_4)?;
         tx.pragma_update(None, "user_version", 4)?;
     }
+    if version < 5 {
+        tx.execute_batch(VERSION_5)?;
+        tx.pragma_update(None, "user_version", 5)?;
+    }
     if version < 6 {
         tx.execute_batch(VERSION_6)?;
         tx.pragma_update(None, "user_version", 6)?;
+    }
+    if version < 7 {
+        tx.execute_batch(VERSION_7)?;
+        tx.pragma_update(None, "user_version", 7)?;
     }
     tx.commit()?;
     Ok(())
@@ -217,7 +252,7 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (6, ("no".into(), None, None)));
+        assert_eq!((version, row), (7, ("no".into(), None, None)));
     }
 
     #[test]

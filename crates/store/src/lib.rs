@@ -10,6 +10,8 @@
 //! - `values`: what the traits pass in and out.
 //! - `accounts`: [`AccountStorage`], the cloud account's people, memberships and
 //!   tokens, part of the primary's storage.
+//! - `audit`: [`AuditStorage`], the primary's log of who did what to an organisation,
+//!   when and from where.
 //! - `prepare`: pushed changes and pulled records checked and encoded before a backend
 //!   applies them (pure work, the same for every backend).
 //! - `shared`: what a running primary keeps besides its database (the change feed,
@@ -30,6 +32,7 @@
 //! - Several processes may use one database at once (a `serve` and a `record put`).
 
 mod accounts;
+mod audit;
 mod error;
 mod prepare;
 mod shared;
@@ -39,6 +42,7 @@ mod values;
 pub mod conformance;
 
 pub use accounts::{Account, AccountId, AccountStorage, Invitation, Purpose, Role, Token};
+pub use audit::{Audit, AuditAction, AuditEntry, AuditStorage};
 pub use error::StoreError;
 pub use prepare::{
     Encoded, MAX_AHEAD_MS, Prepared, PreparedPush, PushBatch, PushOutcome, check_rights,
@@ -200,7 +204,7 @@ pub trait SatelliteStorage: SiteStorage {
 
 /// What the primary stores besides its records: the administration of organisations,
 /// stores and sites, and the sync paths (applying pushes, serving pulls).
-pub trait PrimaryStorage: SiteStorage + AccountStorage {
+pub trait PrimaryStorage: SiteStorage + AccountStorage + AuditStorage {
     /// Applies batches pushed by satellites in one durable transaction (group commit).
     /// A batch that fails is undone alone and answered with its error. Changes at or
     /// below a site's acknowledged outbox sequence were applied before and are skipped;
@@ -283,6 +287,8 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage {
     fn licence(&self, org: OrgId) -> Result<Licence, StoreError>;
     /// Replaces an organisation's licence, durably.
     fn set_licence(&self, org: OrgId, licence: &Licence) -> Result<(), StoreError>;
+    /// Sets an organisation's time zone (an IANA name, checked by the caller).
+    fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError>;
 
     /// Creates a store in an organisation.
     fn create_store(&self, org: OrgId, name: &str) -> Result<StoreRow, StoreError>;

@@ -14,6 +14,8 @@ pub struct Org {
     pub name: String,
     /// Which sync key is current: `org rotate-key` bumps it, retiring the old key.
     pub key_generation: u64,
+    /// The IANA time zone its people read times in (`Europe/Moscow`; `UTC` unless set).
+    pub time_zone: String,
 }
 
 /// A store.
@@ -50,10 +52,15 @@ pub struct SiteRow {
     pub pull_cursor: u64,
     /// Whether its access has been revoked.
     pub revoked: bool,
+    /// The sitesync version it last said it runs.
+    pub version: Option<String>,
+    /// The last error it reported from its own side (when, and what), such as a time it
+    /// could not reach the primary.
+    pub last_error: Option<(u64, String)>,
 }
 
 /// A sync request from a site, as `touch_sites` records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     /// The site.
     pub site: SiteId,
@@ -63,6 +70,10 @@ pub struct Contact {
     pub pull_cursor: Option<u64>,
     /// The assignment version it has applied.
     pub applied_assignment: Option<u64>,
+    /// The sitesync version it says it runs.
+    pub version: Option<String>,
+    /// The last error it reports from its own side: when, and what.
+    pub error: Option<(u64, String)>,
 }
 
 /// A concurrent edit, as recorded.

@@ -7,6 +7,7 @@ use crate::harness::{Cluster, Node, http_with};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn browser_tests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../portal/tests/browser")
@@ -302,18 +303,14 @@ fn acme_with_a_viewer(primary: &Node) -> (String, String, String) {
         Some(b"name=Acme"),
     );
     let org = made.headers("location")[0].to_string();
-    let grant = [
-        "account",
-        "grant",
-        "viewer@example.org",
-        "--org",
-        "Acme",
-        "--role",
-        "viewer",
-    ];
-    let granted = primary.cli(&grant);
-    assert!(granted.success(), "{}", granted.describe());
+    grant(primary, "viewer@example.org", "Acme", "viewer");
     (owner, viewer, org)
+}
+
+/// The operator gives `email` role `role` in organisation `org`.
+fn grant(primary: &Node, email: &str, org: &str, role: &str) {
+    let granted = primary.cli(&["account", "grant", email, "--org", org, "--role", role]);
+    assert!(granted.success(), "{}", granted.describe());
 }
 
 /// GET `path` with the session cookie `who`.
@@ -473,6 +470,23 @@ fn a_manager_assigns_stores_to_a_real_site_and_an_admin_revokes_it_after_typing_
         till.get("stock", "south-1").is_some(),
         "South's record reached the till"
     );
+
+    // Times read in the organisation's time zone, and how long ago.
+    let zoned = post(
+        addr,
+        &format!("{org}/time-zone"),
+        &owner,
+        b"time_zone=Asia%2FTokyo",
+    );
+    assert!(zoned.body.contains("value=\"Asia/Tokyo\""), "{zoned:?}");
+    // Contacts are written once a second.
+    crate::harness::eventually("the site's last contact", Duration::from_secs(5), || {
+        let shown = get(addr, &site, &owner).body;
+        match shown.contains("just now · ") && shown.contains(" +09:00") {
+            true => Ok(()),
+            false => Err(shown),
+        }
+    });
 
     // Revoking asks for the site's name; a wrong one changes nothing.
     let wrong = post(addr, &format!("{site}/revoke"), &owner, b"name=tills");
@@ -864,6 +878,209 @@ fn the_switcher_lists_the_readers_organisations_and_home_opens_the_last_one_work
         b"email=owner%40example.org&password=violet+umbrella+harbour+seventeen",
     );
     assert_eq!(signed_in.headers("location")[0], "/", "{signed_in:?}");
+}
+
+#[test]
+fn an_organisation_is_made_in_its_time_zone_which_only_an_admin_changes() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let owner = signed_up(&primary, "owner@example.org");
+    let refused = post(addr, "/orgs", &owner, b"name=Acme&time_zone=Mars%2FOlympus");
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.body.contains("is not a time zone"),
+        "{}",
+        refused.body
+    );
+    let listed = primary.cli(&["org", "list"]);
+    assert!(
+        !listed.stdout.contains("Acme"),
+        "nothing made: {}",
+        listed.describe()
+    );
+    let made = post(
+        addr,
+        "/orgs",
+        &owner,
+        b"name=Acme&time_zone=Europe%2FMoscow",
+    );
+    assert_eq!(made.status, 303, "{made:?}");
+    let org = made.headers("location")[0].to_string();
+    let page = get(addr, &org, &owner);
+    assert!(
+        page.body
+            .contains("name=\"time_zone\" value=\"Europe/Moscow\""),
+        "{}",
+        page.body
+    );
+    let shown = primary.cli(&["org", "show", "Acme"]);
+    assert!(
+        shown.stdout.contains("time zone: Europe/Moscow"),
+        "{}",
+        shown.describe()
+    );
+
+    let viewer = signed_up(&primary, "viewer@example.org");
+    grant(&primary, "viewer@example.org", "Acme", "viewer");
+    let seen = get(addr, &org, &viewer);
+    assert!(
+        seen.body.contains("Time zone: Europe/Moscow") && !seen.body.contains("/time-zone\""),
+        "{}",
+        seen.body
+    );
+    let path = format!("{org}/time-zone");
+    assert_eq!(post(addr, &path, &viewer, b"time_zone=UTC").status, 403);
+    assert_eq!(post(addr, &path, &owner, b"time_zone=Nowhere").status, 400);
+    let set = primary.cli(&["org", "time-zone", "Acme", "America/New_York"]);
+    assert!(
+        set.stdout.contains("America/New_York"),
+        "{}",
+        set.describe()
+    );
+    let wrong = primary
+        .cli(&["org", "time-zone", "Acme", "New York"])
+        .fails();
+    assert!(wrong.contains("IANA"), "{wrong}");
+    let made = primary.cli(&[
+        "org",
+        "create",
+        "Beta",
+        "--time-zone",
+        "Asia/Tokyo",
+        "--json",
+    ]);
+    assert_eq!(made.json()["time_zone"], "Asia/Tokyo");
+}
+
+/// The rows of an audit log page, as their cells' text.
+fn audit_rows(page: &str) -> Vec<Vec<String>> {
+    page.split("data-testid=\"audit-row\"")
+        .skip(1)
+        .map(|row| {
+            let row = row.split("</tr>").next().unwrap_or_default();
+            row.split("<td>")
+                .skip(1)
+                .map(|cell| cell.split("</td>").next().unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_audit_log_shows_who_did_what_from_where_in_the_portal_and_at_the_command_line() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+
+    // The owner fails to sign in once, then signs in; rotates the key and makes the
+    // viewer a manager in the portal; the operator creates a store at the command line.
+    let wrong = b"email=owner%40example.org&password=not+the+right+one+at+all";
+    let right = b"email=owner%40example.org&password=violet+umbrella+harbour+seventeen";
+    let failed = http_with(addr, "POST", "/login", &[FORM], Some(wrong));
+    assert_eq!(failed.status, 401, "{failed:?}");
+    assert_eq!(
+        http_with(addr, "POST", "/login", &[FORM], Some(right)).status,
+        303
+    );
+    assert_eq!(
+        post(addr, &format!("{org}/rotate-key"), &owner, b"").status,
+        200
+    );
+    let members = get(addr, &format!("{org}/members"), &owner);
+    let member = member_id(&members.body, "viewer@example.org");
+    let changed = post(
+        addr,
+        &format!("{org}/members/{member}/role"),
+        &owner,
+        b"role=manager",
+    );
+    assert_eq!(changed.status, 200, "{changed:?}");
+    primary
+        .cli(&["store", "create", "--org", "Acme", "North"])
+        .ok();
+
+    // The owner's audit page shows each, with who and from where.
+    let page = get(addr, &format!("{org}/audit"), &owner);
+    assert_eq!(page.status, 200, "{page:?}");
+    let rows = audit_rows(&page.body);
+    let shown = |what: &str, who: &str, from: &str| {
+        rows.iter()
+            .any(|r| r.len() == 5 && r[1] == who && r[2] == from && r[3] == what)
+    };
+    let owner_email = "owner@example.org";
+    for (what, who, from) in [
+        ("created a store", "operator (command line)", ""),
+        ("changed a role", owner_email, "127.0.0.1"),
+        ("rotated the sync key", owner_email, "127.0.0.1"),
+        ("signed in", owner_email, "127.0.0.1"),
+        ("failed to sign in", owner_email, "127.0.0.1"),
+        ("created the organisation", owner_email, "127.0.0.1"),
+    ] {
+        assert!(shown(what, who, from), "no {what:?} by {who}: {rows:?}");
+    }
+    assert_eq!(rows[0][3], "created a store", "newest first: {rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r[4] == "viewer@example.org: viewer to manager")
+    );
+    assert!(
+        page.body.contains(&format!("href=\"{org}/audit\"")),
+        "the owner's tab"
+    );
+    let russian = http_with(
+        addr,
+        "GET",
+        &format!("{org}/audit"),
+        &[("Cookie", &owner), ("Accept-Language", "ru")],
+        None,
+    );
+    assert!(
+        russian.body.contains("сменил ключ синхронизации"),
+        "{}",
+        russian.body
+    );
+
+    // A manager (the viewer, promoted) has no link to it and is refused.
+    let theirs = get(addr, &org, &viewer);
+    assert!(
+        theirs.status == 200 && !theirs.body.contains("/audit"),
+        "{theirs:?}"
+    );
+    assert_eq!(get(addr, &format!("{org}/audit"), &viewer).status, 403);
+
+    // The command line shows the portal's entries and its own.
+    let listed = primary.cli(&["--json", "audit", "--org", "Acme"]).json();
+    let entries = listed.as_array().expect("a list");
+    let has = |action: &str, actor: &str| {
+        entries
+            .iter()
+            .any(|e| e["action"] == action && e["actor"] == actor)
+    };
+    assert!(has("store_created", "operator (command line)"), "{listed}");
+    assert!(has("key_rotated", owner_email) && has("login_failed", owner_email));
+    assert!(entries.iter().any(|e| e["from"] == "127.0.0.1"), "{listed}");
+    let text = primary
+        .cli(&["audit", "--org", "Acme", "--limit", "2"])
+        .ok();
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two entries: {}", text.stdout);
+    assert!(lines[1].contains("store_created") && lines[2].contains("role_changed"));
+
+    // No password reached the audit table, right or wrong.
+    let db = rusqlite::Connection::open(primary.data.join("sitesync.db")).expect("the database");
+    let everything: String = db
+        .query_row(
+            "SELECT group_concat(actor || ' ' || coalesce(from_ip, '') || ' ' || action || ' ' || detail, '\n') FROM audit",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the audit table");
+    assert!(everything.contains("login_failed"), "{everything}");
+    for password in ["violet umbrella", "not the right one"] {
+        assert!(!everything.contains(password), "{everything}");
+    }
 }
 
 #[test]

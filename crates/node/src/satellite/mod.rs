@@ -385,6 +385,7 @@ impl<T: Transport> Agent<T> {
 
     async fn note_error(&self, reason: String) {
         tracing::warn!(error = %reason, "sync failed");
+        self.transport.note_error(now_ms(), &reason);
         let _ = blocking(&self.node, move |node| {
             Ok(node.site.satellite()?.note_sync(Err(&reason), now_ms())?)
         })

@@ -24,7 +24,12 @@ pub(super) async fn members_page(
     (note, error): (Option<&'static str>, Option<String>),
 ) -> Response {
     let account = who.account.clone();
-    match blocking(portal, move |site| site.members(&account, org)).await {
+    let found = blocking(portal, move |site| {
+        let member = site.membership(&account, org)?;
+        let members = site.members(member.actor(None), org)?;
+        Ok((member, members))
+    });
+    match found.await {
         Ok((member, members)) => {
             let status = shown_with(&error);
             page(
@@ -65,17 +70,22 @@ pub(super) struct MemberForm {
     role: String,
 }
 
-/// Makes a change of members as the signed-in account: the page again with `note`, or
-/// with why it was refused (a role the asker may not touch is refused outright).
+/// Makes a change of members as the signed-in account, from `peer`: the page again
+/// with `note`, or with why it was refused (a role the asker may not touch is refused
+/// outright).
 pub(super) async fn change_members(
     portal: &Portal,
-    (who, headers): (SignedIn, &HeaderMap),
+    (who, peer, headers): (SignedIn, SocketAddr, &HeaderMap),
     (org, note): (u64, &'static str),
-    change: impl FnOnce(&Site, &Account) -> Result<(), ServiceError> + Send + 'static,
+    change: impl FnOnce(&Site, Actor) -> Result<(), ServiceError> + Send + 'static,
 ) -> Response {
     let t = text(headers);
     let asking = who.account.clone();
-    match blocking(portal, move |site| change(site, &asking)).await {
+    match blocking(portal, move |site| {
+        change(site, acting(site, &asking, org, peer)?)
+    })
+    .await
+    {
         Ok(()) => members_page(portal, t, who, org, (Some(note), None)).await,
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
@@ -86,6 +96,7 @@ pub(super) async fn change_members(
 
 pub(super) async fn invite(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -93,15 +104,16 @@ pub(super) async fn invite(
 ) -> Response {
     change_members(
         &portal,
-        (who, &headers),
+        (who, peer, &headers),
         (org, "invited_note"),
-        move |site, asking| site.invite(asking, org, &form.email, &form.role, now_ms()),
+        move |site, actor| site.invite(actor, org, (&form.email, &form.role), now_ms()),
     )
     .await
 }
 
 pub(super) async fn set_role(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
@@ -109,24 +121,25 @@ pub(super) async fn set_role(
 ) -> Response {
     change_members(
         &portal,
-        (who, &headers),
+        (who, peer, &headers),
         (org, "member_changed"),
-        move |site, asking| site.set_role(asking, org, member, &form.role),
+        move |site, actor| site.set_role(actor, org, member, &form.role),
     )
     .await
 }
 
 pub(super) async fn remove_member(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
 ) -> Response {
     change_members(
         &portal,
-        (who, &headers),
+        (who, peer, &headers),
         (org, "member_changed"),
-        move |site, asking| site.remove_member(asking, org, member),
+        move |site, actor| site.remove_member(actor, org, member),
     )
     .await
 }
@@ -194,6 +207,7 @@ pub(super) struct NewPassword {
 
 pub(super) async fn accept(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<NewPassword>,
@@ -207,7 +221,8 @@ pub(super) async fn accept(
             site.accept_invitation(&asked, &who.account, now_ms())?,
         )),
         None => {
-            let (session, member) = site.join_by_invitation(&asked, &form.password, now_ms())?;
+            let (session, member) =
+                site.join_by_invitation(&asked, &form.password, Some(peer.ip()), now_ms())?;
             Ok((Some(session.token), member))
         }
     })

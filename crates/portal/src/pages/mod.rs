@@ -14,7 +14,8 @@ use serde::Deserialize;
 use sitesync_core::time;
 use sitesync_service::attempts::Subject;
 use sitesync_service::{
-    Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site, SiteView,
+    Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site,
+    SiteView, local_time,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod account;
+mod audit;
 mod licences;
 mod members;
 mod orgs;
@@ -45,6 +47,7 @@ pub fn routes() -> Router<Portal> {
         )
         .route("/orgs", get(orgs::orgs).post(orgs::create_org))
         .route("/orgs/{org}", get(orgs::org))
+        .route("/orgs/{org}/time-zone", post(orgs::set_time_zone))
         .route(
             "/orgs/{org}/rotate-key",
             get(orgs::rotate_form).post(orgs::rotate),
@@ -59,6 +62,7 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs/{org}/sites/{site}/assign", post(sites::assign))
         .route("/orgs/{org}/sites/{site}/revoke", post(sites::revoke))
         .route("/orgs/{org}/members", get(members::members))
+        .route("/orgs/{org}/audit", get(audit::audit))
         .route("/orgs/{org}/members/invite", post(members::invite))
         .route("/orgs/{org}/members/{member}/role", post(members::set_role))
         .route(
@@ -81,6 +85,26 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How long before `now` the time `at` was, as a person says it: "just now",
+/// "3 min ago", "2 h ago", "4 days ago".
+fn ago(t: &Text, at: u64, now: u64) -> String {
+    let seconds = now.saturating_sub(at) / 1000;
+    let (key, n) = match seconds {
+        0..10 => return t.s("just_now").to_string(),
+        10..60 => ("ago_seconds", seconds),
+        60..3600 => ("ago_minutes", seconds / 60),
+        3600..86_400 => ("ago_hours", seconds / 3600),
+        _ => ("ago_days", seconds / 86_400),
+    };
+    t.s(key).replace("{n}", &n.to_string())
+}
+
+/// Every time zone's name, for the forms that choose one.
+fn zones() -> &'static [String] {
+    static ZONES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ZONES.get_or_init(sitesync_service::time_zones)
 }
 
 /// A page answer: the HTML of a template, with a status.
@@ -176,6 +200,17 @@ async fn signed_in(portal: &Portal, token: String) -> Result<SignedIn, ServiceEr
 /// The signed-in reader, if the request carries a live session.
 async fn maybe_signed_in(portal: &Portal, headers: &HeaderMap) -> Option<SignedIn> {
     signed_in(portal, portal.session_token(headers)?).await.ok()
+}
+
+/// The signed-in `account` acting in organisation `org`, its request from `from`: the
+/// use-cases it calls check the organisation (another one is "not found") and the role.
+fn acting(
+    site: &Site,
+    account: &Account,
+    org: u64,
+    from: SocketAddr,
+) -> Result<Actor, ServiceError> {
+    Ok(site.membership(account, org)?.actor(Some(from.ip())))
 }
 
 /// The header of a signed-in page: who is signed in, the organisations to switch

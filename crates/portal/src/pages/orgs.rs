@@ -10,6 +10,7 @@ use super::*;
 struct OrgsPage<'a> {
     t: &'a Text,
     nav: Option<Nav>,
+    zones: &'static [String],
     orgs: Vec<(u64, String, &'static str)>,
     error: Option<String>,
 }
@@ -33,6 +34,7 @@ pub(super) async fn orgs_page(
                 &OrgsPage {
                     t,
                     nav: who.nav(None),
+                    zones: zones(),
                     orgs,
                     error,
                 },
@@ -54,10 +56,13 @@ pub(super) async fn orgs(
 pub(super) struct NewOrg {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    time_zone: String,
 }
 
 pub(super) async fn create_org(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Form(form): Form<NewOrg>,
@@ -65,7 +70,8 @@ pub(super) async fn create_org(
     let t = text(&headers);
     let owner = who.account.clone();
     match blocking(&portal, move |site| {
-        site.create_org_as(&owner, &form.name, now_ms())
+        let asked = (form.name.as_str(), form.time_zone.as_str());
+        site.create_org_as(&owner, asked, Some(peer.ip()), now_ms())
     })
     .await
     {
@@ -88,6 +94,8 @@ struct OrgPage<'a> {
     sync_key: Option<String>,
     command: String,
     sites: Vec<SiteLine>,
+    time_zone: String,
+    zones: &'static [String],
     /// For owners: what of the licence ends soon.
     warnings: Vec<String>,
 }
@@ -113,7 +121,7 @@ pub(super) async fn org_page(
     let base = portal.site.portal_url();
     let found = blocking(portal, move |site| {
         let (member, sites) = member_sites(site, &account, org)?;
-        let detail = site.show_org(Actor::Operator, &member.org.id.to_string())?;
+        let detail = site.show_org(member.actor(None), &member.org.id.to_string())?;
         let (_, licence) = site.member_licence(&account, org, now_ms())?;
         Ok((member, detail, sites, licence))
     })
@@ -122,7 +130,7 @@ pub(super) async fn org_page(
         Ok(found) => found,
         Err(error) => return failure(t, &error),
     };
-    let sites = site_lines(t, &sites);
+    let sites = site_lines(t, &sites, &member.org.time_zone);
     let command = format!(
         "sitesync init satellite --primary {base} --sync-key {}",
         detail.key.sync_key
@@ -141,6 +149,8 @@ pub(super) async fn org_page(
             sync_key: (member.role >= MemberRole::Manager).then_some(detail.key.sync_key),
             command,
             sites,
+            time_zone: member.org.time_zone,
+            zones: zones(),
             warnings: match member.role {
                 MemberRole::Owner => warnings(t, &licence),
                 _ => Vec::new(),
@@ -188,6 +198,7 @@ pub(super) async fn rotate_form(
 
 pub(super) async fn rotate(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -195,8 +206,8 @@ pub(super) async fn rotate(
     let t = text(&headers);
     let asking = who.account.clone();
     let rotated = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Admin, "rotate the sync key")?;
-        site.rotate_key(Actor::Operator, &member.org.id.to_string())
+        let actor = acting(site, &asking, org, peer)?;
+        site.rotate_key(actor, &org.to_string())
     })
     .await;
     match rotated {
@@ -230,7 +241,7 @@ pub(super) async fn stores_page(
     let account = who.account.clone();
     let found = blocking(portal, move |site| {
         let member = site.membership(&account, org)?;
-        let stores = site.stores(Actor::Operator, &member.org.id.to_string())?;
+        let stores = site.stores(member.actor(None), &member.org.id.to_string())?;
         Ok((member, stores))
     })
     .await;
@@ -271,6 +282,7 @@ pub(super) struct NewStore {
 
 pub(super) async fn create_store(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path(org): Path<u64>,
@@ -279,8 +291,8 @@ pub(super) async fn create_store(
     let t = text(&headers);
     let asking = who.account.clone();
     let made = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Manager, "create stores")?;
-        site.create_store(Actor::Operator, &member.org.id.to_string(), &form.name)
+        let actor = acting(site, &asking, org, peer)?;
+        site.create_store(actor, &org.to_string(), &form.name)
     })
     .await;
     match made {
@@ -293,5 +305,32 @@ pub(super) async fn create_store(
             failure(t, &error)
         }
         Err(error) => stores_page(&portal, t, who, org, Some(error.to_string())).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct TimeZoneForm {
+    #[serde(default)]
+    time_zone: String,
+}
+
+pub(super) async fn set_time_zone(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    who: SignedIn,
+    headers: HeaderMap,
+    Path(org): Path<u64>,
+    Form(form): Form<TimeZoneForm>,
+) -> Response {
+    let t = text(&headers);
+    let asking = who.account.clone();
+    let set = blocking(&portal, move |site| {
+        let actor = acting(site, &asking, org, peer)?;
+        site.set_time_zone(actor, &org.to_string(), &form.time_zone)
+    })
+    .await;
+    match set {
+        Ok(_) => org_page(&portal, t, who, org, Some("time_zone_set")).await,
+        Err(error) => failure(t, &error),
     }
 }

@@ -126,7 +126,7 @@ pub(super) async fn login(
     }
     let asked = form.clone();
     match blocking(&portal, move |site| {
-        site.log_in(&asked.email, &asked.password, now_ms())
+        site.log_in(&asked.email, &asked.password, Some(peer.ip()), now_ms())
     })
     .await
     {

@@ -8,7 +8,10 @@ pub(super) struct SiteLine {
     pub(super) id: u32,
     pub(super) name: String,
     pub(super) stores: String,
+    /// How long ago, as a person says it ("3 min ago").
     pub(super) last_contact: String,
+    /// When exactly, in the organisation's time zone.
+    pub(super) last_contact_at: String,
     pub(super) health: &'static str,
     pub(super) behind: u64,
 }
@@ -20,17 +23,13 @@ pub(super) fn member_sites(
     org: u64,
 ) -> Result<(sitesync_service::Membership, Vec<SiteView>), ServiceError> {
     let member = site.membership(account, org)?;
-    let sites = site
-        .sites(Actor::Operator)?
-        .into_iter()
-        .filter(|s| s.row.org == member.org.id)
-        .collect();
+    let sites = site.sites(member.actor(None))?;
     Ok((member, sites))
 }
 
-pub(super) fn site_lines(t: &Text, sites: &[SiteView]) -> Vec<SiteLine> {
+pub(super) fn site_lines(t: &Text, sites: &[SiteView], zone: &str) -> Vec<SiteLine> {
     let now = now_ms();
-    sites.iter().map(|s| site_line(t, s, now)).collect()
+    sites.iter().map(|s| site_line(t, s, now, zone)).collect()
 }
 
 /// The sites table alone, which the organisation's page fetches again every two
@@ -57,7 +56,7 @@ pub(super) async fn sites_table(
             &SitesTable {
                 t,
                 id: member.org.id,
-                sites: site_lines(t, &sites),
+                sites: site_lines(t, &sites, &member.org.time_zone),
             },
         ),
         Err(error) => failure(t, &error),
@@ -65,7 +64,7 @@ pub(super) async fn sites_table(
 }
 
 /// A site as its organisation's pages show it.
-pub(super) fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
+pub(super) fn site_line(t: &Text, s: &SiteView, now: u64, zone: &str) -> SiteLine {
     SiteLine {
         id: s.row.id,
         name: s.row.name.clone(),
@@ -77,7 +76,11 @@ pub(super) fn site_line(t: &Text, s: &SiteView, now: u64) -> SiteLine {
         last_contact: s
             .row
             .last_contact
-            .map_or_else(|| t.s("never").to_string(), time::rfc3339),
+            .map_or_else(|| t.s("never").to_string(), |at| ago(t, at, now)),
+        last_contact_at: s
+            .row
+            .last_contact
+            .map_or_else(String::new, |at| local_time(at, zone)),
         health: health(s.row.revoked, s.row.last_contact, s.behind, now),
         behind: s.behind,
     }
@@ -152,7 +155,7 @@ pub(super) async fn site_page(
             org: member.org.name,
             revoked: view.row.revoked,
             all_stores: view.row.assignment.all_stores,
-            site: site_line(t, &view, now_ms()),
+            site: site_line(t, &view, now_ms(), &member.org.time_zone),
             stores,
             can_manage: member.role >= MemberRole::Manager,
             can_admin: member.role >= MemberRole::Admin,
@@ -173,6 +176,7 @@ pub(super) async fn site_page_of(
 
 pub(super) async fn assign(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
@@ -181,16 +185,15 @@ pub(super) async fn assign(
     let t = text(&headers);
     let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
-        let member = site.as_member(&asking, org, MemberRole::Manager, "assign stores to sites")?;
-        site.member_site(&asking, org, id)?;
+        let actor = acting(site, &asking, org, peer)?;
         let stores: Vec<String> = site
-            .stores(Actor::Operator, &member.org.id.to_string())?
+            .stores(actor, &org.to_string())?
             .into_iter()
             .filter(|s| form.contains_key(&format!("store_{}", s.id)))
             .map(|s| s.id.to_string())
             .collect();
         site.assign_site(
-            Actor::Operator,
+            actor,
             &id.to_string(),
             &stores,
             form.contains_key("all_stores"),
@@ -214,6 +217,7 @@ pub(super) struct Confirmation {
 
 pub(super) async fn revoke(
     State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
     headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
@@ -222,13 +226,9 @@ pub(super) async fn revoke(
     let t = text(&headers);
     let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
-        site.as_member(&asking, org, MemberRole::Admin, "revoke sites")?;
-        let (_, view) = site.member_site(&asking, org, id)?;
-        if form.name.trim() != view.row.name {
-            return Ok(false);
-        }
-        site.revoke_site(Actor::Operator, &id.to_string())?;
-        Ok(true)
+        let actor = acting(site, &asking, org, peer)?;
+        let revoked = site.revoke_site_named(actor, &id.to_string(), &form.name)?;
+        Ok(revoked.is_some())
     })
     .await;
     match done {

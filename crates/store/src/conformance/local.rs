@@ -132,6 +132,23 @@ pub fn site_ids_follow_the_rules(backend: &dyn Backend) {
     );
 }
 
+pub fn an_organisation_keeps_its_time_zone(backend: &dyn Backend) {
+    let (db, org, _, _) = primary(backend);
+    assert_eq!(
+        db.org_by_id(org).unwrap().time_zone,
+        "UTC",
+        "UTC unless set"
+    );
+    let set = db.set_time_zone(org, "Europe/Moscow").unwrap();
+    assert_eq!((set.id, set.time_zone.as_str()), (org, "Europe/Moscow"));
+    assert_eq!(db.org("Acme").unwrap().time_zone, "Europe/Moscow");
+    assert_eq!(db.orgs().unwrap()[0].time_zone, "Europe/Moscow");
+    assert!(matches!(
+        db.set_time_zone(org + 100, "UTC"),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 pub fn names_are_unique_without_regard_to_case(backend: &dyn Backend) {
     let (db, org, s1, _) = primary(backend);
     let taken = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Conflict(_)));

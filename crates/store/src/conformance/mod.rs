@@ -26,6 +26,7 @@ pub trait Backend {
 }
 
 mod accounts;
+mod audit;
 mod licence;
 mod local;
 mod pull;
@@ -33,6 +34,7 @@ mod push;
 mod restore;
 
 pub use accounts::*;
+pub use audit::*;
 pub use licence::*;
 pub use local::*;
 pub use pull::*;
@@ -78,6 +80,8 @@ fn confirm_assignment(db: &dyn PrimaryStorage, site: u32, version: u64) {
         at: 30,
         pull_cursor: None,
         applied_assignment: Some(version),
+        version: None,
+        error: None,
     }])
     .unwrap();
 }
@@ -118,8 +122,16 @@ macro_rules! conformance_suite {
             $crate::conformance::enrolment_keeps_the_site_limit_without_counting_revoked_sites(&$make);
         }
         #[test]
+        fn the_audit_log_pages_newest_first_and_keeps_organisations_apart() {
+            $crate::conformance::the_audit_log_pages_newest_first_and_keeps_organisations_apart(&$make);
+        }
+        #[test]
         fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back() {
             $crate::conformance::a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(&$make);
+        }
+        #[test]
+        fn an_organisation_keeps_its_time_zone() {
+            $crate::conformance::an_organisation_keeps_its_time_zone(&$make);
         }
         #[test]
         fn a_local_write_is_queued_once_and_readable() {
