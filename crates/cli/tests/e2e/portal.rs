@@ -1082,3 +1082,65 @@ fn the_audit_log_shows_who_did_what_from_where_in_the_portal_and_at_the_command_
         assert!(!everything.contains(password), "{everything}");
     }
 }
+
+#[test]
+fn a_sites_page_says_its_version_its_rejected_changes_and_the_last_error_it_had() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+    let key = key_on(&get(addr, &org, &owner).body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &[]);
+    till.sync();
+    // Offline, the till writes a price and cannot sync it.
+    primary.kill();
+    till.put("prices", "sneaked", r#"{"price":1}"#, None);
+    let failed = till.cli(&["sync"]);
+    assert!(!failed.success(), "{}", failed.describe());
+    primary
+        .cli(&["collection", "restrict", "prices", "--org", "Acme"])
+        .ok();
+    primary.set("listen", &addr.to_string()).ok();
+    primary.serve();
+    let report = till.sync();
+    assert_eq!(report["rejected"].as_u64(), Some(1), "{report}");
+
+    let site = format!("{org}/sites/{}", till.site_id);
+    let version = format!("sitesync {}", env!("CARGO_PKG_VERSION"));
+    let page = crate::harness::eventually("the till's report", Duration::from_secs(5), || {
+        let page = get(addr, &site, &viewer).body;
+        match page.contains(&version) && page.contains("Last error") {
+            true => Ok(page),
+            false => Err(page),
+        }
+    });
+    let row = |heading: &str| {
+        let start = page
+            .find(&format!("<th>{heading}</th><td>"))
+            .expect(heading);
+        page[start..]
+            .split("</td>")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("Rejected").contains("1 · newest:") && row("Rejected").contains("restricted"),
+        "{}",
+        row("Rejected")
+    );
+    let error = row("Last error");
+    assert!(
+        error.contains("cannot reach primary")
+            && error.contains(" · ")
+            && error.contains(" +00:00"),
+        "the till could not reach the primary, and said so when it could: {error}"
+    );
+    let table = get(addr, &format!("{org}/sites"), &viewer).body;
+    assert!(
+        table.contains(&format!("<td>{}</td>", env!("CARGO_PKG_VERSION"))),
+        "{table}"
+    );
+    assert!(table.contains("class=\"bad\""), "{table}");
+}
