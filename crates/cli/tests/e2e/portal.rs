@@ -893,6 +893,18 @@ fn an_organisation_is_made_in_its_time_zone_which_only_an_admin_changes() {
         "{}",
         refused.body
     );
+    let in_russian = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[FORM, ("Cookie", &owner), ("Accept-Language", "ru-RU,ru;q=0.9")],
+        Some(b"name=Acme&time_zone=Mars%2FOlympus"),
+    );
+    assert!(
+        in_russian.body.contains("«Mars/Olympus» — не часовой пояс"),
+        "{}",
+        in_russian.body
+    );
     let listed = primary.cli(&["org", "list"]);
     assert!(
         !listed.stdout.contains("Acme"),
