@@ -119,6 +119,15 @@ fn a_person_signs_up_creates_an_organisation_and_watches_a_site() {
     assert_eq!(flow(&primary, &shots, &["reset"])["reset"], true);
     let viewer = flow(&primary, &shots, &["viewer", &org]);
     assert_eq!(viewer["viewerRefused"], 403, "{viewer}");
+    let site = shop.site_id.to_string();
+    assert_eq!(flow(&primary, &shots, &["admin", &org, &site])["assigned"], true);
+    shop.sync();
+    let settings = shop.cli(&["settings", "show"]);
+    assert!(
+        settings.stdout.contains("North"),
+        "the store assigned in the browser reached the site: {}",
+        settings.describe()
+    );
     eprintln!("portal screenshots: {}", shots.display());
 }
 

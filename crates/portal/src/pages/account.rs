@@ -28,8 +28,8 @@ pub(super) async fn account_page(
                 .into_iter()
                 .map(|s| {
                     (
-                        time::rfc3339(s.started_at),
-                        time::rfc3339(s.seen_at),
+                        local_time(s.started_at, "UTC"),
+                        local_time(s.seen_at, "UTC"),
                         s.current,
                     )
                 })

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use sitesync_core::time;
 use sitesync_service::attempts::Subject;
 use sitesync_service::{
     Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site,
