@@ -27,6 +27,11 @@ impl Text {
         self.words.get(key).map_or(key, String::as_str)
     }
 
+    /// A role's name (`viewer`, …) in this language.
+    pub fn role<'a>(&'a self, role: &'a str) -> &'a str {
+        self.get(&format!("role_{role}")).unwrap_or(role)
+    }
+
     /// The words for `key`, if the catalogue has them.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.words.get(key).map(String::as_str)
