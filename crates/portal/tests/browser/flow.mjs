@@ -186,6 +186,15 @@ async function admin(page, org, site) {
   await russian.goto(org);
   await russian.getByRole("heading", { name: "Ключ синхронизации" }).waitFor();
   await shot(russian, "22-organisation-in-russian");
+  const phone = await (
+    await page.context().browser().newContext({ viewport: { width: 390, height: 844 }, isMobile: true })
+  ).newPage();
+  await phone.context().addCookies(await page.context().cookies());
+  await phone.goto(org);
+  await phone.getByTestId("site-row").first().waitFor();
+  const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 390) throw new Error(`the organisation's page is ${wide} px wide on a 390 px phone`);
+  await shot(phone, "23-organisation-on-a-phone");
   console.log(JSON.stringify({ assigned: true }));
 }
 
