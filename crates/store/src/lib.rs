@@ -287,6 +287,9 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage + AuditStorage {
     fn licence(&self, org: OrgId) -> Result<Licence, StoreError>;
     /// Replaces an organisation's licence, durably.
     fn set_licence(&self, org: OrgId, licence: &Licence) -> Result<(), StoreError>;
+    /// How many changes each site of an organisation had rejected, with the newest
+    /// rejection's reason; sites with none are absent.
+    fn rejections_by_site(&self, org: OrgId) -> Result<Vec<(SiteId, u64, String)>, StoreError>;
     /// Sets an organisation's time zone (an IANA name, checked by the caller).
     fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError>;
 

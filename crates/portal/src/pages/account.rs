@@ -28,8 +28,8 @@ pub(super) async fn account_page(
                 .into_iter()
                 .map(|s| {
                     (
-                        time::rfc3339(s.started_at),
-                        time::rfc3339(s.seen_at),
+                        local_time(s.started_at, "UTC"),
+                        local_time(s.seen_at, "UTC"),
                         s.current,
                     )
                 })
@@ -97,8 +97,14 @@ pub(super) async fn change_password(
     .await;
     match changed {
         Ok(()) => account_page(&portal, who, &headers, (Some("password_changed"), None)).await,
-        Err(error @ ServiceError::Input(_)) => {
-            account_page(&portal, who, &headers, (None, Some(error.to_string()))).await
+        Err(error) if error.kind() == ErrorKind::InvalidInput => {
+            account_page(
+                &portal,
+                who,
+                &headers,
+                (None, Some(say(text(&headers), &error))),
+            )
+            .await
         }
         Err(error) => failure(text(&headers), &error),
     }
