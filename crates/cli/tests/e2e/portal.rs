@@ -120,6 +120,26 @@ fn a_person_signs_up_creates_an_organisation_and_watches_a_site() {
     let viewer = flow(&primary, &shots, &["viewer", &org]);
     assert_eq!(viewer["viewerRefused"], 403, "{viewer}");
     let site = shop.site_id.to_string();
+    // A licence whose files module ends in a week: the Licences page warns of it.
+    let in_a_week = Command::new("date")
+        .args(["-u", "-d", "+7 days", "+%F"])
+        .output()
+        .expect("date runs");
+    let day = String::from_utf8_lossy(&in_a_week.stdout)
+        .trim()
+        .to_string();
+    let module = format!("files={day}");
+    let licence = [
+        "org",
+        "licence",
+        "Acme Pharmacies",
+        "--sites",
+        "5",
+        "--module",
+        &module,
+    ];
+    let licensed = primary.cli(&licence);
+    assert!(licensed.success(), "{}", licensed.describe());
     assert_eq!(
         flow(&primary, &shots, &["admin", &org, &site])["assigned"],
         true

@@ -181,6 +181,11 @@ async function admin(page, org, site) {
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByText("assigned stores to a site").first().waitFor();
   await shot(page, "21-audit-log");
+  await page.getByRole("link", { name: "Licences" }).click();
+  await page.getByRole("heading", { name: "Licences" }).waitFor();
+  await shot(page, "24-licences");
+  const licence = await page.locator("main").textContent();
+  if (!/Files ends after .* days left/.test(licence)) throw new Error(`no warning that Files ends: ${licence}`);
   const russian = await (await page.context().browser().newContext({ locale: "ru-RU" })).newPage();
   await russian.context().addCookies(await page.context().cookies());
   await russian.goto(org);
