@@ -40,11 +40,15 @@ pub enum AuditAction {
     PasswordReset,
     /// An organisation's time zone was set.
     TimeZoneSet,
+    /// An account's address was changed (by the link mailed to the new one).
+    EmailChanged,
+    /// An invitation not yet accepted was withdrawn.
+    InvitationWithdrawn,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::KeyRotated,
@@ -60,6 +64,8 @@ impl AuditAction {
         AuditAction::LimitChanged,
         AuditAction::PasswordReset,
         AuditAction::TimeZoneSet,
+        AuditAction::EmailChanged,
+        AuditAction::InvitationWithdrawn,
     ];
 
     /// Its name, as stored (`login`, `key_rotated`, …).
@@ -80,6 +86,8 @@ impl AuditAction {
             AuditAction::LimitChanged => "limit_changed",
             AuditAction::PasswordReset => "password_reset",
             AuditAction::TimeZoneSet => "time_zone_set",
+            AuditAction::EmailChanged => "email_changed",
+            AuditAction::InvitationWithdrawn => "invitation_withdrawn",
         }
     }
 
