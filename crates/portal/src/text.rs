@@ -41,7 +41,17 @@ fn catalogues() -> &'static [Text] {
     })
 }
 
-/// The words for a reader whose browser sent `accept_language`.
+/// The languages there are words for, as (tag, the language's name in itself), for
+/// an account to choose from.
+pub fn languages() -> Vec<(&'static str, &'static str)> {
+    catalogues()
+        .iter()
+        .map(|t| (t.lang, t.s("language_name")))
+        .collect()
+}
+
+/// The words for a reader whose browser sent `accept_language` (or whose account
+/// chose a language: its tag).
 pub fn for_reader(accept_language: Option<&str>) -> &'static Text {
     let all = catalogues();
     let wanted = accept_language
@@ -83,5 +93,6 @@ mod tests {
         assert_eq!(for_reader(Some("de-DE,de;q=0.9")).lang, "en");
         assert_eq!(for_reader(None).s("sign_in"), "Sign in");
         assert_eq!(for_reader(Some("ru")).s("sign_in"), "Войти");
+        assert_eq!(languages(), [("en", "English"), ("ru", "Русский")]);
     }
 }
