@@ -26,6 +26,16 @@ impl Text {
     pub fn s<'a>(&'a self, key: &'a str) -> &'a str {
         self.words.get(key).map_or(key, String::as_str)
     }
+
+    /// A role's name (`viewer`, …) in this language.
+    pub fn role<'a>(&'a self, role: &'a str) -> &'a str {
+        self.get(&format!("role_{role}")).unwrap_or(role)
+    }
+
+    /// The words for `key`, if the catalogue has them.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.words.get(key).map(String::as_str)
+    }
 }
 
 fn catalogues() -> &'static [Text] {
@@ -94,5 +104,50 @@ mod tests {
         assert_eq!(for_reader(None).s("sign_in"), "Sign in");
         assert_eq!(for_reader(Some("ru")).s("sign_in"), "Войти");
         assert_eq!(languages(), [("en", "English"), ("ru", "Русский")]);
+    }
+
+    #[test]
+    fn refusals_are_said_in_each_language_with_their_values() {
+        use sitesync_service::{
+            Refusal, ServiceError, check_email, check_password, check_time_zone,
+        };
+        let refused: Vec<ServiceError> = [
+            check_password("short", "a@b.org"),
+            check_password(&"x".repeat(300), "a@b.org"),
+            check_password("password1234", "a@b.org"),
+            check_email("not an address").map(|_| ()),
+            check_time_zone("Mars/Olympus").map(|_| ()),
+            Err(ServiceError::Refused(Refusal::new(
+                "current_password_wrong",
+                String::new(),
+            ))),
+            Err(ServiceError::Refused(
+                Refusal::new("email_same", String::new()).with("email", "a@b.org"),
+            )),
+            Err(ServiceError::Refused(Refusal::new(
+                "language_invalid",
+                String::new(),
+            ))),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+        assert_eq!(refused.len(), 8);
+        for text in catalogues() {
+            for error in &refused {
+                let ServiceError::Refused(refusal) = error else {
+                    panic!("not a refusal: {error:?}");
+                };
+                let words = text
+                    .get(&format!("err_{}", refusal.key))
+                    .unwrap_or_else(|| panic!("{} lacks err_{}", text.lang, refusal.key));
+                for (name, _) in &refusal.values {
+                    assert!(
+                        words.contains(&format!("{{{name}}}")),
+                        "{words} names {name}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::actor::Actor;
 use crate::config::{Registration, Running, SessionSettings};
-use crate::error::ServiceError;
+use crate::error::{Refusal, ServiceError};
 use crate::mail::Mail;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
 use crate::site::Site;
@@ -41,14 +41,17 @@ pub struct Session {
 pub fn check_password(password: &str, email: &str) -> Result<(), ServiceError> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD {
-        return Err(ServiceError::Input(format!(
+        let english = format!(
             "the password is {chars} characters long; use at least {MIN_PASSWORD} (a few words make a good one)"
-        )));
+        );
+        let refusal = Refusal::new("password_short", english).with("n", chars);
+        return Err(refusal.with("min", MIN_PASSWORD).into());
     }
     if chars > MAX_PASSWORD {
-        return Err(ServiceError::Input(format!(
-            "the password is {chars} characters long; use at most {MAX_PASSWORD}"
-        )));
+        let english =
+            format!("the password is {chars} characters long; use at most {MAX_PASSWORD}");
+        let refusal = Refusal::new("password_long", english).with("n", chars);
+        return Err(refusal.with("max", MAX_PASSWORD).into());
     }
     let strength = zxcvbn::zxcvbn(password, &[email]);
     if (strength.score() as u8) < 3 {
@@ -57,9 +60,10 @@ pub fn check_password(password: &str, email: &str) -> Result<(), ServiceError> {
             .and_then(|f| f.warning())
             .map(|w| format!(" ({w})"))
             .unwrap_or_default();
-        return Err(ServiceError::Input(format!(
+        let english = format!(
             "this password is too easy to guess{why}; choose another, such as a few unrelated words"
-        )));
+        );
+        return Err(Refusal::new("password_weak", english).into());
     }
     Ok(())
 }
@@ -77,9 +81,13 @@ pub fn check_email(email: &str) -> Result<String, ServiceError> {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     match fine {
         true => Ok(email.to_string()),
-        false => Err(ServiceError::Input(format!(
-            "{email:?} is not an e-mail address; write it like name@example.org"
-        ))),
+        false => {
+            let english =
+                format!("{email:?} is not an e-mail address; write it like name@example.org");
+            Err(Refusal::new("email_invalid", english)
+                .with("email", email)
+                .into())
+        }
     }
 }
 
@@ -184,9 +192,10 @@ impl Site {
             .ok_or(ServiceError::SessionEnded)?;
         match code_matches(current, &hash)? {
             true => Ok(()),
-            false => Err(ServiceError::Input(
-                "the current password is not right: nothing was changed".into(),
-            )),
+            false => {
+                let english = "the current password is not right: nothing was changed";
+                Err(Refusal::new("current_password_wrong", english.into()).into())
+            }
         }
     }
 
@@ -294,9 +303,8 @@ impl Site {
         }
         if !account.confirmed {
             failed(Some(account.id), "address not confirmed")?;
-            return Err(ServiceError::Input(
-                "confirm your address first: open the link in the mail sent to it".into(),
-            ));
+            let english = "confirm your address first: open the link in the mail sent to it";
+            return Err(Refusal::new("not_confirmed", english.into()).into());
         }
         let lifetime = self.session_settings().lifetime().ms();
         let (token, stored) = new_token(account.id, Purpose::Session, now_ms, lifetime)?;
@@ -607,10 +615,10 @@ impl Site {
             .filter(|(_, role)| *role == Role::Owner)
             .count();
         if owned >= account.org_limit as usize {
-            return Err(ServiceError::NotAllowed {
-                actor: account.email.clone(),
-                what: "own more organisations (ask the operator to raise the limit)",
-            });
+            let english = format!(
+                "you own {owned} organisations, as many as your account may; ask the operator to raise the limit"
+            );
+            return Err(Refusal::new("org_limit", english).with("n", owned).into());
         }
         let org = self.primary()?.create_org(name, now_ms)?;
         let org = self.primary()?.set_time_zone(org.id, &zone)?;

@@ -22,6 +22,10 @@ pub enum ServiceError {
     /// A collection name, record id, field or name that fails validation.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
+    /// A person's input refused, with what a portal needs to say why in the reader's
+    /// language; the English words are what the command line and the API show.
+    #[error("{0}")]
+    Refused(Refusal),
     /// Mail could not be sent: the mail server refused it or could not be reached, or
     /// the outbox folder could not be written.
     #[error("{0}")]
@@ -164,9 +168,51 @@ impl ServiceError {
             | ServiceError::SessionEnded => ErrorKind::Unauthorised,
             ServiceError::LinkExpired => ErrorKind::NotFound,
             ServiceError::MailNotSent(_) => ErrorKind::Unavailable,
+            ServiceError::Refused(_) => ErrorKind::InvalidInput,
             ServiceError::SiteConfig(_) => ErrorKind::Corrupt,
             ServiceError::Invariant(_) | ServiceError::Task(_) => ErrorKind::Internal,
         }
+    }
+}
+
+/// Why a person's input was refused, in words any language can say: a message key
+/// (the portal's catalogues hold `err_KEY`), the values the message names (`{name}` in
+/// it), and the English words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The message's key, without the `err_` prefix: `password_short`, …
+    pub key: &'static str,
+    /// The values it names, by placeholder.
+    pub values: Vec<(&'static str, String)>,
+    english: String,
+}
+
+impl Refusal {
+    /// A refusal `key`, said in English as `english`.
+    pub fn new(key: &'static str, english: String) -> Refusal {
+        Refusal {
+            key,
+            values: Vec::new(),
+            english,
+        }
+    }
+
+    /// The same, naming `value` as `{name}`.
+    pub fn with(mut self, name: &'static str, value: impl ToString) -> Refusal {
+        self.values.push((name, value.to_string()));
+        self
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.english)
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(refusal: Refusal) -> ServiceError {
+        ServiceError::Refused(refusal)
     }
 }
 

@@ -79,7 +79,7 @@ pub use actor::Actor;
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Registration, Role, SessionSettings, Span};
-pub use error::{ServiceError, config_kind, secret_kind, store_kind};
+pub use error::{Refusal, ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use mail::Mail;
 pub use members::{Invited, PendingInvitation};

@@ -8,7 +8,7 @@
 //! links, and tells the old address.
 
 use crate::accounts::{CONFIRM_FOR_MS, by_account, check_email, new_token_string};
-use crate::error::ServiceError;
+use crate::error::{Refusal, ServiceError};
 use crate::mail::Mail;
 use crate::secrets::token_hash;
 use crate::site::Site;
@@ -24,9 +24,10 @@ fn check_language(tag: &str) -> Result<String, ServiceError> {
         && !tag.starts_with('-');
     match fine {
         true => Ok(tag),
-        false => Err(ServiceError::Input(format!(
-            "{tag:?} is not a language; choose one the page offers"
-        ))),
+        false => {
+            let english = format!("{tag:?} is not a language; choose one the page offers");
+            Err(Refusal::new("language_invalid", english).into())
+        }
     }
 }
 
@@ -60,9 +61,10 @@ impl Site {
         self.check_current_password(&account, password)?;
         let email = check_email(email)?;
         if email.eq_ignore_ascii_case(&account.email) {
-            return Err(ServiceError::Input(format!(
-                "{email} is your address already: nothing was changed"
-            )));
+            let english = format!("{email} is your address already: nothing was changed");
+            return Err(Refusal::new("email_same", english)
+                .with("email", email)
+                .into());
         }
         let store = self.accounts_storage()?;
         if store.account_by_email(&email)?.is_some() {

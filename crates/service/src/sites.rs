@@ -8,7 +8,8 @@ use crate::site::Site;
 use sitesync_core::{Assignment, OrgId, SiteId};
 use sitesync_protocol::{EnrolRequest, EnrolResponse, OrgRef};
 use sitesync_store::{AuditAction, Org, Role, SiteRow};
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 
 /// A satellite as the list and `show` present it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub struct SiteView {
     pub stores: Vec<String>,
     /// Routed changes it has not pulled yet.
     pub behind: u64,
+    /// How many of its changes the primary rejected, and why the newest was.
+    pub rejected: (u64, Option<String>),
 }
 
 /// How recent a site's last contact must be for it to count as online: a serving
@@ -70,11 +73,18 @@ impl Site {
                 None
             }
         };
+        let mut rejected = HashMap::new();
         self.primary()?
             .sites()?
             .into_iter()
             .filter(|row| of.is_none_or(|org| row.org == org))
-            .map(|row| self.site_view(row))
+            .map(|row| {
+                let of_org = match rejected.entry(row.org) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(new) => new.insert(self.primary()?.rejections_by_site(row.org)?),
+                };
+                self.site_view(row, of_org)
+            })
             .collect()
     }
 
@@ -82,10 +92,20 @@ impl Site {
     pub fn show_site(&self, actor: Actor, site: &str) -> Result<SiteView, ServiceError> {
         let row = self.primary()?.site(site)?;
         actor.may_see_site(row.id, row.org)?;
-        self.site_view(row)
+        let rejected = self.primary()?.rejections_by_site(row.org)?;
+        self.site_view(row, &rejected)
     }
 
-    fn site_view(&self, row: SiteRow) -> Result<SiteView, ServiceError> {
+    /// A site's view, given its organisation's rejections by site.
+    fn site_view(
+        &self,
+        row: SiteRow,
+        rejected: &[(SiteId, u64, String)],
+    ) -> Result<SiteView, ServiceError> {
+        let rejected = rejected
+            .iter()
+            .find(|(site, _, _)| *site == row.id)
+            .map_or((0, None), |(_, count, why)| (*count, Some(why.clone())));
         let org = self.primary()?.org_by_id(row.org).map_err(must_exist)?;
         let stores = match row.assignment.all_stores {
             true => vec!["all".to_string()],
@@ -99,6 +119,7 @@ impl Site {
             organisation: org.name,
             stores,
             behind,
+            rejected,
         })
     }
 

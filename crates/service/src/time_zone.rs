@@ -4,7 +4,7 @@
 //! without one still knows every zone.
 
 use crate::actor::Actor;
-use crate::error::ServiceError;
+use crate::error::{Refusal, ServiceError};
 use crate::site::Site;
 use jiff::Timestamp;
 use jiff::tz::{self, TimeZone};
@@ -18,9 +18,12 @@ pub fn check_time_zone(name: &str) -> Result<String, ServiceError> {
         .ok()
         .and_then(|zone| zone.iana_name().map(str::to_string))
         .ok_or_else(|| {
-            ServiceError::Input(format!(
+            let english = format!(
                 "{name:?} is not a time zone; give an IANA name such as Europe/Moscow, Europe/London, America/New_York or UTC"
-            ))
+            );
+            Refusal::new("time_zone_invalid", english)
+                .with("zone", name)
+                .into()
         })
 }
 

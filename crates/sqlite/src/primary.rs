@@ -78,6 +78,21 @@ impl PrimaryStorage for SqliteStore {
         })
     }
 
+    fn rejections_by_site(&self, org: OrgId) -> Result<Vec<(SiteId, u64, String)>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.site, COUNT(*),
+                        (SELECT reason FROM rejections n WHERE n.org = ?1 AND n.site = r.site
+                          ORDER BY n.id DESC LIMIT 1)
+                   FROM rejections r WHERE r.org = ?1 GROUP BY r.site ORDER BY r.site",
+            )?;
+            let rows = stmt.query_map([sql(org)], |row| {
+                Ok((row.get(0)?, id(row.get(1)?), row.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError> {
         self.write(|tx| {
             tx.execute(

@@ -284,6 +284,9 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage + AuditStorage {
     fn org_by_id(&self, org: OrgId) -> Result<Org, StoreError>;
     /// Retires an organisation's sync key: the next generation is current.
     fn rotate_key(&self, org: OrgId) -> Result<Org, StoreError>;
+    /// How many changes each site of an organisation had rejected, with the newest
+    /// rejection's reason; sites with none are absent.
+    fn rejections_by_site(&self, org: OrgId) -> Result<Vec<(SiteId, u64, String)>, StoreError>;
     /// Sets an organisation's time zone (an IANA name, checked by the caller).
     fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError>;
 

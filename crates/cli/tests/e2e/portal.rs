@@ -121,6 +121,18 @@ fn a_person_signs_up_creates_an_organisation_and_watches_a_site() {
     assert_eq!(flow(&primary, &shots, &["reset"])["reset"], true);
     let viewer = flow(&primary, &shots, &["viewer", &org]);
     assert_eq!(viewer["viewerRefused"], 403, "{viewer}");
+    let site = shop.site_id.to_string();
+    assert_eq!(
+        flow(&primary, &shots, &["admin", &org, &site])["assigned"],
+        true
+    );
+    shop.sync();
+    let settings = shop.cli(&["settings", "show"]);
+    assert!(
+        settings.stdout.contains("North"),
+        "the store assigned in the browser reached the site: {}",
+        settings.describe()
+    );
     eprintln!("portal screenshots: {}", shots.display());
 }
 
@@ -895,6 +907,22 @@ fn an_organisation_is_made_in_its_time_zone_which_only_an_admin_changes() {
         "{}",
         refused.body
     );
+    let in_russian = http_with(
+        addr,
+        "POST",
+        "/orgs",
+        &[
+            FORM,
+            ("Cookie", &owner),
+            ("Accept-Language", "ru-RU,ru;q=0.9"),
+        ],
+        Some(b"name=Acme&time_zone=Mars%2FOlympus"),
+    );
+    assert!(
+        in_russian.body.contains("«Mars/Olympus» — не часовой пояс"),
+        "{}",
+        in_russian.body
+    );
     let listed = primary.cli(&["org", "list"]);
     assert!(
         !listed.stdout.contains("Acme"),
@@ -1083,4 +1111,66 @@ fn the_audit_log_shows_who_did_what_from_where_in_the_portal_and_at_the_command_
     for password in ["violet umbrella", "not the right one"] {
         assert!(!everything.contains(password), "{everything}");
     }
+}
+
+#[test]
+fn a_sites_page_says_its_version_its_rejected_changes_and_the_last_error_it_had() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+    let key = key_on(&get(addr, &org, &owner).body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &[]);
+    till.sync();
+    // Offline, the till writes a price and cannot sync it.
+    primary.kill();
+    till.put("prices", "sneaked", r#"{"price":1}"#, None);
+    let failed = till.cli(&["sync"]);
+    assert!(!failed.success(), "{}", failed.describe());
+    primary
+        .cli(&["collection", "restrict", "prices", "--org", "Acme"])
+        .ok();
+    primary.set("listen", &addr.to_string()).ok();
+    primary.serve();
+    let report = till.sync();
+    assert_eq!(report["rejected"].as_u64(), Some(1), "{report}");
+
+    let site = format!("{org}/sites/{}", till.site_id);
+    let version = format!("sitesync {}", env!("CARGO_PKG_VERSION"));
+    let page = crate::harness::eventually("the till's report", Duration::from_secs(5), || {
+        let page = get(addr, &site, &viewer).body;
+        match page.contains(&version) && page.contains("Last error") {
+            true => Ok(page),
+            false => Err(page),
+        }
+    });
+    let row = |heading: &str| {
+        let start = page
+            .find(&format!("<th>{heading}</th><td>"))
+            .expect(heading);
+        page[start..]
+            .split("</td>")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("Rejected").contains("1 · newest:") && row("Rejected").contains("restricted"),
+        "{}",
+        row("Rejected")
+    );
+    let error = row("Last error");
+    assert!(
+        error.contains("cannot reach primary")
+            && error.contains(" · ")
+            && error.contains(" +00:00"),
+        "the till could not reach the primary, and said so when it could: {error}"
+    );
+    let table = get(addr, &format!("{org}/sites"), &viewer).body;
+    assert!(
+        table.contains(&format!("<td>{}</td>", env!("CARGO_PKG_VERSION"))),
+        "{table}"
+    );
+    assert!(table.contains("class=\"bad\""), "{table}");
 }

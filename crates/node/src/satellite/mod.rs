@@ -65,6 +65,12 @@ impl Agent<Client> {
         let secret = node.site.dir.read_secret(&node.site.dir.site_key_path())?;
         let trust = config.primary_trust(&node.site.dir);
         let client = Client::new(&url, &trust)?.with_credential(config.site_id, &secret);
+        // An error of an earlier run not followed by a good round: the primary hears
+        // of it with the first pull.
+        let notes = node.site.satellite()?.sync_notes()?;
+        if let Some((error, at)) = notes.last_error.filter(|(_, at)| *at > notes.last_sync) {
+            client.note_error(at, &error);
+        }
         Ok(Agent::with_transport(node, client))
     }
 

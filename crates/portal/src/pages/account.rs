@@ -42,8 +42,8 @@ impl Shown {
     }
 
     /// Why `form` was refused.
-    fn refused(form: Refused, error: &ServiceError) -> Shown {
-        let why = Some(error.to_string());
+    fn refused(form: Refused, words: String) -> Shown {
+        let why = Some(words);
         match form {
             Refused::Password => Shown {
                 password_error: why,
@@ -73,8 +73,8 @@ pub(super) async fn account_page(portal: &Portal, who: SignedIn, shown: Shown) -
                 .into_iter()
                 .map(|s| {
                     (
-                        time::rfc3339(s.started_at),
-                        time::rfc3339(s.seen_at),
+                        local_time(s.started_at, "UTC"),
+                        local_time(s.seen_at, "UTC"),
                         s.current,
                     )
                 })
@@ -133,8 +133,8 @@ pub(super) async fn change_password(
     .await;
     match changed {
         Ok(()) => account_page(&portal, who, Shown::note("password_changed")).await,
-        Err(error @ ServiceError::Input(_)) => {
-            let shown = Shown::refused(Refused::Password, &error);
+        Err(error) if error.kind() == ErrorKind::InvalidInput => {
+            let shown = Shown::refused(Refused::Password, say(who.t, &error));
             account_page(&portal, who, shown).await
         }
         Err(error) => failure(who.t, &error),
@@ -164,7 +164,7 @@ pub(super) async fn ask_email_change(
     match asked {
         Ok(()) => account_page(&portal, who, Shown::note("email_change_sent")).await,
         Err(error) if error.kind() == ErrorKind::InvalidInput => {
-            let shown = Shown::refused(Refused::Email, &error);
+            let shown = Shown::refused(Refused::Email, say(who.t, &error));
             account_page(&portal, who, shown).await
         }
         Err(error) => failure(who.t, &error),
@@ -190,7 +190,7 @@ pub(super) async fn set_language(
         tag => match languages().into_iter().find(|(known, _)| *known == tag) {
             Some((known, _)) => Some(known),
             None => {
-                let words = who.t.s("language_unknown").to_string();
+                let words = who.t.s("err_language_invalid").to_string();
                 return message(who.t, StatusCode::BAD_REQUEST, "language", words, None);
             }
         },

@@ -19,10 +19,10 @@ struct AuditLine {
 }
 
 impl AuditLine {
-    fn of(entry: AuditEntry) -> AuditLine {
+    fn of(entry: AuditEntry, zone: &str) -> AuditLine {
         let audit = entry.audit;
         AuditLine {
-            when: time::rfc3339(audit.at),
+            when: local_time(audit.at, zone),
             who: audit.actor,
             from: audit.from.unwrap_or_default(),
             what: format!("audit_{}", audit.action.name()),
@@ -81,8 +81,11 @@ pub(super) async fn audit(
             t,
             nav: who.nav(Some(member.org.id)),
             id: member.org.id,
+            lines: entries
+                .into_iter()
+                .map(|entry| AuditLine::of(entry, &member.org.time_zone))
+                .collect(),
             org: member.org.name,
-            lines: entries.into_iter().map(AuditLine::of).collect(),
             older,
         },
     )

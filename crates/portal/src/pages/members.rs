@@ -113,7 +113,7 @@ pub(super) async fn change_members(
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
         }
-        Err(error) => members_page(portal, t, who, org, (None, Some(error.to_string()))).await,
+        Err(error) => members_page(portal, t, who, org, (None, Some(say(t, &error)))).await,
     }
 }
 
@@ -287,8 +287,8 @@ pub(super) async fn accept(
                 None => to.into_response(),
             }
         }
-        Err(error @ ServiceError::Input(_)) => {
-            invitation_page(&portal, &headers, token, Some(error.to_string())).await
+        Err(error) if error.kind() == ErrorKind::InvalidInput => {
+            invitation_page(&portal, &headers, token, Some(say(t, &error))).await
         }
         Err(error) => link_failure(t, "join_title", &error),
     }

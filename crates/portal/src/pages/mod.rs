@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use sitesync_core::time;
 use sitesync_service::attempts::Subject;
 use sitesync_service::{
     Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site,
@@ -342,6 +341,31 @@ fn shown_with(error: &Option<String>) -> StatusCode {
     }
 }
 
+/// Why a use-case failed, in the reader's language where the catalogue has the words,
+/// else in the service's English.
+fn say(t: &Text, error: &ServiceError) -> String {
+    let key = match error {
+        ServiceError::Refused(refusal) => format!("err_{}", refusal.key),
+        ServiceError::WrongLogin => "err_wrong_login".into(),
+        ServiceError::LinkExpired => "err_link_expired".into(),
+        ServiceError::SessionEnded => "err_session_ended".into(),
+        ServiceError::NotAllowed { .. } => "err_not_allowed".into(),
+        _ => return error.to_string(),
+    };
+    let Some(words) = t.get(&key) else {
+        return error.to_string();
+    };
+    match error {
+        ServiceError::Refused(refusal) => refusal
+            .values
+            .iter()
+            .fold(words.to_string(), |said, (name, value)| {
+                said.replace(&format!("{{{name}}}"), value)
+            }),
+        _ => words.to_string(),
+    }
+}
+
 /// A failed use-case as a page: its words, with the status its kind has.
 fn failure(t: &Text, error: &ServiceError) -> Response {
     let (status, _) = error.kind().http();
@@ -349,7 +373,7 @@ fn failure(t: &Text, error: &ServiceError) -> Response {
     let words = match status {
         StatusCode::NOT_FOUND => t.s("not_found").to_string(),
         s if s.is_server_error() => t.s("error_title").to_string(),
-        _ => error.to_string(),
+        _ => say(t, error),
     };
     message(t, status, "error_title", words, Some(("go_home", "/")))
 }

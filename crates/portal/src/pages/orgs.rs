@@ -70,7 +70,7 @@ pub(super) async fn create_org(
     .await
     {
         Ok(made) => Redirect::to(&format!("/orgs/{}", made.org.id)).into_response(),
-        Err(error) => orgs_page(&portal, t, who, Some(error.to_string())).await,
+        Err(error) => orgs_page(&portal, t, who, Some(say(t, &error))).await,
     }
 }
 
@@ -286,7 +286,7 @@ pub(super) async fn create_store(
         Err(error) if matches!(error.kind(), ErrorKind::Forbidden | ErrorKind::NotFound) => {
             failure(t, &error)
         }
-        Err(error) => stores_page(&portal, t, who, org, Some(error.to_string())).await,
+        Err(error) => stores_page(&portal, t, who, org, Some(say(t, &error))).await,
     }
 }
 

@@ -54,7 +54,7 @@ pub(super) async fn register(
         Err(error) => {
             let mut again = register_page(t);
             again.email = email;
-            again.error = Some(error.to_string());
+            again.error = Some(say(t, &error));
             page(StatusCode::BAD_REQUEST, &again)
         }
     }
@@ -133,7 +133,7 @@ pub(super) async fn login(
                 tracing::warn!(%peer, "failed sign-in");
                 portal.attempts.failed(&subjects, now);
             }
-            again.error = Some(error.to_string());
+            again.error = Some(say(t, &error));
             let (status, _) = error.kind().http();
             page(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED),
@@ -219,9 +219,9 @@ pub(super) async fn set_password(
             ),
         )
             .into_response(),
-        Err(error @ ServiceError::Input(_)) => {
+        Err(error) if error.kind() == ErrorKind::InvalidInput => {
             let mut again = new_password_page(t, &token);
-            again.error = Some(error.to_string());
+            again.error = Some(say(t, &error));
             page(StatusCode::BAD_REQUEST, &again)
         }
         Err(error) => failure(t, &error),

@@ -14,6 +14,13 @@ pub(super) struct SiteLine {
     pub(super) last_contact_at: String,
     pub(super) health: &'static str,
     pub(super) behind: u64,
+    /// How many of its changes were rejected, and why the newest was.
+    pub(super) rejected: u64,
+    pub(super) rejected_why: String,
+    /// The sitesync version it runs, if it said.
+    pub(super) version: String,
+    /// The last error it reported: what, and when (how long ago, and exactly).
+    pub(super) last_error: Option<(String, String, String)>,
 }
 
 /// An account's membership of an organisation, and the organisation's sites.
@@ -82,6 +89,14 @@ pub(super) fn site_line(t: &Text, s: &SiteView, now: u64, zone: &str) -> SiteLin
             .map_or_else(String::new, |at| local_time(at, zone)),
         health: health(s.row.revoked, s.row.last_contact, s.behind, now),
         behind: s.behind,
+        rejected: s.rejected.0,
+        rejected_why: s.rejected.1.clone().unwrap_or_default(),
+        version: s.row.version.clone().unwrap_or_default(),
+        last_error: s
+            .row
+            .last_error
+            .as_ref()
+            .map(|(at, what)| (what.clone(), ago(t, *at, now), local_time(*at, zone))),
     }
 }
 

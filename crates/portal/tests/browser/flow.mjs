@@ -8,8 +8,10 @@
 // organisation, read the sync key: printed as JSON on the last line), then `sites`
 // (sign in again, open the organisation, print "watching", and wait, without reloading,
 // for the site the test enrols meanwhile to appear "in sync"), `reset` (a forgotten
-// password, then "sign out everywhere else") and `viewer` (an invited viewer joins and
-// may not rotate the key). Each page visited is saved
+// password, then "sign out everywhere else"), `viewer` (an invited viewer joins and
+// may not rotate the key) and `admin` (the owner switches organisation, sets the time
+// zone, creates a store and assigns it to the site, reads the audit log, and sees the
+// organisation in Russian). Each page visited is saved
 // as a screenshot in SHOTS. Exits non-zero, saying why, when a step fails.
 
 import { chromium } from "playwright-core";
@@ -153,6 +155,49 @@ async function viewer(page, org) {
   console.log(JSON.stringify({ viewerRefused: refused.status() }));
 }
 
+// The owner's administration: the switcher, the time zone, a store assigned to the
+// site, the audit log, and the organisation's page in Russian.
+async function admin(page, org, site) {
+  await signIn(page, NEW_PASSWORD);
+  await page.goto(org);
+  await page.locator("details.switcher summary").click();
+  await page.locator("details.switcher").getByRole("link", { name: "Acme Pharmacies" }).waitFor();
+  await shot(page, "18-switcher");
+  await page.getByLabel("Time zone").fill("Europe/Moscow");
+  await page.getByRole("button", { name: "Set time zone" }).click();
+  await page.getByText("The time zone is set").waitFor();
+  await page.getByRole("link", { name: "Stores" }).first().click();
+  await page.getByLabel("Store name").fill("North");
+  await page.getByRole("button", { name: "Create store" }).click();
+  await page.getByRole("cell", { name: "North" }).waitFor();
+  await shot(page, "19-stores");
+  await page.goto(`${org}/sites/${site}`);
+  await page.getByLabel("North").check();
+  await page.getByRole("button", { name: "Save stores" }).click();
+  await page.getByText("The site's stores were saved").waitFor();
+  const contact = await page.getByRole("row", { name: /Last contact/ }).textContent();
+  if (!contact.includes("+03:00")) throw new Error(`the last contact is not in Moscow time: ${contact}`);
+  await shot(page, "20-site-assigned");
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByText("assigned stores to a site").first().waitFor();
+  await shot(page, "21-audit-log");
+  const russian = await (await page.context().browser().newContext({ locale: "ru-RU" })).newPage();
+  await russian.context().addCookies(await page.context().cookies());
+  await russian.goto(org);
+  await russian.getByRole("heading", { name: "Ключ синхронизации" }).waitFor();
+  await shot(russian, "22-organisation-in-russian");
+  const phone = await (
+    await page.context().browser().newContext({ viewport: { width: 390, height: 844 }, isMobile: true })
+  ).newPage();
+  await phone.context().addCookies(await page.context().cookies());
+  await phone.goto(org);
+  await phone.getByTestId("site-row").first().waitFor();
+  const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 390) throw new Error(`the organisation's page is ${wide} px wide on a 390 px phone`);
+  await shot(phone, "23-organisation-on-a-phone");
+  console.log(JSON.stringify({ assigned: true }));
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-background-networking"],
@@ -164,6 +209,7 @@ try {
   else if (phase === "sites") await sites(page, process.argv[3]);
   else if (phase === "reset") await reset(page);
   else if (phase === "viewer") await viewer(page, process.argv[3]);
+  else if (phase === "admin") await admin(page, process.argv[3], process.argv[4]);
   else throw new Error(`no phase ${phase}`);
 } catch (error) {
   console.error(`browser flow ${phase} failed: ${error.message}`);

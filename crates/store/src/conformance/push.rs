@@ -68,6 +68,12 @@ pub fn changes_outside_the_assignment_are_rejected_and_recorded(backend: &dyn Ba
     assert!(reasons[2].1.contains("stamped by site 3"), "{reasons:?}");
     assert!(reasons[3].1.contains("does not exist"), "{reasons:?}");
     assert_eq!(db.rejection_count(org, 0).unwrap(), 4);
+    assert_eq!(
+        db.rejections_by_site(org).unwrap(),
+        vec![(2, 4, reasons[3].1.to_string())],
+        "site 2 had four rejected, the newest for a store that does not exist"
+    );
+    assert_eq!(db.rejections_by_site(org + 1).unwrap(), vec![]);
     let rows = db.rejections(org, 10).unwrap();
     assert!(
         rows.iter().all(|r| r.fields.is_some()),
