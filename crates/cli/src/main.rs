@@ -496,7 +496,9 @@ enum SettingsCmd {
     /// Change a setting: primary-url, listen, name, auth-code, api-token; on the
     /// primary also public-url, registration, and how mail goes out: mail-from, smtp
     /// (HOST:PORT, or none for the outbox folder), smtp-security (starttls, tls, none),
-    /// smtp-user, smtp-password, smtp-ca (a PEM file).
+    /// smtp-user, smtp-password, smtp-ca (a PEM file); and how long the portal's
+    /// sessions last: session-idle (default 1h), session-lifetime (default 24h), each
+    /// like 30m, 2h or 1d.
     Set {
         /// The setting's name.
         key: String,

@@ -102,6 +102,7 @@ pub fn init_primary(
         primary_fingerprint: None,
         public_url: None,
         registration: None,
+        sessions: None,
         mail: None,
     };
     let primary_key = random_hex(32)?;
@@ -196,6 +197,7 @@ pub async fn init_satellite(
         },
         public_url: None,
         registration: None,
+        sessions: None,
         mail: None,
     };
     let site_config: &SiteConfig = &answer.config;

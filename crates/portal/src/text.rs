@@ -51,7 +51,17 @@ fn catalogues() -> &'static [Text] {
     })
 }
 
-/// The words for a reader whose browser sent `accept_language`.
+/// The languages there are words for, as (tag, the language's name in itself), for
+/// an account to choose from.
+pub fn languages() -> Vec<(&'static str, &'static str)> {
+    catalogues()
+        .iter()
+        .map(|t| (t.lang, t.s("language_name")))
+        .collect()
+}
+
+/// The words for a reader whose browser sent `accept_language` (or whose account
+/// chose a language: its tag).
 pub fn for_reader(accept_language: Option<&str>) -> &'static Text {
     let all = catalogues();
     let wanted = accept_language
@@ -93,22 +103,36 @@ mod tests {
         assert_eq!(for_reader(Some("de-DE,de;q=0.9")).lang, "en");
         assert_eq!(for_reader(None).s("sign_in"), "Sign in");
         assert_eq!(for_reader(Some("ru")).s("sign_in"), "Войти");
+        assert_eq!(languages(), [("en", "English"), ("ru", "Русский")]);
     }
 
     #[test]
     fn refusals_are_said_in_each_language_with_their_values() {
-        use sitesync_service::{ServiceError, check_email, check_password, check_time_zone};
+        use sitesync_service::{
+            Refusal, ServiceError, check_email, check_password, check_time_zone,
+        };
         let refused: Vec<ServiceError> = [
             check_password("short", "a@b.org"),
             check_password(&"x".repeat(300), "a@b.org"),
             check_password("password1234", "a@b.org"),
             check_email("not an address").map(|_| ()),
             check_time_zone("Mars/Olympus").map(|_| ()),
+            Err(ServiceError::Refused(Refusal::new(
+                "current_password_wrong",
+                String::new(),
+            ))),
+            Err(ServiceError::Refused(
+                Refusal::new("email_same", String::new()).with("email", "a@b.org"),
+            )),
+            Err(ServiceError::Refused(Refusal::new(
+                "language_invalid",
+                String::new(),
+            ))),
         ]
         .into_iter()
         .filter_map(Result::err)
         .collect();
-        assert_eq!(refused.len(), 5);
+        assert_eq!(refused.len(), 8);
         for text in catalogues() {
             for error in &refused {
                 let ServiceError::Refused(refusal) = error else {

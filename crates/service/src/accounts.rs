@@ -9,7 +9,7 @@
 //! says the rest); a wrong address and a wrong password are refused in the same words.
 
 use crate::actor::Actor;
-use crate::config::{Registration, Running};
+use crate::config::{Registration, Running, SessionSettings};
 use crate::error::{Refusal, ServiceError};
 use crate::mail::Mail;
 use crate::secrets::{code_hash, code_matches, random_hex, token_hash};
@@ -27,10 +27,6 @@ pub const MAX_PASSWORD: usize = 256;
 pub const CONFIRM_FOR_MS: u64 = 7 * 24 * 3_600_000;
 /// How long a password reset link works.
 pub const RESET_FOR_MS: u64 = 30 * 60_000;
-/// A session unused this long ends.
-pub const SESSION_IDLE_MS: u64 = 3_600_000;
-/// A session ends this long after it began, used or not.
-pub const SESSION_FOR_MS: u64 = 24 * 3_600_000;
 
 /// A browser's session: its token goes into the cookie, and is not kept here.
 #[derive(Debug, Clone)]
@@ -137,6 +133,20 @@ impl Site {
         Ok(primary)
     }
 
+    /// How long sessions last (`[sessions]` in `config.toml`, read when the site opened).
+    fn session_settings(&self) -> SessionSettings {
+        self.config.sessions.clone().unwrap_or_default()
+    }
+
+    /// Whether a session has neither sat unused for the idle timeout nor outlived its
+    /// lifetime at `now_ms`: both as configured now, so shortening them ends sessions
+    /// already begun.
+    fn going(&self, session: &Token, now_ms: u64) -> bool {
+        let settings = self.session_settings();
+        now_ms.saturating_sub(session.seen_at) < settings.idle().ms()
+            && now_ms.saturating_sub(session.created_at) < settings.lifetime().ms()
+    }
+
     /// Who may make an account in the portal (`registration` in `config.toml`).
     pub fn registration(&self) -> Registration {
         self.config.registration.unwrap_or_default()
@@ -152,15 +162,8 @@ impl Site {
         now_ms: u64,
     ) -> Result<(), ServiceError> {
         let account = self.session(token, now_ms)?;
+        self.check_current_password(&account, current)?;
         let store = self.accounts_storage()?;
-        let (_, hash) = store
-            .account_by_email(&account.email)?
-            .ok_or(ServiceError::SessionEnded)?;
-        if !code_matches(current, &hash)? {
-            return Err(ServiceError::Input(
-                "the current password is not right: nothing was changed".into(),
-            ));
-        }
         check_password(new, &account.email)?;
         store.set_password(account.id, &code_hash(new)?)?;
         store.drop_tokens(account.id, Purpose::Session, Some(&token_hash(token)))?;
@@ -175,6 +178,25 @@ impl Site {
             ),
         })
         .map(|_| ())
+    }
+
+    /// Refuses a change to `account` unless `current` is its password.
+    pub(crate) fn check_current_password(
+        &self,
+        account: &Account,
+        current: &str,
+    ) -> Result<(), ServiceError> {
+        let (_, hash) = self
+            .accounts_storage()?
+            .account_by_email(&account.email)?
+            .ok_or(ServiceError::SessionEnded)?;
+        match code_matches(current, &hash)? {
+            true => Ok(()),
+            false => {
+                let english = "the current password is not right: nothing was changed";
+                Err(Refusal::new("current_password_wrong", english.into()).into())
+            }
+        }
     }
 
     /// The portal's address, for links in mail: `public_url` in `config.toml`, or the
@@ -284,7 +306,8 @@ impl Site {
             let english = "confirm your address first: open the link in the mail sent to it";
             return Err(Refusal::new("not_confirmed", english.into()).into());
         }
-        let (token, stored) = new_token(account.id, Purpose::Session, now_ms, SESSION_FOR_MS)?;
+        let lifetime = self.session_settings().lifetime().ms();
+        let (token, stored) = new_token(account.id, Purpose::Session, now_ms, lifetime)?;
         store.put_token(&stored)?;
         tracing::info!(account = account.id, "logged in");
         let login = AuditAction::Login;
@@ -305,7 +328,7 @@ impl Site {
         let hash = token_hash(token);
         let session = store
             .token(&hash, Purpose::Session, now_ms)?
-            .filter(|s| now_ms.saturating_sub(s.seen_at) < SESSION_IDLE_MS)
+            .filter(|s| self.going(s, now_ms))
             .ok_or(ServiceError::SessionEnded)?;
         let account = store.account(session.account)?;
         if account.disabled {
@@ -331,7 +354,7 @@ impl Site {
         let going = store
             .tokens(account.id, Purpose::Session, now_ms)?
             .iter()
-            .filter(|s| s.hash != keep && now_ms.saturating_sub(s.seen_at) < SESSION_IDLE_MS)
+            .filter(|s| s.hash != keep && self.going(s, now_ms))
             .count();
         store.drop_tokens(account.id, Purpose::Session, Some(&keep))?;
         Ok(going as u64)
@@ -551,7 +574,7 @@ impl Membership {
 
 /// An entry about an account acting for itself (a sign-in, a password reset, a new
 /// organisation): `who` is its address (or the one typed, for a failed sign-in).
-fn by_account(
+pub(crate) fn by_account(
     who: &str,
     account: Option<AccountId>,
     from: Option<IpAddr>,
@@ -659,7 +682,7 @@ impl Site {
             .accounts_storage()?
             .tokens(account.id, Purpose::Session, now_ms)?
             .into_iter()
-            .filter(|s| now_ms.saturating_sub(s.seen_at) < SESSION_IDLE_MS)
+            .filter(|s| self.going(s, now_ms))
             .map(|s| SessionView {
                 started_at: s.created_at,
                 seen_at: s.seen_at,

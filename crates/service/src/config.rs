@@ -12,6 +12,7 @@
 //!   serve.json     while `serve` runs: its process id and the address it listens on
 //! ```
 
+pub use crate::span::Span;
 use serde::{Deserialize, Serialize};
 use sitesync_core::{OrgId, SiteId};
 use std::fs;
@@ -107,6 +108,46 @@ pub struct Config {
     /// Primary: how mail leaves (`[mail]`); into the outbox folder when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<MailSettings>,
+    /// Primary: how long the portal's sessions last (`[sessions]`); 1 hour unused and
+    /// 24 hours in all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionSettings>,
+}
+
+/// `[sessions]` in `config.toml`: when a signed-in browser must sign in again. Written
+/// as typed, `idle = "30m"`, `lifetime = "12h"` (`settings set session-idle 30m`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session unused this long ends (1 hour when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Span>,
+    /// A session ends this long after its sign-in, used or not (24 hours when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<Span>,
+}
+
+impl SessionSettings {
+    /// The idle timeout when none is set.
+    pub const IDLE: Span = Span::hours(1);
+    /// The lifetime when none is set.
+    pub const LIFETIME: Span = Span::hours(24);
+    /// The shortest either may be: a form takes minutes to fill in.
+    pub const LEAST: Span = Span::minutes(5);
+    /// The longest idle timeout.
+    pub const MOST_IDLE: Span = Span::days(7);
+    /// The longest lifetime.
+    pub const MOST_LIFETIME: Span = Span::days(90);
+
+    /// The idle timeout in force.
+    pub fn idle(&self) -> Span {
+        self.idle.unwrap_or(Self::IDLE)
+    }
+
+    /// The lifetime in force.
+    pub fn lifetime(&self) -> Span {
+        self.lifetime.unwrap_or(Self::LIFETIME)
+    }
 }
 
 /// `[mail]` in `config.toml`: the sender, and the SMTP server mail goes through (with

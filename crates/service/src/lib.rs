@@ -35,10 +35,14 @@
 //!     sessions, password resets, and the operator's account commands;
 //!   - `licences`: an organisation's licence (modules, site limit, expiry): shown,
 //!     changed by the operator, and [`Site::require_module`] for the modules' features;
-//!   - `members`: an organisation's members: invitations, roles, removal;
+//!   - `profile`: what an account says of itself: its address (changed by a link
+//!     mailed to the new one) and the language it reads the portal in;
+//!   - `members`: an organisation's members: invitations (pending ones listed and
+//!     withdrawn), roles, removal;
 //!   - `audit`: the audit log every administrative use-case writes to, and its pages;
 //!   - `mail`: e-mail from the primary (the outbox folder, or an SMTP server);
-//!   - `time_zone`: organisations' time zones, and times read in them.
+//!   - `time_zone`: organisations' time zones, and times read in them;
+//!   - `span`: lengths of time as typed (`30m`, `2h`, `1d`), for session timeouts.
 //!
 //! # Why the site lives here
 //!
@@ -61,12 +65,14 @@ mod licences;
 mod mail;
 mod members;
 mod orgs;
+mod profile;
 mod records;
 mod reports;
 pub mod secrets;
 mod settings;
 mod site;
 mod sites;
+mod span;
 mod status;
 mod stores;
 mod time_zone;
@@ -75,12 +81,12 @@ pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, 
 pub use actor::Actor;
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
-pub use config::{Config, DataDir, Registration, Role};
+pub use config::{Config, DataDir, Registration, Role, SessionSettings, Span};
 pub use error::{Refusal, ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use licences::LicenceView;
 pub use mail::Mail;
-pub use members::Invited;
+pub use members::{Invited, PendingInvitation};
 pub use orgs::{OrgDetail, OrgKey, OrgSummary};
 pub use records::{
     Changes, MAX_LIST, MAX_READ_WAIT, RecordRejection, RecordView, StoreChoice, view,

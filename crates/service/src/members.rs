@@ -29,6 +29,22 @@ pub struct Invited {
     pub has_account: bool,
 }
 
+/// An invitation not yet accepted, as the members page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitation {
+    /// What names it to withdraw it: the SHA-256 of its token (which the hash does not
+    /// give away, so it is no use to accept the invitation).
+    pub id: String,
+    /// The address invited.
+    pub email: String,
+    /// The role given on joining.
+    pub role: Role,
+    /// Who invited, by address (as it is now).
+    pub invited_by: String,
+    /// When its link stops working (ms since the epoch).
+    pub expires_at: u64,
+}
+
 fn role_named(name: &str) -> Result<Role, ServiceError> {
     Role::parse(name).ok_or_else(|| {
         ServiceError::Input(format!(
@@ -43,6 +59,56 @@ impl Site {
     pub fn members(&self, actor: Actor, org: OrgId) -> Result<Vec<(Account, Role)>, ServiceError> {
         actor.in_org(org, Role::Admin, "see the members")?;
         Ok(self.accounts_storage()?.members(org)?)
+    }
+
+    /// The invitations of an organisation not yet accepted and not expired, soonest to
+    /// expire first, for its admins and owners.
+    pub fn invitations(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        now_ms: u64,
+    ) -> Result<Vec<PendingInvitation>, ServiceError> {
+        actor.in_org(org, Role::Admin, "see the invitations")?;
+        let store = self.accounts_storage()?;
+        store
+            .invitations(org, now_ms)?
+            .into_iter()
+            .map(|i| {
+                Ok(PendingInvitation {
+                    invited_by: store.account(i.invited_by)?.email,
+                    id: i.hash,
+                    email: i.email,
+                    role: i.role,
+                    expires_at: i.expires_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Withdraws the pending invitation `id` of an organisation: its link stops working.
+    /// Admins withdraw invitations; only owners those that make owners.
+    pub fn withdraw_invitation(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<(), ServiceError> {
+        let pending = self
+            .invitations(actor, org, now_ms)?
+            .into_iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| StoreError::NotFound("there is no such invitation pending".into()))?;
+        if pending.role == Role::Owner {
+            actor.in_org(org, Role::Owner, "withdraw invitations of owners")?;
+        }
+        self.accounts_storage()?
+            .withdraw_invitation(org, id)?
+            .ok_or_else(|| StoreError::NotFound("there is no such invitation pending".into()))?;
+        tracing::info!(%actor, org, "invitation withdrawn");
+        let detail = format!("{} as {}", pending.email, pending.role.name());
+        self.audit(actor, Some(org), AuditAction::InvitationWithdrawn, detail)
     }
 
     /// Invites `email` to join an organisation as `role`: mails a single-use link. A

@@ -3,8 +3,8 @@
 
 use crate::actor::Actor;
 use crate::config::{
-    Config, DataDir, MailSettings, Registration, Role, SmtpSecurity, check_auth_code, check_listen,
-    check_primary_url,
+    Config, DataDir, MailSettings, Registration, Role, SessionSettings, SmtpSecurity, Span,
+    check_auth_code, check_listen, check_primary_url,
 };
 use crate::error::ServiceError;
 use crate::mail::{SMTP_PASSWORD, check_mailbox};
@@ -28,6 +28,8 @@ pub const KEYS: &[&str] = &[
     "smtp-user",
     "smtp-password",
     "smtp-ca",
+    "session-idle",
+    "session-lifetime",
 ];
 
 impl Site {
@@ -68,6 +70,9 @@ impl Site {
             let registration = format!("{:?}", self.registration()).to_lowercase();
             rows.push(("registration", registration));
             rows.extend(mail_rows(config.mail.clone().unwrap_or_default()));
+            let sessions = config.sessions.clone().unwrap_or_default();
+            rows.push(("session-idle", sessions.idle().to_string()));
+            rows.push(("session-lifetime", sessions.lifetime().to_string()));
         }
         rows.push(("auth-code", "set (stored hashed)".to_string()));
         rows.push(("api-token", "set (stored hashed)".to_string()));
@@ -101,6 +106,7 @@ pub fn set_setting(
         "mail-from" | "smtp" | "smtp-security" | "smtp-user" | "smtp-password" | "smtp-ca" => {
             change_mail(dir, &mut config, key, value)?
         }
+        "session-idle" | "session-lifetime" => change_sessions(&mut config, key, value)?,
         _ => change(&mut config, key, value)?,
     };
     dir.save(&config)?;
@@ -123,6 +129,8 @@ const SHOWN_IN_AUDIT: &[&str] = &[
     "mail-from",
     "smtp",
     "smtp-security",
+    "session-idle",
+    "session-lifetime",
 ];
 
 /// Notes a changed setting in the primary's audit log: the key, and the value only when
@@ -213,6 +221,48 @@ fn change(config: &mut Config, key: &str, value: &str) -> Result<String, Service
         }
     }
     Ok(message)
+}
+
+/// Sets how long the portal's sessions last: `session-idle` (a session unused this long
+/// ends) or `session-lifetime` (it ends this long after its sign-in), as `30m`, `2h`,
+/// `1d`. The idle timeout cannot be longer than the lifetime.
+fn change_sessions(config: &mut Config, key: &str, value: &str) -> Result<String, ServiceError> {
+    if config.role != Role::Primary {
+        return Err(ServiceError::Input(format!(
+            "{key} is the portal's, on the primary"
+        )));
+    }
+    let span = Span::parse(value).map_err(ServiceError::Input)?;
+    let mut sessions = config.sessions.clone().unwrap_or_default();
+    let (least, most) = (SessionSettings::LEAST, SessionSettings::MOST_LIFETIME);
+    match key {
+        "session-idle" => {
+            let most = SessionSettings::MOST_IDLE;
+            let what = "an idle timeout";
+            sessions.idle = Some(
+                span.within(what, least, most)
+                    .map_err(ServiceError::Input)?,
+            );
+        }
+        _ => {
+            let what = "a session lifetime";
+            sessions.lifetime = Some(
+                span.within(what, least, most)
+                    .map_err(ServiceError::Input)?,
+            );
+        }
+    }
+    if sessions.idle().ms() > sessions.lifetime().ms() {
+        return Err(ServiceError::Input(format!(
+            "the idle timeout ({}) cannot be longer than the session lifetime ({}): shorten it, or lengthen the lifetime first",
+            sessions.idle(),
+            sessions.lifetime()
+        )));
+    }
+    config.sessions = Some(sessions);
+    Ok(format!(
+        "{key} set to {span}; restart `sitesync serve` if it is running"
+    ))
 }
 
 /// The mail settings as `settings show` lists them: the password only as "set".

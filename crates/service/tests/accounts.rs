@@ -440,3 +440,282 @@ fn a_member_acts_only_in_its_organisation_as_far_as_its_role_goes_and_every_chan
         }
     }
 }
+
+#[test]
+fn an_address_changes_only_by_the_link_mailed_to_it_and_the_old_one_is_told() {
+    let f = common::primary();
+    let site = &f.site;
+    let ann = account_with_password(site, "ann@example.org");
+    account_with_password(site, "bob@example.org");
+    let here = site.log_in("ann@example.org", GOOD, None, NOW + 2).unwrap();
+    let there = site.log_in("ann@example.org", GOOD, None, NOW + 3).unwrap();
+
+    // The current password is asked for; the address must be one, and another.
+    let wrong = site
+        .ask_email_change(&here.token, ("ann@new.example", OTHER), NOW + 4)
+        .unwrap_err();
+    assert!(wrong.to_string().contains("not right"), "{wrong}");
+    let same = site.ask_email_change(&here.token, ("ANN@example.org", GOOD), NOW + 4);
+    assert!(same.unwrap_err().to_string().contains("already"));
+    let bad = site.ask_email_change(&here.token, ("nowhere", GOOD), NOW + 4);
+    assert_eq!(kind(bad), ErrorKind::InvalidInput);
+    assert!(mails(site, "ann@new.example").is_empty(), "nothing sent");
+
+    // A taken address answers the same; its owner is told, and no link goes out.
+    site.ask_email_change(&here.token, ("bob@example.org", GOOD), NOW + 5)
+        .unwrap();
+    let told = mails(site, "bob@example.org");
+    assert!(told.last().unwrap().contains("has an account already"));
+    assert!(!told.last().unwrap().contains("/email/"));
+
+    // A free one gets a link; until it is followed the old address stays.
+    site.ask_email_change(&here.token, ("ann@new.example", GOOD), NOW + 6)
+        .unwrap();
+    let change = link(site, "ann@new.example", "email");
+    assert_eq!(
+        site.session(&here.token, NOW + 7).unwrap().email,
+        "ann@example.org"
+    );
+    let from = Some("192.0.2.9".parse().unwrap());
+    let moved = site
+        .change_email(&change, Some(&here.token), from, NOW + 8)
+        .unwrap();
+    assert_eq!(
+        (moved.id, moved.email.as_str()),
+        (ann.id, "ann@new.example")
+    );
+    assert!(
+        site.session(&here.token, NOW + 9).is_ok(),
+        "this session goes on"
+    );
+    assert!(
+        site.session(&there.token, NOW + 9).is_err(),
+        "the other ended"
+    );
+    assert_eq!(
+        kind(site.change_email(&change, None, None, NOW + 9)),
+        ErrorKind::NotFound,
+        "single use"
+    );
+    let old = mails(site, "ann@example.org");
+    assert!(
+        old.last()
+            .unwrap()
+            .contains("was changed from ann@example.org to ann@new.example")
+    );
+    assert!(
+        site.log_in("ann@example.org", GOOD, None, NOW + 10)
+            .is_err()
+    );
+    site.log_in("ann@new.example", GOOD, None, NOW + 10)
+        .unwrap();
+    let log = site.audit_log(Actor::Operator, None, None, 5).unwrap();
+    let entry = log
+        .iter()
+        .find(|e| e.audit.action.name() == "email_changed")
+        .expect("audited");
+    assert_eq!(
+        (
+            entry.audit.account,
+            entry.audit.from.as_deref(),
+            entry.audit.detail.as_str()
+        ),
+        (
+            Some(ann.id),
+            Some("192.0.2.9"),
+            "ann@example.org to ann@new.example"
+        )
+    );
+
+    // An address that got an account between the asking and the link is refused.
+    site.ask_email_change(&here.token, ("cat@example.org", GOOD), NOW + 11)
+        .unwrap();
+    let late = link(site, "cat@example.org", "email");
+    site.register("cat@example.org", OTHER, NOW + 12).unwrap();
+    assert_eq!(
+        kind(site.change_email(&late, None, None, NOW + 13)),
+        ErrorKind::Taken
+    );
+    assert_eq!(
+        site.session(&here.token, NOW + 14).unwrap().email,
+        "ann@new.example"
+    );
+
+    // A link lasts 7 days.
+    site.ask_email_change(&here.token, ("ann@third.example", GOOD), NOW + 15)
+        .unwrap();
+    let stale = link(site, "ann@third.example", "email");
+    assert_eq!(
+        kind(site.change_email(&stale, None, None, NOW + 15 + 7 * 24 * HOUR)),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn an_account_keeps_the_language_it_chose() {
+    let f = common::primary();
+    let site = &f.site;
+    account_with_password(site, "ann@example.org");
+    let s = site.log_in("ann@example.org", GOOD, None, NOW + 2).unwrap();
+    assert_eq!(s.account.language, None, "the browser's at first");
+    let chosen = site.set_language(&s.token, Some("RU"), NOW + 3).unwrap();
+    assert_eq!(chosen.language.as_deref(), Some("ru"));
+    assert_eq!(
+        site.session(&s.token, NOW + 4).unwrap().language.as_deref(),
+        Some("ru")
+    );
+    assert_eq!(
+        kind(site.set_language(&s.token, Some("<script>"), NOW + 5)),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        site.set_language(&s.token, None, NOW + 6).unwrap().language,
+        None
+    );
+}
+
+#[test]
+fn sessions_last_as_long_as_config_toml_says_and_nonsense_is_refused() {
+    let f = common::primary();
+    account_with_password(&f.site, "ann@example.org");
+    let set = |key: &str, value: &str| {
+        sitesync_service::set_setting(&f.dir, Actor::Operator, (key, value), common::CODE)
+    };
+    for (key, bad, says) in [
+        ("session-idle", "soon", "like 30m, 2h or 1d"),
+        ("session-idle", "0m", "from 5m to 7d"),
+        ("session-idle", "30d", "from 5m to 7d"),
+        ("session-lifetime", "1000d", "from 5m to 90d"),
+        (
+            "session-idle",
+            "2d",
+            "cannot be longer than the session lifetime",
+        ),
+    ] {
+        let refused = set(key, bad).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{key} {bad}");
+        assert!(refused.to_string().contains(says), "{key} {bad}: {refused}");
+    }
+    set("session-idle", "30m").unwrap();
+    set("session-lifetime", "12h").unwrap();
+    let site = Site::open(f.dir.clone()).unwrap();
+    let shown = site.settings(Actor::Operator).unwrap();
+    for row in [("session-idle", "30m"), ("session-lifetime", "12h")] {
+        assert!(shown.contains(&(row.0.into(), row.1.into())), "{shown:?}");
+    }
+    let text = std::fs::read_to_string(f.dir.config_path()).unwrap();
+    assert!(
+        text.contains("[sessions]\nidle = \"30m\"\nlifetime = \"12h\""),
+        "{text}"
+    );
+
+    // Unused for 30 minutes a session ends; used every 29 it lives 12 hours.
+    let minute = 60_000;
+    let idle = site.log_in("ann@example.org", GOOD, None, NOW).unwrap();
+    assert!(site.session(&idle.token, NOW + 29 * minute).is_ok());
+    assert_eq!(
+        kind(site.session(&idle.token, NOW + 60 * minute)),
+        ErrorKind::Unauthorised
+    );
+    let busy = site.log_in("ann@example.org", GOOD, None, NOW).unwrap();
+    let mut t = NOW;
+    while t + 29 * minute < NOW + 12 * HOUR {
+        t += 29 * minute;
+        site.session(&busy.token, t).unwrap();
+    }
+    assert_eq!(
+        kind(site.session(&busy.token, NOW + 12 * HOUR)),
+        ErrorKind::Unauthorised
+    );
+    assert!(site.sessions(&idle.token, NOW + 60 * minute).is_err());
+}
+
+/// An account made with [`account_with_password`] and given `role` in Acme (id 1),
+/// acting there.
+fn acme_member(site: &Site, email: &str, role: &str) -> (sitesync_service::Account, Actor) {
+    let account = account_with_password(site, email);
+    site.grant(Actor::Operator, email, "Acme", role).unwrap();
+    let actor = site.membership(&account, 1).unwrap().actor(None);
+    (account, actor)
+}
+
+#[test]
+fn an_admin_sees_pending_invitations_and_withdraws_them() {
+    let f = common::primary();
+    let site = &f.site;
+    site.create_org(Actor::Operator, "Acme", NOW).unwrap();
+    let (_, owner) = acme_member(site, "ann@example.org", "owner");
+    let (vic, admin) = acme_member(site, "vic@example.org", "admin");
+    site.invite(owner, 1, ("boss@example.org", "owner"), NOW)
+        .unwrap();
+    site.invite(admin, 1, ("new@example.org", "viewer"), NOW + 1)
+        .unwrap();
+    site.invite(admin, 1, ("old@example.org", "viewer"), NOW - 8 * 24 * HOUR)
+        .unwrap();
+    let pending = site.invitations(admin, 1, NOW + 2).unwrap();
+    let seen: Vec<(&str, &str, &str)> = pending
+        .iter()
+        .map(|i| (i.email.as_str(), i.role.name(), i.invited_by.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("boss@example.org", "owner", "ann@example.org"),
+            ("new@example.org", "viewer", "vic@example.org"),
+        ],
+        "not the expired one"
+    );
+    assert_eq!(pending[1].expires_at, NOW + 1 + 7 * 24 * HOUR);
+
+    // An admin withdraws a viewer's invitation, not an owner's; its link stops working.
+    assert_eq!(
+        kind(site.withdraw_invitation(admin, 1, &pending[0].id, NOW + 3)),
+        ErrorKind::Forbidden
+    );
+    let link_token = link(site, "new@example.org", "invite");
+    site.withdraw_invitation(admin, 1, &pending[1].id, NOW + 3)
+        .unwrap();
+    assert_eq!(
+        kind(site.invitation(&link_token, NOW + 4)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(site.withdraw_invitation(admin, 1, &pending[1].id, NOW + 4)),
+        ErrorKind::NotFound
+    );
+    site.withdraw_invitation(owner, 1, &pending[0].id, NOW + 5)
+        .unwrap();
+    assert!(site.invitations(owner, 1, NOW + 6).unwrap().is_empty());
+    let log = site.audit_log(owner, Some("Acme"), None, 2).unwrap();
+    let newest: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| {
+            (
+                e.audit.action.name(),
+                e.audit.actor.as_str(),
+                e.audit.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        newest,
+        [
+            (
+                "invitation_withdrawn",
+                "ann@example.org",
+                "boss@example.org as owner"
+            ),
+            (
+                "invitation_withdrawn",
+                "vic@example.org",
+                "new@example.org as viewer"
+            ),
+        ]
+    );
+    let viewer = {
+        site.grant(Actor::Operator, "vic@example.org", "Acme", "viewer")
+            .unwrap();
+        site.membership(&vic, 1).unwrap().actor(None)
+    };
+    assert_eq!(kind(site.invitations(viewer, 1, NOW)), ErrorKind::Forbidden);
+}

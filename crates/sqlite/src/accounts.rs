@@ -4,13 +4,14 @@ use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sitesync_core::OrgId;
 use sitesync_store::{
-    Account, AccountId, AccountStorage, Invitation, Purpose, Role, StoreError, Token,
+    Account, AccountId, AccountStorage, EmailChange, Invitation, Purpose, Role, StoreError, Token,
 };
 
-const ACCOUNT: &str =
-    "SELECT id, email, confirmed, disabled, org_limit, created_at, password_hash FROM accounts";
+const ACCOUNT: &str = "SELECT id, email, confirmed, disabled, org_limit, created_at, language,
+    password_hash FROM accounts";
 const TOKEN: &str = "SELECT hash, account, purpose, created_at, seen_at, expires_at FROM tokens";
 const INVITATION: &str = "SELECT hash, org, email, role, invited_by, expires_at FROM invitations";
+const EMAIL_CHANGE: &str = "SELECT hash, account, email, expires_at FROM email_changes";
 
 fn invitation_row(row: &Row) -> rusqlite::Result<(Invitation, String)> {
     Ok((
@@ -40,6 +41,16 @@ fn account_row(row: &Row) -> rusqlite::Result<Account> {
         disabled: row.get(3)?,
         org_limit: row.get(4)?,
         created_at: id(row.get(5)?),
+        language: row.get(6)?,
+    })
+}
+
+fn email_change_row(row: &Row) -> rusqlite::Result<EmailChange> {
+    Ok(EmailChange {
+        hash: row.get(0)?,
+        account: id(row.get(1)?),
+        email: row.get(2)?,
+        expires_at: id(row.get(3)?),
     })
 }
 
@@ -112,7 +123,7 @@ impl AccountStorage for SqliteStore {
         self.read(|tx| {
             Ok(tx
                 .prepare_cached(&format!("{ACCOUNT} WHERE email = ?1"))?
-                .query_row([email], |row| Ok((account_row(row)?, row.get(6)?)))
+                .query_row([email], |row| Ok((account_row(row)?, row.get(7)?)))
                 .optional()?)
         })
     }
@@ -163,6 +174,68 @@ impl AccountStorage for SqliteStore {
                 .prepare_cached("UPDATE accounts SET org_limit = ?2 WHERE id = ?1")?
                 .execute(params![sql(account), limit])?;
             must_change(changed, account)
+        })
+    }
+
+    fn set_language(&self, account: AccountId, language: Option<&str>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE accounts SET language = ?2 WHERE id = ?1")?
+                .execute(params![sql(account), language])?;
+            must_change(changed, account)
+        })
+    }
+
+    fn set_email(&self, account: AccountId, email: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let taken: bool = tx
+                .prepare_cached("SELECT 1 FROM accounts WHERE email = ?1 AND id != ?2")?
+                .exists(params![email, sql(account)])?;
+            if taken {
+                return Err(StoreError::Conflict(format!(
+                    "an account with the address {email} exists already"
+                ))
+                .into());
+            }
+            let changed = tx
+                .prepare_cached("UPDATE accounts SET email = ?2 WHERE id = ?1")?
+                .execute(params![sql(account), email])?;
+            must_change(changed, account)?;
+            tx.prepare_cached("DELETE FROM email_changes WHERE account = ?1")?
+                .execute([sql(account)])?;
+            Ok(())
+        })
+    }
+
+    fn put_email_change(&self, change: &EmailChange) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO email_changes (hash, account, email, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                change.hash,
+                sql(change.account),
+                change.email,
+                sql(change.expires_at)
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn take_email_change(
+        &self,
+        hash: &str,
+        now_ms: u64,
+    ) -> Result<Option<EmailChange>, StoreError> {
+        self.write(|tx| {
+            let found = tx
+                .prepare_cached(&format!("{EMAIL_CHANGE} WHERE hash = ?1"))?
+                .query_row([hash], email_change_row)
+                .optional()?;
+            tx.prepare_cached("DELETE FROM email_changes WHERE hash = ?1")?
+                .execute([hash])?;
+            Ok(found.filter(|c| c.expires_at > now_ms))
         })
     }
 
@@ -291,12 +364,13 @@ impl AccountStorage for SqliteStore {
     fn members(&self, org: OrgId) -> Result<Vec<(Account, Role)>, StoreError> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT a.id, a.email, a.confirmed, a.disabled, a.org_limit, a.created_at, m.role
+                "SELECT a.id, a.email, a.confirmed, a.disabled, a.org_limit, a.created_at,
+                        a.language, m.role
                  FROM members m JOIN accounts a ON a.id = m.account
                  WHERE m.org = ?1 ORDER BY a.email",
             )?;
             let rows = stmt.query_map([sql(org)], |row| {
-                Ok((account_row(row)?, row.get::<_, String>(6)?))
+                Ok((account_row(row)?, row.get::<_, String>(7)?))
             })?;
             rows.map(|r| {
                 let (account, role) = r?;
@@ -353,6 +427,34 @@ impl AccountStorage for SqliteStore {
             tx.prepare_cached("DELETE FROM invitations WHERE hash = ?1")?
                 .execute([hash])?;
             Ok(found.filter(|i| i.expires_at > now_ms))
+        })
+    }
+
+    fn invitations(&self, org: OrgId, now_ms: u64) -> Result<Vec<Invitation>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "{INVITATION} WHERE org = ?1 AND expires_at > ?2 ORDER BY expires_at, email"
+            ))?;
+            let rows = stmt.query_map(params![sql(org), sql(now_ms)], invitation_row)?;
+            rows.map(|r| with_role(r?)).collect()
+        })
+    }
+
+    fn withdraw_invitation(
+        &self,
+        org: OrgId,
+        hash: &str,
+    ) -> Result<Option<Invitation>, StoreError> {
+        self.write(|tx| {
+            let found = tx
+                .prepare_cached(&format!("{INVITATION} WHERE hash = ?1 AND org = ?2"))?
+                .query_row(params![hash, sql(org)], invitation_row)
+                .optional()?
+                .map(with_role)
+                .transpose()?;
+            tx.prepare_cached("DELETE FROM invitations WHERE hash = ?1 AND org = ?2")?
+                .execute(params![hash, sql(org)])?;
+            Ok(found)
         })
     }
 }

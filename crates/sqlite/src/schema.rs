@@ -186,6 +186,19 @@ ALTER TABLE sites ADD COLUMN last_error_at INTEGER;
 ALTER TABLE sites ADD COLUMN last_error TEXT;
 ";
 
+/// Version 8: the language an account reads the portal in (NULL: its browser's), and
+/// the changes of address asked for, waiting for the link mailed to the new address.
+const VERSION_8: &str = "
+ALTER TABLE accounts ADD COLUMN language TEXT;   -- a catalogue's tag (en, ru); NULL: automatic
+CREATE TABLE email_changes (
+    hash       TEXT PRIMARY KEY,                  -- SHA-256 of the link's token; never the token
+    account    INTEGER NOT NULL REFERENCES accounts(id),
+    email      TEXT NOT NULL COLLATE NOCASE,      -- the new address
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX email_changes_by_account ON email_changes (account);
+";
+
 /// Brings the database up to the current schema.
 ///
 /// The version is read inside the writing transaction, so two processes opening a new
@@ -221,6 +234,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
         tx.execute_batch(VERSION_7)?;
         tx.pragma_update(None, "user_version", 7)?;
     }
+    if version < 8 {
+        tx.execute_batch(VERSION_8)?;
+        tx.pragma_update(None, "user_version", 8)?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -252,7 +269,7 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (7, ("no".into(), None, None)));
+        assert_eq!((version, row), (8, ("no".into(), None, None)));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct Account {
     pub org_limit: u32,
     /// When it was made (ms since the epoch).
     pub created_at: u64,
+    /// The language its portal pages are in (a catalogue's tag, `en`, `ru`); `None`:
+    /// the browser's (`Accept-Language`).
+    pub language: Option<String>,
 }
 
 /// What a member may do in an organisation, least first.
@@ -117,6 +120,20 @@ pub struct Invitation {
     pub expires_at: u64,
 }
 
+/// A change of an account's address asked for and not yet confirmed: the link mailed
+/// to the new address (its token only hashed) makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailChange {
+    /// The SHA-256 of the link's token, hex.
+    pub hash: String,
+    /// The account whose address changes.
+    pub account: AccountId,
+    /// The new address (the account keeps its old one until the link is followed).
+    pub email: String,
+    /// When it stops working (ms since the epoch).
+    pub expires_at: u64,
+}
+
 /// The accounts, memberships and tokens of the cloud account.
 pub trait AccountStorage: Send + Sync {
     /// Makes an account; a taken address (without regard to case) is a
@@ -149,6 +166,21 @@ pub trait AccountStorage: Send + Sync {
 
     /// Sets how many organisations an account may own.
     fn set_org_limit(&self, id: AccountId, limit: u32) -> Result<(), StoreError>;
+
+    /// Sets the language an account reads the portal in (`None`: its browser's).
+    fn set_language(&self, id: AccountId, language: Option<&str>) -> Result<(), StoreError>;
+
+    /// Gives an account another address; one another account has (without regard to
+    /// case) is a [`StoreError::Conflict`]. The account's other pending changes of
+    /// address end with it.
+    fn set_email(&self, id: AccountId, email: &str) -> Result<(), StoreError>;
+
+    /// Keeps a change of address asked for.
+    fn put_email_change(&self, change: &EmailChange) -> Result<(), StoreError>;
+
+    /// Spends a change of address: removes it and returns it, if it had not expired.
+    fn take_email_change(&self, hash: &str, now_ms: u64)
+    -> Result<Option<EmailChange>, StoreError>;
 
     /// Keeps a token.
     fn put_token(&self, token: &Token) -> Result<(), StoreError>;
@@ -205,4 +237,13 @@ pub trait AccountStorage: Send + Sync {
 
     /// Spends an invitation: removes it and returns it, if it had not expired.
     fn take_invitation(&self, hash: &str, now_ms: u64) -> Result<Option<Invitation>, StoreError>;
+
+    /// An organisation's invitations that have not expired at `now_ms` (nor been
+    /// accepted), soonest to expire first.
+    fn invitations(&self, org: OrgId, now_ms: u64) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Withdraws an invitation of `org` by the hash of its token: removes it and
+    /// returns it; `None` when `org` has no such invitation.
+    fn withdraw_invitation(&self, org: OrgId, hash: &str)
+    -> Result<Option<Invitation>, StoreError>;
 }

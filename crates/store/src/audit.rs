@@ -42,11 +42,15 @@ pub enum AuditAction {
     TimeZoneSet,
     /// The operator changed an organisation's licence.
     LicenceChanged,
+    /// An account's address was changed (by the link mailed to the new one).
+    EmailChanged,
+    /// An invitation not yet accepted was withdrawn.
+    InvitationWithdrawn,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::KeyRotated,
@@ -63,6 +67,8 @@ impl AuditAction {
         AuditAction::PasswordReset,
         AuditAction::TimeZoneSet,
         AuditAction::LicenceChanged,
+        AuditAction::EmailChanged,
+        AuditAction::InvitationWithdrawn,
     ];
 
     /// Its name, as stored (`login`, `key_rotated`, …).
@@ -84,6 +90,8 @@ impl AuditAction {
             AuditAction::PasswordReset => "password_reset",
             AuditAction::TimeZoneSet => "time_zone_set",
             AuditAction::LicenceChanged => "licence_changed",
+            AuditAction::EmailChanged => "email_changed",
+            AuditAction::InvitationWithdrawn => "invitation_withdrawn",
         }
     }
 

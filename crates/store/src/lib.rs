@@ -41,7 +41,9 @@ mod values;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use accounts::{Account, AccountId, AccountStorage, Invitation, Purpose, Role, Token};
+pub use accounts::{
+    Account, AccountId, AccountStorage, EmailChange, Invitation, Purpose, Role, Token,
+};
 pub use audit::{Audit, AuditAction, AuditEntry, AuditStorage};
 pub use error::StoreError;
 pub use prepare::{

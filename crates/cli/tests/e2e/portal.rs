@@ -3,6 +3,8 @@
 //! satellite enrolled by the sync key the browser read off the page. Screenshots of
 //! every page visited are saved under the test's temporary target folder, printed.
 
+mod account;
+
 use crate::harness::{Cluster, Node, http_with};
 use serde_json::Value;
 use std::path::PathBuf;

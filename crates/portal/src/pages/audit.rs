@@ -52,11 +52,10 @@ pub(super) struct Cursor {
 pub(super) async fn audit(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
     Query(cursor): Query<Cursor>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let account = who.account.clone();
     let found = blocking(&portal, move |site| {
         let member = site.membership(&account, org)?;

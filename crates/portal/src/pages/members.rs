@@ -11,9 +11,20 @@ struct MembersPage<'a> {
     id: u64,
     org: String,
     members: Vec<(u64, String, &'static str)>,
+    invitations: Vec<Pending>,
     roles: [&'static str; 4],
     note: Option<&'static str>,
     error: Option<String>,
+}
+
+/// A pending invitation as the members page lists it.
+struct Pending {
+    id: String,
+    email: String,
+    role: &'static str,
+    invited_by: String,
+    /// When its link stops working, in the organisation's time zone.
+    until: String,
 }
 
 pub(super) async fn members_page(
@@ -27,10 +38,22 @@ pub(super) async fn members_page(
     let found = blocking(portal, move |site| {
         let member = site.membership(&account, org)?;
         let members = site.members(member.actor(None), org)?;
-        Ok((member, members))
+        let invitations = site.invitations(member.actor(None), org, now_ms())?;
+        Ok((member, members, invitations))
     });
     match found.await {
-        Ok((member, members)) => {
+        Ok((member, members, invitations)) => {
+            let zone = &member.org.time_zone;
+            let invitations = invitations
+                .into_iter()
+                .map(|i| Pending {
+                    until: local_time(i.expires_at, zone),
+                    id: i.id,
+                    email: i.email,
+                    role: i.role.name(),
+                    invited_by: i.invited_by,
+                })
+                .collect();
             let status = shown_with(&error);
             page(
                 status,
@@ -43,6 +66,7 @@ pub(super) async fn members_page(
                         .into_iter()
                         .map(|(a, r)| (a.id, a.email, r.name()))
                         .collect(),
+                    invitations,
                     roles: MemberRole::ALL.map(MemberRole::name),
                     note,
                     error,
@@ -56,10 +80,9 @@ pub(super) async fn members_page(
 pub(super) async fn members(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    members_page(&portal, text(&headers), who, org, (None, None)).await
+    members_page(&portal, who.t, who, org, (None, None)).await
 }
 
 #[derive(Deserialize)]
@@ -75,11 +98,11 @@ pub(super) struct MemberForm {
 /// outright).
 pub(super) async fn change_members(
     portal: &Portal,
-    (who, peer, headers): (SignedIn, SocketAddr, &HeaderMap),
+    (who, peer): (SignedIn, SocketAddr),
     (org, note): (u64, &'static str),
     change: impl FnOnce(&Site, Actor) -> Result<(), ServiceError> + Send + 'static,
 ) -> Response {
-    let t = text(headers);
+    let t = who.t;
     let asking = who.account.clone();
     match blocking(portal, move |site| {
         change(site, acting(site, &asking, org, peer)?)
@@ -98,13 +121,12 @@ pub(super) async fn invite(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
     Form(form): Form<MemberForm>,
 ) -> Response {
     change_members(
         &portal,
-        (who, peer, &headers),
+        (who, peer),
         (org, "invited_note"),
         move |site, actor| site.invite(actor, org, (&form.email, &form.role), now_ms()),
     )
@@ -115,13 +137,12 @@ pub(super) async fn set_role(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
     Form(form): Form<MemberForm>,
 ) -> Response {
     change_members(
         &portal,
-        (who, peer, &headers),
+        (who, peer),
         (org, "member_changed"),
         move |site, actor| site.set_role(actor, org, member, &form.role),
     )
@@ -132,16 +153,45 @@ pub(super) async fn remove_member(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path((org, member)): Path<(u64, u64)>,
 ) -> Response {
     change_members(
         &portal,
-        (who, peer, &headers),
+        (who, peer),
         (org, "member_changed"),
         move |site, actor| site.remove_member(actor, org, member),
     )
     .await
+}
+
+pub(super) async fn withdraw_invitation(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    who: SignedIn,
+    Path((org, id)): Path<(u64, String)>,
+) -> Response {
+    change_members(
+        &portal,
+        (who, peer),
+        (org, "invitation_withdrawn_note"),
+        move |site, actor| site.withdraw_invitation(actor, org, &id, now_ms()),
+    )
+    .await
+}
+
+/// A link that no longer works (used, withdrawn or expired) says so; other failures
+/// as any page's.
+pub(super) fn link_failure(t: &Text, heading: &'static str, error: &ServiceError) -> Response {
+    match error {
+        ServiceError::LinkExpired => message(
+            t,
+            StatusCode::NOT_FOUND,
+            heading,
+            t.s("link_gone").into(),
+            Some(("go_home", "/")),
+        ),
+        error => failure(t, error),
+    }
 }
 
 #[derive(Template)]
@@ -165,8 +215,8 @@ pub(super) async fn invitation_page(
     token: String,
     error: Option<String>,
 ) -> Response {
-    let t = text(headers);
     let signed = maybe_signed_in(portal, headers).await;
+    let t = signed.as_ref().map_or_else(|| text(headers), |who| who.t);
     let asked = token.clone();
     match blocking(portal, move |site| site.invitation(&asked, now_ms())).await {
         Ok(invited) => {
@@ -187,7 +237,7 @@ pub(super) async fn invitation_page(
                 },
             )
         }
-        Err(error) => failure(t, &error),
+        Err(error) => link_failure(t, "join_title", &error),
     }
 }
 
@@ -212,8 +262,8 @@ pub(super) async fn accept(
     Path(token): Path<String>,
     Form(form): Form<NewPassword>,
 ) -> Response {
-    let t = text(&headers);
     let signed = maybe_signed_in(&portal, &headers).await;
+    let t = signed.as_ref().map_or_else(|| text(&headers), |who| who.t);
     let asked = token.clone();
     let joined = blocking(&portal, move |site| match signed {
         Some(who) => Ok((
@@ -240,6 +290,6 @@ pub(super) async fn accept(
         Err(error) if error.kind() == ErrorKind::InvalidInput => {
             invitation_page(&portal, &headers, token, Some(say(t, &error))).await
         }
-        Err(error) => failure(t, &error),
+        Err(error) => link_failure(t, "join_title", &error),
     }
 }

@@ -69,12 +69,22 @@ pub fn routes() -> Router<Portal> {
             post(members::remove_member),
         )
         .route(
+            "/orgs/{org}/invitations/{invitation}/withdraw",
+            post(members::withdraw_invitation),
+        )
+        .route(
             "/invite/{token}",
             get(members::invitation).post(members::accept),
         )
         .route("/account", get(account::account))
         .route("/account/end-others", post(account::end_others))
         .route("/account/password", post(account::change_password))
+        .route("/account/email", post(account::ask_email_change))
+        .route("/account/language", post(account::set_language))
+        .route(
+            "/email/{token}",
+            get(account::email_form).post(account::change_email),
+        )
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
         .route("/static/htmx.min.js", get(htmx))
@@ -132,20 +142,28 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServiceError::Task(e.to_string()))?
 }
 
-fn text(headers: &HeaderMap) -> &'static Text {
-    for_reader(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
+/// The words for a reader: in the language their account chose (`chosen`), else the
+/// one their browser asks for.
+fn text_for(chosen: Option<&str>, headers: &HeaderMap) -> &'static Text {
+    let asked = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    for_reader(chosen.or(asked))
 }
 
-/// The signed-in account, its session token and the organisations it belongs to; a
-/// reader who is not signed in (or whose session ended) is sent to sign in instead.
+/// The words for a reader who is not signed in: their browser's language.
+fn text(headers: &HeaderMap) -> &'static Text {
+    text_for(None, headers)
+}
+
+/// The signed-in account, its session token, the organisations it belongs to and the
+/// words it reads (its account's language, else its browser's); a reader who is not
+/// signed in (or whose session ended) is sent to sign in instead.
 pub(super) struct SignedIn {
     account: Account,
     token: String,
     orgs: Vec<(u64, String, MemberRole)>,
+    t: &'static Text,
 }
 
 impl SignedIn {
@@ -166,7 +184,7 @@ impl FromRequestParts<Portal> for SignedIn {
         let Some(token) = portal.session_token(&parts.headers) else {
             return Err(Redirect::to("/login").into_response());
         };
-        signed_in(portal, token).await.map_err(|_| {
+        signed_in(portal, token, &parts.headers).await.map_err(|_| {
             (
                 [(header::SET_COOKIE, portal.cookie(None))],
                 Redirect::to("/login"),
@@ -177,7 +195,11 @@ impl FromRequestParts<Portal> for SignedIn {
 }
 
 /// The reader of a session token, with the organisations they belong to.
-async fn signed_in(portal: &Portal, token: String) -> Result<SignedIn, ServiceError> {
+async fn signed_in(
+    portal: &Portal,
+    token: String,
+    headers: &HeaderMap,
+) -> Result<SignedIn, ServiceError> {
     let asked = token.clone();
     let (account, orgs) = blocking(portal, move |site| {
         let account = site.session(&asked, now_ms())?;
@@ -190,6 +212,7 @@ async fn signed_in(portal: &Portal, token: String) -> Result<SignedIn, ServiceEr
         .map(|(org, role)| (org.id, org.name, role))
         .collect();
     Ok(SignedIn {
+        t: text_for(account.language.as_deref(), headers),
         account,
         token,
         orgs,
@@ -198,7 +221,9 @@ async fn signed_in(portal: &Portal, token: String) -> Result<SignedIn, ServiceEr
 
 /// The signed-in reader, if the request carries a live session.
 async fn maybe_signed_in(portal: &Portal, headers: &HeaderMap) -> Option<SignedIn> {
-    signed_in(portal, portal.session_token(headers)?).await.ok()
+    signed_in(portal, portal.session_token(headers)?, headers)
+        .await
+        .ok()
 }
 
 /// The signed-in `account` acting in organisation `org`, its request from `from`: the
@@ -252,6 +277,15 @@ struct FormPage<'a> {
 }
 
 impl<'a> FormPage<'a> {
+    /// The page of a mailed link: one button that does what the link is for (a GET
+    /// changes nothing).
+    fn link_button(t: &'a Text, heading: &'static str, action: &str, button: &'static str) -> Self {
+        let mut form = FormPage::new(t, heading, action, button);
+        form.ask_email = false;
+        form.password_label = None;
+        form
+    }
+
     fn new(t: &'a Text, heading: &'static str, action: &str, button: &'static str) -> Self {
         FormPage {
             t,

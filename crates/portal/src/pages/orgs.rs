@@ -44,12 +44,8 @@ pub(super) async fn orgs_page(
     }
 }
 
-pub(super) async fn orgs(
-    State(portal): State<Portal>,
-    who: SignedIn,
-    headers: HeaderMap,
-) -> Response {
-    orgs_page(&portal, text(&headers), who, None).await
+pub(super) async fn orgs(State(portal): State<Portal>, who: SignedIn) -> Response {
+    orgs_page(&portal, who.t, who, None).await
 }
 
 #[derive(Deserialize)]
@@ -64,10 +60,9 @@ pub(super) async fn create_org(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Form(form): Form<NewOrg>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let owner = who.account.clone();
     match blocking(&portal, move |site| {
         let asked = (form.name.as_str(), form.time_zone.as_str());
@@ -103,10 +98,9 @@ struct OrgPage<'a> {
 pub(super) async fn org(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    org_page(&portal, text(&headers), who, org, None).await
+    org_page(&portal, who.t, who, org, None).await
 }
 
 /// An organisation's page: its sync key, the command that enrols a site, its sites.
@@ -172,10 +166,9 @@ struct RotatePage<'a> {
 pub(super) async fn rotate_form(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let account = who.account.clone();
     let what = "rotate the sync key";
     match blocking(&portal, move |site| {
@@ -200,10 +193,9 @@ pub(super) async fn rotate(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let asking = who.account.clone();
     let rotated = blocking(&portal, move |site| {
         let actor = acting(site, &asking, org, peer)?;
@@ -268,10 +260,9 @@ pub(super) async fn stores_page(
 pub(super) async fn stores(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    stores_page(&portal, text(&headers), who, org, None).await
+    stores_page(&portal, who.t, who, org, None).await
 }
 
 #[derive(Deserialize)]
@@ -284,11 +275,10 @@ pub(super) async fn create_store(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
     Form(form): Form<NewStore>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let asking = who.account.clone();
     let made = blocking(&portal, move |site| {
         let actor = acting(site, &asking, org, peer)?;
@@ -318,11 +308,10 @@ pub(super) async fn set_time_zone(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
     Form(form): Form<TimeZoneForm>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let asking = who.account.clone();
     let set = blocking(&portal, move |site| {
         let actor = acting(site, &asking, org, peer)?;

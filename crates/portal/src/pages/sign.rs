@@ -61,15 +61,8 @@ pub(super) async fn register(
 }
 
 pub(super) async fn confirm_form(headers: HeaderMap, Path(token): Path<String>) -> Response {
-    let t = text(&headers);
-    let mut form = FormPage::new(
-        t,
-        "confirm_title",
-        &format!("/confirm/{token}"),
-        "confirm_button",
-    );
-    form.ask_email = false;
-    form.password_label = None;
+    let action = format!("/confirm/{token}");
+    let form = FormPage::link_button(text(&headers), "confirm_title", &action, "confirm_button");
     page(StatusCode::OK, &form)
 }
 

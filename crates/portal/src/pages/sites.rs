@@ -52,10 +52,9 @@ struct SitesTable<'a> {
 pub(super) async fn sites_table(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(org): Path<u64>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let account = who.account.clone();
     match blocking(&portal, move |site| member_sites(site, &account, org)).await {
         Ok((member, sites)) => page(
@@ -183,21 +182,19 @@ pub(super) async fn site_page(
 pub(super) async fn site_page_of(
     State(portal): State<Portal>,
     who: SignedIn,
-    headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
 ) -> Response {
-    site_page(&portal, text(&headers), who, (org, id), (None, None)).await
+    site_page(&portal, who.t, who, (org, id), (None, None)).await
 }
 
 pub(super) async fn assign(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
         let actor = acting(site, &asking, org, peer)?;
@@ -234,11 +231,10 @@ pub(super) async fn revoke(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     who: SignedIn,
-    headers: HeaderMap,
     Path((org, id)): Path<(u64, u32)>,
     Form(form): Form<Confirmation>,
 ) -> Response {
-    let t = text(&headers);
+    let t = who.t;
     let asking = who.account.clone();
     let done = blocking(&portal, move |site| {
         let actor = acting(site, &asking, org, peer)?;

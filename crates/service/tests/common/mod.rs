@@ -34,6 +34,7 @@ fn config(role: Role, site_id: u32) -> Config {
         primary_fingerprint: None,
         public_url: Some("https://sync.example.org".into()),
         registration: None,
+        sessions: None,
         mail: None,
     }
 }

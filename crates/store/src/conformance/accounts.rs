@@ -167,3 +167,93 @@ pub fn accounts_are_unique_by_address_and_their_tokens_are_single_use(backend: &
         "kept on reopening"
     );
 }
+
+pub fn an_address_changes_by_its_link_and_invitations_are_listed_and_withdrawn(
+    backend: &dyn Backend,
+) {
+    let db = backend.primary("p");
+    let ann = db.create_account("ann@example.org", "h", true, 5).unwrap();
+    let bob = db.create_account("bob@example.org", "h", true, 5).unwrap();
+    assert_eq!(ann.language, None, "the browser's language at first");
+    db.set_language(ann.id, Some("ru")).unwrap();
+    assert_eq!(db.account(ann.id).unwrap().language.as_deref(), Some("ru"));
+    db.set_language(ann.id, None).unwrap();
+    assert_eq!(db.account(ann.id).unwrap().language, None);
+
+    // A change of address waits for its link, which works once, before it expires.
+    let change = |hash: &str, email: &str| crate::EmailChange {
+        hash: hash.into(),
+        account: ann.id,
+        email: email.into(),
+        expires_at: 100,
+    };
+    db.put_email_change(&change("c1", "ann@new.example"))
+        .unwrap();
+    db.put_email_change(&change("c2", "ann@other.example"))
+        .unwrap();
+    db.put_email_change(&change("c3", "ann@late.example"))
+        .unwrap();
+    assert_eq!(db.account(ann.id).unwrap().email, "ann@example.org");
+    assert!(
+        db.take_email_change("c3", 100).unwrap().is_none(),
+        "expired"
+    );
+    assert_eq!(
+        db.take_email_change("c1", 50).unwrap(),
+        Some(change("c1", "ann@new.example"))
+    );
+    assert!(db.take_email_change("c1", 50).unwrap().is_none(), "spent");
+    let taken = db.set_email(ann.id, "BOB@example.org");
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    db.set_email(ann.id, "ann@new.example").unwrap();
+    assert!(db.account_by_email("ann@example.org").unwrap().is_none());
+    assert_eq!(
+        db.account_by_email("ANN@new.example")
+            .unwrap()
+            .unwrap()
+            .0
+            .id,
+        ann.id
+    );
+    db.set_email(ann.id, "Ann@New.example").unwrap();
+    assert!(
+        db.take_email_change("c2", 50).unwrap().is_none(),
+        "a new address ends the other changes asked for"
+    );
+
+    // Invitations not accepted nor expired are listed, and withdrawn only in their
+    // organisation.
+    let acme = db.create_org("Acme", 1).unwrap().id;
+    let other = db.create_org("Other", 1).unwrap().id;
+    let invitation = |hash: &str, org, email: &str, expires_at| crate::Invitation {
+        hash: hash.into(),
+        org,
+        email: email.into(),
+        role: Role::Viewer,
+        invited_by: bob.id,
+        expires_at,
+    };
+    for i in [
+        invitation("i1", acme, "cat@example.org", 300),
+        invitation("i2", acme, "dan@example.org", 200),
+        invitation("i3", acme, "eve@example.org", 50),
+        invitation("i4", other, "fay@example.org", 300),
+    ] {
+        db.put_invitation(&i).unwrap();
+    }
+    let listed: Vec<String> = db
+        .invitations(acme, 60)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.hash)
+        .collect();
+    assert_eq!(listed, ["i2", "i1"], "soonest to expire first");
+    assert!(db.withdraw_invitation(acme, "i4").unwrap().is_none());
+    assert!(db.invitation("i4", 60).unwrap().is_some(), "not Acme's");
+    assert_eq!(
+        db.withdraw_invitation(acme, "i1").unwrap(),
+        Some(invitation("i1", acme, "cat@example.org", 300))
+    );
+    assert!(db.invitation("i1", 60).unwrap().is_none(), "withdrawn");
+    assert_eq!(db.invitations(acme, 60).unwrap().len(), 1);
+}

@@ -122,6 +122,10 @@ macro_rules! conformance_suite {
             $crate::conformance::enrolment_keeps_the_site_limit_without_counting_revoked_sites(&$make);
         }
         #[test]
+        fn an_address_changes_by_its_link_and_invitations_are_listed_and_withdrawn() {
+            $crate::conformance::an_address_changes_by_its_link_and_invitations_are_listed_and_withdrawn(&$make);
+        }
+        #[test]
         fn the_audit_log_pages_newest_first_and_keeps_organisations_apart() {
             $crate::conformance::the_audit_log_pages_newest_first_and_keeps_organisations_apart(&$make);
         }
