@@ -1267,3 +1267,65 @@ fn a_sites_page_says_its_version_its_rejected_changes_and_the_last_error_it_had(
     );
     assert!(table.contains("class=\"bad\""), "{table}");
 }
+
+/// Runs `update` on the primary's database with `?1` = `minutes` in ms: times moved
+/// back, as if that long had passed.
+fn backdate(primary: &Node, update: &str, minutes: i64) {
+    let db = rusqlite::Connection::open(primary.data.join("sitesync.db")).expect("the database");
+    db.execute(update, [minutes * 60_000])
+        .expect("times moved back");
+}
+
+/// Makes every site of the primary look quiet for `minutes` more.
+fn quiet_for(primary: &Node, minutes: i64) {
+    let update = "UPDATE sites SET last_contact = last_contact - ?1 WHERE last_contact IS NOT NULL";
+    backdate(primary, update, minutes);
+}
+
+#[test]
+fn when_a_quiet_site_is_stale_or_lost_is_the_operators_choice() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, _, org) = acme_with_a_viewer(&primary);
+    let key = key_on(&get(addr, &org, &owner).body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &[]);
+    till.sync();
+    let health = |owner: &str| {
+        let page = get(addr, &format!("{org}/sites"), owner).body;
+        let start = page.find("class=\"health ").expect("a health cell") + 14;
+        page[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    crate::harness::eventually(
+        "the till's contact",
+        Duration::from_secs(5),
+        || match health(&owner).as_str() {
+            "in_sync" => Ok(()),
+            other => Err(other.to_string()),
+        },
+    );
+    quiet_for(&primary, 10);
+    assert_eq!(health(&owner), "late", "ten minutes quiet, by default");
+
+    let refused = primary.set("site-stale-after", "soon").fails();
+    assert!(refused.contains("like 30m"), "{refused}");
+    let backwards = primary.set("site-lost-after", "12h").fails();
+    assert!(backwards.contains("stale"), "{backwards}");
+    primary.set("site-stale-after", "5m").ok();
+    let shown = primary.cli(&["settings", "show"]);
+    assert!(shown.stdout.contains("5m"), "{}", shown.describe());
+    primary.stop();
+    primary.set("listen", &addr.to_string()).ok();
+    primary.serve();
+    assert_eq!(health(&owner), "stale", "quiet for longer than 5m");
+    primary.set("site-lost-after", "8m").ok();
+    primary.stop();
+    primary.set("listen", &addr.to_string()).ok();
+    primary.serve();
+    assert_eq!(health(&owner), "lost", "quiet for longer than 8m");
+}

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sitesync_service::attempts::Subject;
 use sitesync_service::{
     Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site,
-    SiteView, local_time,
+    SiteHealth, SiteView, local_time,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -124,7 +124,8 @@ pub(super) async fn org_page(
         Ok(found) => found,
         Err(error) => return failure(t, &error),
     };
-    let sites = site_lines(t, &sites, &member.org.time_zone);
+    let thresholds = portal.site.site_health();
+    let sites = site_lines(t, &sites, &member.org.time_zone, &thresholds);
     let command = format!(
         "sitesync init satellite --primary {base} --sync-key {}",
         detail.key.sync_key
