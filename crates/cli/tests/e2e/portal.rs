@@ -1329,3 +1329,40 @@ fn when_a_quiet_site_is_stale_or_lost_is_the_operators_choice() {
     primary.serve();
     assert_eq!(health(&owner), "lost", "quiet for longer than 8m");
 }
+
+#[test]
+fn a_self_signed_primarys_enrolment_command_pins_its_certificate_and_enrols_a_site() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary_with(&["--self-signed"], &[]);
+    let fingerprint = primary.tls_fingerprint.clone().expect("a fingerprint");
+    let owner = signed_up(&primary, "owner@example.org");
+    assert!(owner.starts_with("__Host-session="), "{owner}");
+    let made = post(primary.addr(), "/orgs", &owner, b"name=Acme");
+    let org = made.headers("location")[0].to_string();
+    let page = get(primary.addr(), &org, &owner).body;
+    let start = page
+        .find("<pre id=\"enrol-command\">")
+        .expect("the command")
+        + 24;
+    let command = page[start..].split("</pre>").next().unwrap_or_default();
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(args[..3], ["sitesync", "init", "satellite"], "{command}");
+    let flag = |name: &str| {
+        let at = args.iter().position(|a| *a == name).expect(name);
+        args[at + 1].to_string()
+    };
+    assert_eq!(flag("--tls-fingerprint"), fingerprint, "{command}");
+    assert_eq!(flag("--primary"), primary.url(), "{command}");
+    let key = flag("--sync-key");
+    cluster.secret("sync key", &key);
+    // The command as shown enrols a real site over the pinned TLS.
+    let till = cluster.satellite("till", &primary, &key, &["--tls-fingerprint", &fingerprint]);
+    till.put("notes", "hello", r#"{"from":"till"}"#, None);
+    till.sync();
+    let other = Cluster::new();
+    let plain = other.primary();
+    let owner = signed_up(&plain, "owner@example.org");
+    let made = post(plain.addr(), "/orgs", &owner, b"name=Acme");
+    let page = get(plain.addr(), made.headers("location")[0], &owner).body;
+    assert!(!page.contains("--tls-fingerprint"), "no pin without TLS");
+}

@@ -126,8 +126,13 @@ pub(super) async fn org_page(
     };
     let thresholds = portal.site.site_health();
     let sites = site_lines(t, &sites, &member.org.time_zone, &thresholds);
+    let pin = portal
+        .pin
+        .as_ref()
+        .map(|fingerprint| format!(" --tls-fingerprint {fingerprint}"))
+        .unwrap_or_default();
     let command = format!(
-        "sitesync init satellite --primary {base} --sync-key {}",
+        "sitesync init satellite --primary {base} --sync-key {}{pin}",
         detail.key.sync_key
     );
     let remember = [(header::SET_COOKIE, portal.remember_org(member.org.id))];
