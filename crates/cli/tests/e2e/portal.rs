@@ -1366,3 +1366,73 @@ fn a_self_signed_primarys_enrolment_command_pins_its_certificate_and_enrols_a_si
     let page = get(plain.addr(), made.headers("location")[0], &owner).body;
     assert!(!page.contains("--tls-fingerprint"), "no pin without TLS");
 }
+
+#[test]
+fn an_owner_deletes_the_organisation_after_revoking_its_sites_and_typing_its_name() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+    grant(&primary, "viewer@example.org", "Acme", "admin");
+    let key = key_on(&get(addr, &org, &owner).body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &[]);
+    primary.org = Some("Acme".into());
+    primary.put("prices", "p1", r#"{"price":3}"#, None);
+    till.sync();
+    let delete = format!("{org}/delete");
+    let page = get(addr, &org, &owner).body;
+    assert!(
+        page.contains(&format!("action=\"{delete}\"")),
+        "owners see it"
+    );
+    let admin_page = get(addr, &org, &viewer).body;
+    assert!(!admin_page.contains(&delete), "an admin does not");
+    assert_eq!(post(addr, &delete, &viewer, b"name=Acme").status, 403);
+    let wrong = post(addr, &delete, &owner, b"name=Acm");
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    assert!(
+        wrong.body.contains("Type the organisation"),
+        "{}",
+        wrong.body
+    );
+    let enrolled = post(addr, &delete, &owner, b"name=Acme");
+    assert_eq!(enrolled.status, 400, "{enrolled:?}");
+    assert!(
+        enrolled.body.contains("revoke them first"),
+        "{}",
+        enrolled.body
+    );
+    assert!(primary.get("prices", "p1").is_some(), "nothing deleted yet");
+
+    let site = format!("{org}/sites/{}", till.site_id);
+    assert_eq!(
+        post(addr, &format!("{site}/revoke"), &owner, b"name=till").status,
+        200
+    );
+    let deleted = post(addr, &delete, &owner, b"name=Acme");
+    assert_eq!(deleted.status, 303, "{deleted:?}");
+    assert_eq!(deleted.headers("location")[0], "/orgs");
+    assert_eq!(get(addr, &org, &owner).status, 404);
+    assert_eq!(get(addr, &org, &viewer).status, 404);
+    let listed = primary.cli(&["org", "list"]);
+    assert!(!listed.stdout.contains("Acme"), "{}", listed.describe());
+    let audit = primary.cli(&["audit"]);
+    assert!(audit.stdout.contains("org_deleted"), "{}", audit.describe());
+    let refused = till.cli(&["sync"]);
+    assert!(
+        !refused.success(),
+        "the till is refused: {}",
+        refused.describe()
+    );
+    // The operator deletes one too, from the command line.
+    primary.cli(&["org", "create", "Beta"]).ok();
+    let wrong = primary
+        .cli(&["org", "delete", "Beta", "--confirm", "beta"])
+        .fails();
+    assert!(wrong.contains("type the organisation's name"), "{wrong}");
+    primary
+        .cli(&["org", "delete", "Beta", "--confirm", "Beta"])
+        .ok();
+    assert!(!primary.cli(&["org", "list"]).stdout.contains("Beta"));
+}

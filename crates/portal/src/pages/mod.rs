@@ -47,6 +47,7 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs", get(orgs::orgs).post(orgs::create_org))
         .route("/orgs/{org}", get(orgs::org))
         .route("/orgs/{org}/time-zone", post(orgs::set_time_zone))
+        .route("/orgs/{org}/delete", post(orgs::delete))
         .route(
             "/orgs/{org}/rotate-key",
             get(orgs::rotate_form).post(orgs::rotate),
