@@ -3,6 +3,7 @@
 use crate::actor::Actor;
 use crate::error::{Refusal, ServiceError};
 use crate::site::Site;
+use sitesync_core::OrgId;
 use sitesync_store::{AuditAction, Org, Role, StoreRow};
 
 /// An organisation with its current sync key (shown read-only, never stored).
@@ -115,12 +116,7 @@ impl Site {
                 .with("name", &org.name)
                 .into());
         }
-        let enrolled = self
-            .primary()?
-            .sites()?
-            .iter()
-            .filter(|s| s.org == org.id && !s.revoked)
-            .count();
+        let enrolled = self.enrolled_sites(org.id)?;
         if enrolled > 0 {
             let english = format!(
                 "{enrolled} site(s) of the organisation are still enrolled: revoke them first; nothing was deleted"
@@ -134,6 +130,12 @@ impl Site {
         let deleted = AuditAction::OrgDeleted;
         self.audit(actor, Some(org.id), deleted, org.name.clone())?;
         Ok(org.name)
+    }
+
+    /// How many sites of an organisation are enrolled (not revoked).
+    pub(crate) fn enrolled_sites(&self, org: OrgId) -> Result<usize, ServiceError> {
+        let sites = self.primary()?.sites()?;
+        Ok(sites.iter().filter(|s| s.org == org && !s.revoked).count())
     }
 
     fn with_key(&self, org: Org) -> Result<OrgKey, ServiceError> {

@@ -296,7 +296,6 @@ impl PrimaryStorage for SqliteStore {
                 .filter_map(|n| SiteId::try_from(n).ok())
                 // Sites of a deleted organisation read as none.
                 .filter_map(|n| site_row(tx, n).transpose())
-                .map(|row| Ok(row?))
                 .collect()
         })
     }
