@@ -395,7 +395,9 @@ impl PrimaryStorage for SqliteStore {
                 )?
                 .execute(params![c.site, sql(c.at), c.pull_cursor.map(sql)])?;
                 if let Some(version) = &c.version {
-                    tx.prepare_cached("UPDATE sites SET version = ?2 WHERE id = ?1")?
+                    let changed =
+                        "UPDATE sites SET version = ?2 WHERE id = ?1 AND version IS NOT ?2";
+                    tx.prepare_cached(changed)?
                         .execute(params![c.site, version])?;
                 }
                 if let Some((at, error)) = &c.error {
