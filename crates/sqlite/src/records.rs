@@ -267,6 +267,17 @@ impl SiteStorage for SqliteStore {
     fn head(&self) -> Result<u64, StoreError> {
         self.read(|tx| meta_u64(tx, Setting::Seq))
     }
+
+    fn collection_version(&self, org: OrgId, collection: &str) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let seq: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) FROM records WHERE org = ?1 AND collection = ?2",
+                )?
+                .query_row(params![sql(org), collection], |row| row.get(0))?;
+            Ok(id(seq))
+        })
+    }
 }
 
 /// The clock a satellite stamps a local write with. A reading more than
