@@ -134,7 +134,7 @@ impl SiteStorage for SqliteStore {
         outbox: bool,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         for (collection, record_id, _) in &writes {
-            validate::collection(collection)?;
+            validate::stored_collection(collection)?;
             validate::record_id(record_id)?;
         }
         self.write(|tx| {

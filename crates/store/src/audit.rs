@@ -46,11 +46,17 @@ pub enum AuditAction {
     EmailChanged,
     /// An invitation not yet accepted was withdrawn.
     InvitationWithdrawn,
+    /// A collection's definition was made or replaced (its fingerprint noted).
+    CollectionDefined,
+    /// A custom field was added to a collection's definition.
+    FieldAdded,
+    /// A field was taken out of a collection's definition.
+    FieldRemoved,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::KeyRotated,
@@ -69,6 +75,9 @@ impl AuditAction {
         AuditAction::LicenceChanged,
         AuditAction::EmailChanged,
         AuditAction::InvitationWithdrawn,
+        AuditAction::CollectionDefined,
+        AuditAction::FieldAdded,
+        AuditAction::FieldRemoved,
     ];
 
     /// Its name, as stored (`login`, `key_rotated`, …).
@@ -92,6 +101,9 @@ impl AuditAction {
             AuditAction::LicenceChanged => "licence_changed",
             AuditAction::EmailChanged => "email_changed",
             AuditAction::InvitationWithdrawn => "invitation_withdrawn",
+            AuditAction::CollectionDefined => "collection_defined",
+            AuditAction::FieldAdded => "field_added",
+            AuditAction::FieldRemoved => "field_removed",
         }
     }
 
