@@ -262,6 +262,18 @@ fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Er
     }
 }
 
+/// A TOML error on one line: where, and what (the parser's own text draws the line).
+fn toml_error(text: &str, error: &toml::de::Error) -> DefinitionError {
+    let message = error.message().trim().replace('\n', " ");
+    let Some(span) = error.span() else {
+        return DefinitionError::Syntax(message);
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    DefinitionError::Syntax(format!("line {line}, column {column}: {message}"))
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -306,9 +318,7 @@ impl Definition {
     /// Reads a definition written in `format`, checks it and puts it in canonical form.
     pub fn parse(text: &str, format: Format) -> Result<Definition, DefinitionError> {
         let definition: Definition = match format {
-            Format::Toml => {
-                toml::from_str(text).map_err(|e| DefinitionError::Syntax(e.to_string()))
-            }
+            Format::Toml => toml::from_str(text).map_err(|e| toml_error(text, &e)),
             Format::Json => {
                 serde_json::from_str(text).map_err(|e| DefinitionError::Syntax(e.to_string()))
             }
