@@ -46,6 +46,8 @@ pub enum AuditAction {
     EmailChanged,
     /// An invitation not yet accepted was withdrawn.
     InvitationWithdrawn,
+    /// An organisation was deleted by its owner.
+    OrgDeleted,
     /// A collection's definition was made or replaced (its fingerprint noted).
     CollectionDefined,
     /// A custom field was added to a collection's definition.
@@ -56,7 +58,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::KeyRotated,
@@ -75,6 +77,7 @@ impl AuditAction {
         AuditAction::LicenceChanged,
         AuditAction::EmailChanged,
         AuditAction::InvitationWithdrawn,
+        AuditAction::OrgDeleted,
         AuditAction::CollectionDefined,
         AuditAction::FieldAdded,
         AuditAction::FieldRemoved,
@@ -101,6 +104,7 @@ impl AuditAction {
             AuditAction::LicenceChanged => "licence_changed",
             AuditAction::EmailChanged => "email_changed",
             AuditAction::InvitationWithdrawn => "invitation_withdrawn",
+            AuditAction::OrgDeleted => "org_deleted",
             AuditAction::CollectionDefined => "collection_defined",
             AuditAction::FieldAdded => "field_added",
             AuditAction::FieldRemoved => "field_removed",
