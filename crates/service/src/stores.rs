@@ -16,7 +16,9 @@ pub struct CollectionView {
     pub records: u64,
     /// Whether only the primary may write it.
     pub restricted: bool,
-    /// Its definition's fingerprint, when it has one.
+    /// Its definition's fingerprint, when it has one (absent otherwise, so scripts
+    /// reading the list before definitions existed read it unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub defined: Option<String>,
 }
 
