@@ -438,12 +438,25 @@ pub fn collection(dir: &DataDir, out: &Output, cmd: CollectionCmd) -> Result<Exi
                         } else {
                             "every site"
                         };
-                        vec![v.name.clone(), v.records.to_string(), who.to_string()]
+                        let defined = v
+                            .defined
+                            .as_deref()
+                            .map_or("-", |f| f.get(..19).unwrap_or(f));
+                        vec![
+                            v.name.clone(),
+                            v.records.to_string(),
+                            who.to_string(),
+                            defined.to_string(),
+                        ]
                     })
                     .collect();
-                table(&["COLLECTION", "RECORDS", "WRITTEN BY"], &rows)
+                table(
+                    &["COLLECTION", "RECORDS", "WRITTEN BY", "DEFINITION"],
+                    &rows,
+                )
             });
         }
+        other => return crate::definitions::collection(dir, out, &site, other),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 mod accounts;
 mod admin;
 mod bench;
+mod definitions;
 mod demo;
 mod licences;
 mod output;
@@ -68,6 +69,9 @@ enum Command {
     /// Collections, on the primary.
     #[command(subcommand)]
     Collection(CollectionCmd),
+    /// Custom fields of collections, on the primary.
+    #[command(subcommand)]
+    Field(FieldCmd),
     /// People's accounts of the cloud account (the portal), on the primary.
     #[command(subcommand)]
     Account(AccountCmd),
@@ -410,11 +414,116 @@ enum CollectionCmd {
         #[arg(long)]
         org: String,
     },
-    /// An organisation's collections: records held, and which are restricted.
+    /// An organisation's collections: records held, which are restricted, which defined.
     List {
         #[arg(long)]
         org: String,
     },
+    /// Define a collection (its fields' types and rules) from a TOML or JSON file,
+    /// replacing its definition; every site checks its writes against it.
+    Define {
+        name: String,
+        #[arg(long)]
+        org: String,
+        /// The definition (`.json` is read as JSON, anything else as TOML).
+        #[arg(long)]
+        file: PathBuf,
+        /// Keep the definition even if records held now do not fit it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// A collection's definition, with its fingerprint (on any site).
+    Show {
+        name: String,
+        /// The organisation (needed on the primary).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// The records of a collection that do not fit its definition.
+    Check {
+        name: String,
+        /// The organisation (needed on the primary).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Define ready-made collections: `objectsync` makes contacts, organisations and
+    /// transactions (collections defined already keep their fields and gain the rest).
+    Template {
+        name: String,
+        #[arg(long)]
+        org: String,
+        /// Keep the definitions even if records held now do not fit them.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Custom fields of a collection's definition, on the primary.
+#[derive(Debug, Subcommand)]
+enum FieldCmd {
+    /// Add a field to a collection's definition (for every record, or with --when only
+    /// for some: `--when role=supplier`).
+    Add(Box<FieldArgs>),
+    /// A collection's fields.
+    List {
+        collection: String,
+        /// The organisation (needed on the primary).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Take a field out of a collection's definition.
+    Remove {
+        collection: String,
+        name: String,
+        #[arg(long)]
+        org: String,
+    },
+}
+
+/// A field to add, with its type and rules.
+#[derive(Debug, Args)]
+struct FieldArgs {
+    collection: String,
+    name: String,
+    #[arg(long)]
+    org: String,
+    /// text, integer, decimal, boolean, date, datetime, email, enum, reference, list,
+    /// file or counter.
+    #[arg(long = "type")]
+    kind: String,
+    /// Every record (the field applies to) has a value for it.
+    #[arg(long)]
+    required: bool,
+    /// text, email, list: the most characters.
+    #[arg(long)]
+    max_length: Option<u64>,
+    /// integer, decimal, date: the least value.
+    #[arg(long, allow_hyphen_values = true)]
+    min: Option<String>,
+    /// integer, decimal, date: the greatest value.
+    #[arg(long, allow_hyphen_values = true)]
+    max: Option<String>,
+    /// text, list: a regular expression the whole value matches.
+    #[arg(long)]
+    pattern: Option<String>,
+    /// enum: an allowed value (repeat, or separate with commas).
+    #[arg(long = "value", value_delimiter = ',')]
+    values: Vec<String>,
+    /// reference: the collection its records are in.
+    #[arg(long)]
+    references: Option<String>,
+    /// file: the largest file (`10 MiB`).
+    #[arg(long)]
+    max_size: Option<String>,
+    /// file: an allowed media type (repeat, or separate with commas).
+    #[arg(long = "media-type", value_delimiter = ',')]
+    media_types: Vec<String>,
+    /// Only for records whose FIELD is VALUE (or, a list, contains it).
+    #[arg(long)]
+    when: Option<String>,
+    /// Add the field even if records held now do not fit it.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -578,6 +687,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Store(cmd) => admin::store(&dir, &out, cmd),
         Command::Site(cmd) => admin::site_cmd(&dir, &out, cmd),
         Command::Collection(cmd) => admin::collection(&dir, &out, cmd),
+        Command::Field(cmd) => definitions::field(&dir, &out, cmd),
         Command::Account(cmd) => accounts::account(&dir, &out, cmd),
         Command::Mail(cmd) => accounts::mail(&dir, &out, cmd),
         Command::Audit { org, limit, before } => {

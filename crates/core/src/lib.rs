@@ -12,12 +12,16 @@
 //! - [`merge`]: the field-level last-writer-wins merge, with conflict detection.
 //! - [`routing`]: which records a site receives and which changes it may write.
 //! - [`licence`]: an organisation's licence: its modules, site limit and expiry.
+//! - [`definition`]: collections' definitions (typed fields, custom fields by role),
+//!   whether a write or a record fits one, and whether a new one refuses nothing the
+//!   old one took.
 //! - [`validate`]: limits and checks for names, ids and field values.
 //! - [`exact`]: reading handed-in JSON without changing it (repeated keys and numbers
 //!   a double cannot hold are refused).
 //! - [`time`]: turning a clock reading into an RFC 3339 timestamp.
 
 pub mod clock;
+pub mod definition;
 pub mod exact;
 pub mod licence;
 pub mod merge;
@@ -27,6 +31,7 @@ pub mod time;
 pub mod validate;
 
 pub use clock::{Clock, Stamp};
+pub use definition::{Definition, DefinitionError, Refusal};
 pub use licence::{Day, Licence, LicenceChange, Module};
 pub use merge::{Conflict, MergeError, Merged, merge};
 pub use record::{FieldVersion, RecordState, StateSummary};

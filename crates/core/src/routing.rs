@@ -67,6 +67,10 @@ pub enum Rejection {
     /// The change itself is malformed.
     #[error("invalid change: {0}")]
     Invalid(String),
+    /// The record, once changed, would not fit its collection's definition (the site
+    /// may not have received the definition yet).
+    #[error("the record does not fit its collection's definition: {0}")]
+    Unfit(String),
 }
 
 #[cfg(test)]

@@ -88,6 +88,16 @@ pub fn collection(name: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// A collection a site stores: a collection name, or a reserved collection in which
+/// sitesync keeps reference data of its own (the definitions, `_collections`), which
+/// only the primary's own commands write: no person, API call or satellite can name it.
+pub fn stored_collection(name: &str) -> Result<(), InvalidInput> {
+    if name == crate::definition::DEFINITIONS {
+        return Ok(());
+    }
+    collection(name)
+}
+
 /// A record id: 1–256 bytes, no control characters.
 pub fn record_id(id: &str) -> Result<(), InvalidInput> {
     text("record id", id, MAX_RECORD_ID_LEN)

@@ -162,6 +162,34 @@ pub enum ServiceError {
     /// Something that cannot happen did: a bug in sitesync, never the asker's fault.
     #[error("a broken invariant: {0}")]
     Invariant(String),
+    /// A collection definition that does not read, or whose fields do not fit together.
+    #[error(transparent)]
+    Definition(#[from] sitesync_core::DefinitionError),
+    /// A write that breaks its collection's definition: the field, rule and value.
+    #[error("{collection}/{id}: {refusal}")]
+    Unfit {
+        /// The record's collection.
+        collection: String,
+        /// The record's id.
+        id: String,
+        /// The field, the rule and the value.
+        refusal: sitesync_core::Refusal,
+    },
+    /// A new definition that records held now would not fit, not forced.
+    #[error(
+        "the new definition of {collection:?} would not fit {count} of its records, like {}; \
+         change them first, or give --force to keep the definition anyway (`sitesync \
+         collection check` lists them)",
+        .examples.join("; ")
+    )]
+    WouldBreak {
+        /// The collection.
+        collection: String,
+        /// How many records would not fit.
+        count: u64,
+        /// A few of them, each with why.
+        examples: Vec<String>,
+    },
     /// Work handed to a background thread did not finish (it panicked, or the runtime
     /// is shutting down).
     #[error("background task failed: {0}")]
@@ -178,7 +206,10 @@ impl ServiceError {
             ServiceError::Invalid(_) | ServiceError::Input(_) | ServiceError::Satellite => {
                 ErrorKind::InvalidInput
             }
-            ServiceError::StoreNeeded { .. } => ErrorKind::InvalidInput,
+            ServiceError::StoreNeeded { .. }
+            | ServiceError::Definition(_)
+            | ServiceError::Unfit { .. }
+            | ServiceError::WouldBreak { .. } => ErrorKind::InvalidInput,
             ServiceError::StoreMismatch { .. } => ErrorKind::Taken,
             ServiceError::NoRecord { .. }
             | ServiceError::Deleted { .. }

@@ -25,6 +25,8 @@
 //!   and the lookups they share. The use-cases are its methods, one family a file:
 //!   - `orgs`: create, list, show, rotate the sync key;
 //!   - `stores`: stores, and restricted collections;
+//!   - `definitions`: collections' definitions and custom fields (defined on the
+//!     primary, kept as reference data, checked at every site's writes);
 //!   - `sites`: enrol, list, show, assign stores, revoke;
 //!   - `records`: put, get (waiting for it to arrive), list, delete;
 //!   - `reports`: conflicts, rejections, digest;
@@ -59,6 +61,7 @@ pub mod attempts;
 mod audit;
 mod backup;
 pub mod config;
+mod definitions;
 mod error;
 mod kind;
 mod licences;
@@ -82,6 +85,7 @@ pub use actor::Actor;
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
 pub use config::{Config, DataDir, Registration, Role, SessionSettings, SiteHealth, Span};
+pub use definitions::{Defined, DefinitionView, Definitions, Misfit, Template, parse_condition};
 pub use error::{Refusal, ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use licences::LicenceView;

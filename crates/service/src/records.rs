@@ -124,6 +124,7 @@ impl Site {
         self.check_writable(collection, None)?;
         let org = self.org(org)?;
         let existing = self.records().record(org.id, collection, id)?;
+        self.check_fits(org.id, (collection, id), &fields, existing.as_ref())?;
         let store = match existing.filter(|r| !r.state.is_empty()) {
             Some(record) => self.existing_record_store(org.id, &record, store)?,
             None => self.new_record_store(org.id, store)?,

@@ -4,6 +4,7 @@
 
 use crate::actor::Actor;
 use crate::config::{Config, DataDir, Role};
+use crate::definitions::Definitions;
 use crate::error::ServiceError;
 use crate::secrets::SyncKeys;
 use sitesync_core::{Assignment, OrgId, StoreId};
@@ -13,7 +14,7 @@ use sitesync_store::{
     Org, PrimaryStorage, Role as MemberRole, SatelliteStorage, SiteStorage, SyncState,
 };
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The database of a site, by its role.
 enum Storage {
@@ -38,6 +39,10 @@ pub struct Site {
     /// `sitesync sync` run beside a running `serve` can change it too, and `serve` then
     /// follows on its next pull. Record writes consult it several times each.
     site_config: Mutex<Option<SiteConfig>>,
+    /// Each organisation's collection definitions, parsed, with the version of the
+    /// definitions collection they were read at (see `Site::definitions`): a write
+    /// costs one indexed read to know they are current, never a parse.
+    pub(crate) definitions: Mutex<HashMap<OrgId, Arc<Definitions>>>,
 }
 
 /// What a satellite noted about its last sync rounds, for `status`.
@@ -74,6 +79,7 @@ impl Site {
             storage,
             keys,
             site_config: Mutex::new(None),
+            definitions: Mutex::new(HashMap::new()),
         })
     }
 

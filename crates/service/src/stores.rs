@@ -4,6 +4,7 @@ use crate::actor::Actor;
 use crate::error::ServiceError;
 use crate::site::Site;
 use serde::Serialize;
+use sitesync_core::validate;
 use sitesync_store::{AuditAction, Org, Role, StoreRow};
 
 /// A collection of an organisation, as `collection list` shows it.
@@ -15,6 +16,10 @@ pub struct CollectionView {
     pub records: u64,
     /// Whether only the primary may write it.
     pub restricted: bool,
+    /// Its definition's fingerprint, when it has one (absent otherwise, so scripts
+    /// reading the list before definitions existed read it unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defined: Option<String>,
 }
 
 impl Site {
@@ -114,22 +119,32 @@ impl Site {
         actor.local("list collections")?;
         let org = self.primary()?.org(org)?;
         let restricted = self.primary()?.restricted(org.id)?;
+        let definitions = self.definitions(org.id)?;
+        let fingerprint = |name: &str| definitions.get(name).map(|d| d.fingerprint());
         let mut views: Vec<CollectionView> = self
             .records()
             .collections(org.id)?
             .into_iter()
+            // Reserved collections (the definitions) are not the organisation's data.
+            .filter(|(name, _)| validate::collection(name).is_ok())
             .map(|(name, records)| CollectionView {
                 restricted: restricted.contains(&name),
+                defined: fingerprint(&name),
                 name,
                 records,
             })
             .collect();
-        for name in restricted {
+        let unheld = restricted
+            .into_iter()
+            .map(|name| (name, true))
+            .chain(definitions.names().map(|name| (name.to_string(), false)));
+        for (name, restricted) in unheld {
             if !views.iter().any(|v| v.name == name) {
                 views.push(CollectionView {
+                    defined: fingerprint(&name),
                     name,
                     records: 0,
-                    restricted: true,
+                    restricted,
                 });
             }
         }

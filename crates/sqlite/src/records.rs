@@ -134,7 +134,7 @@ impl SiteStorage for SqliteStore {
         outbox: bool,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         for (collection, record_id, _) in &writes {
-            validate::collection(collection)?;
+            validate::stored_collection(collection)?;
             validate::record_id(record_id)?;
         }
         self.write(|tx| {
@@ -266,6 +266,17 @@ impl SiteStorage for SqliteStore {
 
     fn head(&self) -> Result<u64, StoreError> {
         self.read(|tx| meta_u64(tx, Setting::Seq))
+    }
+
+    fn collection_version(&self, org: OrgId, collection: &str) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let seq: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) FROM records WHERE org = ?1 AND collection = ?2",
+                )?
+                .query_row(params![sql(org), collection], |row| row.get(0))?;
+            Ok(id(seq))
+        })
     }
 }
 

@@ -168,14 +168,18 @@ fn merge_pushed(
     seq: &mut u64,
 ) -> Result<Result<usize, Rejection>, Error> {
     let change = &prepared.change;
-    if insert_new(
-        tx,
-        org,
-        &change.collection,
-        &change.id,
-        prepared.fresh(),
-        *seq + 1,
-    )? {
+    // A defined collection's record is checked as merged, so it never takes the
+    // shortcut of inserting the change as a new record unread.
+    if prepared.definition().is_none()
+        && insert_new(
+            tx,
+            org,
+            &change.collection,
+            &change.id,
+            prepared.fresh(),
+            *seq + 1,
+        )?
+    {
         *seq += 1;
         clock.observe(change.change.latest().map_or(0, |s| s.hlc));
         return Ok(Ok(0));
@@ -183,6 +187,9 @@ fn merge_pushed(
     let (mut state, _) = load(tx, org, &change.collection, &change.id)?.unwrap_or_default();
     match merge(&mut state, &change.change) {
         Ok(report) => {
+            if let Err(unfit) = prepared.check_definition(&state) {
+                return Ok(Err(unfit));
+            }
             clock.observe(change.change.latest().map_or(0, |s| s.hlc));
             log_conflicts(
                 tx,

@@ -48,11 +48,17 @@ pub enum AuditAction {
     InvitationWithdrawn,
     /// An organisation was deleted by its owner.
     OrgDeleted,
+    /// A collection's definition was made or replaced (its fingerprint noted).
+    CollectionDefined,
+    /// A custom field was added to a collection's definition.
+    FieldAdded,
+    /// A field was taken out of a collection's definition.
+    FieldRemoved,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::KeyRotated,
@@ -72,6 +78,9 @@ impl AuditAction {
         AuditAction::EmailChanged,
         AuditAction::InvitationWithdrawn,
         AuditAction::OrgDeleted,
+        AuditAction::CollectionDefined,
+        AuditAction::FieldAdded,
+        AuditAction::FieldRemoved,
     ];
 
     /// Its name, as stored (`login`, `key_rotated`, …).
@@ -96,6 +105,9 @@ impl AuditAction {
             AuditAction::EmailChanged => "email_changed",
             AuditAction::InvitationWithdrawn => "invitation_withdrawn",
             AuditAction::OrgDeleted => "org_deleted",
+            AuditAction::CollectionDefined => "collection_defined",
+            AuditAction::FieldAdded => "field_added",
+            AuditAction::FieldRemoved => "field_removed",
         }
     }
 

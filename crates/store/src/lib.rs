@@ -124,6 +124,11 @@ pub trait SiteStorage: Send + Sync {
     /// The collections of an organisation this site holds live records of, by name,
     /// with how many.
     fn collections(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// The sequence of the latest change applied here to a record of `collection` (0:
+    /// none): it grows whenever one of its records changes, so a cache of what the
+    /// collection holds (its definitions) knows when to read it again. One indexed read.
+    fn collection_version(&self, org: OrgId, collection: &str) -> Result<u64, StoreError>;
 }
 
 /// What a satellite stores besides its records: the outbox of changes to push, the

@@ -4,10 +4,12 @@
 //! is left only the database work. Every backend applies the same prepared values.
 
 use sitesync_core::{
-    Assignment, OrgId, RecordState, Rejection, SiteId, StateSummary, StoreId, merge, validate,
+    Assignment, Definition, OrgId, RecordState, Rejection, SiteId, StateSummary, StoreId, merge,
+    validate,
 };
 use sitesync_protocol::{PulledRecord, PushResponse, PushedChange};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// What the primary did with one pushed batch.
 #[derive(Debug, Default)]
@@ -47,9 +49,37 @@ pub struct PreparedPush {
     foreign: Option<(SiteId, u64)>,
     /// Its encoding as a new record.
     fresh: Encoded,
+    /// The definition of its collection the primary holds, if it has one: the merged
+    /// record is checked against it before it is kept ([`PreparedPush::define`]).
+    definition: Option<Arc<Definition>>,
 }
 
 impl PreparedPush {
+    /// Gives the change its collection's definition, to be checked against once merged.
+    pub fn define(&mut self, definition: Arc<Definition>) {
+        self.definition = Some(definition);
+    }
+
+    /// The definition the merged record must fit, if its collection has one.
+    pub fn definition(&self) -> Option<&Definition> {
+        self.definition.as_deref()
+    }
+
+    /// Checks the record as merged against the collection's definition: the fields the
+    /// change writes, and the record's required fields (a deleted record fits).
+    pub fn check_definition(&self, merged: &RecordState) -> Result<(), Rejection> {
+        let Some(definition) = self.definition() else {
+            return Ok(());
+        };
+        if merged.is_deleted() {
+            return Ok(());
+        }
+        let record = merged.values();
+        let changed = self.change.change.fields.iter().map(|(k, f)| (k, &f.value));
+        definition
+            .check_change(changed, &record)
+            .map_err(|refusal| Rejection::Unfit(refusal.to_string()))
+    }
     /// The outcome of the checks that need no database.
     pub fn shape(&self) -> &Result<(), Rejection> {
         &self.shape
@@ -77,6 +107,7 @@ impl PreparedPush {
             foreign,
             fresh: Encoded::new(&change.change),
             change,
+            definition: None,
         }
     }
 

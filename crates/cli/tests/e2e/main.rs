@@ -29,3 +29,4 @@ mod secrets;
 mod skew;
 mod tls;
 mod token;
+mod typed;

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use crate::{
-    Backfill, Contact, Cursor, ListQuery, LocalWrite, Prepared, PrimaryStorage, SatelliteStorage,
-    StoreError, SyncNotes, SyncState,
+    Backfill, Contact, Cursor, ListQuery, LocalWrite, Prepared, PreparedPush, PrimaryStorage,
+    PushBatch, SatelliteStorage, StoreError, SyncNotes, SyncState,
 };
 use serde_json::{Map, Value, json};
 use sitesync_core::{Assignment, Clock, RecordState};
@@ -240,6 +240,14 @@ macro_rules! conformance_suite {
         #[test]
         fn collections_are_listed_and_restrictions_lifted() {
             $crate::conformance::collections_are_listed_and_restrictions_lifted(&$make);
+        }
+        #[test]
+        fn a_change_that_does_not_fit_the_definition_is_rejected_as_merged() {
+            $crate::conformance::a_change_that_does_not_fit_the_definition_is_rejected_as_merged(&$make);
+        }
+        #[test]
+        fn a_collection_version_grows_with_its_records() {
+            $crate::conformance::a_collection_version_grows_with_its_records(&$make);
         }
         #[test]
         fn the_stores_held_are_those_with_records() {

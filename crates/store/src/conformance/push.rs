@@ -369,3 +369,101 @@ pub fn a_new_record_pushed_with_a_hidden_field_is_stored_without_it(backend: &dy
     assert_eq!(stored.state.fields.keys().collect::<Vec<_>>(), ["b"]);
     assert!(!stored.state.is_deleted());
 }
+
+pub fn a_change_that_does_not_fit_the_definition_is_rejected_as_merged(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
+    let definition = sitesync_core::Definition::parse(
+        "[fields.name]\ntype = \"text\"\nrequired = true\n[fields.qty]\ntype = \"integer\"\nmin = 0",
+        sitesync_core::definition::Format::Toml,
+    )
+    .unwrap();
+    let definition = std::sync::Arc::new(definition);
+    let prepare = |changes: Vec<PushedChange>| -> Vec<PreparedPush> {
+        changes
+            .into_iter()
+            .map(|c| {
+                let mut p = PreparedPush::new(c, 2, 100);
+                p.define(definition.clone());
+                p
+            })
+            .collect()
+    };
+    let batch = prepare(vec![
+        change(
+            1,
+            "new",
+            Some(s1),
+            json!({"name": "Aspirin", "qty": 3}),
+            2,
+            10,
+        ),
+        change(
+            2,
+            "negative",
+            Some(s1),
+            json!({"name": "Salt", "qty": -1}),
+            2,
+            11,
+        ),
+        change(3, "nameless", Some(s1), json!({"qty": 1}), 2, 12),
+        // A partial write of a record that has its required field fits.
+        change(4, "new", Some(s1), json!({"qty": 4}), 2, 13),
+    ]);
+    let outcome = db
+        .apply_pushes(
+            &[PushBatch {
+                org,
+                site: 2,
+                changes: &batch,
+            }],
+            100,
+        )
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.applied, 2);
+    let reasons: Vec<(&str, &str)> = outcome
+        .response
+        .rejected
+        .iter()
+        .map(|r| (r.id.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, "negative");
+    assert!(
+        reasons[0].1.contains("\"qty\" breaks the rule min = 0"),
+        "{}",
+        reasons[0].1
+    );
+    assert_eq!(reasons[1].0, "nameless");
+    assert!(
+        reasons[1].1.contains("\"name\" breaks the rule required"),
+        "{}",
+        reasons[1].1
+    );
+    assert!(db.record(org, "stock", "negative").unwrap().is_none());
+    assert_eq!(db.rejection_count(org, 0).unwrap(), 2);
+    let kept = db.record(org, "stock", "new").unwrap().unwrap();
+    assert_eq!(kept.state.values()["qty"], json!(4));
+}
+
+pub fn a_collection_version_grows_with_its_records(backend: &dyn Backend) {
+    let (db, org, s1, _) = primary(backend);
+    assert_eq!(db.collection_version(org, "stock").unwrap(), 0);
+    db.apply_push(
+        org,
+        2,
+        &[change(1, "a", Some(s1), json!({"qty": 1}), 2, 10)],
+        100,
+    )
+    .unwrap();
+    let first = db.collection_version(org, "stock").unwrap();
+    assert!(first > 0);
+    db.write_local(org, "other", "x", put(None, json!({"n": 1})), 1, 20, false)
+        .unwrap();
+    assert_eq!(db.collection_version(org, "stock").unwrap(), first);
+    db.write_local(org, "stock", "a", LocalWrite::Delete, 1, 30, false)
+        .unwrap();
+    assert!(db.collection_version(org, "stock").unwrap() > first);
+}
