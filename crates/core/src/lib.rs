@@ -10,6 +10,7 @@
 //! - [`record`]: a record's replicated state ([`RecordState`]) and how a local write
 //!   becomes a change.
 //! - [`merge`]: the field-level last-writer-wins merge, with conflict detection.
+//! - [`counter`]: counter fields (`{"add": N}`), whose adds from every site add up.
 //! - [`routing`]: which records a site receives and which changes it may write.
 //! - [`licence`]: an organisation's licence: its modules, site limit and expiry.
 //! - [`validate`]: limits and checks for names, ids and field values.
@@ -18,6 +19,7 @@
 //! - [`time`]: turning a clock reading into an RFC 3339 timestamp.
 
 pub mod clock;
+pub mod counter;
 pub mod exact;
 pub mod licence;
 pub mod merge;
@@ -27,6 +29,7 @@ pub mod time;
 pub mod validate;
 
 pub use clock::{Clock, Stamp};
+pub use counter::Counter;
 pub use licence::{Day, Licence, LicenceChange, Module};
 pub use merge::{Conflict, MergeError, Merged, merge};
 pub use record::{FieldVersion, RecordState, StateSummary};
