@@ -595,7 +595,7 @@ mod tests {
             set_at in prop::option::of(0..30usize),
             seed in prop::collection::vec(any::<prop::sample::Index>(), 0..60),
         ) {
-            let mut clocks = vec![Clock::default(); 6];
+            let mut clocks = [Clock::default(); 6];
             let mut views = vec![RecordState::default(); 6];
             let mut made = Vec::new();
             // The total the sites should agree on once every change has arrived.
