@@ -177,6 +177,14 @@ pub fn org(dir: &DataDir, out: &Output, cmd: Org) -> Result<ExitCode> {
             });
         }
         Org::Show { org } => show_org(&site, out, &org)?,
+        Org::Delete { org, confirm } => {
+            let name = site.delete_org(OPERATOR, &org, &confirm, now_ms())?;
+            out.print(&json!({"deleted": name}), || {
+                format!(
+                    "organisation {name:?} deleted, with its records, stores, members and licence"
+                )
+            });
+        }
         Org::TimeZone { org, zone } => {
             let org = site.set_time_zone(OPERATOR, &org, &zone)?;
             out.print(

@@ -303,6 +303,15 @@ enum Org {
     Show { org: String },
     /// Issue a new sync key; the old one stops enrolling sites.
     RotateKey { org: String },
+    /// Delete an organisation whose sites are all revoked: its records, stores, members
+    /// and licence go for good (back the primary up first).
+    Delete {
+        /// The organisation, by id or name.
+        org: String,
+        /// Its name again, to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
     /// Set the time zone an organisation's people read times in.
     TimeZone {
         /// The organisation, by id or name.

@@ -103,6 +103,7 @@ pub fn init_primary(
         public_url: None,
         registration: None,
         sessions: None,
+        sites: None,
         mail: None,
     };
     let primary_key = random_hex(32)?;
@@ -198,6 +199,7 @@ pub async fn init_satellite(
         public_url: None,
         registration: None,
         sessions: None,
+        sites: None,
         mail: None,
     };
     let site_config: &SiteConfig = &answer.config;

@@ -85,6 +85,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
+    // The certificate `init primary --self-signed` made: sites pin it, so the portal's
+    // enrolment command names its fingerprint.
+    let pin = match (&tls, TlsFiles::configured(&node.site)) {
+        (Some(files), Some(made)) if files.cert == made.cert => Some(files.fingerprint()?),
+        _ => None,
+    };
     let tls = match tls {
         Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
             &files.cert,
@@ -121,9 +127,10 @@ pub async fn serve(
             woken.credentials.forget_all();
             woken.notify_changed();
         });
+        let https = tls.is_some();
         app = app.merge(sitesync_portal::routes(
             node.site.clone(),
-            tls.is_some(),
+            (https, pin),
             changed,
         ));
     }

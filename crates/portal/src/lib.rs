@@ -42,6 +42,9 @@ pub struct Portal {
     pub site: Arc<Site>,
     /// Whether the primary serves TLS (cookies are `Secure` then).
     pub https: bool,
+    /// The fingerprint of the primary's self-signed certificate, which sites pin: the
+    /// enrolment command the portal shows names it.
+    pub pin: Option<String>,
     /// Failed sign-ins, by address and by account.
     pub attempts: Arc<Attempts>,
     /// Tells the running server that administration changed (stores, assignments,
@@ -52,10 +55,15 @@ pub struct Portal {
 /// The portal's routes, for the primary's server to merge with its APIs (which adds
 /// each connection's peer address). `changed` is called after each administrative
 /// change.
-pub fn routes(site: Arc<Site>, https: bool, changed: Arc<dyn Fn() + Send + Sync>) -> Router {
+pub fn routes(
+    site: Arc<Site>,
+    (https, pin): (bool, Option<String>),
+    changed: Arc<dyn Fn() + Send + Sync>,
+) -> Router {
     let portal = Portal {
         site,
         https,
+        pin,
         attempts: Arc::default(),
         changed,
     };

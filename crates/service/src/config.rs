@@ -112,6 +112,41 @@ pub struct Config {
     /// 24 hours in all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionSettings>,
+    /// Primary: when a quiet site counts as stale or lost (`[sites]`); after a day and
+    /// after three days when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<SiteHealth>,
+}
+
+/// `[sites]` in `config.toml`: how long a site may be quiet before it counts as stale,
+/// then lost (`stale_after = "1d"`, `lost_after = "3d"`; `settings set site-stale-after
+/// 12h`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteHealth {
+    /// Quiet this long, a site is stale (a day when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_after: Option<Span>,
+    /// Quiet this long, a site is lost (three days when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_after: Option<Span>,
+}
+
+impl SiteHealth {
+    /// When a quiet site is stale unless set.
+    pub const STALE: Span = Span::days(1);
+    /// When a quiet site is lost unless set.
+    pub const LOST: Span = Span::days(3);
+
+    /// When a quiet site is stale.
+    pub fn stale_after(&self) -> Span {
+        self.stale_after.unwrap_or(Self::STALE)
+    }
+
+    /// When a quiet site is lost.
+    pub fn lost_after(&self) -> Span {
+        self.lost_after.unwrap_or(Self::LOST)
+    }
 }
 
 /// `[sessions]` in `config.toml`: when a signed-in browser must sign in again. Written

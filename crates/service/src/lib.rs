@@ -81,7 +81,7 @@ pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, 
 pub use actor::Actor;
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
-pub use config::{Config, DataDir, Registration, Role, SessionSettings, Span};
+pub use config::{Config, DataDir, Registration, Role, SessionSettings, SiteHealth, Span};
 pub use error::{Refusal, ServiceError, config_kind, secret_kind, store_kind};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use licences::LicenceView;
@@ -94,7 +94,7 @@ pub use records::{
 pub use reports::RejectionView;
 pub use settings::{KEYS as SETTING_KEYS, set_setting};
 pub use site::Site;
-pub use sites::{Assigned, ONLINE_WITHIN_MS, Revoked, SiteView};
+pub use sites::{Assigned, Health, ONLINE_WITHIN_MS, Revoked, SiteView};
 /// An organisation's licence and its parts (the rules: `sitesync_core::licence`).
 pub use sitesync_core::licence::{
     Day, Expiry, Grant, Licence, LicenceChange, Module, ModuleState, WARN_DAYS,

@@ -123,12 +123,7 @@ impl Site {
     }
 
     fn licence_view(&self, org: Org, now_ms: u64) -> Result<LicenceView, ServiceError> {
-        let enrolled = self
-            .primary()?
-            .sites()?
-            .iter()
-            .filter(|s| s.org == org.id && !s.revoked)
-            .count();
+        let enrolled = self.enrolled_sites(org.id)?;
         Ok(LicenceView {
             licence: self.primary()?.licence(org.id)?,
             enrolled: enrolled as u64,

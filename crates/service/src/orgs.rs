@@ -1,8 +1,9 @@
-//! Organisations on the primary: create, list, show, and rotate the sync key.
+//! Organisations on the primary: create, list, show, rotate the sync key, delete.
 
 use crate::actor::Actor;
-use crate::error::ServiceError;
+use crate::error::{Refusal, ServiceError};
 use crate::site::Site;
+use sitesync_core::OrgId;
 use sitesync_store::{AuditAction, Org, Role, StoreRow};
 
 /// An organisation with its current sync key (shown read-only, never stored).
@@ -93,6 +94,48 @@ impl Site {
         let detail = format!("generation {}", org.key_generation);
         self.audit(actor, Some(org.id), AuditAction::KeyRotated, detail)?;
         self.with_key(org)
+    }
+
+    /// Deletes an organisation, an owner's decision, once `confirm` repeats its name and
+    /// none of its sites is enrolled any more (revoke them first): its records, stores,
+    /// members and licence go for good. Returns its name.
+    pub fn delete_org(
+        &self,
+        actor: Actor,
+        org: &str,
+        confirm: &str,
+        now_ms: u64,
+    ) -> Result<String, ServiceError> {
+        let org = self.org_for(actor, org, Role::Owner, "delete the organisation")?;
+        if confirm.trim() != org.name {
+            let english = format!(
+                "type the organisation's name, {:?}, to delete it; nothing was deleted",
+                org.name
+            );
+            return Err(Refusal::new("confirm_name", english)
+                .with("name", &org.name)
+                .into());
+        }
+        let enrolled = self.enrolled_sites(org.id)?;
+        if enrolled > 0 {
+            let english = format!(
+                "{enrolled} site(s) of the organisation are still enrolled: revoke them first; nothing was deleted"
+            );
+            return Err(Refusal::new("sites_enrolled", english)
+                .with("n", enrolled)
+                .into());
+        }
+        self.primary()?.delete_org(org.id, now_ms)?;
+        tracing::warn!(org = org.id, %actor, "organisation deleted");
+        let deleted = AuditAction::OrgDeleted;
+        self.audit(actor, Some(org.id), deleted, org.name.clone())?;
+        Ok(org.name)
+    }
+
+    /// How many sites of an organisation are enrolled (not revoked).
+    pub(crate) fn enrolled_sites(&self, org: OrgId) -> Result<usize, ServiceError> {
+        let sites = self.primary()?.sites()?;
+        Ok(sites.iter().filter(|s| s.org == org && !s.revoked).count())
     }
 
     fn with_key(&self, org: Org) -> Result<OrgKey, ServiceError> {

@@ -30,6 +30,8 @@ pub const KEYS: &[&str] = &[
     "smtp-ca",
     "session-idle",
     "session-lifetime",
+    "site-stale-after",
+    "site-lost-after",
 ];
 
 impl Site {
@@ -73,6 +75,9 @@ impl Site {
             let sessions = config.sessions.clone().unwrap_or_default();
             rows.push(("session-idle", sessions.idle().to_string()));
             rows.push(("session-lifetime", sessions.lifetime().to_string()));
+            let sites = config.sites.clone().unwrap_or_default();
+            rows.push(("site-stale-after", sites.stale_after().to_string()));
+            rows.push(("site-lost-after", sites.lost_after().to_string()));
         }
         rows.push(("auth-code", "set (stored hashed)".to_string()));
         rows.push(("api-token", "set (stored hashed)".to_string()));
@@ -107,6 +112,7 @@ pub fn set_setting(
             change_mail(dir, &mut config, key, value)?
         }
         "session-idle" | "session-lifetime" => change_sessions(&mut config, key, value)?,
+        "site-stale-after" | "site-lost-after" => change_site_health(&mut config, key, value)?,
         _ => change(&mut config, key, value)?,
     };
     dir.save(&config)?;
@@ -131,6 +137,8 @@ const SHOWN_IN_AUDIT: &[&str] = &[
     "smtp-security",
     "session-idle",
     "session-lifetime",
+    "site-stale-after",
+    "site-lost-after",
 ];
 
 /// Notes a changed setting in the primary's audit log: the key, and the value only when
@@ -260,6 +268,35 @@ fn change_sessions(config: &mut Config, key: &str, value: &str) -> Result<String
         )));
     }
     config.sessions = Some(sessions);
+    Ok(format!(
+        "{key} set to {span}; restart `sitesync serve` if it is running"
+    ))
+}
+
+/// Sets when a quiet site counts as stale (`site-stale-after`) or lost
+/// (`site-lost-after`) on the portal's pages, as `12h`, `2d`; stale comes before lost.
+fn change_site_health(config: &mut Config, key: &str, value: &str) -> Result<String, ServiceError> {
+    if config.role != Role::Primary {
+        return Err(ServiceError::Input(format!(
+            "{key} is the portal's, on the primary"
+        )));
+    }
+    let span = Span::parse(value)
+        .and_then(|span| span.within("a site's quiet time", Span::minutes(5), Span::days(365)))
+        .map_err(ServiceError::Input)?;
+    let mut sites = config.sites.clone().unwrap_or_default();
+    match key {
+        "site-stale-after" => sites.stale_after = Some(span),
+        _ => sites.lost_after = Some(span),
+    }
+    if sites.stale_after().ms() >= sites.lost_after().ms() {
+        return Err(ServiceError::Input(format!(
+            "a site is stale ({}) before it is lost ({}): make site-stale-after shorter than site-lost-after",
+            sites.stale_after(),
+            sites.lost_after()
+        )));
+    }
+    config.sites = Some(sites);
     Ok(format!(
         "{key} set to {span}; restart `sitesync serve` if it is running"
     ))

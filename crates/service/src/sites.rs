@@ -2,6 +2,7 @@
 //! and revocation.
 
 use crate::actor::Actor;
+use crate::config::SiteHealth;
 use crate::error::{ServiceError, must_exist};
 use crate::secrets::{SyncKeys, token_hash};
 use crate::site::Site;
@@ -31,7 +32,55 @@ pub struct SiteView {
 /// the primary: with 10,000 sites, every 5 s cost the idle primary a tenth more CPU).
 pub const ONLINE_WITHIN_MS: u64 = 25_000;
 
+/// How a site is doing, by when it was last heard of and what it has not pulled yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// In contact lately, and holding every change routed to it.
+    InSync,
+    /// In contact lately, still pulling what was routed to it.
+    Online,
+    /// Not heard of for longer than a long poll lasts.
+    Late,
+    /// Quiet for longer than `[sites] stale_after` (a day).
+    Stale,
+    /// Quiet for longer than `[sites] lost_after` (three days).
+    Lost,
+    /// Enrolled, never in contact since.
+    NeverConnected,
+    /// Refused for good.
+    Revoked,
+}
+
+impl Health {
+    /// Its name (`in_sync`, `late`, …), as the portal's words are keyed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::InSync => "in_sync",
+            Health::Online => "online",
+            Health::Late => "late",
+            Health::Stale => "stale",
+            Health::Lost => "lost",
+            Health::NeverConnected => "never_connected",
+            Health::Revoked => "revoked",
+        }
+    }
+}
+
 impl SiteView {
+    /// How the site is doing at `now_ms`, with the thresholds of `[sites]`.
+    pub fn health(&self, now_ms: u64, thresholds: &SiteHealth) -> Health {
+        let quiet = |at: u64| now_ms.saturating_sub(at);
+        match (self.row.revoked, self.row.last_contact) {
+            (true, _) => Health::Revoked,
+            (false, None) => Health::NeverConnected,
+            (false, Some(at)) if quiet(at) > thresholds.lost_after().ms() => Health::Lost,
+            (false, Some(at)) if quiet(at) > thresholds.stale_after().ms() => Health::Stale,
+            (false, Some(at)) if quiet(at) > ONLINE_WITHIN_MS => Health::Late,
+            (false, Some(_)) if self.behind > 0 => Health::Online,
+            (false, Some(_)) => Health::InSync,
+        }
+    }
+
     /// Whether the site is online at `now_ms`: not revoked, and in contact lately.
     pub fn online(&self, now_ms: u64) -> bool {
         !self.row.revoked
@@ -63,6 +112,11 @@ pub struct Revoked {
 }
 
 impl Site {
+    /// When a quiet site counts as stale or lost (`[sites]` in `config.toml`).
+    pub fn site_health(&self) -> SiteHealth {
+        self.config.sites.clone().unwrap_or_default()
+    }
+
     /// Every satellite, with its stores, last contact and how far behind it is; a
     /// portal member sees those of its organisation.
     pub fn sites(&self, actor: Actor) -> Result<Vec<SiteView>, ServiceError> {

@@ -67,7 +67,7 @@ pub(crate) fn org_row(row: &Row) -> rusqlite::Result<Org> {
 
 /// Every organisation's id and name.
 pub(crate) fn org_names(tx: &Transaction) -> Result<Vec<(u64, String)>, Error> {
-    let mut stmt = tx.prepare_cached("SELECT id, name FROM orgs")?;
+    let mut stmt = tx.prepare_cached("SELECT id, name FROM orgs WHERE deleted_at IS NULL")?;
     let rows = stmt.query_map([], |row| Ok((id(row.get(0)?), row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -88,7 +88,7 @@ pub(crate) fn find_org(tx: &Transaction, id_or_name: &str) -> Result<Option<Org>
 pub(crate) fn org_by_id(tx: &Transaction, org: OrgId) -> Result<Option<Org>, Error> {
     Ok(tx
         .query_row(
-            "SELECT id, name, key_generation, time_zone FROM orgs WHERE id = ?1",
+            "SELECT id, name, key_generation, time_zone FROM orgs WHERE id = ?1 AND deleted_at IS NULL",
             [sql(org)],
             org_row,
         )

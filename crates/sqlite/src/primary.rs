@@ -42,7 +42,7 @@ impl PrimaryStorage for SqliteStore {
     fn orgs(&self) -> Result<Vec<Org>, StoreError> {
         self.read(|tx| {
             let mut stmt =
-                tx.prepare("SELECT id, name, key_generation, time_zone FROM orgs ORDER BY id")?;
+                tx.prepare("SELECT id, name, key_generation, time_zone FROM orgs WHERE deleted_at IS NULL ORDER BY id")?;
             let rows = stmt.query_map([], org_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -104,6 +104,48 @@ impl PrimaryStorage for SqliteStore {
                 Ok((row.get(0)?, id(row.get(1)?), row.get(2)?))
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn delete_org(&self, org: OrgId, now_ms: u64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let enrolled: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM sites WHERE org = ?1 AND revoked = 0",
+                [sql(org)],
+                |row| row.get(0),
+            )?;
+            if enrolled > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "the organisation still has {enrolled} enrolled site(s): revoke them first"
+                ))
+                .into());
+            }
+            tx.execute(
+                "DELETE FROM site_stores WHERE site IN (SELECT id FROM sites WHERE org = ?1)",
+                [sql(org)],
+            )?;
+            for table in [
+                "records",
+                "rejections",
+                "conflicts",
+                "restricted",
+                "stores",
+                "members",
+                "invitations",
+                "licence_modules",
+                "licences",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE org = ?1"), [sql(org)])?;
+            }
+            let renamed = tx.execute(
+                "UPDATE orgs SET deleted_at = ?2, name = '(deleted ' || id || ')'
+                  WHERE id = ?1 AND deleted_at IS NULL",
+                params![sql(org), sql(now_ms)],
+            )?;
+            match renamed {
+                1 => Ok(()),
+                _ => Err(StoreError::NotFound(format!("no organisation {org}")).into()),
+            }
         })
     }
 
@@ -252,10 +294,8 @@ impl PrimaryStorage for SqliteStore {
                 .collect::<Result<_, _>>()?;
             ids.into_iter()
                 .filter_map(|n| SiteId::try_from(n).ok())
-                .map(|n| {
-                    Ok(site_row(tx, n)?
-                        .ok_or_else(|| StoreError::NotFound(format!("no site {n}")))?)
-                })
+                // Sites of a deleted organisation read as none.
+                .filter_map(|n| site_row(tx, n).transpose())
                 .collect()
         })
     }
@@ -593,7 +633,8 @@ fn site_row(tx: &Transaction, site: SiteId) -> Result<Option<SiteRow>, Error> {
         .query_row(
             "SELECT org, name, secret_hash, all_stores, assignment_version, last_contact, pull_cursor, revoked, created_at,
                     version, last_error_at, last_error
-             FROM sites WHERE id = ?1",
+             FROM sites WHERE id = ?1
+              AND org IN (SELECT id FROM orgs WHERE deleted_at IS NULL)",
             [site],
             |row| {
                 Ok(SiteRow {

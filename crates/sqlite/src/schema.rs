@@ -199,6 +199,12 @@ CREATE TABLE email_changes (
 CREATE INDEX email_changes_by_account ON email_changes (account);
 ";
 
+/// Version 9: an organisation deleted by its owner keeps a row (renamed, with when it
+/// was deleted) so that its revoked sites keep their ids, which are never given again.
+const VERSION_9: &str = "
+ALTER TABLE orgs ADD COLUMN deleted_at INTEGER;
+";
+
 /// Brings the database up to the current schema.
 ///
 /// The version is read inside the writing transaction, so two processes opening a new
@@ -238,6 +244,10 @@ pub fn upgrade(conn: &mut Connection) -> Result<(), Error> {
         tx.execute_batch(VERSION_8)?;
         tx.pragma_update(None, "user_version", 8)?;
     }
+    if version < 9 {
+        tx.execute_batch(VERSION_9)?;
+        tx.pragma_update(None, "user_version", 9)?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -269,7 +279,7 @@ mod tests {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .unwrap();
-        assert_eq!((version, row), (8, ("no".into(), None, None)));
+        assert_eq!((version, row), (9, ("no".into(), None, None)));
     }
 
     #[test]

@@ -46,11 +46,13 @@ pub enum AuditAction {
     EmailChanged,
     /// An invitation not yet accepted was withdrawn.
     InvitationWithdrawn,
+    /// An organisation was deleted by its owner.
+    OrgDeleted,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::KeyRotated,
@@ -69,6 +71,7 @@ impl AuditAction {
         AuditAction::LicenceChanged,
         AuditAction::EmailChanged,
         AuditAction::InvitationWithdrawn,
+        AuditAction::OrgDeleted,
     ];
 
     /// Its name, as stored (`login`, `key_rotated`, …).
@@ -92,6 +95,7 @@ impl AuditAction {
             AuditAction::LicenceChanged => "licence_changed",
             AuditAction::EmailChanged => "email_changed",
             AuditAction::InvitationWithdrawn => "invitation_withdrawn",
+            AuditAction::OrgDeleted => "org_deleted",
         }
     }
 

@@ -292,6 +292,10 @@ pub trait PrimaryStorage: SiteStorage + AccountStorage + AuditStorage {
     /// How many changes each site of an organisation had rejected, with the newest
     /// rejection's reason; sites with none are absent.
     fn rejections_by_site(&self, org: OrgId) -> Result<Vec<(SiteId, u64, String)>, StoreError>;
+    /// Deletes an organisation that has no enrolled site left (a conflict otherwise):
+    /// its records, stores, rejections, conflicts, members, invitations and licence go;
+    /// its revoked sites keep their ids, never given again; it is "not found" after.
+    fn delete_org(&self, org: OrgId, now_ms: u64) -> Result<(), StoreError>;
     /// Sets an organisation's time zone (an IANA name, checked by the caller).
     fn set_time_zone(&self, org: OrgId, zone: &str) -> Result<Org, StoreError>;
 

@@ -1267,3 +1267,172 @@ fn a_sites_page_says_its_version_its_rejected_changes_and_the_last_error_it_had(
     );
     assert!(table.contains("class=\"bad\""), "{table}");
 }
+
+/// Runs `update` on the primary's database with `?1` = `minutes` in ms: times moved
+/// back, as if that long had passed.
+fn backdate(primary: &Node, update: &str, minutes: i64) {
+    let db = rusqlite::Connection::open(primary.data.join("sitesync.db")).expect("the database");
+    db.execute(update, [minutes * 60_000])
+        .expect("times moved back");
+}
+
+/// Makes every site of the primary look quiet for `minutes` more.
+fn quiet_for(primary: &Node, minutes: i64) {
+    let update = "UPDATE sites SET last_contact = last_contact - ?1 WHERE last_contact IS NOT NULL";
+    backdate(primary, update, minutes);
+}
+
+#[test]
+fn when_a_quiet_site_is_stale_or_lost_is_the_operators_choice() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, _, org) = acme_with_a_viewer(&primary);
+    let key = key_on(&get(addr, &org, &owner).body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &[]);
+    till.sync();
+    let health = |owner: &str| {
+        let page = get(addr, &format!("{org}/sites"), owner).body;
+        let start = page.find("class=\"health ").expect("a health cell") + 14;
+        page[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    crate::harness::eventually(
+        "the till's contact",
+        Duration::from_secs(5),
+        || match health(&owner).as_str() {
+            "in_sync" => Ok(()),
+            other => Err(other.to_string()),
+        },
+    );
+    quiet_for(&primary, 10);
+    assert_eq!(health(&owner), "late", "ten minutes quiet, by default");
+
+    let refused = primary.set("site-stale-after", "soon").fails();
+    assert!(refused.contains("like 30m"), "{refused}");
+    let backwards = primary.set("site-lost-after", "12h").fails();
+    assert!(backwards.contains("stale"), "{backwards}");
+    primary.set("site-stale-after", "5m").ok();
+    let shown = primary.cli(&["settings", "show"]);
+    assert!(shown.stdout.contains("5m"), "{}", shown.describe());
+    primary.stop();
+    primary.set("listen", &addr.to_string()).ok();
+    primary.serve();
+    assert_eq!(health(&owner), "stale", "quiet for longer than 5m");
+    primary.set("site-lost-after", "8m").ok();
+    primary.stop();
+    primary.set("listen", &addr.to_string()).ok();
+    primary.serve();
+    assert_eq!(health(&owner), "lost", "quiet for longer than 8m");
+}
+
+#[test]
+fn a_self_signed_primarys_enrolment_command_pins_its_certificate_and_enrols_a_site() {
+    let cluster = Cluster::new();
+    let primary = cluster.primary_with(&["--self-signed"], &[]);
+    let fingerprint = primary.tls_fingerprint.clone().expect("a fingerprint");
+    let owner = signed_up(&primary, "owner@example.org");
+    assert!(owner.starts_with("__Host-session="), "{owner}");
+    let made = post(primary.addr(), "/orgs", &owner, b"name=Acme");
+    let org = made.headers("location")[0].to_string();
+    let page = get(primary.addr(), &org, &owner).body;
+    let start = page
+        .find("<pre id=\"enrol-command\">")
+        .expect("the command")
+        + 24;
+    let command = page[start..].split("</pre>").next().unwrap_or_default();
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(args[..3], ["sitesync", "init", "satellite"], "{command}");
+    let flag = |name: &str| {
+        let at = args.iter().position(|a| *a == name).expect(name);
+        args[at + 1].to_string()
+    };
+    assert_eq!(flag("--tls-fingerprint"), fingerprint, "{command}");
+    assert_eq!(flag("--primary"), primary.url(), "{command}");
+    let key = flag("--sync-key");
+    cluster.secret("sync key", &key);
+    // The command as shown enrols a real site over the pinned TLS.
+    let till = cluster.satellite("till", &primary, &key, &["--tls-fingerprint", &fingerprint]);
+    till.put("notes", "hello", r#"{"from":"till"}"#, None);
+    till.sync();
+    let other = Cluster::new();
+    let plain = other.primary();
+    let owner = signed_up(&plain, "owner@example.org");
+    let made = post(plain.addr(), "/orgs", &owner, b"name=Acme");
+    let page = get(plain.addr(), made.headers("location")[0], &owner).body;
+    assert!(!page.contains("--tls-fingerprint"), "no pin without TLS");
+}
+
+#[test]
+fn an_owner_deletes_the_organisation_after_revoking_its_sites_and_typing_its_name() {
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let addr = primary.addr();
+    let (owner, viewer, org) = acme_with_a_viewer(&primary);
+    grant(&primary, "viewer@example.org", "Acme", "admin");
+    let key = key_on(&get(addr, &org, &owner).body).expect("the key");
+    cluster.secret("sync key", &key);
+    let till = cluster.satellite("till", &primary, &key, &[]);
+    primary.org = Some("Acme".into());
+    primary.put("prices", "p1", r#"{"price":3}"#, None);
+    till.sync();
+    let delete = format!("{org}/delete");
+    let page = get(addr, &org, &owner).body;
+    assert!(
+        page.contains(&format!("action=\"{delete}\"")),
+        "owners see it"
+    );
+    let admin_page = get(addr, &org, &viewer).body;
+    assert!(!admin_page.contains(&delete), "an admin does not");
+    assert_eq!(post(addr, &delete, &viewer, b"name=Acme").status, 403);
+    let wrong = post(addr, &delete, &owner, b"name=Acm");
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    assert!(
+        wrong.body.contains("Type the organisation"),
+        "{}",
+        wrong.body
+    );
+    let enrolled = post(addr, &delete, &owner, b"name=Acme");
+    assert_eq!(enrolled.status, 400, "{enrolled:?}");
+    assert!(
+        enrolled.body.contains("revoke them first"),
+        "{}",
+        enrolled.body
+    );
+    assert!(primary.get("prices", "p1").is_some(), "nothing deleted yet");
+
+    let site = format!("{org}/sites/{}", till.site_id);
+    assert_eq!(
+        post(addr, &format!("{site}/revoke"), &owner, b"name=till").status,
+        200
+    );
+    let deleted = post(addr, &delete, &owner, b"name=Acme");
+    assert_eq!(deleted.status, 303, "{deleted:?}");
+    assert_eq!(deleted.headers("location")[0], "/orgs");
+    assert_eq!(get(addr, &org, &owner).status, 404);
+    assert_eq!(get(addr, &org, &viewer).status, 404);
+    let listed = primary.cli(&["org", "list"]);
+    assert!(!listed.stdout.contains("Acme"), "{}", listed.describe());
+    let audit = primary.cli(&["audit"]);
+    assert!(audit.stdout.contains("org_deleted"), "{}", audit.describe());
+    let refused = till.cli(&["sync"]);
+    assert!(
+        !refused.success(),
+        "the till is refused: {}",
+        refused.describe()
+    );
+    // The operator deletes one too, from the command line.
+    primary.cli(&["org", "create", "Beta"]).ok();
+    let wrong = primary
+        .cli(&["org", "delete", "Beta", "--confirm", "beta"])
+        .fails();
+    assert!(wrong.contains("type the organisation's name"), "{wrong}");
+    primary
+        .cli(&["org", "delete", "Beta", "--confirm", "Beta"])
+        .ok();
+    assert!(!primary.cli(&["org", "list"]).stdout.contains("Beta"));
+}

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sitesync_service::attempts::Subject;
 use sitesync_service::{
     Account, Actor, ErrorKind, MIN_PASSWORD, MemberRole, Registration, ServiceError, Site,
-    SiteView, local_time,
+    SiteHealth, SiteView, local_time,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,6 +47,7 @@ pub fn routes() -> Router<Portal> {
         .route("/orgs", get(orgs::orgs).post(orgs::create_org))
         .route("/orgs/{org}", get(orgs::org))
         .route("/orgs/{org}/time-zone", post(orgs::set_time_zone))
+        .route("/orgs/{org}/delete", post(orgs::delete))
         .route(
             "/orgs/{org}/rotate-key",
             get(orgs::rotate_form).post(orgs::rotate),

@@ -82,6 +82,8 @@ struct OrgPage<'a> {
     nav: Option<Nav>,
     id: u64,
     can_admin: bool,
+    can_delete: bool,
+    error: Option<String>,
     note: Option<&'static str>,
     org: String,
     role: &'static str,
@@ -100,7 +102,7 @@ pub(super) async fn org(
     who: SignedIn,
     Path(org): Path<u64>,
 ) -> Response {
-    org_page(&portal, who.t, who, org, None).await
+    org_page(&portal, who.t, who, org, (None, None)).await
 }
 
 /// An organisation's page: its sync key, the command that enrols a site, its sites.
@@ -109,7 +111,7 @@ pub(super) async fn org_page(
     t: &Text,
     who: SignedIn,
     org: u64,
-    note: Option<&'static str>,
+    (note, error): (Option<&'static str>, Option<String>),
 ) -> Response {
     let account = who.account.clone();
     let base = portal.site.portal_url();
@@ -124,19 +126,27 @@ pub(super) async fn org_page(
         Ok(found) => found,
         Err(error) => return failure(t, &error),
     };
-    let sites = site_lines(t, &sites, &member.org.time_zone);
+    let thresholds = portal.site.site_health();
+    let sites = site_lines(t, &sites, &member.org.time_zone, &thresholds);
+    let pin = portal
+        .pin
+        .as_ref()
+        .map(|fingerprint| format!(" --tls-fingerprint {fingerprint}"))
+        .unwrap_or_default();
     let command = format!(
-        "sitesync init satellite --primary {base} --sync-key {}",
+        "sitesync init satellite --primary {base} --sync-key {}{pin}",
         detail.key.sync_key
     );
     let remember = [(header::SET_COOKIE, portal.remember_org(member.org.id))];
     let shown = page(
-        StatusCode::OK,
+        shown_with(&error),
         &OrgPage {
             t,
             nav: who.nav(Some(member.org.id)),
             id: member.org.id,
             can_admin: member.role >= MemberRole::Admin,
+            can_delete: member.role == MemberRole::Owner,
+            error,
             note,
             org: member.org.name,
             role: member.role.name(),
@@ -205,7 +215,7 @@ pub(super) async fn rotate(
     match rotated {
         Ok(_) => {
             (portal.changed)();
-            org_page(&portal, t, who, org, Some("rotated")).await
+            org_page(&portal, t, who, org, (Some("rotated"), None)).await
         }
         Err(error) => failure(t, &error),
     }
@@ -319,7 +329,42 @@ pub(super) async fn set_time_zone(
     })
     .await;
     match set {
-        Ok(_) => org_page(&portal, t, who, org, Some("time_zone_set")).await,
+        Ok(_) => org_page(&portal, t, who, org, (Some("time_zone_set"), None)).await,
+        Err(error) => failure(t, &error),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Confirmation {
+    #[serde(default)]
+    name: String,
+}
+
+/// Deletes the organisation (owners only, its name typed, no site enrolled): the list of
+/// the reader's organisations after, or the organisation's page with why not.
+pub(super) async fn delete(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    who: SignedIn,
+    Path(org): Path<u64>,
+    Form(form): Form<Confirmation>,
+) -> Response {
+    let t = who.t;
+    let asking = who.account.clone();
+    let deleted = blocking(&portal, move |site| {
+        let actor = acting(site, &asking, org, peer)?;
+        site.delete_org(actor, &org.to_string(), &form.name, now_ms())
+    })
+    .await;
+    match deleted {
+        Ok(_) => {
+            (portal.changed)();
+            Redirect::to("/orgs").into_response()
+        }
+        Err(error) if error.kind() == ErrorKind::InvalidInput => {
+            let why = say(t, &error);
+            org_page(&portal, t, who, org, (None, Some(why))).await
+        }
         Err(error) => failure(t, &error),
     }
 }

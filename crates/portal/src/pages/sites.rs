@@ -34,9 +34,17 @@ pub(super) fn member_sites(
     Ok((member, sites))
 }
 
-pub(super) fn site_lines(t: &Text, sites: &[SiteView], zone: &str) -> Vec<SiteLine> {
+pub(super) fn site_lines(
+    t: &Text,
+    sites: &[SiteView],
+    zone: &str,
+    thresholds: &SiteHealth,
+) -> Vec<SiteLine> {
     let now = now_ms();
-    sites.iter().map(|s| site_line(t, s, now, zone)).collect()
+    sites
+        .iter()
+        .map(|s| site_line(t, s, (now, zone), thresholds))
+        .collect()
 }
 
 /// The sites table alone, which the organisation's page fetches again every two
@@ -62,7 +70,7 @@ pub(super) async fn sites_table(
             &SitesTable {
                 t,
                 id: member.org.id,
-                sites: site_lines(t, &sites, &member.org.time_zone),
+                sites: site_lines(t, &sites, &member.org.time_zone, &portal.site.site_health()),
             },
         ),
         Err(error) => failure(t, &error),
@@ -70,7 +78,12 @@ pub(super) async fn sites_table(
 }
 
 /// A site as its organisation's pages show it.
-pub(super) fn site_line(t: &Text, s: &SiteView, now: u64, zone: &str) -> SiteLine {
+pub(super) fn site_line(
+    t: &Text,
+    s: &SiteView,
+    (now, zone): (u64, &str),
+    thresholds: &SiteHealth,
+) -> SiteLine {
     SiteLine {
         id: s.row.id,
         name: s.row.name.clone(),
@@ -87,7 +100,7 @@ pub(super) fn site_line(t: &Text, s: &SiteView, now: u64, zone: &str) -> SiteLin
             .row
             .last_contact
             .map_or_else(String::new, |at| local_time(at, zone)),
-        health: health(s.row.revoked, s.row.last_contact, s.behind, now),
+        health: s.health(now, thresholds).name(),
         behind: s.behind,
         rejected: s.rejected.0,
         rejected_why: s.rejected.1.clone().unwrap_or_default(),
@@ -97,25 +110,6 @@ pub(super) fn site_line(t: &Text, s: &SiteView, now: u64, zone: &str) -> SiteLin
             .last_error
             .as_ref()
             .map(|(at, what)| (what.clone(), ago(t, *at, now), local_time(*at, zone))),
-    }
-}
-
-/// How a site is doing, by when it was last heard of.
-pub(super) fn health(
-    revoked: bool,
-    last_contact: Option<u64>,
-    behind: u64,
-    now: u64,
-) -> &'static str {
-    const DAY: u64 = 86_400_000;
-    match (revoked, last_contact) {
-        (true, _) => "revoked",
-        (false, None) => "never_connected",
-        (false, Some(at)) if now.saturating_sub(at) > 3 * DAY => "lost",
-        (false, Some(at)) if now.saturating_sub(at) > DAY => "stale",
-        (false, Some(at)) if now.saturating_sub(at) > sitesync_service::ONLINE_WITHIN_MS => "late",
-        (false, Some(_)) if behind > 0 => "online",
-        (false, Some(_)) => "in_sync",
     }
 }
 
@@ -169,7 +163,12 @@ pub(super) async fn site_page(
             org: member.org.name,
             revoked: view.row.revoked,
             all_stores: view.row.assignment.all_stores,
-            site: site_line(t, &view, now_ms(), &member.org.time_zone),
+            site: site_line(
+                t,
+                &view,
+                (now_ms(), &member.org.time_zone),
+                &portal.site.site_health(),
+            ),
             stores,
             can_manage: member.role >= MemberRole::Manager,
             can_admin: member.role >= MemberRole::Admin,

@@ -35,6 +35,7 @@ fn config(role: Role, site_id: u32) -> Config {
         public_url: Some("https://sync.example.org".into()),
         registration: None,
         sessions: None,
+        sites: None,
         mail: None,
     }
 }

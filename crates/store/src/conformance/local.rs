@@ -149,6 +149,39 @@ pub fn an_organisation_keeps_its_time_zone(backend: &dyn Backend) {
     ));
 }
 
+pub fn a_deleted_organisation_is_gone_but_its_site_ids_are_not_given_again(backend: &dyn Backend) {
+    let (db, org, _, _) = primary(backend);
+    let other = db.create_org("Other", 1).unwrap().id;
+    let none = Assignment::default();
+    let theirs = db
+        .create_site(other, None, Some("kept"), &|_| "h".into(), &none, 1)
+        .unwrap();
+    let refused = db.delete_org(org, 5);
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(why)) if why.contains("revoke")),
+        "{refused:?}"
+    );
+    assert_eq!(db.org("Acme").unwrap().id, org, "nothing changed");
+    db.revoke_site(2).unwrap();
+    db.delete_org(org, 5).unwrap();
+    assert!(matches!(db.org("Acme"), Err(StoreError::NotFound(_))));
+    assert!(matches!(db.org_by_id(org), Err(StoreError::NotFound(_))));
+    assert!(matches!(db.site("2"), Err(StoreError::NotFound(_))));
+    assert_eq!(db.orgs().unwrap().len(), 1);
+    let sites: Vec<u32> = db.sites().unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(sites, vec![theirs], "the other organisation's site stays");
+    assert!(matches!(
+        db.delete_org(org, 6),
+        Err(StoreError::NotFound(_))
+    ));
+    // The name is free again, and a new site never takes the deleted one's id.
+    let again = db.create_org("Acme", 7).unwrap().id;
+    let new = db
+        .create_site(again, None, None, &|_| "h".into(), &none, 7)
+        .unwrap();
+    assert!(new > theirs && new != 2, "{new}");
+}
+
 pub fn names_are_unique_without_regard_to_case(backend: &dyn Backend) {
     let (db, org, s1, _) = primary(backend);
     let taken = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Conflict(_)));

@@ -135,6 +135,10 @@ macro_rules! conformance_suite {
             $crate::conformance::a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(&$make);
         }
         #[test]
+        fn a_deleted_organisation_is_gone_but_its_site_ids_are_not_given_again() {
+            $crate::conformance::a_deleted_organisation_is_gone_but_its_site_ids_are_not_given_again(&$make);
+        }
+        #[test]
         fn an_organisation_keeps_its_time_zone() {
             $crate::conformance::an_organisation_keeps_its_time_zone(&$make);
         }

@@ -164,12 +164,8 @@ fn an_account_reads_its_pages_in_the_language_it_chose() {
 
 /// Makes every session of the primary look unused for `minutes` more.
 fn idle_for(primary: &Node, minutes: i64) {
-    let db = rusqlite::Connection::open(primary.data.join("sitesync.db")).expect("the database");
-    db.execute(
-        "UPDATE tokens SET seen_at = seen_at - ?1 WHERE purpose = 'session'",
-        [minutes * 60_000],
-    )
-    .expect("sessions backdated");
+    let update = "UPDATE tokens SET seen_at = seen_at - ?1 WHERE purpose = 'session'";
+    super::backdate(primary, update, minutes);
 }
 
 #[test]
