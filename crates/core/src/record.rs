@@ -130,26 +130,25 @@ impl RecordState {
             hlc: clock.tick(now_ms),
             site,
         };
-        let fields = values
-            .into_iter()
-            .map(|(name, value)| {
-                let view = self.fields.get(&name);
-                let version = match counter::amount(&name, &value)? {
-                    Some(n) => counter::add(&name, view, self.deleted, n, stamp)?,
-                    None => FieldVersion {
-                        value,
-                        stamp,
-                        base: view.map(|f| f.stamp),
-                        counter: None,
-                    },
-                };
-                Ok((name, version))
-            })
-            .collect::<Result<_, InvalidInput>>()?;
+        // Sized up front: collecting `Result`s into the map would grow it step by step.
+        let mut fields = Vec::with_capacity(values.len());
+        for (name, value) in values {
+            let view = self.fields.get(&name);
+            let version = match counter::amount(&name, &value)? {
+                Some(n) => counter::add(&name, view, self.deleted, n, stamp)?,
+                None => FieldVersion {
+                    value,
+                    stamp,
+                    base: view.map(|f| f.stamp),
+                    counter: None,
+                },
+            };
+            fields.push((name, version));
+        }
         Ok(RecordState {
             store: self.store.or(store),
             deleted: None,
-            fields,
+            fields: fields.into_iter().collect(),
         })
     }
 
