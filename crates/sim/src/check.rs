@@ -129,7 +129,6 @@ impl World {
             })?;
         }
         self.check_hot()?;
-        self.check_counted()?;
         self.check_conflicts()
     }
 

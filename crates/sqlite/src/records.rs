@@ -315,9 +315,7 @@ fn write_one(
                 ))
                 .into());
             }
-            state
-                .write(store, fields, clock, now_ms, site)
-                .map_err(StoreError::from)?
+            state.write(store, fields, clock, now_ms, site)
         }
         LocalWrite::Delete => {
             if state.is_empty() || state.is_deleted() {

@@ -9,7 +9,6 @@ mod admin;
 mod api;
 mod bench;
 mod converge;
-mod counters;
 mod crash;
 mod disk;
 mod errors;

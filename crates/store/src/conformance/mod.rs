@@ -95,9 +95,8 @@ fn change(
     site: u32,
     wall: u64,
 ) -> PushedChange {
-    let state = RecordState::default()
-        .write(store, fields(value), &mut Clock::default(), wall, site)
-        .unwrap();
+    let state =
+        RecordState::default().write(store, fields(value), &mut Clock::default(), wall, site);
     PushedChange {
         seq,
         collection: "stock".into(),
