@@ -200,9 +200,11 @@ CREATE INDEX email_changes_by_account ON email_changes (account);
 ";
 
 /// Version 9: an organisation deleted by its owner keeps a row (renamed, with when it
-/// was deleted) so that its revoked sites keep their ids, which are never given again.
+/// was deleted) so that its revoked sites keep their ids, which are never given again;
+/// rejections by site, which the portal's sites table counts every time it refreshes.
 const VERSION_9: &str = "
 ALTER TABLE orgs ADD COLUMN deleted_at INTEGER;
+CREATE INDEX rejections_by_site ON rejections (org, site, id);
 ";
 
 /// Brings the database up to the current schema.
