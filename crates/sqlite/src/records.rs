@@ -272,7 +272,11 @@ impl SiteStorage for SqliteStore {
         self.read(|tx| {
             let seq: i64 = tx
                 .prepare_cached(
-                    "SELECT COALESCE(MAX(seq), 0) FROM records WHERE org = ?1 AND collection = ?2",
+                    // By the key's index: on the primary the planner would otherwise walk
+                    // records_by_seq backwards through every record of the organisation
+                    // when the collection has none (a push went from 90k to 17k changes/s).
+                    "SELECT COALESCE(MAX(seq), 0) FROM records INDEXED BY records_by_key
+                      WHERE org = ?1 AND collection = ?2",
                 )?
                 .query_row(params![sql(org), collection], |row| row.get(0))?;
             Ok(id(seq))
