@@ -336,6 +336,14 @@ fn message(
     )
 }
 
+/// A dangerous change's form: the name typed to confirm it (a site's to revoke it, an
+/// organisation's to delete it).
+#[derive(Deserialize)]
+pub(super) struct Confirmation {
+    #[serde(default)]
+    name: String,
+}
+
 /// The status of a page shown again with why the form was refused, or plainly.
 fn shown_with(error: &Option<String>) -> StatusCode {
     match error {

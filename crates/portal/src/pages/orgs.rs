@@ -334,12 +334,6 @@ pub(super) async fn set_time_zone(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct Confirmation {
-    #[serde(default)]
-    name: String,
-}
-
 /// Deletes the organisation (owners only, its name typed, no site enrolled): the list of
 /// the reader's organisations after, or the organisation's page with why not.
 pub(super) async fn delete(

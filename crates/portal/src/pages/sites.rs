@@ -220,12 +220,6 @@ pub(super) async fn assign(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct Confirmation {
-    #[serde(default)]
-    name: String,
-}
-
 pub(super) async fn revoke(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
