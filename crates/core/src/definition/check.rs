@@ -4,8 +4,8 @@
 //! - A written field the definition does not define is taken as it is.
 //! - A field whose condition (`when`) does not hold on the record is not checked.
 //! - `null` is no value: taken for any field but a required one.
-//! - A counter is written as `{"add": N}` (N an integer), which this version refuses
-//!   until counters are in the merge; kept values of counters are not checked here.
+//! - A counter is written as `{"add": N}` (N an integer); what sites keep of a counter
+//!   belongs to the merge, so kept values of counters are not checked here.
 
 use super::scalar::{self, Decimal};
 use super::{Condition, Definition, Field, Kind};
@@ -153,12 +153,7 @@ impl Field {
                 _ => Err(wrong_type()),
             }),
             (Kind::File, Value::Object(meta)) => self.check_file(meta, value),
-            // Adds need counters in the merge, which are not in this version yet: refused
-            // rather than kept as the object written.
-            (Kind::Counter, Value::Object(add)) if is_increment(add) => Err((
-                "type = \"counter\" (adds to counters are not in this version yet)".into(),
-                shown(value),
-            )),
+            (Kind::Counter, Value::Object(add)) if is_increment(add) => Ok(()),
             (Kind::Counter, _) => Err((
                 "type = \"counter\" (write {\"add\": N} with N an integer)".into(),
                 shown(value),
