@@ -54,8 +54,10 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
                     .map(|_| {
                         seq += 1;
                         let (id, fields) = business_record(&mut rng);
-                        let change =
-                            RecordState::default().write(store, fields, &mut clock, now_ms(), site);
+                        // Plain values, never an add: nothing to refuse.
+                        let change = RecordState::default()
+                            .write(store, fields, &mut clock, now_ms(), site)
+                            .unwrap_or_default();
                         PushedChange {
                             seq,
                             collection: "stock".into(),

@@ -10,6 +10,7 @@
 //! - [`record`]: a record's replicated state ([`RecordState`]) and how a local write
 //!   becomes a change.
 //! - [`merge`]: the field-level last-writer-wins merge, with conflict detection.
+//! - [`counter`]: counter fields (`{"add": N}`), whose adds from every site add up.
 //! - [`routing`]: which records a site receives and which changes it may write.
 //! - [`licence`]: an organisation's licence: its modules, site limit and expiry.
 //! - [`definition`]: collections' definitions (typed fields, custom fields by role),
@@ -21,6 +22,7 @@
 //! - [`time`]: turning a clock reading into an RFC 3339 timestamp.
 
 pub mod clock;
+pub mod counter;
 pub mod definition;
 pub mod exact;
 pub mod licence;
@@ -31,6 +33,7 @@ pub mod time;
 pub mod validate;
 
 pub use clock::{Clock, Stamp};
+pub use counter::Counter;
 pub use definition::{Definition, DefinitionError, Refusal};
 pub use licence::{Day, Licence, LicenceChange, Module};
 pub use merge::{Conflict, MergeError, Merged, merge};

@@ -6,10 +6,13 @@
 //! one write touched, so a site merges a change from another site and a whole record
 //! from the primary with the one [`merge`](crate::merge::merge) function.
 //!
-//! Visibility rule: a field is visible when it was written after the latest delete. A
-//! record is deleted when it has a tombstone and no visible field, so a write made after
-//! a delete revives the record, with only the fields written since.
+//! Visibility rule: a field is visible when it was written after the latest delete (a
+//! counter: when it counts from that delete or later, see [`counter`](crate::counter)).
+//! A record is deleted when it has a tombstone and no visible field, so a write made
+//! after a delete revives the record, with only the fields written since.
 
+use crate::counter::{self, Counter};
+use crate::validate::InvalidInput;
 use crate::{Clock, SiteId, Stamp, StoreId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -29,6 +32,31 @@ pub struct FieldVersion {
     /// a conflict, which the merge records.
     #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Stamp>,
+    /// For a counter field, its state; `value` is then its total and `stamp` its latest
+    /// add, and `base` that of the write it counts from. `None` (no allocation) for
+    /// every other field.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<Box<Counter>>,
+}
+
+impl FieldVersion {
+    /// Whether the record's delete `tombstone` hides this version: a value written at or
+    /// before it, or a counter that counts from before it.
+    pub fn hidden_by(&self, tombstone: Option<Stamp>) -> bool {
+        match &self.counter {
+            None => Some(self.stamp) <= tombstone,
+            Some(counter) => counter.since < tombstone,
+        }
+    }
+
+    /// Where this version stands among the versions of its field: a set by its stamp, a
+    /// counter by the write it counts from, just above that write.
+    pub(crate) fn order(&self) -> (Option<Stamp>, bool) {
+        match &self.counter {
+            None => (Some(self.stamp), false),
+            Some(counter) => (counter.since, true),
+        }
+    }
 }
 
 /// A record's state (or a change to it: a state holding only what the change touched).
@@ -80,8 +108,11 @@ impl RecordState {
     }
 
     /// The change that writes `values` into this record at a fresh clock reading, each
-    /// field remembering the version it replaces. The caller merges the change into its
-    /// own copy and sends it on.
+    /// field remembering the version it replaces. A value `{"add": N}` adds to the
+    /// field's counter (see [`counter`](crate::counter)); an add that is not a whole
+    /// number, or to a field that holds something else, or beyond the range of a total,
+    /// is refused, naming the field. The caller merges the change into its own copy and
+    /// sends it on.
     pub fn write(
         &self,
         store: Option<StoreId>,
@@ -89,23 +120,36 @@ impl RecordState {
         clock: &mut Clock,
         now_ms: u64,
         site: SiteId,
-    ) -> RecordState {
+    ) -> Result<RecordState, InvalidInput> {
+        // An add must sort after the write it counts from, even in a copy this site's
+        // clock has not seen (one taken whole from the primary).
+        if values.values().any(counter::looks_like_add) {
+            clock.observe(self.latest().map_or(0, |s| s.hlc));
+        }
         let stamp = Stamp {
             hlc: clock.tick(now_ms),
             site,
         };
-        let fields = values
-            .into_iter()
-            .map(|(name, value)| {
-                let base = self.fields.get(&name).map(|f| f.stamp);
-                (name, FieldVersion { value, stamp, base })
-            })
-            .collect();
-        RecordState {
+        // Sized up front: collecting `Result`s into the map would grow it step by step.
+        let mut fields = Vec::with_capacity(values.len());
+        for (name, value) in values {
+            let view = self.fields.get(&name);
+            let version = match counter::amount(&name, &value)? {
+                Some(n) => counter::add(&name, view, self.deleted, n, stamp)?,
+                None => FieldVersion {
+                    value,
+                    stamp,
+                    base: view.map(|f| f.stamp),
+                    counter: None,
+                },
+            };
+            fields.push((name, version));
+        }
+        Ok(RecordState {
             store: self.store.or(store),
             deleted: None,
-            fields,
-        }
+            fields: fields.into_iter().collect(),
+        })
     }
 
     /// The change that deletes this record at a fresh clock reading.
@@ -170,19 +214,22 @@ impl StateSummary {
             store: shape.store,
             deleted: shape.del.is_some() && f.count == 0,
             latest: f.newest.into_iter().chain(common).chain(shape.del).max(),
-            canonical: oldest.is_none_or(|oldest| Some(oldest) > shape.del),
+            canonical: oldest.is_none_or(|oldest| Some(oldest) > shape.del)
+                && f.oldest_since.is_none_or(|since| since >= shape.del),
         })
     }
 }
 
 /// The fields of a state, values skipped: how many, how many carry no stamp of their
-/// own, and the oldest and newest of their own stamps.
+/// own, the oldest and newest of their own stamps (the oldest of values that are not
+/// counters), and the oldest write a counter counts from.
 #[derive(Default)]
 struct FieldStamps {
     count: usize,
     unstamped: usize,
     oldest: Option<Stamp>,
     newest: Option<Stamp>,
+    oldest_since: Option<Option<Stamp>>,
 }
 
 impl<'de> Deserialize<'de> for FieldStamps {
@@ -201,7 +248,16 @@ impl<'de> Deserialize<'de> for FieldStamps {
                 while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
                     fields.count += 1;
                     // The value is checked as JSON and skipped.
-                    match map.next_value::<FieldIn<serde::de::IgnoredAny>>()?.s {
+                    let field = map.next_value::<FieldIn<serde::de::IgnoredAny>>()?;
+                    if let Some(counter) = &field.c {
+                        let since = counter.since;
+                        fields.oldest_since =
+                            Some(fields.oldest_since.map_or(since, |o| o.min(since)));
+                        fields.newest = fields.newest.max(field.s);
+                        fields.unstamped += usize::from(field.s.is_none());
+                        continue;
+                    }
+                    match field.s {
                         Some(stamp) => {
                             fields.oldest = Some(fields.oldest.map_or(stamp, |o| o.min(stamp)));
                             fields.newest = fields.newest.max(Some(stamp));
@@ -235,6 +291,8 @@ struct FieldOut<'a> {
     s: Option<Stamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     b: Option<Stamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c: Option<&'a Counter>,
 }
 
 /// The serialised form of a [`RecordState`], owned for reading: with its fields as
@@ -261,6 +319,10 @@ struct FieldIn<V> {
     s: Option<Stamp>,
     #[serde(default)]
     b: Option<Stamp>,
+    /// A counter's state; `v` is then its total, kept for readers of the bytes and
+    /// worked out again on reading.
+    #[serde(default)]
+    c: Option<Box<Counter>>,
 }
 
 impl Serialize for RecordState {
@@ -277,6 +339,7 @@ impl Serialize for RecordState {
                         v: &field.value,
                         s,
                         b: field.base,
+                        c: field.counter.as_deref(),
                     },
                 )
             })
@@ -291,6 +354,24 @@ impl Serialize for RecordState {
     }
 }
 
+/// A counter field as read: its total worked out, and its stamp checked against its
+/// latest add (every site must read the same bytes as the same state).
+fn counted<E: serde::de::Error>(
+    name: &str,
+    counter: Counter,
+    stamp: Stamp,
+    base: Option<Stamp>,
+) -> Result<FieldVersion, E> {
+    if counter.stamp() != Some(stamp) {
+        return Err(E::custom(format!(
+            "field {name:?} is stamped otherwise than its counter's latest add"
+        )));
+    }
+    counter
+        .into_version(base)
+        .ok_or_else(|| E::custom(format!("field {name:?} has an empty counter")))
+}
+
 impl<'de> Deserialize<'de> for RecordState {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let state = StateIn::<BTreeMap<String, FieldIn<Value>>>::deserialize(deserializer)?;
@@ -300,14 +381,16 @@ impl<'de> Deserialize<'de> for RecordState {
                 .s
                 .or(state.s)
                 .ok_or_else(|| serde::de::Error::custom(format!("field {name:?} has no stamp")))?;
-            fields.insert(
-                name,
-                FieldVersion {
+            let version = match field.c {
+                None => FieldVersion {
                     value: field.v,
                     stamp,
                     base: field.b,
+                    counter: None,
                 },
-            );
+                Some(counter) => counted(&name, *counter, stamp, field.b)?,
+            };
+            fields.insert(name, version);
         }
         Ok(RecordState {
             store: state.store,
@@ -325,14 +408,17 @@ mod tests {
     #[test]
     fn fields_written_together_share_one_stamp_in_the_encoding() {
         let mut clock = Clock::default();
-        let first =
-            RecordState::default().write(None, object(json!({"a": 1, "b": 2})), &mut clock, 10, 2);
+        let first = RecordState::default()
+            .write(None, object(json!({"a": 1, "b": 2})), &mut clock, 10, 2)
+            .unwrap();
         let text = String::from_utf8(first.encode()).unwrap();
         assert_eq!(text.matches("\"s\"").count(), 1, "{text}");
         let mut both = first.clone();
         crate::merge(
             &mut both,
-            &first.write(None, object(json!({"a": 3})), &mut clock, 11, 2),
+            &first
+                .write(None, object(json!({"a": 3})), &mut clock, 11, 2)
+                .unwrap(),
         )
         .unwrap();
         let back = RecordState::decode(&both.encode()).unwrap();
@@ -388,8 +474,12 @@ mod tests {
     #[test]
     fn a_write_records_the_version_it_replaces() {
         let mut clock = Clock::default();
-        let first = RecordState::default().write(None, object(json!({"a": 1})), &mut clock, 10, 2);
-        let second = first.write(None, object(json!({"a": 2, "b": 3})), &mut clock, 11, 2);
+        let first = RecordState::default()
+            .write(None, object(json!({"a": 1})), &mut clock, 10, 2)
+            .unwrap();
+        let second = first
+            .write(None, object(json!({"a": 2, "b": 3})), &mut clock, 11, 2)
+            .unwrap();
         assert_eq!(second.fields["a"].base, Some(first.fields["a"].stamp));
         assert_eq!(second.fields["b"].base, None);
     }
@@ -397,13 +487,15 @@ mod tests {
     #[test]
     fn encode_round_trips() {
         let mut clock = Clock::default();
-        let state = RecordState::default().write(
-            Some(4),
-            object(json!({"x": [1, {"y": null}]})),
-            &mut clock,
-            10,
-            3,
-        );
+        let state = RecordState::default()
+            .write(
+                Some(4),
+                object(json!({"x": [1, {"y": null}]})),
+                &mut clock,
+                10,
+                3,
+            )
+            .unwrap();
         let back = RecordState::decode(&state.encode()).unwrap();
         assert_eq!(back, state);
     }
@@ -416,7 +508,9 @@ mod tests {
     fn long_numbers_survive_their_bytes() {
         let body = format!("{{\"n\": 555{}5}}", "8".repeat(58));
         let values: Map<String, Value> = serde_json::from_str(&body).unwrap();
-        let state = RecordState::default().write(None, values, &mut Clock::default(), 10, 2);
+        let state = RecordState::default()
+            .write(None, values, &mut Clock::default(), 10, 2)
+            .unwrap();
         assert_eq!(RecordState::decode(&state.encode()).unwrap(), state);
     }
 }

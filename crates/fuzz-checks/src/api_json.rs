@@ -7,7 +7,7 @@
 //! to the bytes stored and sent.
 
 use sitesync_core::validate::{self, MAX_FIELDS};
-use sitesync_core::{Clock, RecordState};
+use sitesync_core::{Clock, RecordState, counter};
 
 /// Checks the properties above on one input; panics when one fails.
 pub fn check(data: &[u8]) {
@@ -27,13 +27,30 @@ pub fn check(data: &[u8]) {
         assert!(validate::field(name, value).is_ok());
     }
     let mut clock = Clock::default();
-    let written = RecordState::default().write(Some(3), fields.clone(), &mut clock, 1_000, 2);
+    // An add (`{"add": N}`) that is not a whole number is refused, naming the field.
+    let written = match RecordState::default().write(Some(3), fields.clone(), &mut clock, 1_000, 2)
+    {
+        Ok(written) => written,
+        Err(_) => {
+            let bad_add = fields.iter().any(|(n, v)| counter::amount(n, v).is_err());
+            assert!(bad_add, "only an add that is not a whole number is refused");
+            return;
+        }
+    };
+    // A record written from nothing holds what was written, an add as its amount.
+    let expected: serde_json::Map<_, _> = fields
+        .iter()
+        .map(|(name, value)| match counter::amount(name, value) {
+            Ok(Some(n)) => (name.clone(), n.into()),
+            _ => (name.clone(), value.clone()),
+        })
+        .collect();
     assert_eq!(
         written.values(),
-        fields,
+        expected,
         "the record does not hold what was written"
     );
     let stored = RecordState::decode(&written.encode()).expect("an encoded state decodes");
     assert_eq!(stored, written, "the state changed through its bytes");
-    assert_eq!(serde_json::Value::Object(stored.values()), body);
+    assert_eq!(stored.values(), expected);
 }

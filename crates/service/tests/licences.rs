@@ -50,13 +50,15 @@ fn acme() -> (common::Fixture, String) {
 /// Whether `site` may still push and pull: a push of one record (the site's change
 /// `seq`) is applied, and a pull brings it back.
 fn syncs(f: &common::Fixture, site: u32, seq: u64) -> bool {
-    let state = RecordState::default().write(
-        None,
-        json!({"qty": 1}).as_object().unwrap().clone(),
-        &mut Clock::default(),
-        NOW,
-        site,
-    );
+    let state = RecordState::default()
+        .write(
+            None,
+            json!({"qty": 1}).as_object().unwrap().clone(),
+            &mut Clock::default(),
+            NOW,
+            site,
+        )
+        .unwrap();
     let pushed = PushedChange {
         seq,
         collection: "stock".into(),

@@ -129,6 +129,7 @@ impl World {
             })?;
         }
         self.check_hot()?;
+        self.check_counted()?;
         self.check_conflicts()
     }
 

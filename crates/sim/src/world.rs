@@ -65,6 +65,11 @@ pub(crate) struct World {
     pub(crate) backup: Option<std::path::PathBuf>,
     pub(crate) restored: u32,
     pub(crate) dir: std::path::PathBuf,
+    /// Decides when satellites add to counters, in the schedules that have them (a
+    /// generator of its own, as for crashes).
+    pub(crate) counts: Option<Rng>,
+    /// The sum each satellite (by index) added to each counter record, by id.
+    pub(crate) counted: std::collections::BTreeMap<String, std::collections::BTreeMap<usize, i64>>,
 }
 
 impl World {
@@ -131,6 +136,8 @@ impl World {
             backup: None,
             restored: 0,
             dir: dir.to_path_buf(),
+            counts: None,
+            counted: Default::default(),
         })
     }
 
@@ -256,7 +263,7 @@ impl World {
 
     /// A satellite writes: a new record, an edit or a delete of its own, or a hot record.
     pub(crate) fn write(&mut self, s: usize) -> SimResult<()> {
-        if self.sats[s].store.is_none() || self.sats[s].revoked {
+        if self.sats[s].store.is_none() || self.sats[s].revoked || self.maybe_count(s)? {
             return Ok(());
         }
         match self.rng.below(10) {
@@ -379,7 +386,7 @@ impl World {
     }
 
     /// Makes a local write durable (or, with the bug, only acknowledges it).
-    fn local(
+    pub(crate) fn local(
         &mut self,
         s: usize,
         collection: &str,

@@ -319,7 +319,9 @@ fn write_one(
                 ))
                 .into());
             }
-            state.write(store, fields, clock, now_ms, site)
+            state
+                .write(store, fields, clock, now_ms, site)
+                .map_err(StoreError::from)?
         }
         LocalWrite::Delete => {
             if state.is_empty() || state.is_deleted() {

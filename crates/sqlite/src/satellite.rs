@@ -6,7 +6,7 @@ use crate::records::{decode, load, save};
 use crate::sync::{Refused, insert_new, log_rejection};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
-use sitesync_core::{Clock, MergeError, OrgId, RecordState, SiteId, StoreId, merge};
+use sitesync_core::{Clock, FieldVersion, MergeError, OrgId, RecordState, SiteId, StoreId, merge};
 use sitesync_protocol::{PushResponse, PushedChange, RejectedChange, SiteConfig};
 use sitesync_store::{
     Backfill, Cursor, Prepared, SatelliteStorage, StoreError, SyncNotes, SyncState,
@@ -352,7 +352,17 @@ fn undo_rejected(
             .map(|f| f.stamp)
             .chain(change.deleted)
             .collect();
-        state.fields.retain(|_, f| !stamps.contains(&f.stamp));
+        // A counter whose latest add here is the change's goes whole: the primary's
+        // copy brings back this site's sum as the primary took it, and every other
+        // site's. (A later add here carries this site's whole sum, the rejected add
+        // in it, and stays.)
+        let taken_back = |f: &FieldVersion| {
+            stamps.contains(&f.stamp)
+                || f.counter
+                    .as_ref()
+                    .is_some_and(|c| c.adds().any(|s| stamps.contains(&s)))
+        };
+        state.fields.retain(|_, f| !taken_back(f));
         if state.deleted.is_some_and(|d| stamps.contains(&d)) {
             state.deleted = None;
         }

@@ -94,10 +94,13 @@ impl PreparedPush {
     /// `now_ms`.
     pub fn new(change: PushedChange, site: SiteId, now_ms: u64) -> PreparedPush {
         let state = &change.change;
+        // A counter's change carries the pushing site's own sum only.
+        let adds = state.fields.values().filter_map(|f| f.counter.as_deref());
         let foreign = state
             .fields
             .values()
             .map(|f| f.stamp)
+            .chain(adds.flat_map(|c| c.adds()))
             .chain(state.deleted)
             .filter(|s| s.site != site)
             .map(|s| (s.site, s.millis()))
@@ -157,7 +160,7 @@ impl Encoded {
     pub fn new(state: &RecordState) -> Encoded {
         // A state without a field hidden by its tombstone (nearly every change) is what
         // merging it into nothing gives: it is encoded as it is, without that copy.
-        if state.fields.values().all(|f| Some(f.stamp) > state.deleted) {
+        if state.fields.values().all(|f| !f.hidden_by(state.deleted)) {
             return Encoded {
                 store: state.store,
                 deleted: state.is_deleted(),

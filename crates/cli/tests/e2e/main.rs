@@ -9,6 +9,7 @@ mod admin;
 mod api;
 mod bench;
 mod converge;
+mod counters;
 mod crash;
 mod disk;
 mod errors;

@@ -95,8 +95,9 @@ fn change(
     site: u32,
     wall: u64,
 ) -> PushedChange {
-    let state =
-        RecordState::default().write(store, fields(value), &mut Clock::default(), wall, site);
+    let state = RecordState::default()
+        .write(store, fields(value), &mut Clock::default(), wall, site)
+        .unwrap();
     PushedChange {
         seq,
         collection: "stock".into(),

@@ -108,13 +108,15 @@ pub fn a_rejected_change_is_taken_back_without_losing_what_arrived_since(backend
     .unwrap();
     let refused = db.outbox(10).unwrap().remove(0);
     // Meanwhile a pull brings another site's newer "note" for the same record.
-    let newer = RecordState::default().write(
-        Some(1),
-        fields(json!({"note": "recount"})),
-        &mut Clock::default(),
-        200,
-        3,
-    );
+    let newer = RecordState::default()
+        .write(
+            Some(1),
+            fields(json!({"note": "recount"})),
+            &mut Clock::default(),
+            200,
+            3,
+        )
+        .unwrap();
     let pulled =
         sitesync_protocol::PulledRecord::new(7, "stock".into(), "a".into(), &newer).unwrap();
     db.apply_pull(1, &[Prepared::new(pulled).unwrap()], Cursor::Pull, 7, 1)
