@@ -216,3 +216,34 @@ fn custom_fields_by_role_and_the_objectsync_template() {
         .unwrap_err();
     assert!(err.to_string().contains("no field \"rating\""));
 }
+
+#[test]
+fn a_counter_field_of_a_definition_takes_adds_and_a_stocktake_and_refuses_the_rest() {
+    let f = fixture();
+    let stock = "[fields.name]\ntype = \"text\"\n[fields.qty]\ntype = \"counter\"\n";
+    f.site
+        .define_collection(OP, "Acme", "items", (stock, Format::Toml), false, NOW)
+        .unwrap();
+    put(&f, "a", json!({"name": "Aspirin", "qty": {"add": 5}})).unwrap();
+    put(&f, "a", json!({"qty": {"add": -2}})).unwrap();
+    let total = |f: &common::Fixture| {
+        let read = f.site.get_record(OP, Some("Acme"), ("items", "a")).unwrap();
+        read.fields["qty"].clone()
+    };
+    assert_eq!(total(&f), json!(3));
+    put(&f, "a", json!({"qty": 40})).unwrap();
+    put(&f, "a", json!({"qty": {"add": 1}})).unwrap();
+    assert_eq!(total(&f), json!(41), "adds count on from a stocktake");
+    for wrong in [
+        json!({"qty": "7"}),
+        json!({"qty": {"add": 1.5}}),
+        json!({"qty": true}),
+    ] {
+        let refused = put(&f, "a", wrong.clone()).unwrap_err();
+        assert!(
+            refused.to_string().contains("\"qty\""),
+            "{wrong}: {refused}"
+        );
+    }
+    assert_eq!(total(&f), json!(41), "nothing refused was counted");
+}

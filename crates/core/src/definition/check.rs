@@ -154,8 +154,11 @@ impl Field {
             }),
             (Kind::File, Value::Object(meta)) => self.check_file(meta, value),
             (Kind::Counter, Value::Object(add)) if is_increment(add) => Ok(()),
+            // A whole number sets it, as a stocktake does; adds count on from there.
+            (Kind::Counter, Value::Number(n)) if n.is_i64() => Ok(()),
             (Kind::Counter, _) => Err((
-                "type = \"counter\" (write {\"add\": N} with N an integer)".into(),
+                "type = \"counter\" (write {\"add\": N} with N an integer, or a whole number to set it)"
+                    .into(),
                 shown(value),
             )),
             _ => Err(wrong_type()),

@@ -225,8 +225,13 @@ fn files_and_counters() {
         write(&d, json!({"name": "A", "stock": {"add": -2}})),
         Ok(())
     );
+    assert_eq!(
+        write(&d, json!({"name": "A", "stock": 5})),
+        Ok(()),
+        "a stocktake sets a counter"
+    );
     assert!(
-        write(&d, json!({"name": "A", "stock": 5}))
+        write(&d, json!({"name": "A", "stock": "5"}))
             .unwrap_err()
             .rule
             .contains("add")
