@@ -31,3 +31,17 @@ fn a_store_taken_away_and_given_back_across_a_crash_is_backfilled() {
         }
     }
 }
+
+/// Seed 1218: a store was taken away from a satellite and given back while its backfill
+/// was in flight. The primary answered the backfill under the assignment without the
+/// store (no record of it, "no more"), the site took the backfill as done, and going
+/// from the assignment it had followed to the latest the store was never taken away:
+/// its records stayed missing. Fixed in the session: a backfill page routed under an
+/// assignment the site has not followed completes nothing; the site follows that
+/// assignment, then backfills again what the latest one gives it.
+#[test]
+fn a_store_taken_away_and_given_back_during_its_backfill_is_backfilled_again() {
+    if let Err(e) = run_schedule(1218, Bugs::NONE) {
+        panic!("seed 1218: {e}");
+    }
+}

@@ -128,8 +128,9 @@ pub struct Satellite {
     error: Option<String>,
     /// Stores this site holds records of and is not assigned, as last read.
     held: Vec<StoreId>,
-    /// The write being done keeps the main cursor where it was: a page in it was routed
-    /// under an assignment this site has not followed yet (see [`Satellite::stale`]).
+    /// The write being done keeps the main cursor (or the backfill's) where it was: a
+    /// page in it was routed under an assignment this site has not followed yet (see
+    /// [`Satellite::stale`]).
     holding_cursor: bool,
     /// A write kept the cursor since the last main pull began: pull again once the
     /// assignment is followed, from the cursor kept.
@@ -210,12 +211,19 @@ impl Satellite {
                     cursor,
                     more,
                 } = pipeline.poll_write()?;
+                let applied = self.durable.assignment_applied;
+                let stale = pipeline.waiting(pages).any(|p| stale(p, applied));
+                self.holding_cursor = stale;
                 let (target, cursor) = match kind {
+                    // A backfill page routed under another assignment may have left out
+                    // a store asked for (one the primary no longer routed here): it
+                    // completes nothing, and the site follows that assignment first.
+                    Pull::Backfill if stale => (
+                        Target::Backfill { last: false },
+                        self.durable.backfill_cursor,
+                    ),
                     Pull::Backfill => (Target::Backfill { last: !more }, cursor),
                     _ => {
-                        let applied = self.durable.assignment_applied;
-                        let stale = pipeline.waiting(pages).any(|p| stale(p, applied));
-                        self.holding_cursor = stale;
                         self.pull_again |= stale;
                         let kept = self.durable.pull_cursor;
                         (Target::Pull, if stale { kept } else { cursor })
@@ -479,9 +487,11 @@ impl Satellite {
         };
         let done = pipeline.is_done() || matches!(kind, Pull::Once | Pull::Live);
         if kind == Pull::Backfill {
-            self.durable.backfill_cursor = last.cursor;
-            if !last.more {
-                self.durable.backfill.clear();
+            if !self.holding_cursor {
+                self.durable.backfill_cursor = last.cursor;
+                if !last.more {
+                    self.durable.backfill.clear();
+                }
             }
         } else {
             if !self.holding_cursor {
@@ -496,6 +506,9 @@ impl Satellite {
             return;
         }
         if kind == Pull::Backfill {
+            if std::mem::take(&mut self.holding_cursor) {
+                return self.follow(last.config);
+            }
             self.next_after_pull();
         } else {
             self.more = last.more;

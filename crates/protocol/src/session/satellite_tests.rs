@@ -283,6 +283,55 @@ fn a_backfill_cut_short_is_resumed_with_the_stores_still_held() {
 }
 
 #[test]
+fn a_backfill_routed_under_another_assignment_completes_nothing_and_is_followed() {
+    // Simulator seed 1218: store 3 was taken away and given back while its backfill was
+    // in flight; the primary answered under the assignment without it (no store-3
+    // record, "no more"), and the site, taking that as done, never asked again.
+    let durable = Durable {
+        pull_cursor: 4,
+        assignment_applied: 2,
+        config: config(2, &[1, 3]),
+        backfill: vec![3],
+        backfill_cursor: 0,
+        incarnation: 0,
+    };
+    let mut s = Satellite::new(Mode::LivePull, 10);
+    drain(&mut s);
+    s.handle_loaded(durable, 0);
+    drain(&mut s);
+    s.handle_page(page(0, 4, false, config(2, &[1, 3])), 0);
+    drain(&mut s);
+    s.handle_stored(0);
+    let backfill = drain(&mut s);
+    assert!(matches!(&backfill[..], [Action::Send(Request::Pull(q))] if q.stores.as_deref() == Some("3")));
+    s.handle_page(page(0, 10, false, config(3, &[1])), 0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages {
+            target: Target::Backfill { last: false },
+            cursor: 0,
+            ..
+        }]
+    ));
+    s.handle_stored(0);
+    assert_eq!(s.durable().backfill, vec![3], "the backfill is not over");
+    // The site follows the assignment the page was routed under: store 3 goes.
+    assert!(matches!(drain(&mut s)[..], [Action::ReadHeldStores]));
+    s.handle_held_stores(vec![1, 3], 0);
+    drain(&mut s);
+    s.handle_outbox(Vec::new(), 0);
+    assert!(matches!(s.poll_action(), Some(Action::Purge(3))));
+    s.handle_stored(0);
+    assert!(matches!(
+        s.poll_action(),
+        Some(Action::SaveConfig {
+            applied: Some(3),
+            ..
+        })
+    ));
+}
+
+#[test]
 fn the_live_lane_long_polls_once_caught_up_and_backs_off_on_failure() {
     let mut s = Satellite::new(Mode::LivePull, 10);
     drain(&mut s);
