@@ -16,6 +16,7 @@
 //! - [`definition`]: collections' definitions (typed fields, custom fields by role),
 //!   whether a write or a record fits one, and whether a new one refuses nothing the
 //!   old one took.
+//! - [`file`]: files in records: their metadata, chunks and manifests.
 //! - [`validate`]: limits and checks for names, ids and field values.
 //! - [`exact`]: reading handed-in JSON without changing it (repeated keys and numbers
 //!   a double cannot hold are refused).
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod counter;
 pub mod definition;
 pub mod exact;
+pub mod file;
 pub mod licence;
 pub mod merge;
 pub mod record;

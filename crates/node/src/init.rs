@@ -104,6 +104,7 @@ pub fn init_primary(
         registration: None,
         sessions: None,
         sites: None,
+        files: None,
         mail: None,
     };
     let primary_key = random_hex(32)?;
@@ -200,6 +201,7 @@ pub async fn init_satellite(
         registration: None,
         sessions: None,
         sites: None,
+        files: None,
         mail: None,
     };
     let site_config: &SiteConfig = &answer.config;

@@ -116,6 +116,50 @@ pub struct Config {
     /// after three days when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sites: Option<SiteHealth>,
+    /// Files: their size limits and how long one no record refers to stays
+    /// (`[files]`); 100 MiB a file, 10 GiB an organisation and a day when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileSettings>,
+}
+
+/// `[files]` in `config.toml` (`settings set file-max-size 20MiB`, `org-files-max-size
+/// 50GiB`, `file-grace 1h`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// The largest file, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_size: Option<u64>,
+    /// The most all of one organisation's files may hold, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_org_size: Option<u64>,
+    /// How long a file no record refers to any more is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<Span>,
+}
+
+impl FileSettings {
+    /// The largest file unless set: 100 MiB.
+    pub const MAX_FILE: u64 = 100 << 20;
+    /// The most an organisation's files hold unless set: 10 GiB.
+    pub const MAX_ORG: u64 = 10 << 30;
+    /// How long an unreferenced file stays unless set: a day.
+    pub const GRACE: Span = Span::days(1);
+
+    /// The largest file.
+    pub fn max_file_size(&self) -> u64 {
+        self.max_file_size.unwrap_or(Self::MAX_FILE)
+    }
+
+    /// The most an organisation's files hold.
+    pub fn max_org_size(&self) -> u64 {
+        self.max_org_size.unwrap_or(Self::MAX_ORG)
+    }
+
+    /// How long an unreferenced file stays.
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.grace.unwrap_or(Self::GRACE).ms())
+    }
 }
 
 /// `[sites]` in `config.toml`: how long a site may be quiet before it counts as stale,

@@ -194,6 +194,17 @@ pub enum ServiceError {
     /// is shutting down).
     #[error("background task failed: {0}")]
     Task(String),
+    /// A file's bytes on disk: a limit passed, a chunk that does not match, a full disk.
+    #[error(transparent)]
+    File(#[from] sitesync_files::FileError),
+    /// A file not here whole yet: it is on its way by sync.
+    #[error(
+        "file {file} is not here yet: the site that put it has not sent it whole; it arrives by sync, try again later"
+    )]
+    FilePending {
+        /// The file's hash.
+        file: sitesync_core::file::Hash,
+    },
 }
 
 impl ServiceError {
@@ -227,6 +238,8 @@ impl ServiceError {
             ServiceError::Refused(_) => ErrorKind::InvalidInput,
             ServiceError::SiteConfig(_) => ErrorKind::Corrupt,
             ServiceError::Invariant(_) | ServiceError::Task(_) => ErrorKind::Internal,
+            ServiceError::File(e) => file_kind(e),
+            ServiceError::FilePending { .. } => ErrorKind::Unavailable,
         }
     }
 }
@@ -349,5 +362,25 @@ pub(crate) fn must_exist(error: StoreError) -> ServiceError {
     match error {
         StoreError::NotFound(what) => ServiceError::Invariant(format!("{what}, yet it must exist")),
         other => other.into(),
+    }
+}
+
+/// The kind of a file error.
+pub fn file_kind(e: &sitesync_files::FileError) -> ErrorKind {
+    use sitesync_files::FileError;
+    match e {
+        FileError::DiskFull { .. } => ErrorKind::DiskFull,
+        FileError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+                || source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            ErrorKind::ReadOnly
+        }
+        FileError::Io { .. } => ErrorKind::Unavailable,
+        FileError::BadChunk { on_disk, .. } if !on_disk.is_empty() => ErrorKind::Corrupt,
+        FileError::TooLarge { .. }
+        | FileError::BadChunk { .. }
+        | FileError::NoSuchChunk { .. }
+        | FileError::BadManifest { .. } => ErrorKind::InvalidInput,
     }
 }

@@ -32,6 +32,9 @@ pub const KEYS: &[&str] = &[
     "session-lifetime",
     "site-stale-after",
     "site-lost-after",
+    "file-max-size",
+    "org-files-max-size",
+    "file-grace",
 ];
 
 impl Site {
@@ -79,6 +82,14 @@ impl Site {
             rows.push(("site-stale-after", sites.stale_after().to_string()));
             rows.push(("site-lost-after", sites.lost_after().to_string()));
         }
+        let files = config.files.clone().unwrap_or_default();
+        rows.push(("file-max-size", format!("{} bytes", files.max_file_size())));
+        rows.push((
+            "org-files-max-size",
+            format!("{} bytes", files.max_org_size()),
+        ));
+        let grace = files.grace.unwrap_or(crate::FileSettings::GRACE);
+        rows.push(("file-grace", grace.to_string()));
         rows.push(("auth-code", "set (stored hashed)".to_string()));
         rows.push(("api-token", "set (stored hashed)".to_string()));
         Ok(rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
@@ -113,6 +124,9 @@ pub fn set_setting(
         }
         "session-idle" | "session-lifetime" => change_sessions(&mut config, key, value)?,
         "site-stale-after" | "site-lost-after" => change_site_health(&mut config, key, value)?,
+        "file-max-size" | "org-files-max-size" | "file-grace" => {
+            change_files(&mut config, key, value)?
+        }
         _ => change(&mut config, key, value)?,
     };
     dir.save(&config)?;
@@ -299,6 +313,36 @@ fn change_site_health(config: &mut Config, key: &str, value: &str) -> Result<Str
     config.sites = Some(sites);
     Ok(format!(
         "{key} set to {span}; restart `sitesync serve` if it is running"
+    ))
+}
+
+/// `[files]`: a size (`20 MiB`) or, for the grace period, a length of time (`0m` removes
+/// unreferenced files at the next sweep).
+fn change_files(config: &mut Config, key: &str, value: &str) -> Result<String, ServiceError> {
+    let mut files = config.files.clone().unwrap_or_default();
+    match key {
+        "file-grace" => {
+            let span = Span::parse(value)
+                .and_then(|s| s.within("a file's grace period", Span::minutes(0), Span::days(365)))
+                .map_err(ServiceError::Input)?;
+            files.grace = Some(span);
+        }
+        _ => {
+            let size = sitesync_core::definition::parse_size(value).map_err(ServiceError::Input)?;
+            if size == 0 {
+                return Err(ServiceError::Input(format!(
+                    "{key} of 0 bytes would refuse every file: give a size like 100 MiB"
+                )));
+            }
+            match key {
+                "file-max-size" => files.max_file_size = Some(size),
+                _ => files.max_org_size = Some(size),
+            }
+        }
+    }
+    config.files = Some(files);
+    Ok(format!(
+        "{key} set to {value}; restart `sitesync serve` if it is running"
     ))
 }
 

@@ -152,7 +152,7 @@ impl Field {
                 Value::String(s) => self.check_text(s, value),
                 _ => Err(wrong_type()),
             }),
-            (Kind::File, Value::Object(meta)) => self.check_file(meta, value),
+            (Kind::File, Value::Object(_)) => self.check_file(value),
             (Kind::Counter, Value::Object(add)) if is_increment(add) => Ok(()),
             // A whole number sets it, as a stocktake does; adds count on from there.
             (Kind::Counter, Value::Number(n)) if n.is_i64() => Ok(()),
@@ -217,27 +217,18 @@ impl Field {
     }
 
     /// A file's metadata: `{name, size, media_type, hash}`, within the field's rules.
-    fn check_file(&self, meta: &Map<String, Value>, value: &Value) -> Result<(), Broken> {
+    fn check_file(&self, value: &Value) -> Result<(), Broken> {
         let shape = || {
             (
                 "type = \"file\" ({\"name\", \"size\", \"media_type\", \"hash\"})".to_string(),
                 shown(value),
             )
         };
-        let text = |key: &str| {
-            meta.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let (Some(_), Some(size), Some(media_type), Some(_)) = (
-            text("name"),
-            meta.get("size").and_then(Value::as_u64),
-            text("media_type"),
-            text("hash"),
-        ) else {
+        let Some(file) = crate::file::FileRef::from_value(value) else {
             return Err(shape());
         };
-        if meta.len() != 4 || scalar::check_media_type(media_type).is_err() {
+        let (size, media_type) = (file.size, file.media_type.as_str());
+        if scalar::check_media_type(media_type).is_err() {
             return Err(shape());
         }
         if let Some(max) = self.max_size

@@ -192,7 +192,7 @@ fn decimals_are_exact() {
 #[test]
 fn files_and_counters() {
     let d = contacts();
-    let file = |size: u64, media: &str| json!({"name": "cv.pdf", "size": size, "media_type": media, "hash": "blake3:00ff"});
+    let file = |size: u64, media: &str| json!({"name": "cv.pdf", "size": size, "media_type": media, "hash": format!("blake3:{}", "0f".repeat(32))});
     assert_eq!(
         write(
             &d,
