@@ -8,6 +8,7 @@ mod admin;
 mod bench;
 mod definitions;
 mod demo;
+mod files;
 mod licences;
 mod output;
 mod records;
@@ -130,6 +131,9 @@ enum Command {
     /// Read and write records on this site.
     #[command(subcommand)]
     Record(RecordCmd),
+    /// Files in records: put one into a record's field, get it back.
+    #[command(subcommand)]
+    File(FileCmd),
     /// Where this site stands: in sync, changes to push or pull, errors.
     ///
     /// Exits 0 in sync (or the primary), 13 behind (changes to push or pull, never
@@ -557,6 +561,53 @@ enum MailCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum FileCmd {
+    /// Put a file into a record's field (creating the record if needed). The field
+    /// then holds the file's name, size, media type and hash; the file reaches every
+    /// site the record routes to.
+    Put {
+        collection: String,
+        id: String,
+        field: String,
+        /// The file to put.
+        path: PathBuf,
+        /// Its media type (guessed from the name's ending when absent).
+        #[arg(long = "type", value_name = "MEDIA_TYPE")]
+        media_type: Option<String>,
+        /// Its name in the record (the file's own name when absent).
+        #[arg(long)]
+        name: Option<String>,
+        /// The store a new record belongs to (as for `record put`).
+        #[arg(long)]
+        store: Option<String>,
+        /// The record belongs to no store.
+        #[arg(long, conflicts_with = "store")]
+        org_wide: bool,
+        /// The organisation (on the primary).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Write the file in a record's field to a path (or to standard output). Exits 12
+    /// while the file is still on its way here.
+    Get {
+        collection: String,
+        id: String,
+        field: String,
+        /// Where to write it (standard output when absent).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Remove now the files no record refers to any more whose grace period is over
+    /// (`serve` does it hourly).
+    Sweep {
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum RecordCmd {
     /// Set fields of a record (others keep their values), creating it if needed.
     Put {
@@ -699,6 +750,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Restore { src } => admin::restore(&dir, &out, &src),
         Command::Rejoin { sync_key } => admin::rejoin(&dir, &out, &sync_key).await,
         Command::Record(cmd) => records::run(&dir, &out, cmd),
+        Command::File(cmd) => files::run(&dir, &out, cmd),
         Command::Status => run::status(dir, &out).await,
         Command::Settings(cmd) => admin::settings(&dir, &out, cmd),
         Command::Rejections {

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sitesync_node::satellite::Agent;
 use sitesync_node::serve::{TlsFiles, open, serve as run_node};
 use sitesync_node::{DataDir, status};
-use sitesync_service::{Actor, Standing};
+use sitesync_service::{Actor, Standing, plural};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -89,12 +89,30 @@ pub async fn sync(dir: DataDir, out: &Output) -> Result<ExitCode> {
     };
     let report = agent.sync(&mut progress).await?;
     bar.finish_and_clear();
+    // Then the files: those put here to the primary, those of records pulled from it.
+    let org = node.site.config.org_id.unwrap_or_default();
+    let files = sitesync_node::files::pass(&node, agent.client(), org).await?;
     let unacknowledged = node.site.unacknowledged_rejections()?;
     let (pushed, pulled, rejected) = (report.pushed, report.pulled, report.rejected);
     let mut json = serde_json::to_value(report)?;
     json["unacknowledged"] = unacknowledged.into();
+    json["files"] = serde_json::to_value(files)?;
     out.print(&json, || {
-        let mut text = format!("in sync: pushed {pushed}, pulled {pulled}");
+        let mut text = match files.pending {
+            0 => format!("in sync: pushed {pushed}, pulled {pulled}"),
+            n => format!(
+                "records in sync (pushed {pushed}, pulled {pulled}), but {} still on {} way: \
+                 run `sitesync sync` again later, or leave `sitesync serve` running",
+                plural(n, "file"),
+                if n == 1 { "its" } else { "their" }
+            ),
+        };
+        if files.sent + files.fetched > 0 {
+            text += &format!(
+                "\nfiles: sent {} ({} bytes), fetched {} ({} bytes)",
+                files.sent, files.bytes_sent, files.fetched, files.bytes_fetched
+            );
+        }
         if rejected > 0 {
             text += &format!(
                 "\n{rejected} of the pushed changes were rejected by the primary and taken back"

@@ -78,6 +78,7 @@ pub fn routes(node: Shared) -> axum::Router<Shared> {
             "/api/v1/{collection}/{id}",
             get(get_record).put(put_record).delete(delete_record),
         )
+        .merge(crate::files::api_routes())
         .layer(from_fn_with_state(node, require_token))
         // A nudge from `sitesync record …` in another process: carries nothing and
         // only makes this node look for new changes, so it needs no token.

@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sitesync_core::SiteId;
+use sitesync_core::file::{Hash, Manifest};
 use sitesync_protocol::{
     CURSOR_HEADER, ERROR_HEADER, EnrolRequest, EnrolResponse, ErrorBody, MORE_HEADER, PullQuery,
     PullResponse, PushRequest, PushResponse, TIME_HEADER, VERSION, VERSION_HEADER, codec,
@@ -169,6 +170,78 @@ impl Client {
         })
     }
 
+    /// The URL of a file's route, for a record.
+    fn file_url(
+        &self,
+        file: &Hash,
+        chunk: Option<usize>,
+        record: Option<&(String, String)>,
+    ) -> Result<String, NodeError> {
+        let mut url = format!("{}/sync/v1/files/{}", self.base, file.to_hex());
+        if let Some(index) = chunk {
+            url.push_str(&format!("/chunks/{index}"));
+        }
+        let Some((collection, id)) = record else {
+            return Ok(url);
+        };
+        reqwest::Url::parse_with_params(&url, &[("collection", collection), ("id", id)])
+            .map(String::from)
+            .map_err(|e| NodeError::Internal(format!("cannot make a file URL: {e}")))
+    }
+
+    /// The manifest of a file of `record`.
+    pub async fn file_manifest(
+        &self,
+        record: &(String, String),
+        file: &Hash,
+    ) -> Result<Manifest, NodeError> {
+        let url = self.file_url(file, None, Some(record))?;
+        self.send::<(), _>(Method::GET, url, None, Duration::from_secs(60))
+            .await
+    }
+
+    /// Chunk `index` of a file of `record`.
+    pub async fn file_chunk(
+        &self,
+        record: &(String, String),
+        file: &Hash,
+        index: usize,
+    ) -> Result<Vec<u8>, NodeError> {
+        let url = self.file_url(file, Some(index), Some(record))?;
+        let response = self
+            .start::<()>(Method::GET, url, None, Duration::from_secs(120))
+            .await?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        self.traffic[1].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes.to_vec())
+    }
+
+    /// Offers the primary a file put here for `record`; answers the chunks it lacks.
+    pub async fn offer_file(
+        &self,
+        record: &(String, String),
+        manifest: &Manifest,
+    ) -> Result<Vec<usize>, NodeError> {
+        let url = self.file_url(&manifest.hash(), None, Some(record))?;
+        self.send(Method::POST, url, Some(manifest), Duration::from_secs(60))
+            .await
+    }
+
+    /// Sends chunk `index` of a file the primary was offered.
+    pub async fn send_chunk(
+        &self,
+        file: &Hash,
+        index: usize,
+        bytes: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        let url = self.file_url(file, Some(index), None)?;
+        self.traffic[0].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let body = (Bytes::from(bytes), false);
+        self.execute(Method::PUT, url, Some(body), Duration::from_secs(120))
+            .await
+            .map(|_| ())
+    }
+
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -193,6 +266,18 @@ impl Client {
             self.traffic[0].fetch_add(bytes.len() as u64, Ordering::Relaxed);
             (Bytes::from(bytes), compressed)
         });
+        self.execute(method, url, body, timeout).await
+    }
+
+    /// Sends a request with a body as it is; returns the answer once its headers say
+    /// it succeeded.
+    async fn execute(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<(Bytes, bool)>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, NodeError> {
         let mut signed_again = false;
         loop {
             let offset = self.clock_offset.load(Ordering::Relaxed);

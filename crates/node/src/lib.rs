@@ -26,6 +26,7 @@ pub mod client;
 mod commit;
 mod credentials;
 mod error;
+pub mod files;
 pub mod init;
 mod lock;
 mod node;

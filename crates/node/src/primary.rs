@@ -38,6 +38,7 @@ pub fn routes() -> Router<Shared> {
         .route("/sync/v1/enrol", post(enrol))
         .route("/sync/v1/push", post(push))
         .route("/sync/v1/pull", get(pull))
+        .merge(crate::files::sync_routes())
         // Compressed bodies are checked again after decompression, against the same limit.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_SYNC_BODY))
         .layer(axum::middleware::map_response(with_time))
@@ -255,7 +256,7 @@ pub fn serve_push(
 
 /// Checks a request's site credentials and returns the site. A wrong, missing or
 /// revoked credential gets the same answer, and counts as a failed attempt.
-async fn authenticate(
+pub(crate) async fn authenticate(
     node: &Shared,
     (method, uri, headers): (&Method, &Uri, &HeaderMap),
     peer: SocketAddr,

@@ -135,10 +135,12 @@ pub async fn serve(
         ));
     }
     let (agent, contacts) = match node.site.config.role {
-        Role::Satellite => (
-            Some(tokio::spawn(Arc::new(Agent::new(node.clone())?).run())),
-            None,
-        ),
+        Role::Satellite => {
+            let agent = Arc::new(Agent::new(node.clone())?);
+            let org = node.site.config.org_id.unwrap_or_default();
+            let files = crate::files::lane(node.clone(), agent.client().clone(), org);
+            (Some(tokio::spawn(agent.run())), Some(tokio::spawn(files)))
+        }
         Role::Primary => {
             let queue = node
                 .push_queue
@@ -148,6 +150,7 @@ pub async fn serve(
             if let Some(queue) = queue {
                 tokio::spawn(crate::commit::run(node.clone(), queue));
             }
+            tokio::spawn(crate::files::sweeper(node.clone()));
             (
                 None,
                 Some(tokio::spawn(crate::node::flush_contacts(node.clone()))),
@@ -167,8 +170,14 @@ pub async fn serve(
         agent.abort();
     }
     if let Some(contacts) = contacts {
-        // It sees `stopping` and writes what it holds one last time.
-        let _ = contacts.await;
+        // The primary's sees `stopping` and writes what it holds one last time; a
+        // satellite's file lane stops between chunks (a chunk is written whole or not).
+        match node.site.config.role {
+            Role::Primary => {
+                let _ = contacts.await;
+            }
+            Role::Satellite => contacts.abort(),
+        }
     }
     let _ = std::fs::remove_file(node.site.dir.serve_path());
     Ok(())

@@ -58,7 +58,19 @@ impl Site {
         Ok((Put::new(self.file_room(org.id)?), self.files(org.id)))
     }
 
-    /// Writes the file of `manifest` (put by [`Site::start_file`]) into a record's
+    /// Puts a file read from `reader` (a chunk at a time): then [`Site::attach_file`].
+    pub fn store_file(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+        reader: &mut dyn std::io::Read,
+    ) -> Result<Manifest, ServiceError> {
+        actor.local("put files here; a site's files arrive by sync")?;
+        let org = self.org(org)?;
+        Ok(self.files(org.id).put_from(reader, self.file_room(org.id)?)?)
+    }
+
+    /// Writes the file of `manifest` (put by [`Site::start_file`] or [`Site::store_file`]) into a record's
     /// field, named `name`, of type `media_type`: the record is written as by `record
     /// put`, checked against its collection's definition, and at a satellite the file
     /// is queued for the primary.

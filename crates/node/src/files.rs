@@ -1,0 +1,562 @@
+//! Files over HTTP: the local API's file routes, the sync API's, and the satellite's
+//! file lane, which sends the primary the files put here and fetches the files of the
+//! records held here, a chunk at a time, beside the record lanes (a file never holds
+//! up a record).
+//!
+//! ```text
+//! local API
+//! PUT  /api/v1/{collection}/{id}/files/{field}[?name=N&store=S|org_wide=true&org=O]
+//!      the body is the file, streamed; Content-Type is its media type
+//! GET  /api/v1/{collection}/{id}/files/{field}[?org=O]   the file, streamed; Range taken
+//!      (503 "not here yet" while it is on its way)
+//! sync API (signed as every sync request)
+//! GET  /sync/v1/files/{hash}?collection=C&id=I            its manifest
+//! GET  /sync/v1/files/{hash}/chunks/{n}?collection=C&id=I  chunk n
+//! POST /sync/v1/files/{hash}?collection=C&id=I            body: its manifest; answers
+//!      the chunks still to send
+//! PUT  /sync/v1/files/{hash}/chunks/{n}                   body: chunk n
+//! ```
+
+use crate::client::Client;
+use crate::error::NodeError;
+use crate::node::{Shared, blocking, now_ms};
+use crate::primary::authenticate;
+use crate::wire::{check_version, decode, encode};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use sitesync_core::OrgId;
+use sitesync_core::file::{CHUNK_SIZE, Hash, Manifest};
+use sitesync_files::{Files, Put};
+use sitesync_service::{Actor, ServiceError, StoreChoice};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The local API's file routes.
+pub fn api_routes() -> Router<Shared> {
+    Router::new().route(
+        "/api/v1/{collection}/{id}/files/{field}",
+        get(get_file).put(put_file),
+    )
+}
+
+/// The sync API's file routes.
+pub fn sync_routes() -> Router<Shared> {
+    Router::new()
+        .route("/sync/v1/files/{hash}", get(send_manifest).post(take_manifest))
+        .route(
+            "/sync/v1/files/{hash}/chunks/{index}",
+            get(send_chunk).put(take_chunk),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(CHUNK_SIZE + 1024))
+}
+
+/// Query parameters of the local file routes.
+#[derive(Debug, Default, Deserialize)]
+struct FileQuery {
+    org: Option<String>,
+    store: Option<String>,
+    #[serde(default)]
+    org_wide: bool,
+    /// The file's name (the field's name when absent).
+    name: Option<String>,
+}
+
+/// What a file put through the local API or the CLI answers.
+#[derive(Debug, Serialize)]
+pub struct FilePut {
+    /// The record as written.
+    pub record: sitesync_service::RecordView,
+    /// The file's hash.
+    pub hash: String,
+    /// Its size.
+    pub size: u64,
+}
+
+/// Puts a file, streamed a chunk at a time into this site's files, then into the
+/// record's field.
+async fn put_file(
+    State(node): State<Shared>,
+    Path((collection, id, field)): Path<(String, String, String)>,
+    Query(query): Query<FileQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<FilePut>, NodeError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let org = query.org.clone();
+    let (put, files) = blocking(&node, move |node| {
+        Ok(node.site.start_file(Actor::Api, org.as_deref())?)
+    })
+    .await?;
+    let manifest = receive(put, files, body).await?;
+    let name = query.name.clone().unwrap_or_else(|| field.clone());
+    let answer = blocking(&node, move |node| {
+        let store = StoreChoice::from_options(query.store.as_deref(), query.org_wide)?;
+        let record = node.site.attach_file(
+            Actor::Api,
+            query.org.as_deref(),
+            (&collection, &id, &field),
+            (&name, &media_type),
+            &manifest,
+            store,
+            now_ms(),
+        )?;
+        Ok(FilePut {
+            record,
+            hash: manifest.hash().file_hash(),
+            size: manifest.size,
+        })
+    })
+    .await?;
+    node.notify_changed();
+    Ok(axum::Json(answer))
+}
+
+/// Feeds a request's body into `put`, a chunk's worth at a time.
+async fn receive(mut put: Put, files: Files, body: Body) -> Result<Manifest, NodeError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut pending = Vec::with_capacity(CHUNK_SIZE);
+    let feed = |mut put: Put, files: Files, bytes: Vec<u8>| async move {
+        tokio::task::spawn_blocking(move || {
+            put.feed(&files, &bytes)
+                .map(|()| (put, files))
+                .map_err(ServiceError::from)
+        })
+        .await
+        .map_err(|e| NodeError::Internal(format!("background task failed: {e}")))?
+        .map_err(NodeError::from)
+    };
+    while let Some(frame) = stream.next().await {
+        let frame =
+            frame.map_err(|e| NodeError::BadRequest(format!("the file's body broke off: {e}")))?;
+        pending.extend_from_slice(&frame);
+        if pending.len() >= CHUNK_SIZE {
+            let bytes = std::mem::replace(&mut pending, Vec::with_capacity(CHUNK_SIZE));
+            (put, _) = feed(put, files.clone(), bytes).await?;
+        }
+    }
+    let (put, files) = feed(put, files, pending).await?;
+    tokio::task::spawn_blocking(move || put.finish(&files).map_err(ServiceError::from))
+        .await
+        .map_err(|e| NodeError::Internal(format!("background task failed: {e}")))?
+        .map_err(NodeError::from)
+}
+
+/// Reads a file: whole, or the byte range a `Range` header asks for.
+async fn get_file(
+    State(node): State<Shared>,
+    Path((collection, id, field)): Path<(String, String, String)>,
+    Query(query): Query<FileQuery>,
+    headers: HeaderMap,
+) -> Result<Response, NodeError> {
+    let here = blocking(&node, move |node| {
+        Ok(node
+            .site
+            .file_of(Actor::Api, query.org.as_deref(), (&collection, &id, &field))?)
+    })
+    .await?;
+    let manifest = here.whole.ok_or(ServiceError::FilePending {
+        file: here.file.hash,
+    })?;
+    let size = manifest.size;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(text) => match byte_range(text, size) {
+            Some(range) => Some(range),
+            None => {
+                let mut refused = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                refused.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    header_value(&format!("bytes */{size}")),
+                );
+                return Ok(refused);
+            }
+        },
+        None => None,
+    };
+    let (start, end) = range.unwrap_or((0, size));
+    let mut response = Response::new(stream_bytes(here.files, manifest, start, end));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, header_value(&here.file.media_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::ETAG,
+        header_value(&format!("\"{}\"", here.file.hash.file_hash())),
+    );
+    let name = here.file.name.replace(['"', '\\'], "_");
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        header_value(&format!("attachment; filename=\"{name}\"")),
+    );
+    if range.is_some() {
+        h.insert(
+            header::CONTENT_RANGE,
+            header_value(&format!("bytes {start}-{}/{size}", end.saturating_sub(1))),
+        );
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(response)
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` as a half-open range within `size`; `None`
+/// when it asks for nothing there (or for several ranges, which is not served).
+pub fn byte_range(text: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = text.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let (start, end) = match (first.is_empty(), last.is_empty()) {
+        (true, false) => {
+            let n: u64 = last.parse().ok()?;
+            (size.saturating_sub(n), size)
+        }
+        (false, true) => (first.parse().ok()?, size),
+        (false, false) => {
+            let (a, b): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
+            (a, b.checked_add(1)?.min(size))
+        }
+        (true, true) => return None,
+    };
+    (start < end).then_some((start, end))
+}
+
+/// The bytes `start..end` of a file, read a chunk at a time (each checked as read).
+fn stream_bytes(files: Files, manifest: Manifest, start: u64, end: u64) -> Body {
+    let chunk = CHUNK_SIZE as u64;
+    let first = (start / chunk) as usize;
+    let stream = futures_util::stream::unfold(first, move |index| {
+        let (files, manifest) = (files.clone(), manifest.clone());
+        async move {
+            let from = index as u64 * chunk;
+            if from >= end || index >= manifest.chunks.len() {
+                return None;
+            }
+            let read = tokio::task::spawn_blocking(move || files.read_chunk(&manifest, index))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::error!(error = %e, "a file could not be read");
+                    return Some((Err(e), usize::MAX));
+                }
+            };
+            let lo = start.saturating_sub(from) as usize;
+            let hi = ((end - from).min(bytes.len() as u64)) as usize;
+            Some((Ok(Bytes::copy_from_slice(&bytes[lo..hi])), index + 1))
+        }
+    });
+    Body::from_stream(stream)
+}
+
+/// The record a file is asked for by (the sync API's query).
+#[derive(Debug, Deserialize)]
+struct ForRecord {
+    collection: String,
+    id: String,
+}
+
+fn hash_in_path(text: &str) -> Result<Hash, NodeError> {
+    Hash::from_hex(text).ok_or_else(|| {
+        NodeError::BadRequest(format!("{text:?} is not a file hash: 64 hex digits"))
+    })
+}
+
+type Signed = (Method, Uri, HeaderMap, ConnectInfo<SocketAddr>);
+
+async fn signed_site(
+    node: &Shared,
+    (method, uri, headers, ConnectInfo(peer)): &Signed,
+) -> Result<sitesync_store::SiteRow, NodeError> {
+    check_version(headers)?;
+    authenticate(node, (method, uri, headers), *peer).await
+}
+
+async fn send_manifest(
+    State(node): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: ConnectInfo<SocketAddr>,
+    Path(hash): Path<String>,
+    Query(record): Query<ForRecord>,
+) -> Result<Response, NodeError> {
+    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
+    let file = hash_in_path(&hash)?;
+    let (manifest, _) = blocking(&node, move |node| {
+        Ok(node
+            .site
+            .file_for_site(&site, (&record.collection, &record.id), &file)?)
+    })
+    .await?;
+    Ok(encode(&manifest))
+}
+
+async fn send_chunk(
+    State(node): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: ConnectInfo<SocketAddr>,
+    Path((hash, index)): Path<(String, usize)>,
+    Query(record): Query<ForRecord>,
+) -> Result<Response, NodeError> {
+    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
+    let file = hash_in_path(&hash)?;
+    let bytes = blocking(&node, move |node| {
+        let (manifest, files) =
+            node.site
+                .file_for_site(&site, (&record.collection, &record.id), &file)?;
+        Ok(files
+            .read_chunk(&manifest, index)
+            .map_err(ServiceError::from)?)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn take_manifest(
+    State(node): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: ConnectInfo<SocketAddr>,
+    Path(hash): Path<String>,
+    Query(record): Query<ForRecord>,
+    body: Bytes,
+) -> Result<Response, NodeError> {
+    let manifest: Manifest = decode(&headers, &body, CHUNK_SIZE)?;
+    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
+    let file = hash_in_path(&hash)?;
+    if manifest.hash() != file || !manifest.is_whole() {
+        return Err(NodeError::BadRequest(format!(
+            "the manifest sent is not that of file {file}"
+        )));
+    }
+    let missing = blocking(&node, move |node| {
+        Ok(node
+            .site
+            .take_manifest(&site, (&record.collection, &record.id), &manifest)?)
+    })
+    .await?;
+    Ok(encode(&missing))
+}
+
+async fn take_chunk(
+    State(node): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: ConnectInfo<SocketAddr>,
+    Path((hash, index)): Path<(String, usize)>,
+    body: Bytes,
+) -> Result<StatusCode, NodeError> {
+    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
+    let file = hash_in_path(&hash)?;
+    blocking(&node, move |node| {
+        Ok(node.site.take_chunk(&site, &file, index, &body)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What one pass of the file lane did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    /// Files the primary now has whole from this site.
+    pub sent: u64,
+    /// Files fetched whole.
+    pub fetched: u64,
+    /// Chunk bytes sent.
+    pub bytes_sent: u64,
+    /// Chunk bytes fetched.
+    pub bytes_fetched: u64,
+    /// Files still on their way (not yet whole at the primary, or failing).
+    pub pending: u64,
+}
+
+/// Sends the primary this site's files it lacks, then fetches the files of records
+/// held here that are not here whole. A file that fails is left for the next pass.
+pub async fn pass(node: &Shared, client: &Client, org: OrgId) -> Result<FileReport, NodeError> {
+    let mut report = FileReport::default();
+    let (uploads, referenced) = blocking(node, move |node| {
+        let uploads = node.site.files(org).uploads().map_err(ServiceError::from)?;
+        let referenced = match uploads.is_empty() {
+            true => Vec::new(),
+            false => node.site.referenced_files(org)?,
+        };
+        Ok((uploads, referenced))
+    })
+    .await?;
+    let files = node.site.files(org);
+    for file in uploads {
+        let Some((_, record)) = referenced.iter().find(|(h, _)| *h == file) else {
+            // No record here names it any more: nothing to send it for.
+            files.uploaded(&file);
+            continue;
+        };
+        match upload(client, &files, record, &file, &mut report).await {
+            Ok(()) => {
+                files.uploaded(&file);
+                report.sent += 1;
+            }
+            Err(e) => {
+                report.pending += 1;
+                tracing::info!(file = %file, error = %e, "a file could not be sent yet; trying again later");
+            }
+        }
+    }
+    let wanted = blocking(node, move |node| Ok(node.site.files_wanted(org)?)).await?;
+    for (file, record) in wanted {
+        match fetch(client, &files, &record, &file, &mut report).await {
+            Ok(()) => report.fetched += 1,
+            Err(e) => {
+                report.pending += 1;
+                tracing::info!(file = %file, error = %e, "a file could not be fetched yet; trying again later");
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn upload(
+    client: &Client,
+    files: &Files,
+    record: &(String, String),
+    file: &Hash,
+    report: &mut FileReport,
+) -> Result<(), NodeError> {
+    let manifest = read(files, file, |f, h| f.manifest(h)).await?.ok_or_else(|| {
+        NodeError::Internal(format!("file {file} was put here but its manifest is gone"))
+    })?;
+    let missing = client.offer_file(record, &manifest).await?;
+    for index in missing {
+        let m = manifest.clone();
+        let bytes = read(files, file, move |f, _| f.read_chunk(&m, index)).await?;
+        report.bytes_sent += bytes.len() as u64;
+        client.send_chunk(file, index, bytes).await?;
+    }
+    Ok(())
+}
+
+async fn fetch(
+    client: &Client,
+    files: &Files,
+    record: &(String, String),
+    file: &Hash,
+    report: &mut FileReport,
+) -> Result<(), NodeError> {
+    let manifest = client.file_manifest(record, file).await?;
+    if manifest.hash() != *file || !manifest.is_whole() {
+        return Err(NodeError::Remote(format!(
+            "the primary sent a manifest that is not that of file {file}"
+        )));
+    }
+    let m = manifest.clone();
+    let missing = read(files, file, move |f, _| {
+        f.save_manifest(&m)?;
+        Ok(f.missing(&m))
+    })
+    .await?;
+    for index in missing {
+        let bytes = client.file_chunk(record, file, index).await?;
+        report.bytes_fetched += bytes.len() as u64;
+        let m = manifest.clone();
+        read(files, file, move |f, _| f.put_chunk(&m, index, &bytes)).await?;
+    }
+    Ok(())
+}
+
+/// Runs `work` on the files on a blocking thread.
+async fn read<T: Send + 'static>(
+    files: &Files,
+    file: &Hash,
+    work: impl FnOnce(&Files, &Hash) -> Result<T, sitesync_files::FileError> + Send + 'static,
+) -> Result<T, NodeError> {
+    let (files, file) = (files.clone(), *file);
+    tokio::task::spawn_blocking(move || work(&files, &file))
+        .await
+        .map_err(|e| NodeError::Internal(format!("background task failed: {e}")))?
+        .map_err(|e| NodeError::from(ServiceError::from(e)))
+}
+
+/// The least time between two passes of the live file lane: a pass reads every record
+/// to find the files they name.
+const PASS_EVERY: Duration = Duration::from_secs(2);
+
+/// The live file lane of a running satellite: a pass now, then after changes (at most
+/// every [`PASS_EVERY`]) or a minute; sooner, backing off, while files are pending (a
+/// file is sent once the primary has its record, which the push lane sends meanwhile).
+/// A sweep of unreferenced files runs hourly.
+pub async fn lane(node: Shared, client: Client, org: OrgId) {
+    let mut changes = node.changes.listen();
+    let mut last_sweep = None::<tokio::time::Instant>;
+    let mut retry = PASS_EVERY;
+    while !node.is_stopping() {
+        changes.borrow_and_update();
+        let wait = match pass(&node, &client, org).await {
+            Ok(report) => {
+                if report.sent + report.fetched > 0 {
+                    tracing::info!(
+                        sent = report.sent,
+                        fetched = report.fetched,
+                        pending = report.pending,
+                        "files moved"
+                    );
+                }
+                match report.pending {
+                    0 => None,
+                    _ => Some(retry),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the file lane failed; trying again later");
+                Some(retry)
+            }
+        };
+        retry = match wait {
+            Some(_) => (retry * 2).min(Duration::from_secs(60)),
+            None => PASS_EVERY,
+        };
+        if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            last_sweep = Some(tokio::time::Instant::now());
+            let _ = blocking(&node, move |node| Ok(node.site.sweep_files(org)?)).await;
+        }
+        tokio::time::sleep(PASS_EVERY).await;
+        let rest = wait.unwrap_or(Duration::from_secs(60));
+        let _ = tokio::time::timeout(rest, changes.changed()).await;
+    }
+}
+
+/// The primary's hourly sweep of every organisation's unreferenced files.
+pub async fn sweeper(node: Shared) {
+    while !node.is_stopping() {
+        let swept = blocking(&node, |node| {
+            for org in node.site.primary()?.orgs()? {
+                node.site.sweep_files(org.id)?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "sweeping unreferenced files failed; trying again in an hour");
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
