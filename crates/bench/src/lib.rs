@@ -9,10 +9,11 @@
 //! - [`harness`]: starting primaries and satellites, generating records, reading a
 //!   process's memory and CPU, percentiles.
 //! - one module per scenario: [`initial`], [`push`], [`latency`], [`fanout`], [`idle`],
-//!   [`resync`], [`load`].
+//!   [`resync`], [`load`], [`files`].
 //! - [`history`]: appending figures to `BENCHMARKS.md`.
 
 pub mod fanout;
+pub mod files;
 pub mod harness;
 pub mod history;
 pub mod idle;
@@ -62,6 +63,10 @@ pub struct Options {
     pub connections: Option<u64>,
     /// `resync`: changes made while the satellite was offline.
     pub changes: Option<u64>,
+    /// `files`: files of 1 MiB.
+    pub files: Option<u64>,
+    /// `files`: the size of each of the 4 large files, in MiB.
+    pub big_mib: Option<u64>,
     /// An operator's primary to test against, instead of starting one.
     pub primary: Option<String>,
     /// The sync key of an organisation on that primary.
@@ -73,7 +78,7 @@ pub type Figures = Map<String, Value>;
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: &[&str] = &[
-    "initial", "push", "latency", "fanout", "idle", "resync", "load",
+    "initial", "push", "latency", "fanout", "idle", "resync", "load", "files",
 ];
 
 /// Runs one scenario.
@@ -90,6 +95,7 @@ pub async fn run(scenario: &str, options: &Options) -> Result<Figures, BenchErro
         "idle" => idle::run(options).await?,
         "resync" => resync::run(options).await?,
         "load" => load::run(options).await?,
+        "files" => files::run(options).await?,
         other => {
             return Err(BenchError::Failed(format!(
                 "unknown scenario {other:?}; the scenarios are {} (or all)",

@@ -29,6 +29,8 @@ pub async fn run(out: &Output, args: BenchArgs) -> Result<ExitCode> {
         samples: args.samples,
         connections: args.connections,
         changes: args.changes,
+        files: args.files,
+        big_mib: args.big_mib,
         primary: args.primary,
         sync_key: args.sync_key,
     };

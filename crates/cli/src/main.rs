@@ -188,9 +188,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// initial, push, latency, fanout, idle, resync, load, or all.
+    /// initial, push, latency, fanout, idle, resync, load, files, or all.
     scenario: String,
-    /// initial: records on the primary (default 1,000,000).
+    /// initial: records on the primary (default 1,000,000); files: records synced
+    /// while the files move (default 100,000).
     #[arg(long)]
     records: Option<u64>,
     /// push: satellites pushing (default 50); fanout: satellites waiting (default 1,000);
@@ -209,6 +210,12 @@ struct BenchArgs {
     /// resync: changes made while the satellite was offline (default 100,000).
     #[arg(long)]
     changes: Option<u64>,
+    /// files: files of 1 MiB on the primary (default 1,000).
+    #[arg(long)]
+    files: Option<u64>,
+    /// files: the size of each of the 4 large files, in MiB (default 256).
+    #[arg(long)]
+    big_mib: Option<u64>,
     /// Test against this running primary instead of starting one (initial, push, latency).
     #[arg(long, requires = "sync_key")]
     primary: Option<String>,
