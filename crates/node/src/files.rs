@@ -242,8 +242,11 @@ fn stream_bytes(files: Files, manifest: Manifest, start: u64, end: u64) -> Body 
     let stream = futures_util::stream::unfold(first, move |index| {
         let (files, manifest) = (files.clone(), manifest.clone());
         async move {
+            if index >= manifest.chunks.len() {
+                return None;
+            }
             let from = index as u64 * chunk;
-            if from >= end || index >= manifest.chunks.len() {
+            if from >= end {
                 return None;
             }
             let read = tokio::task::spawn_blocking(move || files.read_chunk(&manifest, index))
