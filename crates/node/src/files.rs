@@ -228,7 +228,7 @@ pub fn byte_range(text: &str, size: u64) -> Option<(u64, u64)> {
         (false, true) => (first.parse().ok()?, size),
         (false, false) => {
             let (a, b): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
-            (a, b.checked_add(1)?.min(size))
+            (a, b.saturating_add(1).min(size))
         }
         (true, true) => return None,
     };
@@ -561,5 +561,25 @@ pub async fn sweeper(node: Shared) {
             tracing::warn!(error = %e, "sweeping unreferenced files failed; trying again in an hour");
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn ranges_read_as_http_says_and_nothing_outside_the_file_is_served() {
+        assert_eq!(byte_range("bytes=0-99", 1000), Some((0, 100)));
+        assert_eq!(byte_range("bytes=900-", 1000), Some((900, 1000)));
+        assert_eq!(byte_range("bytes=-100", 1000), Some((900, 1000)));
+        assert_eq!(byte_range("bytes=990-5000", 1000), Some((990, 1000)));
+        assert_eq!(byte_range("bytes=-5000", 1000), Some((0, 1000)));
+        assert_eq!(byte_range("bytes=1000-", 1000), None);
+        assert_eq!(byte_range("bytes=5-4", 1000), None);
+        assert_eq!(byte_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(byte_range("bytes=-", 1000), None);
+        assert_eq!(byte_range("lines=0-1", 1000), None);
+        assert_eq!(byte_range("bytes=0-18446744073709551615", 10), Some((0, 10)));
     }
 }
