@@ -46,7 +46,10 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
         fill_records(store, org, stores, records, &mut Rng::new(7))?;
         // The last record written: once it is readable at the satellite, every record
         // before it is there too (pulls go in order).
-        let last = json!({"last": true}).as_object().cloned().unwrap_or_default();
+        let last = json!({"last": true})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let put = LocalWrite::Put {
             store: Some(stores[0]),
             fields: last,
@@ -132,7 +135,7 @@ fn put_files(
             left: size,
         };
         let manifest = files
-            .put_from(&mut noise, u64::MAX)
+            .put_from(&mut noise, (u64::MAX, "no limit"))
             .map_err(|e| BenchError::Io(e.to_string()))?;
         let file = FileRef {
             name: format!("scan-{i:04}.pdf"),
@@ -156,7 +159,12 @@ fn put_files(
 /// Whether every file is whole in `files`.
 fn all_here(files: &Files, hashes: &[Hash]) -> Result<bool, BenchError> {
     // Counting manifests first is cheap; the chunks are looked at once all are there.
-    if files.files().map_err(|e| BenchError::Io(e.to_string()))?.len() < hashes.len() {
+    if files
+        .files()
+        .map_err(|e| BenchError::Io(e.to_string()))?
+        .len()
+        < hashes.len()
+    {
         return Ok(false);
     }
     for hash in hashes {
@@ -204,7 +212,11 @@ struct Noise {
 impl Read for Noise {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = (self.left as usize).min(buf.len()) & !7;
-        let n = if n == 0 { (self.left as usize).min(buf.len()) } else { n };
+        let n = if n == 0 {
+            (self.left as usize).min(buf.len())
+        } else {
+            n
+        };
         for word in buf[..n].chunks_mut(8) {
             let bytes = self.rng.next_u64().to_le_bytes();
             word.copy_from_slice(&bytes[..word.len()]);

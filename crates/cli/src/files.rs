@@ -61,9 +61,11 @@ pub fn run(dir: &DataDir, out: &Output, cmd: FileCmd) -> Result<ExitCode> {
             org,
         } => {
             let here = site.file_of(OPERATOR, org.as_deref(), (&collection, &id, &field))?;
-            let manifest = here.whole.ok_or(sitesync_service::ServiceError::FilePending {
-                file: here.file.hash,
-            })?;
+            let manifest = here
+                .whole
+                .ok_or(sitesync_service::ServiceError::FilePending {
+                    file: here.file.hash,
+                })?;
             let write = |sink: &mut dyn Write| -> Result<()> {
                 for index in 0..manifest.chunks.len() {
                     let bytes = here

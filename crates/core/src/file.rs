@@ -28,7 +28,9 @@ impl Hash {
 
     /// Reads 64 hex digits.
     pub fn from_hex(hex: &str) -> Option<Hash> {
-        blake3::Hash::from_hex(hex).ok().map(|h| Hash(*h.as_bytes()))
+        blake3::Hash::from_hex(hex)
+            .ok()
+            .map(|h| Hash(*h.as_bytes()))
     }
 
     /// Reads a file's hash as records hold it: `blake3:` and 64 hex digits.
@@ -209,8 +211,20 @@ mod tests {
         assert_ne!(one.hash(), two.hash());
         two.chunks.swap(0, 1);
         assert_ne!(one.hash(), two.hash());
-        assert!(Manifest { size: 0, chunks: vec![] }.is_whole());
-        assert!(!Manifest { size: 1, chunks: vec![] }.is_whole());
+        assert!(
+            Manifest {
+                size: 0,
+                chunks: vec![]
+            }
+            .is_whole()
+        );
+        assert!(
+            !Manifest {
+                size: 1,
+                chunks: vec![]
+            }
+            .is_whole()
+        );
     }
 
     #[test]

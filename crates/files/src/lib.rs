@@ -42,10 +42,16 @@ pub enum FileError {
     )]
     DiskFull { path: PathBuf },
     /// Over a size limit.
-    #[error("{what} would be {size} bytes, over the limit of {limit} bytes")]
+    #[error(
+        "the file is larger than {limit} bytes, which {what} allows (it has at least {size}): \
+         put a smaller file, or raise the limit with `sitesync settings set`"
+    )]
     TooLarge {
+        /// The limit, as its setting is named (`file-max-size`).
         what: &'static str,
+        /// The file's size, or the bytes read of it when it went past.
         size: u64,
+        /// The limit in bytes.
         limit: u64,
     },
     /// A chunk whose bytes do not match its hash.
@@ -70,7 +76,8 @@ pub enum FileError {
 impl FileError {
     fn io(doing: &'static str, path: &Path, source: std::io::Error) -> FileError {
         // ENOSPC (28) and EDQUOT (122) on Linux.
-        if source.kind() == ErrorKind::StorageFull || matches!(source.raw_os_error(), Some(28 | 122))
+        if source.kind() == ErrorKind::StorageFull
+            || matches!(source.raw_os_error(), Some(28 | 122))
         {
             return FileError::DiskFull {
                 path: path.to_path_buf(),
@@ -241,7 +248,7 @@ impl Files {
 
     /// Reads a whole file from `reader` into chunks, at most `limit` bytes: a chunk at
     /// a time, never the whole file in memory. Returns its manifest, saved.
-    pub fn put_from(&self, reader: &mut dyn Read, limit: u64) -> Result<Manifest, FileError> {
+    pub fn put_from(&self, reader: &mut dyn Read, limit: Limit) -> Result<Manifest, FileError> {
         let mut put = Put::new(limit);
         let mut buf = vec![0; 64 << 10];
         loop {
@@ -396,12 +403,15 @@ pub struct Put {
     buffer: Vec<u8>,
     chunks: Vec<Hash>,
     size: u64,
-    limit: u64,
+    limit: Limit,
 }
+
+/// A limit in bytes, and its name as the settings say it.
+pub type Limit = (u64, &'static str);
 
 impl Put {
     /// A put of at most `limit` bytes.
-    pub fn new(limit: u64) -> Put {
+    pub fn new(limit: Limit) -> Put {
         Put {
             buffer: Vec::with_capacity(CHUNK_SIZE),
             chunks: Vec::new(),
@@ -413,11 +423,11 @@ impl Put {
     /// Takes the next bytes.
     pub fn feed(&mut self, files: &Files, mut bytes: &[u8]) -> Result<(), FileError> {
         self.size += bytes.len() as u64;
-        if self.size > self.limit {
+        if self.size > self.limit.0 {
             return Err(FileError::TooLarge {
-                what: "the file",
+                what: self.limit.1,
                 size: self.size,
-                limit: self.limit,
+                limit: self.limit.0,
             });
         }
         while !bytes.is_empty() {

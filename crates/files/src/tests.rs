@@ -1,5 +1,7 @@
 use super::*;
 
+const NO_LIMIT: Limit = (u64::MAX, "no limit");
+
 fn files() -> (tempfile::TempDir, Files) {
     let dir = tempfile::tempdir().unwrap();
     let files = Files::new(dir.path().join("files"));
@@ -15,7 +17,7 @@ fn bytes(len: usize, seed: u8) -> Vec<u8> {
 fn a_file_put_in_pieces_reads_back_chunk_by_chunk() {
     let (_dir, files) = files();
     let data = bytes(2 * CHUNK_SIZE + 5, 1);
-    let mut put = Put::new(u64::MAX);
+    let mut put = Put::new(NO_LIMIT);
     for piece in data.chunks(100_003) {
         put.feed(&files, piece).unwrap();
     }
@@ -34,16 +36,26 @@ fn a_file_put_in_pieces_reads_back_chunk_by_chunk() {
 fn a_file_over_the_limit_is_refused() {
     let (_dir, files) = files();
     let err = files
-        .put_from(&mut &bytes(1000, 0)[..], 999)
+        .put_from(&mut &bytes(1000, 0)[..], (999, "file-max-size"))
         .unwrap_err();
-    assert!(matches!(err, FileError::TooLarge { size: 1000, limit: 999, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            FileError::TooLarge {
+                size: 1000,
+                limit: 999,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn chunks_that_do_not_match_are_refused_and_only_missing_ones_are_listed() {
     let (dir, files) = files();
     let data = bytes(CHUNK_SIZE + 10, 2);
-    let manifest = files.put_from(&mut &data[..], u64::MAX).unwrap();
+    let manifest = files.put_from(&mut &data[..], NO_LIMIT).unwrap();
     // Another site, with the manifest only.
     let other = Files::new(dir.path().join("other"));
     other.save_manifest(&manifest).unwrap();
@@ -55,13 +67,16 @@ fn chunks_that_do_not_match_are_refused_and_only_missing_ones_are_listed() {
     other.put_chunk(&manifest, 1, second).unwrap();
     assert_eq!(other.missing(&manifest), vec![0]);
     let err = other.put_chunk(&manifest, 2, second).unwrap_err();
-    assert!(matches!(err, FileError::NoSuchChunk { index: 2, .. }), "{err}");
+    assert!(
+        matches!(err, FileError::NoSuchChunk { index: 2, .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_chunk_altered_on_disk_is_detected_and_removed() {
     let (_dir, files) = files();
-    let manifest = files.put_from(&mut &bytes(5000, 3)[..], u64::MAX).unwrap();
+    let manifest = files.put_from(&mut &bytes(5000, 3)[..], NO_LIMIT).unwrap();
     let path = files.chunk_path(&manifest.chunks[0]);
     let mut altered = fs::read(&path).unwrap();
     altered[10] ^= 1;
@@ -74,7 +89,7 @@ fn a_chunk_altered_on_disk_is_detected_and_removed() {
 #[test]
 fn a_manifest_altered_on_disk_counts_as_absent() {
     let (_dir, files) = files();
-    let manifest = files.put_from(&mut &bytes(10, 4)[..], u64::MAX).unwrap();
+    let manifest = files.put_from(&mut &bytes(10, 4)[..], NO_LIMIT).unwrap();
     let path = files.path("manifests", &manifest.hash());
     fs::write(&path, br#"{"size": 11, "chunks": []}"#).unwrap();
     assert_eq!(files.manifest(&manifest.hash()).unwrap(), None);
@@ -88,8 +103,8 @@ fn the_sweep_removes_unreferenced_files_after_the_grace_but_not_shared_chunks() 
     a_data.extend(bytes(10, 6));
     let mut b_data = shared;
     b_data.extend(bytes(10, 7));
-    let a = files.put_from(&mut &a_data[..], u64::MAX).unwrap();
-    let b = files.put_from(&mut &b_data[..], u64::MAX).unwrap();
+    let a = files.put_from(&mut &a_data[..], NO_LIMIT).unwrap();
+    let b = files.put_from(&mut &b_data[..], NO_LIMIT).unwrap();
     let only_b: HashSet<Hash> = [b.hash()].into();
     // Within the grace period nothing goes; it is noted when a went unreferenced.
     let swept = files.sweep(&only_b, Duration::from_secs(3600)).unwrap();
@@ -109,7 +124,7 @@ fn the_sweep_removes_unreferenced_files_after_the_grace_but_not_shared_chunks() 
 #[test]
 fn uploads_are_listed_until_done() {
     let (_dir, files) = files();
-    let m = files.put_from(&mut &bytes(10, 8)[..], u64::MAX).unwrap();
+    let m = files.put_from(&mut &bytes(10, 8)[..], NO_LIMIT).unwrap();
     assert!(files.uploads().unwrap().is_empty());
     files.mark_upload(&m.hash()).unwrap();
     assert_eq!(files.uploads().unwrap(), vec![m.hash()]);
@@ -120,7 +135,7 @@ fn uploads_are_listed_until_done() {
 #[test]
 fn an_empty_file_is_a_file() {
     let (_dir, files) = files();
-    let m = files.put_from(&mut &[][..], u64::MAX).unwrap();
+    let m = files.put_from(&mut &[][..], NO_LIMIT).unwrap();
     assert_eq!((m.size, m.chunks.len()), (0, 0));
     assert!(files.is_whole(&m.hash()).unwrap());
 }

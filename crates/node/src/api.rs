@@ -107,6 +107,10 @@ async fn json_errors(request: Request, next: Next) -> Response {
     if !status.is_client_error() || is_json {
         return response;
     }
+    // Headers that say more than the body (a 416's Content-Range) stay.
+    let mut kept = response.headers().clone();
+    kept.remove(header::CONTENT_TYPE);
+    kept.remove(header::CONTENT_LENGTH);
     let text = axum::body::to_bytes(response.into_body(), 64 << 10)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -130,7 +134,9 @@ async fn json_errors(request: Request, next: Next) -> Response {
         code: code.to_string(),
         error,
     };
-    (status, Json(body)).into_response()
+    let mut answer = (status, Json(body)).into_response();
+    answer.headers_mut().extend(kept);
+    answer
 }
 
 async fn require_token(

@@ -108,7 +108,9 @@ impl IntoResponse for NodeError {
         let kind = self.kind();
         let (status, code) = kind.http();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let error = if !kind.tells_caller() {
+        // A file still on its way is no fault: its message says so and what to do.
+        let pending = matches!(self, NodeError::Service(ServiceError::FilePending { .. }));
+        let error = if !kind.tells_caller() && !pending {
             tracing::error!(error = %self, "request failed");
             "the server failed to handle the request; its log says why".to_string()
         } else {

@@ -28,6 +28,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sitesync_core::OrgId;
 use sitesync_core::file::{CHUNK_SIZE, Hash, Manifest};
@@ -47,7 +48,10 @@ pub fn api_routes() -> Router<Shared> {
 /// The sync API's file routes.
 pub fn sync_routes() -> Router<Shared> {
     Router::new()
-        .route("/sync/v1/files/{hash}", get(send_manifest).post(take_manifest))
+        .route(
+            "/sync/v1/files/{hash}",
+            get(send_manifest).post(take_manifest),
+        )
         .route(
             "/sync/v1/files/{hash}/chunks/{index}",
             get(send_chunk).put(take_chunk),
@@ -122,7 +126,6 @@ async fn put_file(
 
 /// Feeds a request's body into `put`, a chunk's worth at a time.
 async fn receive(mut put: Put, files: Files, body: Body) -> Result<Manifest, NodeError> {
-    use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut pending = Vec::with_capacity(CHUNK_SIZE);
     let feed = |mut put: Put, files: Files, bytes: Vec<u8>| async move {
@@ -208,7 +211,8 @@ async fn get_file(
 }
 
 fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    HeaderValue::from_str(text)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
 /// `bytes=A-B`, `bytes=A-` or `bytes=-N` as a half-open range within `size`; `None`
@@ -276,9 +280,8 @@ struct ForRecord {
 }
 
 fn hash_in_path(text: &str) -> Result<Hash, NodeError> {
-    Hash::from_hex(text).ok_or_else(|| {
-        NodeError::BadRequest(format!("{text:?} is not a file hash: 64 hex digits"))
-    })
+    Hash::from_hex(text)
+        .ok_or_else(|| NodeError::BadRequest(format!("{text:?} is not a file hash: 64 hex digits")))
 }
 
 type Signed = (Method, Uri, HeaderMap, ConnectInfo<SocketAddr>);
@@ -311,6 +314,7 @@ async fn send_manifest(
     Ok(encode(&manifest))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_chunk(
     State(node): State<Shared>,
     method: Method,
@@ -334,6 +338,7 @@ async fn send_chunk(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn take_manifest(
     State(node): State<Shared>,
     method: Method,
@@ -378,6 +383,10 @@ async fn take_chunk(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Chunks fetched at once. (Chunks are sent one at a time: a transfer cut short then
+/// re-sends at most the chunk in flight.)
+const FETCHES_IN_FLIGHT: usize = 4;
 
 /// What one pass of the file lane did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -445,9 +454,11 @@ async fn upload(
     file: &Hash,
     report: &mut FileReport,
 ) -> Result<(), NodeError> {
-    let manifest = read(files, file, |f, h| f.manifest(h)).await?.ok_or_else(|| {
-        NodeError::Internal(format!("file {file} was put here but its manifest is gone"))
-    })?;
+    let manifest = read(files, file, |f, h| f.manifest(h))
+        .await?
+        .ok_or_else(|| {
+            NodeError::Internal(format!("file {file} was put here but its manifest is gone"))
+        })?;
     let missing = client.offer_file(record, &manifest).await?;
     for index in missing {
         let m = manifest.clone();
@@ -477,11 +488,23 @@ async fn fetch(
         Ok(f.missing(&m))
     })
     .await?;
-    for index in missing {
-        let bytes = client.file_chunk(record, file, index).await?;
-        report.bytes_fetched += bytes.len() as u64;
-        let m = manifest.clone();
-        read(files, file, move |f, _| f.put_chunk(&m, index, &bytes)).await?;
+    // A few chunks in flight at once hide each one's round trip and write.
+    let mut chunks = futures_util::stream::iter(missing)
+        .map(|index| {
+            let manifest = manifest.clone();
+            async move {
+                let bytes = client.file_chunk(record, file, index).await?;
+                let len = bytes.len() as u64;
+                read(files, file, move |f, _| {
+                    f.put_chunk(&manifest, index, &bytes)
+                })
+                .await?;
+                Ok::<u64, NodeError>(len)
+            }
+        })
+        .buffer_unordered(FETCHES_IN_FLIGHT);
+    while let Some(fetched) = chunks.next().await {
+        report.bytes_fetched += fetched?;
     }
     Ok(())
 }
@@ -580,6 +603,9 @@ mod tests {
         assert_eq!(byte_range("bytes=0-1,5-6", 1000), None);
         assert_eq!(byte_range("bytes=-", 1000), None);
         assert_eq!(byte_range("lines=0-1", 1000), None);
-        assert_eq!(byte_range("bytes=0-18446744073709551615", 10), Some((0, 10)));
+        assert_eq!(
+            byte_range("bytes=0-18446744073709551615", 10),
+            Some((0, 10))
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::site::Site;
 use serde_json::Map;
 use sitesync_core::file::{FileRef, Hash, Manifest, files_in};
 use sitesync_core::{OrgId, validate};
-use sitesync_files::{Files, Put, Swept};
+use sitesync_files::{Files, Limit, Put, Swept};
 use sitesync_store::{ListQuery, SiteRow};
 use std::collections::HashSet;
 
@@ -32,6 +32,9 @@ pub struct FileHere {
     pub files: Files,
 }
 
+/// A record, by collection and id.
+pub type RecordKey = (String, String);
+
 /// Records read at a time by the sweep.
 const SWEEP_PAGE: u32 = 1000;
 
@@ -41,18 +44,27 @@ impl Site {
         Files::new(self.dir.root.join("files").join(org.to_string()))
     }
 
-    /// The most a new file of `org` may hold: the per-file limit, and what is left of
-    /// the organisation's.
-    pub fn file_room(&self, org: OrgId) -> Result<u64, ServiceError> {
+    /// The most a new file of `org` may hold, and which limit that is: the per-file
+    /// limit, or what is left of the organisation's.
+    pub fn file_room(&self, org: OrgId) -> Result<Limit, ServiceError> {
         let limits = self.config.files.clone().unwrap_or_default();
         let used = self.files(org).total_size()?;
-        Ok(limits
-            .max_file_size()
-            .min(limits.max_org_size().saturating_sub(used)))
+        let left = limits.max_org_size().saturating_sub(used);
+        Ok(match left < limits.max_file_size() {
+            true => (
+                left,
+                "what is left of the organisation's org-files-max-size",
+            ),
+            false => (limits.max_file_size(), "file-max-size"),
+        })
     }
 
     /// Starts putting a file of `org`'s: feed it the bytes, then [`Site::attach_file`].
-    pub fn start_file(&self, actor: Actor, org: Option<&str>) -> Result<(Put, Files), ServiceError> {
+    pub fn start_file(
+        &self,
+        actor: Actor,
+        org: Option<&str>,
+    ) -> Result<(Put, Files), ServiceError> {
         actor.local("put files here; a site's files arrive by sync")?;
         let org = self.org(org)?;
         Ok((Put::new(self.file_room(org.id)?), self.files(org.id)))
@@ -67,7 +79,9 @@ impl Site {
     ) -> Result<Manifest, ServiceError> {
         actor.local("put files here; a site's files arrive by sync")?;
         let org = self.org(org)?;
-        Ok(self.files(org.id).put_from(reader, self.file_room(org.id)?)?)
+        Ok(self
+            .files(org.id)
+            .put_from(reader, self.file_room(org.id)?)?)
     }
 
     /// Writes the file of `manifest` (put by [`Site::start_file`] or [`Site::store_file`]) into a record's
@@ -199,12 +213,12 @@ impl Site {
         self.file_record(site, record, &file, true)?;
         let files = self.files(site.org);
         if files.manifest(&file)?.is_none() {
-            let room = self.file_room(site.org)?;
-            if manifest.size > room {
+            let (limit, what) = self.file_room(site.org)?;
+            if manifest.size > limit {
                 return Err(ServiceError::File(sitesync_files::FileError::TooLarge {
-                    what: "the file (with the organisation's others)",
+                    what,
                     size: manifest.size,
-                    limit: room,
+                    limit,
                 }));
             }
             files.save_manifest(manifest)?;
@@ -230,10 +244,7 @@ impl Site {
     }
 
     /// Every file the records of `org` here refer to, with one record naming each.
-    pub fn referenced_files(
-        &self,
-        org: OrgId,
-    ) -> Result<Vec<(Hash, (String, String))>, ServiceError> {
+    pub fn referenced_files(&self, org: OrgId) -> Result<Vec<(Hash, RecordKey)>, ServiceError> {
         let store = self.records();
         let mut found = Vec::new();
         let mut seen = HashSet::new();
@@ -296,7 +307,7 @@ impl Site {
 
     /// Satellite: the files of records held here that are not here whole, with a
     /// record naming each (what the file lane fetches).
-    pub fn files_wanted(&self, org: OrgId) -> Result<Vec<(Hash, (String, String))>, ServiceError> {
+    pub fn files_wanted(&self, org: OrgId) -> Result<Vec<(Hash, RecordKey)>, ServiceError> {
         let files = self.files(org);
         let mut wanted = Vec::new();
         for (hash, record) in self.referenced_files(org)? {

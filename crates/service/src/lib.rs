@@ -85,10 +85,12 @@ pub use accounts::{MIN_PASSWORD, Membership, Session, SessionView, check_email, 
 pub use actor::Actor;
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::{Backup, Restored, restore};
-pub use config::{Config, DataDir, FileSettings, Registration, Role, SessionSettings, SiteHealth, Span};
+pub use config::{
+    Config, DataDir, FileSettings, Registration, Role, SessionSettings, SiteHealth, Span,
+};
 pub use definitions::{Defined, DefinitionView, Definitions, Misfit, Template, parse_condition};
-pub use files::FileHere;
 pub use error::{Refusal, ServiceError, config_kind, secret_kind, store_kind};
+pub use files::{FileHere, RecordKey};
 pub use kind::{ALL_KINDS, ErrorKind};
 pub use licences::LicenceView;
 pub use mail::Mail;

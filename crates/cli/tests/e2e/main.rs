@@ -14,6 +14,7 @@ mod crash;
 mod disk;
 mod errors;
 mod exact;
+mod files;
 mod hostile;
 mod invariants;
 mod kills;

@@ -303,7 +303,9 @@ fn a_backfill_routed_under_another_assignment_completes_nothing_and_is_followed(
     drain(&mut s);
     s.handle_stored(0);
     let backfill = drain(&mut s);
-    assert!(matches!(&backfill[..], [Action::Send(Request::Pull(q))] if q.stores.as_deref() == Some("3")));
+    assert!(
+        matches!(&backfill[..], [Action::Send(Request::Pull(q))] if q.stores.as_deref() == Some("3"))
+    );
     s.handle_page(page(0, 10, false, config(3, &[1])), 0);
     assert!(matches!(
         drain(&mut s)[..],

@@ -36,6 +36,7 @@ fn config(role: Role, site_id: u32) -> Config {
         registration: None,
         sessions: None,
         sites: None,
+        files: None,
         mail: None,
     }
 }
