@@ -327,12 +327,8 @@ async fn send_chunk(
     let site = signed_site(&node, &(method, uri, headers, peer)).await?;
     let file = hash_in_path(&hash)?;
     let bytes = blocking(&node, move |node| {
-        let (manifest, files) =
-            node.site
-                .file_for_site(&site, (&record.collection, &record.id), &file)?;
-        Ok(files
-            .read_chunk(&manifest, index)
-            .map_err(ServiceError::from)?)
+        let record = (record.collection.as_str(), record.id.as_str());
+        Ok(node.site.chunk_for_site(&site, record, &file, index)?)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
@@ -522,21 +518,25 @@ async fn read<T: Send + 'static>(
         .map_err(|e| NodeError::from(ServiceError::from(e)))
 }
 
-/// The least time between two passes of the live file lane: a pass reads every record
-/// to find the files they name.
+/// The longest a live file lane rests between passes after a change. A pass reads
+/// every record to find the files they name, so the lane rests at least four times as
+/// long as its last pass took (and at least [`LEAST_REST`]): on a large database the
+/// scans keep to a fifth of the lane's time.
 const PASS_EVERY: Duration = Duration::from_secs(2);
+const LEAST_REST: Duration = Duration::from_millis(200);
 
-/// The live file lane of a running satellite: a pass now, then after changes (at most
-/// every [`PASS_EVERY`]) or a minute; sooner, backing off, while files are pending (a
-/// file is sent once the primary has its record, which the push lane sends meanwhile).
-/// A sweep of unreferenced files runs hourly.
+/// The live file lane of a running satellite: a pass now, then after changes or a
+/// minute; sooner, backing off, while files are pending (a file is sent once the
+/// primary has its record, which the push lane sends meanwhile). A sweep of
+/// unreferenced files runs hourly.
 pub async fn lane(node: Shared, client: Client, org: OrgId) {
     let mut changes = node.changes.listen();
     let mut last_sweep = None::<tokio::time::Instant>;
     let mut retry = PASS_EVERY;
     while !node.is_stopping() {
         changes.borrow_and_update();
-        let wait = match pass(&node, &client, org).await {
+        let started = tokio::time::Instant::now();
+        let (moved, pending) = match pass(&node, &client, org).await {
             Ok(report) => {
                 if report.sent + report.fetched > 0 {
                     tracing::info!(
@@ -546,27 +546,34 @@ pub async fn lane(node: Shared, client: Client, org: OrgId) {
                         "files moved"
                     );
                 }
-                match report.pending {
-                    0 => None,
-                    _ => Some(retry),
-                }
+                (report.sent + report.fetched > 0, report.pending > 0)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the file lane failed; trying again later");
-                Some(retry)
+                (false, true)
             }
-        };
-        retry = match wait {
-            Some(_) => (retry * 2).min(Duration::from_secs(60)),
-            None => PASS_EVERY,
         };
         if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
             last_sweep = Some(tokio::time::Instant::now());
             let _ = blocking(&node, move |node| Ok(node.site.sweep_files(org)?)).await;
         }
-        tokio::time::sleep(PASS_EVERY).await;
-        let rest = wait.unwrap_or(Duration::from_secs(60));
-        let _ = tokio::time::timeout(rest, changes.changed()).await;
+        if moved {
+            // Records may name more files by now: look again soon (the pass's time was
+            // mostly moving files, not reading records).
+            tokio::time::sleep(LEAST_REST).await;
+            continue;
+        }
+        let rest = (started.elapsed() * 4).clamp(LEAST_REST, PASS_EVERY);
+        tokio::time::sleep(rest).await;
+        let wait = match pending {
+            true => retry,
+            false => Duration::from_secs(60),
+        };
+        retry = match pending {
+            true => (retry * 2).min(Duration::from_secs(60)),
+            false => PASS_EVERY,
+        };
+        let _ = tokio::time::timeout(wait, changes.changed()).await;
     }
 }
 

@@ -17,9 +17,10 @@ use crate::site::Site;
 use serde_json::Map;
 use sitesync_core::file::{FileRef, Hash, Manifest, files_in};
 use sitesync_core::{OrgId, validate};
-use sitesync_files::{Files, Limit, Put, Swept};
+use sitesync_files::{FileError, Files, Limit, Put, Swept};
 use sitesync_store::{ListQuery, SiteRow};
 use std::collections::HashSet;
+use std::io::ErrorKind;
 
 /// A file of a record, and whether its bytes are here.
 #[derive(Debug, Clone)]
@@ -198,6 +199,27 @@ impl Site {
         match files.manifest(file)? {
             Some(m) if files.missing(&m).is_empty() => Ok((m, files)),
             _ => Err(ServiceError::FilePending { file: *file }),
+        }
+    }
+
+    /// Primary: chunk `index` of a file `site` may fetch, for a record routed to it
+    /// (pending while the primary lacks it).
+    pub fn chunk_for_site(
+        &self,
+        site: &SiteRow,
+        record: (&str, &str),
+        file: &Hash,
+        index: usize,
+    ) -> Result<Vec<u8>, ServiceError> {
+        self.file_record(site, record, file, false)?;
+        let files = self.files(site.org);
+        let pending = || ServiceError::FilePending { file: *file };
+        let manifest = files.manifest(file)?.ok_or_else(pending)?;
+        match files.read_chunk(&manifest, index) {
+            Err(FileError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                Err(pending())
+            }
+            read => Ok(read?),
         }
     }
 

@@ -7,7 +7,10 @@
 //!    exactly the records routed to it (every write names a record of its own, so a
 //!    duplicate or a stray shows up in the count);
 //! 3. the replicas are identical: `sitesync digest` of each satellite matches the
-//!    primary's for every store it holds and for the organisation-wide records.
+//!    primary's for every store it holds and for the organisation-wide records;
+//! 4. every file a record names is whole at every site holding the record: `file get`
+//!    reads it, each chunk checked against its hash and the chunks against the file's
+//!    hash the record holds, so the bytes are those that were put.
 //!
 //! A scenario notes each write in a [`Ledger`] when the writer has been told it
 //! succeeded (a `record put` that exited 0, a local API answer 200, a committed bulk
@@ -54,7 +57,11 @@ impl<'a> Site<'a> {
 /// written by one site only, so its expected end state is that site's last write
 /// whatever the clocks say; writer threads share the ledger.
 #[derive(Default)]
-pub struct Ledger(Mutex<invariants::Ledger<Option<String>>>);
+pub struct Ledger(
+    Mutex<invariants::Ledger<Option<String>>>,
+    /// The collections a write put a file into (where invariant 4 looks).
+    Mutex<std::collections::BTreeSet<String>>,
+);
 
 impl Ledger {
     /// Notes an acknowledged put of `fields` (the record's whole field set: scenarios
@@ -70,6 +77,9 @@ impl Ledger {
         let Value::Object(fields) = fields else {
             panic!("ledger: the fields of {collection}/{id} are not an object: {fields}");
         };
+        if fields.values().any(is_file) {
+            self.1.lock().unwrap().insert(collection.to_string());
+        }
         let store = store.map(str::to_string);
         self.lock().put(writer, collection, id, store, fields);
     }
@@ -136,6 +146,9 @@ pub fn converged_within(primary: &Site, satellites: &[Site], ledger: &Ledger, ti
                 }
                 digests_match(primary, site)?;
             }
+            for site in std::iter::once(primary).chain(satellites) {
+                files_whole(site, ledger)?;
+            }
             Ok(())
         },
     );
@@ -151,6 +164,48 @@ pub fn check(primary: &Site, satellites: &[Site], ledger: &Ledger) {
     for site in satellites {
         same_replica(primary, site);
     }
+    for site in std::iter::once(primary).chain(satellites) {
+        if let Err(e) = files_whole(site, ledger) {
+            panic!("{e}");
+        }
+    }
+}
+
+/// Whether a field's value names a file.
+fn is_file(value: &Value) -> bool {
+    value["hash"]
+        .as_str()
+        .is_some_and(|h| h.starts_with("blake3:"))
+}
+
+/// Invariant 4 at one site: every file named by a record of the ledger's collections
+/// held there reads back whole (and checked).
+fn files_whole(site: &Site, ledger: &Ledger) -> Result<(), String> {
+    let collections = ledger.1.lock().unwrap().clone();
+    for collection in collections {
+        for record in site.node.list(&collection) {
+            let id = record["id"].as_str().unwrap_or_default();
+            let fields = record["fields"].as_object().cloned().unwrap_or_default();
+            for (field, value) in fields {
+                if !is_file(&value) {
+                    continue;
+                }
+                let mut args = vec!["file", "get", collection.as_str(), id, &field, "-o"];
+                let out = site.node.data.join("invariant-file");
+                let out = out.to_string_lossy().into_owned();
+                args.push(&out);
+                let read = site.node.cli(&with_org(site.node, &args));
+                if !read.success() {
+                    return Err(format!(
+                        "{}: the file of {collection}/{id} {field} is not whole there: {}",
+                        site.node.name,
+                        read.describe()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Invariant 3 for one satellite now (a cheap check between fault rounds).

@@ -1,9 +1,10 @@
 //! SIGKILL at random moments: each round writes a batch (at a satellite, to be pushed;
 //! at the primary, to be pulled; or a fresh satellite's first sync of everything), starts
 //! the sync, and kills the satellite or the primary after a delay drawn from a seed; then
-//! restarts what it killed and syncs to the end. The replica of the round's satellite is
+//! restarts what it killed and syncs to the end. A round of site A's writes puts a file
+//! too, whose upload the kill may cut short. The replica of the round's satellite is
 //! compared with the primary's after every round, and the whole invariant
-//! (`invariants`) after the last.
+//! (`invariants`, files included) after the last.
 //!
 //! 20 rounds by default; `SITESYNC_SOAK=1` runs 500. The seed is printed, and
 //! `SITESYNC_FAULT_SEED=N` replays a run's rounds (what a kill interrupts still depends
@@ -38,6 +39,23 @@ fn fields(round: u64) -> impl Fn(u64) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => unreachable!("an object"),
     }
+}
+
+/// Site A puts a file of 0.5 to 3 MiB into record `a-files/f{round}` (store S1): its
+/// upload is what the round's kill may cut short.
+fn put_file(cluster: &Cluster, site: &Node, round: u64, rng: &mut Rng, ledger: &Ledger) {
+    let size = (512 << 10) + rng.below(5 << 19) as usize;
+    let bytes: Vec<u8> = (0..size.div_ceil(8))
+        .flat_map(|_| rng.next_u64().to_le_bytes())
+        .take(size)
+        .collect();
+    let path = cluster.path(&format!("file-{round}.bin"));
+    std::fs::write(&path, bytes).expect("write the file to put");
+    let id = format!("f{round}");
+    let path = path.to_string_lossy().into_owned();
+    let put = ["--json", "file", "put", "a-files", &id, "doc", &path];
+    let record = site.cli(&put).json()["record"]["fields"].clone();
+    ledger.put(&site.name, "a-files", &id, Some("S1"), record);
 }
 
 /// Where a round's writes go and who writes them.
@@ -201,6 +219,7 @@ fn sites_killed_at_random_moments_lose_nothing() {
                 };
                 writes.write(&mut rng, org, round, count, &ledger);
                 a_next = writes.next;
+                put_file(&cluster, &pusher, round, &mut rng, &ledger);
                 &mut pusher
             }
             Phase::Pull => {
