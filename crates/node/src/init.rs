@@ -216,9 +216,10 @@ pub async fn init_satellite(
             write_private(&dir.primary_ca_path(), &pem)?;
         }
         let store = open_private_db(dir, Role::Satellite)?;
-        store.save_site_config(site_config, Some(site_config.assignment_version))?;
-        // A new site holds nothing to give back: this saves the primary's incarnation.
+        // A new site holds nothing to give back: this saves the primary's incarnation
+        // (first: it forgets the assignment applied, which the configuration then sets).
         store.give_back(answer.org.id, answer.incarnation)?;
+        store.save_site_config(site_config, Some(site_config.assignment_version))?;
         dir.save(&config)?;
         Ok(())
     })?;

@@ -72,9 +72,10 @@ impl Sat {
         (org, config, incarnation): (OrgId, &SiteConfig, u64),
     ) -> Result<Sat, StoreError> {
         let store = SqliteStore::open(&path)?;
-        store.save_site_config(config, Some(config.assignment_version))?;
-        // As enrolment does: the new site holds nothing, and follows this primary.
+        // As enrolment does: the new site holds nothing, and follows this primary; then
+        // its configuration, applied (giving back forgets the assignment applied).
         store.give_back(org, incarnation)?;
+        store.save_site_config(config, Some(config.assignment_version))?;
         Ok(Sat {
             id,
             name: format!("site{id}"),

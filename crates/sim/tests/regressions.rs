@@ -45,3 +45,21 @@ fn a_store_taken_away_and_given_back_during_its_backfill_is_backfilled_again() {
         panic!("seed 1218: {e}");
     }
 }
+
+/// Seeds 2900 and 3540: the primary was restored from an older backup, its assignment
+/// versions went back with it, and a new assignment took one of a satellite's stores
+/// away under the very version the site had applied before. The site gave back what it
+/// held and pulled from the start, took the page's configuration for the assignment it
+/// had already followed (same version, only saved) and never purged the store: it kept
+/// records the primary no longer routed to it. Fixed in the session and the satellite's
+/// storage: giving back forgets the assignment applied (0), so the first assignment of
+/// the primary that went back is followed whole, the stores held and not assigned
+/// purged.
+#[test]
+fn an_assignment_version_that_came_back_after_a_restore_is_followed() {
+    for seed in [2900, 3540] {
+        if let Err(e) = run_schedule(seed, Bugs::NONE) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}

@@ -184,6 +184,7 @@ impl SatelliteStorage for SqliteStore {
             set_meta(tx, Setting::PullCursor, "0")?;
             set_meta(tx, Setting::BackfillStores, "")?;
             set_meta(tx, Setting::BackfillCursor, "0")?;
+            set_meta(tx, Setting::AssignmentApplied, "0")?;
             set_meta(tx, Setting::Incarnation, &incarnation.to_string())?;
             Ok(queued as u64)
         })

@@ -167,8 +167,10 @@ pub trait SatelliteStorage: SiteStorage {
     /// The primary went back (restored from a backup): queues every record held here
     /// (tombstones too) for a push, whole, so the primary gets back what it lost or holds
     /// older (the merge makes a state it holds a no-op); moves the pull cursor to 0, ends
-    /// any backfill and saves the primary's new `incarnation`, in one transaction.
-    /// Returns how many records were queued.
+    /// any backfill, forgets which assignment version was applied (0: the primary that
+    /// went back numbers its assignments again from its backup's, so a version applied
+    /// here may come back naming other stores) and saves the primary's new
+    /// `incarnation`, in one transaction. Returns how many records were queued.
     fn give_back(&self, org: OrgId, incarnation: u64) -> Result<u64, StoreError>;
 
     /// Where this satellite stands in following its primary.

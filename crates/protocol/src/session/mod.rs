@@ -122,9 +122,10 @@ pub enum Action {
     /// List the stores this site holds records of ([`Satellite::handle_held_stores`]).
     ReadHeldStores,
     /// The primary went back (restored from a backup): queue every record held here for
-    /// a push, move the pull cursor to 0, end any backfill and save `incarnation`, in one
-    /// transaction ([`Satellite::handle_stored`]). The driver drops the pages it holds,
-    /// lets a write of pages under way end first, and wakes the push lane.
+    /// a push, move the pull cursor to 0, end any backfill, note no assignment version
+    /// as applied (0) and save `incarnation`, in one transaction
+    /// ([`Satellite::handle_stored`]). The driver drops the pages it holds, lets a write
+    /// of pages under way end first, and wakes the push lane.
     GiveBack {
         /// The primary's incarnation now.
         incarnation: u64,

@@ -560,7 +560,8 @@ impl Satellite {
     }
 
     /// The primary went back: what this site holds goes back to it (the pages in hand
-    /// were routed from a cursor that means nothing there now, and are dropped), then
+    /// were routed from a cursor that means nothing there now, and are dropped), the
+    /// assignment applied is forgotten (its version means nothing there either), then
     /// the pull starts again from the beginning.
     fn give_back(&mut self, incarnation: u64) {
         self.out.clear();
@@ -588,6 +589,9 @@ impl Satellite {
                 self.durable.pull_cursor = 0;
                 self.durable.backfill.clear();
                 self.durable.backfill_cursor = 0;
+                // The primary numbers its assignments again from its backup's: the same
+                // version may name other stores, so the next one is followed whole.
+                self.durable.assignment_applied = 0;
                 self.durable.incarnation = incarnation;
             }
             Action::StartBackfill(stores) => {

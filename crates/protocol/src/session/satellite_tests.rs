@@ -544,3 +544,78 @@ fn a_primary_that_went_back_gets_what_the_site_holds_and_is_pulled_from_the_star
     s.handle_page(page_of(0, 0, 40), 0);
     assert!(matches!(drain(&mut s)[..], [Action::ApplyPages { .. }]));
 }
+
+/// Simulator seeds 2900, 3540: the primary, restored from a backup, numbered its
+/// assignments again from the backup's, and this site's store set came back under the
+/// version the site had applied before. Taken as the same assignment, it was saved
+/// without a purge, and the site kept records of stores no longer its own.
+#[test]
+fn after_giving_back_the_next_assignment_is_followed_whole_whatever_its_version() {
+    let durable = Durable {
+        pull_cursor: 40,
+        assignment_applied: 3,
+        config: config(3, &[1, 2, 3]),
+        incarnation: 5,
+        ..Durable::default()
+    };
+    let mut s = Satellite::new(Mode::LivePull, 50_000);
+    drain(&mut s);
+    s.handle_loaded(durable, 0);
+    drain(&mut s);
+    s.handle_page(page_of(6, 50, 50), 0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::GiveBack { incarnation: 6 }]
+    ));
+    s.handle_stored(1);
+    assert_eq!(
+        s.durable().assignment_applied,
+        0,
+        "forgotten with the cursor"
+    );
+    let again = drain(&mut s);
+    assert!(
+        matches!(&again[..], [Action::Send(Request::Pull(q))] if q.cursor == 0 && q.assignment_version == Some(0)),
+        "{again:?}"
+    );
+    // Version 3 again, of the primary that went back: store 2 only.
+    let restored = config(3, &[2]);
+    s.handle_page(
+        PageInfo {
+            incarnation: 6,
+            head: 30,
+            ..page(2, 30, false, restored.clone())
+        },
+        2,
+    );
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::ApplyPages { cursor: 0, .. }]
+    ));
+    s.handle_stored(3);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadHeldStores]));
+    s.handle_held_stores(vec![1, 2, 3], 3);
+    assert!(matches!(drain(&mut s)[..], [Action::ReadOutbox { .. }]));
+    s.handle_outbox(Vec::new(), 3);
+    let mut steps = Vec::new();
+    while let Some(step) = s.poll_action() {
+        let saved = matches!(step, Action::SaveConfig { .. });
+        steps.push(step);
+        s.handle_stored(4);
+        if saved {
+            break;
+        }
+    }
+    assert!(
+        matches!(&steps[..], [
+            Action::Purge(1),
+            Action::Purge(3),
+            Action::SaveConfig { config, applied: Some(3) },
+        ] if config == &restored),
+        "{steps:?}"
+    );
+    // Then pulled again from the start, as the site now holds its stores.
+    assert!(
+        matches!(&drain(&mut s)[..], [Action::Send(Request::Pull(q))] if q.cursor == 0 && q.assignment_version == Some(3))
+    );
+}

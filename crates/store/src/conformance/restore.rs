@@ -66,6 +66,11 @@ pub fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(backend:
     let second = back.incarnation().unwrap();
     assert_ne!(second, first);
     sat.start_backfill(&[s1]).unwrap();
+    let applied = SiteConfig {
+        assignment_version: 4,
+        ..SiteConfig::default()
+    };
+    sat.save_site_config(&applied, Some(4)).unwrap();
     assert_eq!(sat.give_back(org, second).unwrap(), 3);
     let state = sat.sync_state().unwrap();
     assert_eq!(
@@ -75,7 +80,8 @@ pub fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(backend:
             assignment_applied: 0,
             backfill: None,
             incarnation: second,
-        }
+        },
+        "the assignment applied is forgotten: the primary numbers its assignments again"
     );
     let given = sat.outbox(100).unwrap();
     assert_eq!(given.len(), 3);
