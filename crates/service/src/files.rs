@@ -18,7 +18,7 @@ use serde_json::Map;
 use sitesync_core::file::{FileRef, Hash, Manifest, files_in};
 use sitesync_core::{OrgId, validate};
 use sitesync_files::{FileError, Files, Limit, Put, Swept};
-use sitesync_store::{ListQuery, SiteRow};
+use sitesync_store::SiteRow;
 use std::collections::HashSet;
 use std::io::ErrorKind;
 
@@ -35,9 +35,6 @@ pub struct FileHere {
 
 /// A record, by collection and id.
 pub type RecordKey = (String, String);
-
-/// Records read at a time by the sweep.
-const SWEEP_PAGE: u32 = 1000;
 
 impl Site {
     /// The files of organisation `org` on this site.
@@ -267,33 +264,12 @@ impl Site {
 
     /// Every file the records of `org` here refer to, with one record naming each.
     pub fn referenced_files(&self, org: OrgId) -> Result<Vec<(Hash, RecordKey)>, ServiceError> {
-        let store = self.records();
         let mut found = Vec::new();
         let mut seen = HashSet::new();
-        for (collection, _) in store.collections(org)? {
-            let mut after = None;
-            loop {
-                let page = store.list(
-                    org,
-                    &ListQuery {
-                        collection: collection.clone(),
-                        store: None,
-                        after: after.take(),
-                        limit: SWEEP_PAGE,
-                    },
-                )?;
-                for record in &page {
-                    for (_, file) in files_in(&record.state) {
-                        if seen.insert(file.hash) {
-                            found.push((file.hash, (collection.clone(), record.id.clone())));
-                        }
-                    }
-                }
-                match page.last() {
-                    Some(last) if page.len() == SWEEP_PAGE as usize => {
-                        after = Some(last.id.clone())
-                    }
-                    _ => break,
+        for record in self.records().records_naming_files(org)? {
+            for (_, file) in files_in(&record.state) {
+                if seen.insert(file.hash) {
+                    found.push((file.hash, (record.collection.clone(), record.id.clone())));
                 }
             }
         }

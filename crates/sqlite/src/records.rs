@@ -71,6 +71,30 @@ impl SiteStorage for SqliteStore {
         })
     }
 
+    fn records_naming_files(&self, org: OrgId) -> Result<Vec<StoredRecord>, StoreError> {
+        self.read(|tx| {
+            // instr() looks for the bytes in the state without decoding it; only the
+            // few records that hold them are decoded.
+            let mut stmt = tx.prepare_cached(
+                "SELECT collection, id, state, seq FROM records
+                 WHERE org = ?1 AND deleted = 0 AND instr(state, 'blake3:') > 0",
+            )?;
+            let mut rows = stmt.query(params![sql(org)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let record_id: String = row.get(1)?;
+                let bytes: Vec<u8> = row.get(2)?;
+                out.push(StoredRecord {
+                    collection: row.get(0)?,
+                    state: decode(&bytes, &record_id)?,
+                    id: record_id,
+                    seq: id(row.get::<_, i64>(3)?),
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// A digest of every store this site holds records of, in store order.
     fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError> {
         self.read(|tx| {

@@ -72,6 +72,11 @@ pub trait SiteStorage: Send + Sync {
     /// Records of one collection in id order, deleted ones left out.
     fn list(&self, org: OrgId, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError>;
 
+    /// Records of `org`, deleted ones left out, whose state may name a file: a cheap
+    /// filter on the stored bytes (they hold `blake3:`), each to be checked by the
+    /// caller. The file lane and the sweep read this instead of every record.
+    fn records_naming_files(&self, org: OrgId) -> Result<Vec<StoredRecord>, StoreError>;
+
     /// What this site holds of each store of `org`, and of its organisation-wide records.
     fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError>;
 

@@ -301,3 +301,62 @@ pub fn collections_are_listed_and_restrictions_lifted(backend: &dyn Backend) {
         Err(StoreError::NotFound(_))
     ));
 }
+
+pub fn records_naming_files_are_found_and_no_other(backend: &dyn Backend) {
+    let db = backend.satellite("s");
+    let hash = format!("blake3:{}", "ab".repeat(32));
+    let file = json!({"name": "cv.pdf", "size": 3, "media_type": "application/pdf", "hash": hash});
+    db.write_local(
+        1,
+        "contacts",
+        "a",
+        put(None, json!({"cv": file})),
+        2,
+        1,
+        true,
+    )
+    .unwrap();
+    db.write_local(
+        1,
+        "contacts",
+        "b",
+        put(None, json!({"cv": "none"})),
+        2,
+        2,
+        true,
+    )
+    .unwrap();
+    db.write_local(
+        1,
+        "contacts",
+        "c",
+        put(None, json!({"cv": file})),
+        2,
+        3,
+        true,
+    )
+    .unwrap();
+    db.write_local(1, "contacts", "c", LocalWrite::Delete, 2, 4, true)
+        .unwrap();
+    db.write_local(
+        2,
+        "contacts",
+        "d",
+        put(None, json!({"cv": file})),
+        2,
+        5,
+        true,
+    )
+    .unwrap();
+    let found: Vec<String> = db
+        .records_naming_files(1)
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{}/{}", r.collection, r.id))
+        .collect();
+    assert_eq!(
+        found,
+        vec!["contacts/a"],
+        "not b (no file), c (deleted) nor d (another organisation)"
+    );
+}

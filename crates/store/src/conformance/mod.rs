@@ -131,6 +131,10 @@ macro_rules! conformance_suite {
             $crate::conformance::the_audit_log_pages_newest_first_and_keeps_organisations_apart(&$make);
         }
         #[test]
+        fn records_naming_files_are_found_and_no_other() {
+            $crate::conformance::records_naming_files_are_found_and_no_other(&$make);
+        }
+        #[test]
         fn a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back() {
             $crate::conformance::a_satellite_gives_back_what_it_holds_to_a_primary_that_went_back(&$make);
         }
