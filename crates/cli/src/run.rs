@@ -172,6 +172,15 @@ pub async fn status(dir: DataDir, out: &Output) -> Result<ExitCode> {
                 "to pull",
                 report.to_pull.map_or("unknown".into(), |n| n.to_string()),
             );
+            if report.files_to_send + report.files_to_fetch > 0 {
+                row(
+                    "files",
+                    format!(
+                        "{} to send, {} to fetch",
+                        report.files_to_send, report.files_to_fetch
+                    ),
+                );
+            }
         } else {
             row(
                 "organisations",

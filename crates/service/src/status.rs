@@ -39,6 +39,10 @@ pub struct Status {
     pub to_push: u64,
     /// Routed changes on the primary not yet pulled (`null` when the primary cannot be asked).
     pub to_pull: Option<u64>,
+    /// Satellite: files put here the primary has not yet taken whole.
+    pub files_to_send: u64,
+    /// Satellite: files named by records held here that are not here whole yet.
+    pub files_to_fetch: u64,
     /// Changes the primary rejected.
     pub rejected: u64,
     /// Satellite: of those, how many are not acknowledged (`sitesync rejections`).
@@ -121,6 +125,8 @@ impl Site {
             last_sync: (notes.last_sync > 0).then(|| time::rfc3339(notes.last_sync)),
             to_push: 0,
             to_pull: None,
+            files_to_send: 0,
+            files_to_fetch: 0,
             rejected: 0,
             unacknowledged: 0,
             last_error: notes.last_error,
@@ -153,6 +159,9 @@ impl Site {
         status.stores = sc.stores.into_iter().map(|s| s.name).collect();
         status.all_stores = sc.all_stores;
         status.to_push = self.satellite()?.outbox_len()?;
+        let org = self.config.org_id.unwrap_or_default();
+        status.files_to_send = self.files(org).uploads()?.len() as u64;
+        status.files_to_fetch = self.files_wanted(org)?.len() as u64;
         status.rejected = self
             .records()
             .rejection_count(self.config.org_id.unwrap_or_default(), 0)?;
@@ -192,6 +201,7 @@ fn standing(status: &Status, failure: Option<ErrorKind>) -> Standing {
         None if status.last_error.is_some()
             || status.to_push > 0
             || status.to_pull.unwrap_or(0) > 0
+            || status.files_to_send + status.files_to_fetch > 0
             || status.last_sync.is_none() =>
         {
             Standing::Behind
@@ -230,6 +240,10 @@ fn verdict(status: &Status, unreachable: Option<String>) -> String {
         plural(status.to_pull.unwrap_or(0), "change") + " to pull"
     } else if status.last_sync.is_none() {
         "never synced: run `sitesync sync` or `sitesync serve`".to_string()
+    } else if status.files_to_send > 0 {
+        plural(status.files_to_send, "file") + " to send"
+    } else if status.files_to_fetch > 0 {
+        plural(status.files_to_fetch, "file") + " to fetch"
     } else {
         "in sync".to_string()
     };

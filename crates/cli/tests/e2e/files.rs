@@ -433,6 +433,16 @@ fn a_file_not_yet_at_the_primary_is_pending_where_its_record_arrived() {
         !text.starts_with("in sync") && text.contains("1 file still on its way"),
         "B's sync does not say it is in sync while a file is pending: {text}"
     );
+    // Nor does `status`, at either end.
+    for (site, count, verdict) in [
+        (&a, "files_to_send", "1 file to send"),
+        (&b, "files_to_fetch", "1 file to fetch"),
+    ] {
+        let status = site.status();
+        assert_eq!(status[count], 1, "{status}");
+        assert_eq!(status["standing"], "behind", "{status}");
+        assert_eq!(status["verdict"], verdict, "{status}");
+    }
     // The local API answers 503 with a JSON error (what it says is
     // `a_pending_file_is_answered_503_saying_it_is_not_here_yet`).
     b.serve();
@@ -454,6 +464,10 @@ fn a_file_not_yet_at_the_primary_is_pending_where_its_record_arrived() {
     same_bytes(&got, &bytes, "the file at B");
     let text = b.cli(&["sync"]).ok().stdout;
     assert!(text.starts_with("in sync"), "{text}");
+    for site in [&a, &b] {
+        let status = site.status();
+        assert_eq!(status["verdict"], "in sync", "{status}");
+    }
 }
 
 /// A TCP relay between a satellite and the primary that forwards at most `budget`
