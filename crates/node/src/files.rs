@@ -24,8 +24,9 @@ use crate::primary::authenticate;
 use crate::wire::{check_version, decode, encode};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
@@ -34,6 +35,7 @@ use sitesync_core::OrgId;
 use sitesync_core::file::{CHUNK_SIZE, Hash, Manifest};
 use sitesync_files::{Files, Put};
 use sitesync_service::{Actor, ServiceError, StoreChoice};
+use sitesync_store::SiteRow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -284,47 +286,45 @@ fn hash_in_path(text: &str) -> Result<Hash, NodeError> {
         .ok_or_else(|| NodeError::BadRequest(format!("{text:?} is not a file hash: 64 hex digits")))
 }
 
-type Signed = (Method, Uri, HeaderMap, ConnectInfo<SocketAddr>);
+/// The site a signed sync request comes from, checked as every sync request is.
+struct SignedSite(SiteRow);
 
-async fn signed_site(
-    node: &Shared,
-    (method, uri, headers, ConnectInfo(peer)): &Signed,
-) -> Result<sitesync_store::SiteRow, NodeError> {
-    check_version(headers)?;
-    authenticate(node, (method, uri, headers), *peer).await
+impl FromRequestParts<Shared> for SignedSite {
+    type Rejection = NodeError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &Shared) -> Result<Self, NodeError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| *peer)
+            .ok_or_else(|| NodeError::Internal("a request without its peer's address".into()))?;
+        check_version(&parts.headers)?;
+        let request = (&parts.method, &parts.uri, &parts.headers);
+        Ok(SignedSite(authenticate(node, request, peer).await?))
+    }
 }
 
 async fn send_manifest(
     State(node): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    peer: ConnectInfo<SocketAddr>,
+    SignedSite(site): SignedSite,
     Path(hash): Path<String>,
     Query(record): Query<ForRecord>,
 ) -> Result<Response, NodeError> {
-    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
     let file = hash_in_path(&hash)?;
     let (manifest, _) = blocking(&node, move |node| {
-        Ok(node
-            .site
-            .file_for_site(&site, (&record.collection, &record.id), &file)?)
+        let record = (record.collection.as_str(), record.id.as_str());
+        Ok(node.site.file_for_site(&site, record, &file)?)
     })
     .await?;
     Ok(encode(&manifest))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn send_chunk(
     State(node): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    peer: ConnectInfo<SocketAddr>,
+    SignedSite(site): SignedSite,
     Path((hash, index)): Path<(String, usize)>,
     Query(record): Query<ForRecord>,
 ) -> Result<Response, NodeError> {
-    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
     let file = hash_in_path(&hash)?;
     let bytes = blocking(&node, move |node| {
         let record = (record.collection.as_str(), record.id.as_str());
@@ -334,19 +334,15 @@ async fn send_chunk(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn take_manifest(
     State(node): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    peer: ConnectInfo<SocketAddr>,
+    SignedSite(site): SignedSite,
     Path(hash): Path<String>,
     Query(record): Query<ForRecord>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, NodeError> {
     let manifest: Manifest = decode(&headers, &body, CHUNK_SIZE)?;
-    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
     let file = hash_in_path(&hash)?;
     if manifest.hash() != file || !manifest.is_whole() {
         return Err(NodeError::BadRequest(format!(
@@ -354,9 +350,8 @@ async fn take_manifest(
         )));
     }
     let missing = blocking(&node, move |node| {
-        Ok(node
-            .site
-            .take_manifest(&site, (&record.collection, &record.id), &manifest)?)
+        let record = (record.collection.as_str(), record.id.as_str());
+        Ok(node.site.take_manifest(&site, record, &manifest)?)
     })
     .await?;
     Ok(encode(&missing))
@@ -364,14 +359,10 @@ async fn take_manifest(
 
 async fn take_chunk(
     State(node): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    peer: ConnectInfo<SocketAddr>,
+    SignedSite(site): SignedSite,
     Path((hash, index)): Path<(String, usize)>,
     body: Bytes,
 ) -> Result<StatusCode, NodeError> {
-    let site = signed_site(&node, &(method, uri, headers, peer)).await?;
     let file = hash_in_path(&hash)?;
     blocking(&node, move |node| {
         Ok(node.site.take_chunk(&site, &file, index, &body)?)
