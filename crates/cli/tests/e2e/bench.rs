@@ -75,6 +75,23 @@ const FIGURES: &[(&str, &[&str])] = &[
             "replicas_compared",
         ],
     ),
+    (
+        "files",
+        &[
+            "files",
+            "file_bytes",
+            "seconds",
+            "files_mb_per_s",
+            "disk_write_mb_per_s",
+            "of_disk_speed",
+            "records",
+            "records_seconds",
+            "records_per_s_meanwhile",
+            "satellite_rss_at_start_mb",
+            "satellite_peak_rss_mb",
+            "primary_peak_rss_mb",
+        ],
+    ),
 ];
 
 /// How long the whole tiny run may take before it is killed (it takes seconds).
@@ -154,6 +171,10 @@ fn every_scenario_reports_every_figure() {
             "20",
             "--changes",
             "1000",
+            "--files",
+            "5",
+            "--big-mib",
+            "2",
             "--json",
             "--note",
             "e2e smoke",
@@ -255,6 +276,13 @@ fn every_scenario_reports_every_figure() {
                 "propagation_max_ms",
                 "records_verified",
             ],
+            "files" => &[
+                "files",
+                "seconds",
+                "files_mb_per_s",
+                "disk_write_mb_per_s",
+                "records_per_s_meanwhile",
+            ],
             _ => &[],
         };
         for key in positive {
@@ -268,6 +296,7 @@ fn every_scenario_reports_every_figure() {
             let memory: &[&str] = match *scenario {
                 "initial" => &["satellite_peak_rss_mb", "primary_peak_rss_mb"],
                 "idle" => &["primary_rss_mb"],
+                "files" => &["satellite_peak_rss_mb", "primary_peak_rss_mb"],
                 _ => &[],
             };
             for key in memory {
