@@ -72,7 +72,7 @@ struct FileQuery {
     name: Option<String>,
 }
 
-/// What a file put through the local API or the CLI answers.
+/// What a file put through the local API answers (the CLI's `--json` says the same).
 #[derive(Debug, Serialize)]
 pub struct FilePut {
     /// The record as written.
@@ -97,6 +97,8 @@ async fn put_file(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_string();
+    // Options that cannot be right are refused before any byte is read.
+    StoreChoice::from_options(query.store.as_deref(), query.org_wide)?;
     let org = query.org.clone();
     let (put, files) = blocking(&node, move |node| {
         Ok(node.site.start_file(Actor::Api, org.as_deref())?)
