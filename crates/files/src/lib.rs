@@ -131,8 +131,9 @@ impl Files {
         self.root.join(folder).join(file.to_hex())
     }
 
-    /// Writes `bytes` to `path` whole or not at all.
-    fn write_whole(&self, path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    /// Writes `bytes` to `path` whole or not at all (and, `durable`, synced to disk
+    /// before it has its name).
+    fn write_whole(&self, path: &Path, bytes: &[u8], durable: bool) -> Result<(), FileError> {
         let tmp_dir = self.root.join("tmp");
         let n = TMP.fetch_add(1, Ordering::Relaxed);
         let tmp = tmp_dir.join(format!("{}-{n}", std::process::id()));
@@ -143,7 +144,9 @@ impl Files {
             }
             let mut file = fs::File::create(&tmp)?;
             file.write_all(bytes)?;
-            file.sync_all()?;
+            if durable {
+                file.sync_all()?;
+            }
             fs::rename(&tmp, path)
         };
         write().map_err(|e| {
@@ -152,22 +155,31 @@ impl Files {
         })
     }
 
-    /// Keeps a chunk (if not already here) and returns its hash.
+    /// Keeps a chunk put here (if not already here), synced, and returns its hash.
     pub fn store_chunk(&self, bytes: &[u8]) -> Result<Hash, FileError> {
         let hash = Hash::of(bytes);
-        let path = self.chunk_path(&hash);
-        if !path.exists() {
-            self.write_whole(&path, bytes)?;
-        }
+        self.keep_chunk(&hash, bytes, true)?;
         Ok(hash)
     }
 
-    /// Keeps chunk `index` of the file of `manifest`, which `bytes` must match.
+    fn keep_chunk(&self, hash: &Hash, bytes: &[u8], durable: bool) -> Result<(), FileError> {
+        let path = self.chunk_path(hash);
+        match path.exists() {
+            true => Ok(()),
+            false => self.write_whole(&path, bytes, durable),
+        }
+    }
+
+    /// Keeps chunk `index` of the file of `manifest`, which `bytes` must match. Chunks
+    /// fetched several at once are written without waiting for the disk, and synced
+    /// together at the end ([`Files::sync_chunks`]); a chunk the primary takes is
+    /// `durable` at once, as the site that sent it then counts it sent.
     pub fn put_chunk(
         &self,
         manifest: &Manifest,
         index: usize,
         bytes: &[u8],
+        durable: bool,
     ) -> Result<(), FileError> {
         let expected = chunk_of(manifest, index)?;
         if bytes.len() != manifest.chunk_len(index) || Hash::of(bytes) != expected {
@@ -177,7 +189,19 @@ impl Files {
                 on_disk: "",
             });
         }
-        self.store_chunk(bytes).map(|_| ())
+        self.keep_chunk(&expected, bytes, durable)
+    }
+
+    /// Syncs every chunk of `manifest` to disk (after a fetch of them that was not
+    /// `durable`, before the file counts as here).
+    pub fn sync_chunks(&self, manifest: &Manifest) -> Result<(), FileError> {
+        for chunk in &manifest.chunks {
+            let path = self.chunk_path(chunk);
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| FileError::io("sync", &path, e))?;
+        }
+        Ok(())
     }
 
     /// Chunk `index` of the file of `manifest`, checked. One altered on disk is removed
@@ -209,7 +233,7 @@ impl Files {
         let path = self.path("manifests", &hash);
         if !path.exists() {
             let bytes = serde_json::to_vec(manifest).unwrap_or_default();
-            self.write_whole(&path, &bytes)?;
+            self.write_whole(&path, &bytes, true)?;
         }
         Ok(hash)
     }
@@ -265,7 +289,7 @@ impl Files {
 
     /// Notes that the primary has yet to take file `file` whole from this site.
     pub fn mark_upload(&self, file: &Hash) -> Result<(), FileError> {
-        self.write_whole(&self.path("uploads", file), b"")
+        self.write_whole(&self.path("uploads", file), b"", true)
     }
 
     /// The files the primary has yet to take whole from this site.
@@ -325,7 +349,7 @@ impl Files {
             let since = fs::metadata(&mark).and_then(|m| m.modified()).ok();
             let due = since.is_some_and(|t| now.duration_since(t).unwrap_or_default() >= grace);
             if since.is_none() {
-                self.write_whole(&mark, b"")?;
+                self.write_whole(&mark, b"", true)?;
             }
             if due || (since.is_none() && grace.is_zero()) {
                 let path = self.path("manifests", &file);

@@ -62,11 +62,13 @@ fn chunks_that_do_not_match_are_refused_and_only_missing_ones_are_listed() {
     assert_eq!(other.missing(&manifest), vec![0, 1]);
     assert!(!other.is_whole(&manifest.hash()).unwrap());
     let second = &data[CHUNK_SIZE..];
-    let err = other.put_chunk(&manifest, 1, &data[..10]).unwrap_err();
+    let err = other
+        .put_chunk(&manifest, 1, &data[..10], true)
+        .unwrap_err();
     assert!(matches!(err, FileError::BadChunk { index: 1, .. }), "{err}");
-    other.put_chunk(&manifest, 1, second).unwrap();
+    other.put_chunk(&manifest, 1, second, true).unwrap();
     assert_eq!(other.missing(&manifest), vec![0]);
-    let err = other.put_chunk(&manifest, 2, second).unwrap_err();
+    let err = other.put_chunk(&manifest, 2, second, true).unwrap_err();
     assert!(
         matches!(err, FileError::NoSuchChunk { index: 2, .. }),
         "{err}"

@@ -485,7 +485,7 @@ async fn fetch(
                 let bytes = client.file_chunk(record, file, index).await?;
                 let len = bytes.len() as u64;
                 read(files, file, move |f, _| {
-                    f.put_chunk(&manifest, index, &bytes)
+                    f.put_chunk(&manifest, index, &bytes, false)
                 })
                 .await?;
                 Ok::<u64, NodeError>(len)
@@ -495,7 +495,10 @@ async fn fetch(
     while let Some(fetched) = chunks.next().await {
         report.bytes_fetched += fetched?;
     }
-    Ok(())
+    // On disk before the file counts as here (a power cut would otherwise leave a
+    // chunk to be found wanting only when read).
+    drop(chunks);
+    read(files, file, move |f, _| f.sync_chunks(&manifest)).await
 }
 
 /// Runs `work` on the files on a blocking thread.

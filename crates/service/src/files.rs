@@ -259,7 +259,7 @@ impl Site {
                 "no file {file} is expected here: send its manifest first"
             ))
         })?;
-        Ok(files.put_chunk(&manifest, index, bytes)?)
+        Ok(files.put_chunk(&manifest, index, bytes, true)?)
     }
 
     /// Every file the records of `org` here refer to, with one record naming each.
