@@ -73,10 +73,11 @@ impl SiteStorage for SqliteStore {
 
     fn records_naming_files(&self, org: OrgId) -> Result<Vec<StoredRecord>, StoreError> {
         self.read(|tx| {
-            // instr() looks for the bytes in the state without decoding it; only the
-            // few records that hold them are decoded.
+            // The partial index records_naming_files holds exactly the records whose
+            // state has the bytes: only those are read (the same expression lets the
+            // planner use it).
             let mut stmt = tx.prepare_cached(
-                "SELECT collection, id, state, seq FROM records
+                "SELECT collection, id, state, seq FROM records INDEXED BY records_naming_files
                  WHERE org = ?1 AND deleted = 0 AND instr(state, 'blake3:') > 0",
             )?;
             let mut rows = stmt.query(params![sql(org)])?;
