@@ -118,6 +118,12 @@ impl FileRef {
     }
 }
 
+/// Whether a record's stored bytes may name a file (they hold `blake3:`): a fast
+/// filter for storage, each candidate then read with [`files_in`].
+pub fn may_name_file(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, PREFIX.as_bytes()).is_some()
+}
+
 /// The files a record refers to, by field (none for a deleted record).
 pub fn files_in(state: &RecordState) -> impl Iterator<Item = (&str, FileRef)> {
     state

@@ -73,12 +73,10 @@ impl SiteStorage for SqliteStore {
 
     fn records_naming_files(&self, org: OrgId) -> Result<Vec<StoredRecord>, StoreError> {
         self.read(|tx| {
-            // The partial index records_naming_files holds exactly the records whose
-            // state has the bytes: only those are read (the same expression lets the
-            // planner use it).
+            // The partial index records_naming_files holds exactly these records.
             let mut stmt = tx.prepare_cached(
                 "SELECT collection, id, state, seq FROM records INDEXED BY records_naming_files
-                 WHERE org = ?1 AND deleted = 0 AND instr(state, 'blake3:') > 0",
+                 WHERE org = ?1 AND deleted = 0 AND files = 1",
             )?;
             let mut rows = stmt.query(params![sql(org)])?;
             let mut out = Vec::new();
@@ -413,11 +411,13 @@ pub(crate) fn save(
     state: &RecordState,
     seq: u64,
 ) -> Result<(), Error> {
+    let bytes = state.encode();
     tx.prepare_cached(
-        "INSERT INTO records (org, collection, id, store, deleted, seq, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO records (org, collection, id, store, deleted, seq, state, files)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (org, collection, id) DO UPDATE
-         SET store = excluded.store, deleted = excluded.deleted, seq = excluded.seq, state = excluded.state",
+         SET store = excluded.store, deleted = excluded.deleted, seq = excluded.seq,
+             state = excluded.state, files = excluded.files",
     )?
     .execute(params![
         sql(org),
@@ -426,9 +426,16 @@ pub(crate) fn save(
         state.store.map(sql),
         state.is_deleted(),
         sql(seq),
-        state.encode()
+        &bytes,
+        names_files(&bytes)
     ])?;
     Ok(())
+}
+
+/// The `files` column of a state's bytes: 1 when they may name a file, else NULL
+/// (which keeps the record out of the partial index).
+pub(crate) fn names_files(bytes: &[u8]) -> Option<i64> {
+    sitesync_core::file::may_name_file(bytes).then_some(1)
 }
 
 pub(crate) fn decode(bytes: &[u8], record_id: &str) -> Result<RecordState, Error> {

@@ -207,11 +207,13 @@ ALTER TABLE orgs ADD COLUMN deleted_at INTEGER;
 CREATE INDEX rejections_by_site ON rejections (org, site, id);
 ";
 
-/// Version 10: the records that name a file (their state holds `blake3:`), in a partial
-/// index, so finding them reads those records alone: the file lane, the sweep and
-/// `status` look for them, and a site with no file pays one byte search per write.
+/// Version 10: whether a record's state names a file (it holds `blake3:`; set by the
+/// writes with a fast byte search), with a partial index of those records: the file
+/// lane, the sweep and `status` read them alone.
 const VERSION_10: &str = "
-CREATE INDEX records_naming_files ON records (org) WHERE instr(state, 'blake3:') > 0;
+ALTER TABLE records ADD COLUMN files INTEGER;
+UPDATE records SET files = 1 WHERE instr(state, 'blake3:') > 0;
+CREATE INDEX records_naming_files ON records (org) WHERE files = 1;
 ";
 
 /// Brings the database up to the current schema.
@@ -314,5 +316,39 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM licence_modules", [], |row| row.get(0))
             .unwrap();
         assert_eq!((row, modules), ((1, None, None), 0));
+    }
+
+    #[test]
+    fn records_that_named_files_before_version_10_are_found_after_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = [
+            VERSION_1, VERSION_2, VERSION_3, VERSION_4, VERSION_5, VERSION_6, VERSION_7, VERSION_8,
+            VERSION_9,
+        ];
+        for batch in before {
+            conn.execute_batch(batch).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        let insert = "INSERT INTO records (org, collection, id, store, deleted, seq, state)
+                      VALUES (1, 'c', ?1, NULL, 0, 1, ?2)";
+        conn.execute(
+            insert,
+            (
+                "a",
+                br#"{"f":{"cv":{"v":{"hash":"blake3:00"}}}}"#.as_slice(),
+            ),
+        )
+        .unwrap();
+        conn.execute(insert, ("b", br#"{"f":{"n":{"v":1}}}"#.as_slice()))
+            .unwrap();
+        upgrade(&mut conn).unwrap();
+        let named: Vec<String> = conn
+            .prepare("SELECT id FROM records INDEXED BY records_naming_files WHERE org = 1 AND files = 1")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(named, vec!["a".to_string()]);
     }
 }

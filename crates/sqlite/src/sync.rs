@@ -232,8 +232,8 @@ pub(crate) fn insert_new(
 ) -> Result<bool, Error> {
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO records (org, collection, id, store, deleted, seq, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO records (org, collection, id, store, deleted, seq, state, files)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (org, collection, id) DO NOTHING",
         )?
         .execute(params![
@@ -243,7 +243,8 @@ pub(crate) fn insert_new(
             fresh.store().map(sql),
             fresh.deleted(),
             sql(seq),
-            fresh.bytes()
+            fresh.bytes(),
+            crate::records::names_files(fresh.bytes())
         ])?;
     Ok(inserted == 1)
 }
