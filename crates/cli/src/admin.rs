@@ -469,7 +469,7 @@ pub fn settings(dir: &DataDir, out: &Output, cmd: SettingsCmd) -> Result<ExitCod
                 rows.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             out.print(&value, || {
                 rows.iter()
-                    .map(|(k, v)| format!("{k:<16} {v}"))
+                    .map(|(k, v)| format!("{k:<18} {v}"))
                     .collect::<Vec<_>>()
                     .join("\n")
             });

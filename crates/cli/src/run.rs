@@ -103,11 +103,17 @@ pub async fn sync(dir: DataDir, out: &Output) -> Result<ExitCode> {
                 if n == 1 { "its" } else { "their" }
             ),
         };
-        if files.sent + files.fetched > 0 {
-            text += &format!(
-                "\nfiles: sent {} ({} bytes), fetched {} ({} bytes)",
-                files.sent, files.bytes_sent, files.fetched, files.bytes_fetched
-            );
+        let moved = [
+            ("sent", files.sent, files.bytes_sent),
+            ("fetched", files.fetched, files.bytes_fetched),
+        ];
+        let moved: Vec<String> = moved
+            .iter()
+            .filter(|(_, n, _)| *n > 0)
+            .map(|(what, n, bytes)| format!("{what} {} ({bytes} bytes)", plural(*n, "file")))
+            .collect();
+        if !moved.is_empty() {
+            text += &format!("\n{}", moved.join(", "));
         }
         if rejected > 0 {
             text += &format!(

@@ -83,11 +83,8 @@ impl Site {
             rows.push(("site-lost-after", sites.lost_after().to_string()));
         }
         let files = config.files.clone().unwrap_or_default();
-        rows.push(("file-max-size", format!("{} bytes", files.max_file_size())));
-        rows.push((
-            "org-files-max-size",
-            format!("{} bytes", files.max_org_size()),
-        ));
+        rows.push(("file-max-size", size_text(files.max_file_size())));
+        rows.push(("org-files-max-size", size_text(files.max_org_size())));
         let grace = files.grace.unwrap_or(crate::FileSettings::GRACE);
         rows.push(("file-grace", grace.to_string()));
         rows.push(("auth-code", "set (stored hashed)".to_string()));
@@ -314,6 +311,17 @@ fn change_site_health(config: &mut Config, key: &str, value: &str) -> Result<Str
     Ok(format!(
         "{key} set to {span}; restart `sitesync serve` if it is running"
     ))
+}
+
+/// A size as `settings set` takes it: `100 MiB`, `3 GiB`, or bytes.
+fn size_text(bytes: u64) -> String {
+    let unit = [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+        .into_iter()
+        .find(|(shift, _)| bytes != 0 && bytes.is_multiple_of(1 << shift));
+    match unit {
+        Some((shift, name)) => format!("{} {name}", bytes >> shift),
+        None => format!("{bytes} bytes"),
+    }
 }
 
 /// `[files]`: a size (`20 MiB`) or, for the grace period, a length of time (`0m` removes

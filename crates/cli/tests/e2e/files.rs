@@ -1,13 +1,14 @@
 //! Files in records: a file put at one satellite reaches another of the same store
 //! byte for byte (by `sitesync sync`, and live through the local API, ranges too); a
 //! file not yet at the primary is pending at a site that holds its record (`file get`
-//! exits 12, `sync` says so) and arrives once it can; an upload killed midway resumes
-//! without sending again what the primary already has; a store taken from a site takes
+//! exits 12, `sync` says so) and arrives once it can; a transfer cut midway by a kill
+//! (of the satellite or of the primary during an upload, of the satellite during a
+//! download) resumes without moving again what already arrived; a store taken from a site takes
 //! its files with it at the next sweep; a chunk altered on disk is caught and fetched
 //! anew; and size limits and a definition's file rules refuse a put, leaving the record
 //! as it was; a pending file's 503 says why, and a 416 says the file's size.
 
-use crate::harness::{Cluster, Node, Out, eventually, http_with};
+use crate::harness::{Cluster, Node, Out, WAIT, eventually, http_with};
 use serde_json::Value;
 use sitesync_sim::Rng;
 use std::io::{Read, Write};
@@ -471,14 +472,28 @@ fn a_file_not_yet_at_the_primary_is_pending_where_its_record_arrived() {
 }
 
 /// A TCP relay between a satellite and the primary that forwards at most `budget`
-/// bytes towards the primary, then holds everything else back until opened.
+/// bytes one way (towards the primary, or towards the satellite), then holds everything
+/// else going that way back until opened.
 ///
-/// Killing a satellite while its upload is in progress by watching the primary's
-/// chunks fill is a race on loopback (48 chunks may go in well under a second); with
-/// the relay the upload stops after about ten chunks and stays stopped, a chunk half
-/// sent, for as long as the test likes: the kill lands mid-upload every time.
+/// Killing a site while a transfer is in progress by watching chunks fill is a race on
+/// loopback (48 chunks may go in well under a second); with the relay the transfer
+/// stops after about ten chunks and stays stopped, a chunk half sent, for as long as the
+/// test likes: the kill lands mid-transfer every time.
 struct Gate {
     addr: SocketAddr,
+    limit: Limit,
+}
+
+/// The way a [`Gate`] spends its budget.
+#[derive(Clone, Copy)]
+enum Towards {
+    Primary,
+    Satellite,
+}
+
+/// A [`Gate`]'s budget, shared by its connections.
+#[derive(Clone)]
+struct Limit {
     budget: Arc<AtomicU64>,
     /// Some bytes are being held back.
     holding: Arc<AtomicBool>,
@@ -486,38 +501,39 @@ struct Gate {
 }
 
 impl Gate {
-    fn start(upstream: SocketAddr, budget: u64) -> Gate {
+    /// A relay to `upstream` (the primary) spending `budget` on the bytes going `way`.
+    fn start(upstream: SocketAddr, way: Towards, budget: u64) -> Gate {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
         let addr = listener.local_addr().expect("relay address");
-        let gate = Gate {
-            addr,
+        let limit = Limit {
             budget: Arc::new(AtomicU64::new(budget)),
             holding: Arc::new(AtomicBool::new(false)),
             stopping: Arc::new(AtomicBool::new(false)),
         };
-        let (budget, holding, stopping) = (
-            gate.budget.clone(),
-            gate.holding.clone(),
-            gate.stopping.clone(),
-        );
+        let gate = Gate {
+            addr,
+            limit: limit.clone(),
+        };
         std::thread::spawn(move || {
             for client in listener.incoming() {
-                if stopping.load(Ordering::SeqCst) {
+                if limit.stopping.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(client) = client else { continue };
+                // (The primary may be down for a while: the satellite then sees the
+                // connection closed, as it would without the relay.)
                 let Ok(server) = TcpStream::connect(upstream) else {
                     continue;
                 };
                 let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
                     continue;
                 };
-                let (budget, holding, stopping) =
-                    (budget.clone(), holding.clone(), stopping.clone());
-                std::thread::spawn(move || {
-                    relay(client, server, Some((&budget, &holding, &stopping)))
-                });
-                std::thread::spawn(move || relay(s2, c2, None));
+                let (up, down) = match way {
+                    Towards::Primary => (Some(limit.clone()), None),
+                    Towards::Satellite => (None, Some(limit.clone())),
+                };
+                std::thread::spawn(move || relay(client, server, up));
+                std::thread::spawn(move || relay(s2, c2, down));
             }
         });
         gate
@@ -527,26 +543,28 @@ impl Gate {
         format!("http://{}", self.addr)
     }
 
+    /// Whether the budget is spent and bytes are held back.
+    fn holding(&self) -> bool {
+        self.limit.holding.load(Ordering::SeqCst)
+    }
+
     /// Lets everything through from now on.
     fn open(&self) {
-        self.budget.store(u64::MAX / 2, Ordering::SeqCst);
+        self.limit.budget.store(u64::MAX / 2, Ordering::SeqCst);
     }
 }
 
 impl Drop for Gate {
     fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.limit.stopping.store(true, Ordering::SeqCst);
         self.open();
         let _ = TcpStream::connect(self.addr);
     }
 }
 
-/// Copies `from` to `to` until EOF, spending `budget` (when given) on every byte.
-fn relay(
-    mut from: TcpStream,
-    mut to: TcpStream,
-    limit: Option<(&AtomicU64, &AtomicBool, &AtomicBool)>,
-) {
+/// Copies `from` to `to` until EOF, spending the budget of `limit` (when given) on
+/// every byte.
+fn relay(mut from: TcpStream, mut to: TcpStream, limit: Option<Limit>) {
     let mut buf = [0u8; 16 << 10];
     loop {
         let n = match from.read(&mut buf) {
@@ -556,15 +574,17 @@ fn relay(
         let mut sent = 0;
         while sent < n {
             let mut allowed = n - sent;
-            if let Some((budget, holding, stopping)) = limit {
-                let taken = budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                    (left > 0).then(|| left - left.min(allowed as u64))
-                });
+            if let Some(limit) = &limit {
+                let taken = limit
+                    .budget
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                        (left > 0).then(|| left - left.min(allowed as u64))
+                    });
                 match taken {
                     Ok(left) => allowed = allowed.min(left as usize),
-                    Err(_) if stopping.load(Ordering::SeqCst) => return,
+                    Err(_) if limit.stopping.load(Ordering::SeqCst) => return,
                     Err(_) => {
-                        holding.store(true, Ordering::SeqCst);
+                        limit.holding.store(true, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(10));
                         continue;
                     }
@@ -579,12 +599,24 @@ fn relay(
     let _ = to.shutdown(Shutdown::Write);
 }
 
+/// The number of chunk files at `node` (none before its first file).
+fn chunk_count(node: &Node) -> usize {
+    match node.data.join("files").exists() {
+        true => chunk_files(&org_files(node)).len(),
+        false => 0,
+    }
+}
+
 #[test]
 fn an_upload_killed_midway_resumes_without_sending_again_what_arrived() {
     let cluster = Cluster::new();
     let (primary, key) = acme(&cluster);
     // A reaches the primary through the relay; B directly.
-    let gate = Gate::start(primary.addr(), 10 * CHUNK as u64 + CHUNK as u64 / 2);
+    let gate = Gate::start(
+        primary.addr(),
+        Towards::Primary,
+        10 * CHUNK as u64 + CHUNK as u64 / 2,
+    );
     let mut a = cluster.satellite_via("site-a", &gate.url(), &key, &["--store", "S1"]);
     let b = cluster.satellite("site-b", &primary, &key, &["--store", "S1"]);
 
@@ -601,7 +633,7 @@ fn an_upload_killed_midway_resumes_without_sending_again_what_arrived() {
         false => 0,
     };
     eventually("A's upload to stop at the relay", LIVE, || {
-        match gate.holding.load(Ordering::SeqCst) && count() > 0 {
+        match gate.holding() && count() > 0 {
             true => Ok(()),
             false => Err(format!(
                 "{} chunks at the primary; A: {}",
@@ -651,6 +683,178 @@ fn an_upload_killed_midway_resumes_without_sending_again_what_arrived() {
         bytes.len() as u64,
         "{report}"
     );
+    let got = file_get(&b, ("docs", "big", "data"), &cluster.path("big.out"))
+        .unwrap_or_else(|run| panic!("{}", run.describe()));
+    same_bytes(&got, &bytes, "the file at B");
+    drop(gate);
+}
+
+#[test]
+fn an_upload_cut_by_a_primary_killed_midway_resumes() {
+    let cluster = Cluster::new();
+    let (mut primary, key) = acme(&cluster);
+    // Restarts come back on the same address, where the relay and B look for it.
+    let addr = primary.addr();
+    primary.set("listen", &addr.to_string()).ok();
+    // A reaches the primary through the relay; B directly.
+    let gate = Gate::start(addr, Towards::Primary, 10 * CHUNK as u64 + CHUNK as u64 / 2);
+    let mut a = cluster.satellite_via("site-a", &gate.url(), &key, &["--store", "S1"]);
+    let b = cluster.satellite("site-b", &primary, &key, &["--store", "S1"]);
+
+    let total = 40;
+    let bytes = random_bytes(16, total * CHUNK);
+    let path = write_file(&cluster, "big.bin", &bytes);
+    file_put(&a, ("docs", "big", "data"), &path, &["--store", "S1"]).ok();
+    a.serve();
+    eventually("A's upload to stop at the relay", LIVE, || {
+        match gate.holding() && chunk_count(&primary) > 0 {
+            true => Ok(()),
+            false => Err(format!(
+                "{} chunks at the primary; A: {}",
+                chunk_count(&primary),
+                a.log_tail()
+            )),
+        }
+    });
+
+    // The primary dies with a chunk half received: what it has on disk is what it
+    // answered for (each chunk is synced before its answer).
+    let logged = std::fs::read_to_string(&a.log).unwrap_or_default().len();
+    primary.kill();
+    let before = chunk_count(&primary);
+    assert!(
+        (1..total).contains(&before),
+        "some but not all chunks at the primary when it was killed: {before}"
+    );
+    assert_eq!(
+        primary.serve(),
+        addr,
+        "the primary came back on its address"
+    );
+    // A sees its upload cut (the relay passes the connection's end on)…
+    eventually("A to see its upload cut", WAIT, || {
+        let log = std::fs::read_to_string(&a.log).unwrap_or_default();
+        match log
+            .get(logged..)
+            .unwrap_or_default()
+            .contains("could not be sent yet")
+        {
+            true => Ok(()),
+            false => Err(a.log_tail()),
+        }
+    });
+    // …and its next try would wait at the held relay: it is stopped, and the upload
+    // resumed by `sync`.
+    a.kill();
+    assert_eq!(chunk_count(&primary), before, "nothing arrived meanwhile");
+
+    gate.open();
+    let report = a.sync();
+    let sent = report["files"]["bytes_sent"].as_u64().expect("bytes_sent");
+    assert_eq!(report["files"]["sent"], 1, "{report}");
+    assert_eq!(report["files"]["pending"], 0, "{report}");
+    assert!(
+        sent < bytes.len() as u64,
+        "A sent the whole file again: {report}"
+    );
+    assert_eq!(sent % CHUNK as u64, 0, "whole chunks: {report}");
+    let sent_after = (sent / CHUNK as u64) as usize;
+    eprintln!(
+        "{before} of {total} chunks at the primary when it was killed; {sent_after} sent after"
+    );
+    assert!(
+        before + sent_after <= total + 1,
+        "{before} chunks were at the primary and A sent {sent_after} more of {total}"
+    );
+    assert_eq!(
+        chunk_count(&primary),
+        total,
+        "the primary holds every chunk"
+    );
+
+    let report = b.sync();
+    assert_eq!(report["files"]["fetched"], 1, "{report}");
+    assert_eq!(report["files"]["pending"], 0, "{report}");
+    assert_eq!(
+        report["files"]["bytes_fetched"],
+        bytes.len() as u64,
+        "{report}"
+    );
+    let got = file_get(&b, ("docs", "big", "data"), &cluster.path("big.out"))
+        .unwrap_or_else(|run| panic!("{}", run.describe()));
+    same_bytes(&got, &bytes, "the file at B");
+    drop(gate);
+}
+
+#[test]
+fn a_download_killed_midway_resumes_without_fetching_again_what_arrived() {
+    let cluster = Cluster::new();
+    let (primary, key) = acme(&cluster);
+    // A reaches the primary directly; B through a relay that lets about ten chunks
+    // through towards B.
+    let a = cluster.satellite("site-a", &primary, &key, &["--store", "S1"]);
+    let gate = Gate::start(
+        primary.addr(),
+        Towards::Satellite,
+        10 * CHUNK as u64 + CHUNK as u64 / 2,
+    );
+    let mut b = cluster.satellite_via("site-b", &gate.url(), &key, &["--store", "S1"]);
+
+    let total = 40;
+    let bytes = random_bytes(17, total * CHUNK);
+    let path = write_file(&cluster, "big.bin", &bytes);
+    file_put(&a, ("docs", "big", "data"), &path, &["--store", "S1"]).ok();
+    let report = a.sync();
+    assert_eq!(report["files"]["sent"], 1, "{report}");
+    assert_eq!(chunk_count(&primary), total, "the primary holds the file");
+
+    b.serve();
+    eventually("B's download to stop at the relay", LIVE, || {
+        match gate.holding() && chunk_count(&b) > 0 {
+            true => Ok(()),
+            false => Err(format!(
+                "{} chunks at B; B: {}",
+                chunk_count(&b),
+                b.log_tail()
+            )),
+        }
+    });
+    // Whatever reached B whole is written by now; then no more comes.
+    let settled = Instant::now();
+    let mut seen = chunk_count(&b);
+    while settled.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = chunk_count(&b);
+        assert!(now >= seen);
+        seen = now;
+    }
+    b.kill();
+    let before = chunk_count(&b);
+    assert!(
+        (1..total).contains(&before),
+        "some but not all chunks at B when it was killed: {before}"
+    );
+
+    gate.open();
+    let report = b.sync();
+    let fetched = report["files"]["bytes_fetched"]
+        .as_u64()
+        .expect("bytes_fetched");
+    assert_eq!(report["files"]["fetched"], 1, "{report}");
+    assert_eq!(report["files"]["pending"], 0, "{report}");
+    assert!(
+        fetched < bytes.len() as u64,
+        "B fetched the whole file again: {report}"
+    );
+    assert_eq!(fetched % CHUNK as u64, 0, "whole chunks: {report}");
+    let fetched_after = (fetched / CHUNK as u64) as usize;
+    eprintln!("{before} of {total} chunks at B when it was killed; {fetched_after} fetched after");
+    // Up to four fetches were in flight: those may be lost, nothing more.
+    assert!(
+        before + fetched_after <= total + 4,
+        "{before} chunks were at B and it fetched {fetched_after} more of {total}"
+    );
+    assert_eq!(chunk_count(&b), total, "B holds every chunk");
     let got = file_get(&b, ("docs", "big", "data"), &cluster.path("big.out"))
         .unwrap_or_else(|run| panic!("{}", run.describe()));
     same_bytes(&got, &bytes, "the file at B");
