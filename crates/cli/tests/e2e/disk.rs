@@ -380,3 +380,142 @@ fn a_read_only_data_folder_is_refused_clearly_and_sync_resumes_when_writable() {
     primary.serve();
     check_invariants(&primary, &sat, &acked);
 }
+
+/// Files and a full disk. A file fetched onto a satellite whose disk fills midway leaves
+/// nothing half-written (every chunk there checks against its name, no temporary file
+/// stays), stays pending (`file get` exits 12, `status` counts it), and arrives whole once
+/// there is room; a file put on a full disk is refused with the fault named and writes
+/// no record.
+#[test]
+fn a_file_meeting_a_full_disk_leaves_nothing_half_written_and_arrives_when_space_returns() {
+    let cluster = Cluster::new();
+    let Some((_primary_disk, sat_disk, primary, sat)) = sites(&cluster) else {
+        return;
+    };
+    let org = primary.cli(&["--json", "org", "show", "Acme"]).json()["id"]
+        .as_u64()
+        .expect("org id");
+    let files = sat.data.join("files").join(org.to_string());
+    // 12 MiB of noise (no two chunks alike), kept outside the small disks.
+    let mut rng = sitesync_sim::Rng::new(12);
+    let bytes: Vec<u8> = (0..(12 << 20) / 8)
+        .flat_map(|_| rng.next_u64().to_le_bytes())
+        .collect();
+    let source = cluster.path("big.bin");
+    std::fs::write(&source, &bytes).expect("write the file");
+    // Room for the record, not for the file.
+    sat_disk.break_with(Fault::Full);
+    let ballast = std::fs::OpenOptions::new()
+        .write(true)
+        .open(sat_disk.ballast())
+        .expect("ballast");
+    let full = ballast.metadata().expect("ballast size").len();
+    ballast.set_len(full - (4 << 20)).expect("free 4 MiB");
+    let source_arg = source.to_string_lossy().into_owned();
+    let put = [
+        "file",
+        "put",
+        "docs",
+        "d1",
+        "scan",
+        &source_arg,
+        "--store",
+        "North",
+        "--org",
+        "Acme",
+    ];
+    primary.cli(&put).ok();
+    eventually("the record reaches the satellite", WAIT, || {
+        sat.api_get("docs", "d1")
+            .ok_or_else(|| "not there yet".to_string())
+    });
+    eventually(
+        "the satellite's file lane meets the full disk",
+        WAIT,
+        || {
+            let log = std::fs::read_to_string(&sat.log).unwrap_or_default();
+            match log.contains("the disk is full") {
+                true => Ok(()),
+                false => Err(sat.log_tail()),
+            }
+        },
+    );
+    let chunks: Vec<PathBuf> = std::fs::read_dir(files.join("chunks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        chunks.len() < 12,
+        "the disk could not hold every chunk: {}",
+        chunks.len()
+    );
+    for chunk in &chunks {
+        let content = std::fs::read(chunk).expect("read a chunk");
+        let name = chunk
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert_eq!(
+            blake3_hex(&content),
+            name,
+            "a chunk on disk is whole and checks against its name"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(files.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "no half-written file stays: {left:?}");
+    let out = cluster.path("got.bin");
+    let out_arg = out.to_string_lossy().into_owned();
+    let get = ["file", "get", "docs", "d1", "scan", "-o", &out_arg];
+    assert_eq!(
+        sat.cli(&get).code,
+        Some(12),
+        "pending while it cannot be written"
+    );
+    assert_eq!(sat.status()["files_to_fetch"], 1);
+
+    // A file put on the full disk is refused, and no record is written.
+    sat_disk.break_with(Fault::Full);
+    let put = [
+        "file",
+        "put",
+        "docs",
+        "d2",
+        "scan",
+        &source_arg,
+        "--store",
+        "North",
+    ];
+    let refused = sat.cli(&put);
+    assert_eq!(refused.code, Some(8), "{}", refused.describe());
+    assert!(refused.fails().contains("the disk is full"));
+    assert!(
+        sat.api_get("docs", "d2").is_none(),
+        "no record for a refused file"
+    );
+
+    // Room again: the file arrives whole.
+    sat_disk.repair(Fault::Full);
+    std::fs::remove_file(sat_disk.ballast()).expect("remove the ballast");
+    // (`serve`'s lane backs off up to a minute after failing; a round fetches it now.)
+    let report = sat.sync();
+    assert_eq!(report["files"]["pending"], 0, "{report}");
+    let got = sat.cli(&get);
+    assert!(got.success(), "{}", got.describe());
+    assert!(
+        std::fs::read(&out).expect("the file") == bytes,
+        "the bytes put"
+    );
+}
+
+/// BLAKE3 of `bytes`, in hex (as the files' chunks are named).
+fn blake3_hex(bytes: &[u8]) -> String {
+    sitesync_core::file::Hash::of(bytes).to_hex()
+}
