@@ -263,11 +263,14 @@ impl Files {
             .collect()
     }
 
+    /// The manifest of file `file` when it is here whole.
+    pub fn whole(&self, file: &Hash) -> Result<Option<Manifest>, FileError> {
+        Ok(self.manifest(file)?.filter(|m| self.missing(m).is_empty()))
+    }
+
     /// Whether file `file` is here whole.
     pub fn is_whole(&self, file: &Hash) -> Result<bool, FileError> {
-        Ok(self
-            .manifest(file)?
-            .is_some_and(|m| self.missing(&m).is_empty()))
+        Ok(self.whole(file)?.is_some())
     }
 
     /// Reads a whole file from `reader` into chunks, at most `limit` bytes: a chunk at

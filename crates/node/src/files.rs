@@ -313,7 +313,7 @@ async fn send_manifest(
     Query(record): Query<ForRecord>,
 ) -> Result<Response, NodeError> {
     let file = hash_in_path(&hash)?;
-    let (manifest, _) = blocking(&node, move |node| {
+    let manifest = blocking(&node, move |node| {
         let record = (record.collection.as_str(), record.id.as_str());
         Ok(node.site.file_for_site(&site, record, &file)?)
     })

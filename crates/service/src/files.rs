@@ -139,9 +139,7 @@ impl Site {
                 ))
             })?;
         let files = self.files(self.org(org)?.id);
-        let whole = files
-            .manifest(&file.hash)?
-            .filter(|m| files.missing(m).is_empty());
+        let whole = files.whole(&file.hash)?;
         Ok(FileHere { file, whole, files })
     }
 
@@ -190,13 +188,11 @@ impl Site {
         site: &SiteRow,
         record: (&str, &str),
         file: &Hash,
-    ) -> Result<(Manifest, Files), ServiceError> {
+    ) -> Result<Manifest, ServiceError> {
         self.file_record(site, record, file, false)?;
-        let files = self.files(site.org);
-        match files.manifest(file)? {
-            Some(m) if files.missing(&m).is_empty() => Ok((m, files)),
-            _ => Err(ServiceError::FilePending { file: *file }),
-        }
+        self.files(site.org)
+            .whole(file)?
+            .ok_or(ServiceError::FilePending { file: *file })
     }
 
     /// Primary: chunk `index` of a file `site` may fetch, for a record routed to it
