@@ -573,8 +573,11 @@ enum FileCmd {
     /// then holds the file's name, size, media type and hash; the file reaches every
     /// site the record routes to.
     Put {
+        /// The record's collection.
         collection: String,
+        /// The record's id.
         id: String,
+        /// The field that holds the file.
         field: String,
         /// The file to put.
         path: PathBuf,
@@ -597,18 +600,23 @@ enum FileCmd {
     /// Write the file in a record's field to a path (or to standard output). Exits 12
     /// while the file is still on its way here.
     Get {
+        /// The record's collection.
         collection: String,
+        /// The record's id.
         id: String,
+        /// The field that holds the file.
         field: String,
         /// Where to write it (standard output when absent).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The organisation (on the primary).
         #[arg(long)]
         org: Option<String>,
     },
     /// Remove now the files no record refers to any more whose grace period is over
     /// (`serve` does it hourly).
     Sweep {
+        /// The organisation (on the primary).
         #[arg(long)]
         org: Option<String>,
     },
