@@ -676,16 +676,7 @@ fn an_upload_killed_midway_resumes_without_sending_again_what_arrived() {
     );
     assert_eq!(count(), total, "the primary holds every chunk");
 
-    let report = b.sync();
-    assert_eq!(report["files"]["fetched"], 1, "{report}");
-    assert_eq!(
-        report["files"]["bytes_fetched"],
-        bytes.len() as u64,
-        "{report}"
-    );
-    let got = file_get(&b, ("docs", "big", "data"), &cluster.path("big.out"))
-        .unwrap_or_else(|run| panic!("{}", run.describe()));
-    same_bytes(&got, &bytes, "the file at B");
+    fetched_whole(&cluster, &b, &bytes);
     drop(gate);
 }
 
@@ -772,17 +763,7 @@ fn an_upload_cut_by_a_primary_killed_midway_resumes() {
         "the primary holds every chunk"
     );
 
-    let report = b.sync();
-    assert_eq!(report["files"]["fetched"], 1, "{report}");
-    assert_eq!(report["files"]["pending"], 0, "{report}");
-    assert_eq!(
-        report["files"]["bytes_fetched"],
-        bytes.len() as u64,
-        "{report}"
-    );
-    let got = file_get(&b, ("docs", "big", "data"), &cluster.path("big.out"))
-        .unwrap_or_else(|run| panic!("{}", run.describe()));
-    same_bytes(&got, &bytes, "the file at B");
+    fetched_whole(&cluster, &b, &bytes);
     drop(gate);
 }
 
@@ -1150,4 +1131,20 @@ fn an_unsatisfiable_range_is_answered_with_the_files_size() {
         );
     }
     a.stop();
+}
+
+/// B's round fetches `docs/big` whole, all its bytes and no more, and reads it back.
+#[track_caller]
+fn fetched_whole(cluster: &Cluster, b: &Node, bytes: &[u8]) {
+    let report = b.sync();
+    assert_eq!(report["files"]["fetched"], 1, "{report}");
+    assert_eq!(report["files"]["pending"], 0, "{report}");
+    assert_eq!(
+        report["files"]["bytes_fetched"],
+        bytes.len() as u64,
+        "{report}"
+    );
+    let got = file_get(b, ("docs", "big", "data"), &cluster.path("big.out"))
+        .unwrap_or_else(|run| panic!("{}", run.describe()));
+    same_bytes(&got, bytes, "the file at B");
 }
