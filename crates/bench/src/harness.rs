@@ -67,6 +67,7 @@ impl Cluster {
             "127.0.0.1:0",
             Some("bench-code".into()),
             Default::default(),
+            None,
         )?;
         let store = SqliteStore::open(&dir.db_path())?;
         let org = store.create_org(ORG, now_ms())?;

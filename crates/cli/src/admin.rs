@@ -25,8 +25,9 @@ pub fn init_primary(
     listen: &str,
     auth_code: Option<String>,
     tls: init::PrimaryTls,
+    database: Option<&str>,
 ) -> Result<ExitCode> {
-    let made = init::init_primary(dir, listen, auth_code, tls)?;
+    let made = init::init_primary(dir, listen, auth_code, tls, database)?;
     out.print(&made, || {
         let mut text = format!(
             "primary (site 1) created in {}\nlocal API token (shown once): {}",

@@ -30,6 +30,7 @@ async fn demo(temp: &std::path::Path) -> Result<ExitCode> {
         "127.0.0.1:0",
         Some("demo-code".into()),
         Default::default(),
+        None,
     )?;
     let primary = open(primary_dir)?;
     let site = &primary.site;

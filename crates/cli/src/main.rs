@@ -249,6 +249,11 @@ enum Init {
         /// for several.
         #[arg(long = "tls-name", requires = "self_signed")]
         tls_names: Vec<String>,
+        /// Keep the primary's state in this PostgreSQL database
+        /// (postgres://USER@HOST:PORT/DATABASE, the password in PGPASSWORD) instead of
+        /// a SQLite file in the data folder; several `serve` processes can then share it.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Enrol this machine as a satellite of a running primary.
     Satellite(SatelliteArgs),
@@ -741,12 +746,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             auth_code,
             self_signed,
             tls_names,
+            database,
         }) => {
             let tls = sitesync_node::init::PrimaryTls {
                 self_signed,
                 names: tls_names,
             };
-            admin::init_primary(&dir, &out, &listen, auth_code, tls)
+            admin::init_primary(&dir, &out, &listen, auth_code, tls, database.as_deref())
         }
         Command::Init(Init::Satellite(args)) => admin::init_satellite(&dir, &out, args).await,
         Command::Org(cmd) => admin::org(&dir, &out, cmd),

@@ -71,15 +71,20 @@ pub struct PrimaryTls {
     pub names: Vec<String>,
 }
 
-/// Makes a primary's data folder.
+/// Makes a primary's data folder; its state in the SQLite file there, or in the
+/// PostgreSQL `database` (which must hold no primary yet).
 pub fn init_primary(
     dir: &DataDir,
     listen: &str,
     auth_code: Option<String>,
     tls: PrimaryTls,
+    database: Option<&str>,
 ) -> Result<Initialised, NodeError> {
     check_listen(listen).map_err(NodeError::BadRequest)?;
     ensure_new(dir)?;
+    if let Some(url) = database {
+        check_new_database(url)?;
+    }
     let (auth_code, generated) = auth_code_or_new(auth_code)?;
     let api_token = random_hex(32)?;
     let certificate = match tls.self_signed {
@@ -101,6 +106,7 @@ pub fn init_primary(
         primary_ca: None,
         primary_fingerprint: None,
         public_url: None,
+        database: database.map(str::to_string),
         registration: None,
         sessions: None,
         sites: None,
@@ -117,7 +123,9 @@ pub fn init_primary(
             let der = tls::load_certs(&dir.tls_cert_path())?;
             tls_fingerprint = der.first().map(|c| tls::fingerprint(c));
         }
-        open_private_db(dir, Role::Primary)?;
+        if database.is_none() {
+            open_private_db(dir, Role::Primary)?;
+        }
         dir.save(&config)?;
         Ok(())
     })?;
@@ -129,6 +137,33 @@ pub fn init_primary(
         api_token,
         tls_fingerprint,
     })
+}
+
+/// Checks that a PostgreSQL database can hold a new primary: reachable, its address
+/// without a password (config.toml keeps it; the password comes from `PGPASSWORD`),
+/// and no primary's state in it yet (a second machine serving a primary copies the
+/// first one's config.toml and primary.key instead: a new key would make every
+/// organisation's sync key wrong). Makes its tables.
+fn check_new_database(url: &str) -> Result<(), NodeError> {
+    let has_password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('@').next().filter(|_| rest.contains('@')))
+        .is_some_and(|user| user.contains(':'));
+    if has_password || url.contains("password=") {
+        return Err(NodeError::BadRequest(
+            "the database address holds a password, which config.toml would keep: give the address without it and the password in PGPASSWORD".into(),
+        ));
+    }
+    let store = sitesync_postgres::PgStore::open(url)?;
+    let orgs = sitesync_store::PrimaryStorage::orgs(&store)?;
+    if !orgs.is_empty() {
+        return Err(NodeError::Taken(format!(
+            "the database {} already holds a primary ({} organisations): to serve it from this machine too, copy config.toml and primary.key from a machine that serves it",
+            store.place(),
+            orgs.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The names a self-signed certificate is made for: those given, this machine's name,
@@ -198,6 +233,7 @@ pub async fn init_satellite(
             _ => None,
         },
         public_url: None,
+        database: None,
         registration: None,
         sessions: None,
         sites: None,

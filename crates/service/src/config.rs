@@ -102,6 +102,11 @@ pub struct Config {
     /// for links in mail; the address `serve` listens on when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Primary: the PostgreSQL database holding its state (`postgres://USER@HOST/DB`,
+    /// never with a password: that comes from `PGPASSWORD`); the SQLite file in the data
+    /// folder when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
     /// Primary: who may make an account in the portal (`open` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,

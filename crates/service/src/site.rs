@@ -8,6 +8,7 @@ use crate::definitions::Definitions;
 use crate::error::ServiceError;
 use crate::secrets::SyncKeys;
 use sitesync_core::{Assignment, OrgId, StoreId};
+use sitesync_postgres::PgStore;
 use sitesync_protocol::{OrgRef, SiteConfig};
 use sitesync_sqlite::SqliteStore;
 use sitesync_store::{
@@ -62,11 +63,11 @@ impl Site {
         let (storage, keys) = match config.role {
             Role::Primary => {
                 let key = dir.read_secret(&dir.primary_key_path())?;
-                let store = SqliteStore::open_primary(&path)?;
-                (
-                    Storage::Primary(Box::new(store)),
-                    Some(SyncKeys::new(key.as_bytes())),
-                )
+                let store: Box<dyn PrimaryStorage> = match &config.database {
+                    Some(url) => Box::new(PgStore::open(url)?),
+                    None => Box::new(SqliteStore::open_primary(&path)?),
+                };
+                (Storage::Primary(store), Some(SyncKeys::new(key.as_bytes())))
             }
             Role::Satellite => (
                 Storage::Satellite(Box::new(SqliteStore::open(&path)?)),

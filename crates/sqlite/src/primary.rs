@@ -5,13 +5,14 @@
 use crate::journal::{Setting, meta, meta_u64, set_meta};
 use crate::licences;
 use crate::names::{
-    self, check_free, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
+    self, find_org, find_site, find_store, org_names, org_row, site_names, store_names,
 };
 use crate::sync::{apply_group, pull_page, restricted_collections, routed_after};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 use sitesync_core::{Assignment, Licence, OrgId, SiteId, StoreId, validate};
 use sitesync_protocol::{SiteConfig, StoreRef};
+use sitesync_store::names::check_free;
 use sitesync_store::{
     Contact, Org, PrimaryStorage, PulledPage, PushBatch, PushOutcome, SiteRow, StoreError, StoreRow,
 };

@@ -5,7 +5,7 @@ use crate::journal::{Setting, meta_u64, set_meta};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
-use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, StoreId, merge, validate};
+use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, StoreId, validate};
 use sitesync_store::{
     ConflictRow, ListQuery, LocalWrite, MAX_AHEAD_MS, RejectionRow, SiteStorage, StoreDigest,
     StoreError, StoredRecord,
@@ -123,27 +123,6 @@ impl SiteStorage for SqliteStore {
                 })
                 .collect())
         })
-    }
-
-    /// Makes a write at this site (id `site`) durable: merges it into the record and,
-    /// on a satellite (`outbox`), queues the change for the primary, in one transaction.
-    /// Returns the record as it now is.
-    #[allow(clippy::too_many_arguments)]
-    fn write_local(
-        &self,
-        org: OrgId,
-        collection: &str,
-        record_id: &str,
-        write: LocalWrite,
-        site: SiteId,
-        now_ms: u64,
-        outbox: bool,
-    ) -> Result<StoredRecord, StoreError> {
-        let batch = vec![(collection.to_string(), record_id.to_string(), write)];
-        let mut records = self.write_local_batch(org, batch, site, now_ms, outbox)?;
-        records
-            .pop()
-            .ok_or_else(|| StoreError::NotFound(format!("no record {record_id:?}")))
     }
 
     /// Makes many writes at this site durable in one transaction: all of them or, if
@@ -333,31 +312,7 @@ fn write_one(
     outbox: bool,
 ) -> Result<RecordState, Error> {
     let (mut state, _) = load(tx, org, collection, record_id)?.unwrap_or_default();
-    let change = match write {
-        LocalWrite::Put { store, fields } => {
-            if !state.is_empty() && store.is_some() && store != state.store {
-                return Err(StoreError::Refused(format!(
-                    "record {record_id:?} belongs to {}; a record cannot move to another store",
-                    describe_store(state.store)
-                ))
-                .into());
-            }
-            state
-                .write(store, fields, clock, now_ms, site)
-                .map_err(StoreError::from)?
-        }
-        LocalWrite::Delete => {
-            if state.is_empty() || state.is_deleted() {
-                return Err(StoreError::NotFound(format!(
-                    "no record {record_id:?} in collection {collection:?}"
-                ))
-                .into());
-            }
-            state.delete(clock, now_ms, site)
-        }
-    };
-    // The change was built from this very state, so it names the same store.
-    merge(&mut state, &change).map_err(|e| StoreError::Refused(e.to_string()))?;
+    let change = write.apply(&mut state, collection, record_id, clock, (site, now_ms))?;
     save(tx, org, collection, record_id, &state, seq)?;
     if outbox {
         tx.prepare_cached(
@@ -371,14 +326,6 @@ fn write_one(
         ])?;
     }
     Ok(state)
-}
-
-/// How a store is named in messages.
-pub(crate) fn describe_store(store: Option<StoreId>) -> String {
-    match store {
-        Some(store) => format!("store {store}"),
-        None => "no store (organisation-wide)".to_string(),
-    }
 }
 
 /// Reads a record's state and sequence inside a transaction.

@@ -3,7 +3,7 @@
 //! (inserting a new record, logging a rejection).
 
 use crate::journal::{Setting, log_conflicts, meta_u64, set_meta};
-use crate::records::{describe_store, load, save};
+use crate::records::{load, save};
 use crate::{Error, id, sql};
 use rusqlite::{Transaction, params};
 use serde_json::value::RawValue;
@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use sitesync_core::{Assignment, Clock, MergeError, OrgId, Rejection, SiteId, StoreId, merge};
 use sitesync_protocol::{PulledRecord, PushResponse, PushedChange, RejectedChange};
 use sitesync_store::StoreError;
+use sitesync_store::names::describe_store;
 use sitesync_store::{Encoded, PreparedPush, PushBatch, PushOutcome, check_rights};
 use std::collections::{BTreeSet, HashSet};
 

@@ -14,6 +14,7 @@
 //!   when and from where.
 //! - `prepare`: pushed changes and pulled records checked and encoded before a backend
 //!   applies them (pure work, the same for every backend).
+//! - [`names`]: the rules of names of organisations, stores and sites.
 //! - `shared`: what a running primary keeps besides its database (the change feed,
 //!   replay nonces, checked credentials), behind seams.
 //! - `error`: [`StoreError`], by kind.
@@ -34,6 +35,7 @@
 mod accounts;
 mod audit;
 mod error;
+pub mod names;
 mod prepare;
 mod shared;
 mod values;
@@ -92,7 +94,13 @@ pub trait SiteStorage: Send + Sync {
         site: SiteId,
         now_ms: u64,
         outbox: bool,
-    ) -> Result<StoredRecord, StoreError>;
+    ) -> Result<StoredRecord, StoreError> {
+        let batch = vec![(collection.to_string(), record_id.to_string(), write)];
+        let mut records = self.write_local_batch(org, batch, site, now_ms, outbox)?;
+        records
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("no record {record_id:?}")))
+    }
 
     /// Several writes (collection, id, write) in one transaction: all or none.
     fn write_local_batch(

@@ -1,8 +1,10 @@
 //! The values storage passes in and out: organisations, stores and sites, records,
 //! the journal's entries, and the satellite's sync state.
 
+use crate::StoreError;
+use crate::names::describe_store;
 use serde_json::{Map, Value};
-use sitesync_core::{Assignment, FieldVersion, OrgId, RecordState, SiteId, StoreId};
+use sitesync_core::{Assignment, Clock, FieldVersion, OrgId, RecordState, SiteId, StoreId, merge};
 use sitesync_protocol::PulledRecord;
 
 /// An organisation.
@@ -153,6 +155,44 @@ pub enum LocalWrite {
     },
     /// Delete the record.
     Delete,
+}
+
+impl LocalWrite {
+    /// Makes this write at site `site` at `now_ms` on `state` (the record as this site
+    /// holds it; empty when new), stamped by `clock`. Returns the change it made, which
+    /// is to be queued when the site pushes. Refused when a record would move to
+    /// another store; "not found" for deleting a record that is not there.
+    pub fn apply(
+        self,
+        state: &mut RecordState,
+        collection: &str,
+        record_id: &str,
+        clock: &mut Clock,
+        (site, now_ms): (SiteId, u64),
+    ) -> Result<RecordState, StoreError> {
+        let change = match self {
+            LocalWrite::Put { store, fields } => {
+                if !state.is_empty() && store.is_some() && store != state.store {
+                    return Err(StoreError::Refused(format!(
+                        "record {record_id:?} belongs to {}; a record cannot move to another store",
+                        describe_store(state.store)
+                    )));
+                }
+                state.write(store, fields, clock, now_ms, site)?
+            }
+            LocalWrite::Delete => {
+                if state.is_empty() || state.is_deleted() {
+                    return Err(StoreError::NotFound(format!(
+                        "no record {record_id:?} in collection {collection:?}"
+                    )));
+                }
+                state.delete(clock, now_ms, site)
+            }
+        };
+        // The change was built from this very state, so it names the same store.
+        merge(state, &change).map_err(|e| StoreError::Refused(e.to_string()))?;
+        Ok(change)
+    }
 }
 
 /// Which records `list` returns.

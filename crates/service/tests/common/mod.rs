@@ -33,6 +33,7 @@ fn config(role: Role, site_id: u32) -> Config {
         primary_ca: None,
         primary_fingerprint: None,
         public_url: Some("https://sync.example.org".into()),
+        database: None,
         registration: None,
         sessions: None,
         sites: None,
