@@ -298,6 +298,10 @@ struct SatelliteArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Listen on this address instead of the one config.toml names: another process
+    /// serving a primary whose state is in PostgreSQL (`init primary --database`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Primary: serve the sync API over TLS with this certificate chain (PEM), instead
     /// of the one `init primary --self-signed` made.
     #[arg(long, value_name = "FILE", requires = "tls_key")]

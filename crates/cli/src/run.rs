@@ -5,7 +5,7 @@ use crate::output::Output;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sitesync_node::satellite::Agent;
-use sitesync_node::serve::{TlsFiles, open, serve as run_node};
+use sitesync_node::serve::{TlsFiles, open, open_listening, serve as run_node};
 use sitesync_node::{DataDir, status};
 use sitesync_service::{Actor, Standing, plural};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 const PROGRESS_OVER: u64 = 5_000;
 
 pub async fn serve(dir: DataDir, args: ServeArgs) -> Result<ExitCode> {
-    let node = open(dir)?;
+    let node = open_listening(dir, args.listen)?;
     let role = if node.site.is_primary() {
         "primary"
     } else {

@@ -17,11 +17,30 @@ use std::time::{Duration, Instant};
 /// How long a remembered site is trusted without reading it again.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
 
-/// Sites checked recently, with their derived secrets, in this process's memory (the
-/// [`CredentialCache`] of a primary served by one process).
-#[derive(Default)]
+/// The same, when several processes serve the primary: an administrator's change
+/// wakes only one of them, so the others learn of it by reading again.
+pub const SHARED_FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// Sites checked recently, with their derived secrets, in this process's memory.
 pub struct Credentials {
     known: Mutex<HashMap<SiteId, Known>>,
+    fresh_for: Duration,
+}
+
+impl Default for Credentials {
+    fn default() -> Credentials {
+        Credentials::fresh_for(FRESH_FOR)
+    }
+}
+
+impl Credentials {
+    /// Remembers sites for `fresh_for` each.
+    pub fn fresh_for(fresh_for: Duration) -> Credentials {
+        Credentials {
+            known: Mutex::default(),
+            fresh_for,
+        }
+    }
 }
 
 struct Known {
@@ -31,12 +50,12 @@ struct Known {
 }
 
 impl CredentialCache for Credentials {
-    /// A site and its secret, if read less than [`FRESH_FOR`] ago.
+    /// A site and its secret, if read recently enough.
     fn get(&self, site: SiteId) -> Option<(SiteRow, String)> {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         known
             .get(&site)
-            .filter(|k| k.read_at.elapsed() < FRESH_FOR)
+            .filter(|k| k.read_at.elapsed() < self.fresh_for)
             .map(|k| (k.site.clone(), k.secret.clone()))
     }
 

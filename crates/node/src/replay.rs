@@ -80,6 +80,36 @@ impl NonceLog for Freshness {
     }
 }
 
+/// The nonces of a primary served by several processes: this process's memory first
+/// (a replay to the same process is refused without a query), then the table every
+/// process shares.
+pub struct SharedNonces {
+    local: Freshness,
+    store: sitesync_postgres::PgStore,
+}
+
+impl SharedNonces {
+    /// Nonces checked in `local`, then in `store`'s table.
+    pub fn new(local: Freshness, store: sitesync_postgres::PgStore) -> SharedNonces {
+        SharedNonces { local, store }
+    }
+}
+
+impl NonceLog for SharedNonces {
+    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> bool {
+        if !self.local.admit(site, nonce, time, now) {
+            return false;
+        }
+        match self.store.admit_nonce(site, nonce, time, now, WINDOW_MS) {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                tracing::warn!("cannot check a request's nonce with the other processes: {e}");
+                false
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

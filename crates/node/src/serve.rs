@@ -25,12 +25,22 @@ use tokio_rustls::TlsAcceptor;
 
 /// Opens a node on the site in `dir` (for `serve`, and for commands that need one).
 pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
-    let site = Site::open(dir)?;
+    open_listening(dir, None)
+}
+
+/// Opens a node that listens on `listen` instead of the address `config.toml` names
+/// (`serve --listen`: another process of a primary whose state is in PostgreSQL).
+pub fn open_listening(dir: DataDir, listen: Option<String>) -> Result<Shared, NodeError> {
+    let mut site = Site::open(dir)?;
+    if let Some(listen) = listen {
+        site.config.listen = listen;
+    }
     let api_token_required = !is_loopback(&site.config.listen);
     let (pushes, push_queue) = tokio::sync::mpsc::channel(1024);
+    let shared = shared_state(&site)?;
     Ok(Arc::new(Node {
         site: Arc::new(site),
-        changes: Box::new(LocalFeed::default()),
+        changes: shared.changes,
         local_write: Notify::new(),
         api_token_required,
         stopping: AtomicBool::new(false),
@@ -39,9 +49,38 @@ pub fn open(dir: DataDir) -> Result<Shared, NodeError> {
         pushes,
         push_queue: Mutex::new(Some(push_queue)),
         attempts: Default::default(),
-        fresh: Box::new(Freshness::new(crate::node::now_ms())),
-        credentials: Box::new(Credentials::default()),
+        fresh: shared.fresh,
+        credentials: shared.credentials,
     }))
+}
+
+/// What the processes serving one primary share: in this process's memory when its
+/// state is in its data folder (one process serves it), through PostgreSQL when it is
+/// there (several may): wake-ups by notification, nonces in a table, and credentials
+/// read again each second, so a revoked site is refused by every process within one.
+struct SharedState {
+    changes: Box<dyn sitesync_store::ChangeFeed>,
+    fresh: Box<dyn sitesync_store::NonceLog>,
+    credentials: Box<dyn sitesync_store::CredentialCache>,
+}
+
+fn shared_state(site: &Site) -> Result<SharedState, NodeError> {
+    let local = Freshness::new(crate::node::now_ms());
+    match (&site.config.database, site.config.role) {
+        (Some(url), Role::Primary) => Ok(SharedState {
+            changes: Box::new(sitesync_postgres::PgFeed::start(url)?),
+            fresh: Box::new(crate::replay::SharedNonces::new(
+                local,
+                sitesync_postgres::PgStore::open(url)?,
+            )),
+            credentials: Box::new(Credentials::fresh_for(crate::credentials::SHARED_FRESH_FOR)),
+        }),
+        _ => Ok(SharedState {
+            changes: Box::new(LocalFeed::default()),
+            fresh: Box::new(local),
+            credentials: Box::new(Credentials::default()),
+        }),
+    }
 }
 
 /// The TLS certificate chain and key a primary serves with (PEM files).
@@ -98,8 +137,12 @@ pub async fn serve(
         )?)),
         None => None,
     };
-    // After the TLS files are read, so a wrong one is said first.
-    let _lock = ServeLock::take(&node.site.dir)?;
+    // After the TLS files are read, so a wrong one is said first. A primary whose
+    // state is in PostgreSQL may be served by several processes, from one folder too.
+    let _lock = match node.site.config.database {
+        Some(_) => None,
+        None => Some(ServeLock::take(&node.site.dir)?),
+    };
     let listen = node.site.config.listen.clone();
     let listener = bind(&listen)
         .await
@@ -179,7 +222,10 @@ pub async fn serve(
             Role::Satellite => contacts.abort(),
         }
     }
-    let _ = std::fs::remove_file(node.site.dir.serve_path());
+    // Another process serving the same folder may have written it since.
+    if Running::read(&node.site.dir).is_some_and(|r| r.pid == std::process::id()) {
+        let _ = std::fs::remove_file(node.site.dir.serve_path());
+    }
     Ok(())
 }
 

@@ -154,10 +154,12 @@ impl PgStore {
 
     /// Runs `f` on a connection of the pool.
     fn run<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, Error>) -> Result<T, StoreError> {
-        let mut conn = self.pool.get().map_err(|e| self.store_error(e))?;
-        let result = f(&mut conn);
-        self.pool.put(conn);
-        result.map_err(|e| self.store_error(e))
+        off_async(|| {
+            let mut conn = self.pool.get().map_err(|e| self.store_error(e))?;
+            let result = f(&mut conn);
+            self.pool.put(conn);
+            result.map_err(|e| self.store_error(e))
+        })
     }
 
     /// Says a failure in storage's words, naming the database.
@@ -217,6 +219,20 @@ pub(crate) fn connect_config(url: &str) -> Result<Config, StoreError> {
     }
     config.application_name("sitesync");
     Ok(config)
+}
+
+/// Runs blocking database work where blocking is allowed. The client blocks on a
+/// runtime of its own, which tokio forbids on a thread driving async tasks (a command
+/// run inside the CLI's runtime, an async handler): there the thread first leaves the
+/// runtime's duty (`block_in_place`). Blocking threads and threads of no runtime run
+/// it as it is.
+fn off_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// `HOST:PORT/DATABASE` of a configuration.
@@ -367,6 +383,14 @@ impl Pool {
         }
         drop(state);
         self.freed.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    /// Closing a connection blocks too (see [`off_async`]).
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        off_async(|| drop(idle));
     }
 }
 

@@ -23,6 +23,7 @@ mod live;
 mod mail;
 mod names;
 mod portal;
+mod postgres;
 mod proxy;
 mod restart;
 mod restore;

@@ -274,6 +274,20 @@ impl Node {
         addr
     }
 
+    /// Another `serve` process of this site, from the same data folder, listening on
+    /// another loopback port (a primary whose state is in PostgreSQL); not started.
+    pub fn another_process(&self, name: &str) -> Node {
+        let log = self.log.with_file_name(format!("{name}.serve.log"));
+        let mut node = Node::new(name, self.data.clone(), log, self.auth_code.clone());
+        node.api_token = self.api_token.clone();
+        node.site_id = self.site_id;
+        node.org = self.org.clone();
+        node.https = self.https;
+        node.env = self.env.clone();
+        node.serve_args = vec!["--listen".into(), "127.0.0.1:0".into()];
+        node
+    }
+
     /// Whether `serve` runs.
     pub fn serving(&self) -> bool {
         self.serve.is_some()

@@ -1,0 +1,128 @@
+//! A primary whose state is in PostgreSQL (this machine's server, or the one named by
+//! `SITESYNC_TEST_POSTGRES`), served by two processes side by side.
+
+use crate::harness::{Cluster, Node, WAIT, eventually};
+use postgres::NoTls;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The server the tests make their databases on.
+fn admin_url() -> String {
+    std::env::var("SITESYNC_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of one test's own, dropped when it ends.
+pub struct Database {
+    pub name: String,
+    pub url: String,
+}
+
+impl Database {
+    pub fn new() -> Database {
+        let name = crate::harness::unique("sitesync_e2e").replace('-', "_");
+        let mut admin = postgres::Client::connect(&admin_url(), NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} cannot be reached: {e}", admin_url()));
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("a database is made");
+        let base = admin_url();
+        let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+        let url = format!("{server}/{name}");
+        Database { name, url }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), NoTls) {
+            let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            let _ = admin.batch_execute(&drop);
+        }
+    }
+}
+
+/// Waits until a satellite says it is in sync (its first pull done, on the long poll).
+fn in_sync(site: &Node) {
+    eventually(&format!("{} in sync", site.name), WAIT, || {
+        let status = site.status();
+        (status["verdict"] == "in sync")
+            .then_some(())
+            .ok_or(status.to_string())
+    });
+}
+
+/// Polls `node` until `notes/id` holds `v` = `value`; returns how long after `since`.
+fn arrival(node: &Node, id: &str, value: &Value, since: Instant) -> Duration {
+    eventually(
+        &format!("notes/{id} at {}", node.name),
+        WAIT,
+        || match node.api_get("notes", id) {
+            Some(r) if &r["fields"]["v"] == value => Ok(since.elapsed()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+}
+
+#[test]
+fn two_processes_serve_one_primary_in_postgres() {
+    let db = Database::new();
+    let cluster = Cluster::new();
+    let first = cluster.primary_with(&["--database", &db.url], &[]);
+    assert!(
+        !first.data.join("sitesync.db").exists(),
+        "the state is in PostgreSQL, not in the data folder"
+    );
+    let key = cluster.org(&first, "Acme");
+    let mut second = first.another_process("primary-2");
+    second.serve();
+    assert_ne!(first.addr(), second.addr());
+
+    // One satellite follows each process.
+    let mut a = cluster.satellite("site-a", &first, &key, &["--all-stores"]);
+    let mut b = cluster.satellite_via("site-b", &second.url(), &key, &["--all-stores"]);
+    a.serve();
+    b.serve();
+    in_sync(&a);
+    in_sync(&b);
+
+    // A change pushed through one process reaches the satellite long-polling the
+    // other as live changes do within one process: well inside a second.
+    for round in 0..3 {
+        let value = Value::from(format!("round-{round}"));
+        let start = Instant::now();
+        a.put("notes", "n1", &format!(r#"{{"v":{value}}}"#), None);
+        let took = arrival(&b, "n1", &value, start);
+        assert!(took < Duration::from_secs(1), "a→b took {took:?}");
+        let value = Value::from(round);
+        let start = Instant::now();
+        b.put("notes", "n2", &format!(r#"{{"v":{value}}}"#), None);
+        let took = arrival(&a, "n2", &value, start);
+        assert!(took < Duration::from_secs(1), "b→a took {took:?}");
+    }
+
+    // Every command works against it: the primary reads what both processes took.
+    let held = first
+        .cli(&["--json", "record", "list", "notes", "--org", "Acme"])
+        .json();
+    assert_eq!(held.as_array().map(Vec::len), Some(2), "{held}");
+    let digest_a = a.cli(&["--json", "digest"]).json();
+    let digest_p = first.cli(&["--json", "digest", "--org", "Acme"]).json();
+    assert_eq!(
+        digest_a["stores"], digest_p["stores"],
+        "{digest_a} / {digest_p}"
+    );
+
+    // A revoked site is refused by the other process within a second, without it
+    // being told.
+    b.stop();
+    first.cli(&["site", "revoke", "site-b"]).ok();
+    std::thread::sleep(Duration::from_millis(1_100));
+    let refused = b.cli(&["sync"]).fails();
+    assert!(
+        refused.contains("revoked") || refused.contains("credentials"),
+        "{refused}"
+    );
+    a.stop();
+    second.stop();
+}
