@@ -12,7 +12,7 @@ use sitesync_core::file::{FileRef, Hash};
 use sitesync_files::Files;
 use sitesync_node::{DataDir, now_ms};
 use sitesync_sim::Rng;
-use sitesync_store::{LocalWrite, SiteStorage};
+use sitesync_store::LocalWrite;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let total: u64 = sizes.iter().sum();
     let mut hashes = Vec::new();
     let mut org_id = 0;
-    let mut fill = |store: &_, org, stores: &[_]| {
+    let mut fill = |store: &dyn sitesync_store::PrimaryStorage, org, stores: &[_]| {
         org_id = org;
         let files = Files::new(
             crate::harness::primary_dir(options, "files")
@@ -120,7 +120,7 @@ pub async fn run(options: &Options) -> Result<Figures, BenchError> {
 /// Puts a file of each size into the primary's files, each in a record of `store`;
 /// returns their hashes.
 fn put_files(
-    store: &sitesync_sqlite::SqliteStore,
+    store: &dyn sitesync_store::PrimaryStorage,
     files: &Files,
     org: sitesync_core::OrgId,
     store_id: sitesync_core::StoreId,

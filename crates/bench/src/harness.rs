@@ -11,7 +11,7 @@ use sitesync_node::{DataDir, now_ms};
 use sitesync_protocol::EnrolRequest;
 use sitesync_sim::Rng;
 use sitesync_sqlite::SqliteStore;
-use sitesync_store::{LocalWrite, PrimaryStorage, SiteStorage};
+use sitesync_store::{LocalWrite, PrimaryStorage};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,10 +31,73 @@ pub struct Cluster {
     pub stores: Vec<String>,
     /// The primary's data folder, when started here.
     pub dir: Option<DataDir>,
+    /// More processes serving the same primary (`--processes`, with `--database`).
+    pub others: Vec<Process>,
+    /// The base URL of each process, the first's first: satellites are spread over them.
+    pub urls: Vec<String>,
+    /// The PostgreSQL database the primary keeps its state in (`--database`), dropped
+    /// at the end.
+    pub database: Option<BenchDatabase>,
+    /// The process the next satellite is given.
+    next: std::sync::atomic::AtomicUsize,
 }
 
 /// Writes records (and anything else) straight into a new primary's database.
-pub type Fill<'a> = &'a mut dyn FnMut(&SqliteStore, OrgId, &[StoreId]) -> Result<(), BenchError>;
+pub type Fill<'a> =
+    &'a mut dyn FnMut(&dyn PrimaryStorage, OrgId, &[StoreId]) -> Result<(), BenchError>;
+
+/// A database made on the server `--database` names, for one scenario; dropped at the
+/// end.
+pub struct BenchDatabase {
+    server: String,
+    name: String,
+    /// Its address.
+    pub url: String,
+}
+
+impl BenchDatabase {
+    fn make(server: &str, scenario: &str) -> Result<BenchDatabase, BenchError> {
+        let name = format!("sitesync_bench_{scenario}_{}", std::process::id());
+        let mut admin = postgres::Client::connect(server, postgres::NoTls)
+            .map_err(|e| BenchError::Failed(format!("PostgreSQL at {server}: {e}")))?;
+        let statements = [
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{name}\""),
+        ];
+        for statement in statements {
+            admin
+                .batch_execute(&statement)
+                .map_err(|e| BenchError::Failed(format!("PostgreSQL at {server}: {e}")))?;
+        }
+        let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+        Ok(BenchDatabase {
+            server: server.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            let _ = admin.batch_execute(&drop);
+        }
+    }
+}
+
+/// The primary's storage in a data folder: its SQLite file, or the PostgreSQL
+/// database its configuration names.
+pub fn primary_storage(dir: &DataDir) -> Result<Box<dyn PrimaryStorage>, BenchError> {
+    let config = dir
+        .load()
+        .map_err(|e| BenchError::Failed(format!("the primary's configuration: {e}")))?;
+    Ok(match &config.database {
+        Some(url) => Box::new(sitesync_postgres::PgStore::open(url)?),
+        None => Box::new(SqliteStore::open_primary(&dir.db_path())?),
+    })
+}
 
 /// What to put in a new primary before it starts.
 pub struct Seed<'a> {
@@ -59,17 +122,25 @@ impl Cluster {
                 sync_key: key.clone(),
                 stores: Vec::new(),
                 dir: None,
+                others: Vec::new(),
+                urls: vec![url.clone()],
+                database: None,
+                next: Default::default(),
             });
         }
         let dir = primary_dir(options, name);
+        let database = match &options.database {
+            Some(server) => Some(BenchDatabase::make(server, name)?),
+            None => None,
+        };
         sitesync_node::init::init_primary(
             &dir,
             "127.0.0.1:0",
             Some("bench-code".into()),
             Default::default(),
-            None,
+            database.as_ref().map(|d| d.url.as_str()),
         )?;
-        let store = SqliteStore::open(&dir.db_path())?;
+        let store = primary_storage(&dir)?;
         let org = store.create_org(ORG, now_ms())?;
         let mut ids = Vec::new();
         let mut names = Vec::new();
@@ -78,17 +149,31 @@ impl Cluster {
             ids.push(row.id);
             names.push(row.name);
         }
-        (seed.fill)(&store, org.id, &ids)?;
+        (seed.fill)(store.as_ref(), org.id, &ids)?;
         drop(store);
         let sync_key = primary_keys(&dir)?.key(org.id, org.key_generation);
         let process = Process::serve(&options.exe, &dir)?;
         let url = format!("http://{}", process.addr);
+        let mut urls = vec![url.clone()];
+        let mut others = Vec::new();
+        for _ in 1..options.processes.unwrap_or(1) {
+            let quiet = [("SITESYNC_LOG".to_string(), "error".to_string())];
+            let listen = ["--listen".to_string(), "127.0.0.1:0".to_string()];
+            let other =
+                Process::serve_with(&options.exe, &dir.root, &listen, &quiet, Stdio::inherit())?;
+            urls.push(format!("http://{}", other.addr));
+            others.push(other);
+        }
         Ok(Cluster {
             primary: Some(process),
             url,
             sync_key,
             stores: names,
             dir: Some(dir),
+            others,
+            urls,
+            database,
+            next: Default::default(),
         })
     }
 
@@ -100,7 +185,7 @@ impl Cluster {
         n: u64,
     ) -> Result<(Cluster, Vec<(SiteId, String)>), BenchError> {
         let mut sites = Vec::new();
-        let mut fill = |store: &SqliteStore, org, _: &[StoreId]| {
+        let mut fill = |store: &dyn PrimaryStorage, org, _: &[StoreId]| {
             let keys = primary_keys(&primary_dir(options, name))?;
             sites = seed_sites(store, &keys, org, &[], n)?;
             Ok(())
@@ -121,11 +206,12 @@ impl Cluster {
         dir: &Path,
         store: Option<&str>,
     ) -> Result<(), BenchError> {
+        let url = self.next_url();
         let mut args = vec![
             "init",
             "satellite",
             "--primary",
-            &self.url,
+            url,
             "--sync-key",
             &self.sync_key,
         ];
@@ -147,6 +233,12 @@ impl Cluster {
     ) -> Result<Process, BenchError> {
         self.enrol_process(exe, &dir.root, store)?;
         Process::serve(exe, dir)
+    }
+
+    /// The URL of the process the next satellite follows: each in turn.
+    pub fn next_url(&self) -> &str {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.urls[n % self.urls.len()]
     }
 
     /// The organisation's name, for API calls on the primary.
@@ -177,7 +269,7 @@ pub fn store_ids(cluster: &Cluster) -> Result<Vec<StoreId>, BenchError> {
     let Some(dir) = &cluster.dir else {
         return Ok(Vec::new());
     };
-    let store = SqliteStore::open(&dir.db_path())?;
+    let store = primary_storage(dir)?;
     let org = store.org(cluster.org())?;
     Ok(store.stores(org.id)?.into_iter().map(|s| s.id).collect())
 }
@@ -235,7 +327,7 @@ pub async fn wait_readable(
 /// Registers `n` satellites straight in a new primary's database (much faster than `n`
 /// enrolments over HTTP, each of which commits on its own); returns their credentials.
 pub fn seed_sites(
-    store: &SqliteStore,
+    store: &dyn PrimaryStorage,
     keys: &SyncKeys,
     org: OrgId,
     stores: &[StoreId],
@@ -273,7 +365,7 @@ pub async fn enrol(
     name: &str,
     store: Option<&str>,
 ) -> Result<(SiteId, Client), BenchError> {
-    let client = Client::new(&cluster.url, &Trust::System)?;
+    let client = Client::new(cluster.next_url(), &Trust::System)?;
     let answer = client
         .enrol(&EnrolRequest {
             sync_key: cluster.sync_key.clone(),
@@ -509,7 +601,7 @@ pub fn business_record(rng: &mut Rng) -> (String, Map<String, Value>) {
 /// Writes `n` business records into a primary's database, spread over `stores`, in
 /// large transactions; returns the raw JSON size of their fields.
 pub fn fill_records(
-    store: &SqliteStore,
+    store: &dyn PrimaryStorage,
     org: OrgId,
     stores: &[StoreId],
     n: u64,

@@ -13,7 +13,7 @@ pub const DEFAULT_RECORDS: u64 = 1_000_000;
 pub async fn run(options: &Options) -> Result<Figures, BenchError> {
     let n = options.records.unwrap_or(DEFAULT_RECORDS);
     let mut raw = 0;
-    let mut fill = |store: &_, org, stores: &[_]| {
+    let mut fill = |store: &dyn sitesync_store::PrimaryStorage, org, stores: &[_]| {
         raw = fill_records(store, org, stores, n, &mut Rng::new(42))?;
         Ok(())
     };

@@ -71,6 +71,11 @@ pub struct Options {
     pub primary: Option<String>,
     /// The sync key of an organisation on that primary.
     pub sync_key: Option<String>,
+    /// A PostgreSQL server (`postgres://USER@HOST/DB`) on which each scenario's primary
+    /// keeps its state, in a database made for it.
+    pub database: Option<String>,
+    /// How many `serve` processes serve the primary (more than 1 with `database`).
+    pub processes: Option<u64>,
 }
 
 /// A scenario's figures, in the order they print.

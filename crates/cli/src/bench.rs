@@ -17,6 +17,12 @@ pub async fn run(out: &Output, args: BenchArgs) -> Result<ExitCode> {
             SCENARIOS.join(", ")
         );
     }
+    if args.processes > 1 && args.database.is_none() {
+        anyhow::bail!(
+            "--processes {} needs --database: a primary in a SQLite file is served by one process",
+            args.processes
+        );
+    }
     let temp =
         TempRoot(std::env::temp_dir().join(format!("sitesync-bench-{}", std::process::id())));
     let options = Options {
@@ -33,6 +39,8 @@ pub async fn run(out: &Output, args: BenchArgs) -> Result<ExitCode> {
         big_mib: args.big_mib,
         primary: args.primary,
         sync_key: args.sync_key,
+        database: args.database,
+        processes: Some(args.processes),
     };
     let scenarios: Vec<&str> = if args.scenario == "all" {
         SCENARIOS.to_vec()

@@ -222,6 +222,13 @@ struct BenchArgs {
     /// A sync key of an organisation on that primary.
     #[arg(long, requires = "primary")]
     sync_key: Option<String>,
+    /// Keep each scenario's primary in PostgreSQL: a database made (and dropped) for it
+    /// on this server (postgres://USER@HOST:PORT/DB) instead of a SQLite file.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// How many `serve` processes serve the primary; more than 1 needs --database.
+    #[arg(long, default_value_t = 1)]
+    processes: u64,
     /// Append the figures to this history file (like BENCHMARKS.md).
     #[arg(long)]
     record: Option<PathBuf>,
