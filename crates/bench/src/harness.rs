@@ -58,21 +58,9 @@ pub struct BenchDatabase {
 impl BenchDatabase {
     fn make(server: &str, scenario: &str) -> Result<BenchDatabase, BenchError> {
         let name = format!("sitesync_bench_{scenario}_{}", std::process::id());
-        let mut admin = postgres::Client::connect(server, postgres::NoTls)
-            .map_err(|e| BenchError::Failed(format!("PostgreSQL at {server}: {e}")))?;
-        let statements = [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
-        ];
-        for statement in statements {
-            admin
-                .batch_execute(&statement)
-                .map_err(|e| BenchError::Failed(format!("PostgreSQL at {server}: {e}")))?;
-        }
-        let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
         Ok(BenchDatabase {
+            url: sitesync_postgres::make_database(server, &name)?,
             server: server.to_string(),
-            url: format!("{base}/{name}"),
             name,
         })
     }
@@ -80,10 +68,7 @@ impl BenchDatabase {
 
 impl Drop for BenchDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
-            let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-            let _ = admin.batch_execute(&drop);
-        }
+        let _ = sitesync_postgres::drop_database(&self.server, &self.name);
     }
 }
 

@@ -221,6 +221,40 @@ pub(crate) fn connect_config(url: &str) -> Result<Config, StoreError> {
     Ok(config)
 }
 
+/// Makes a new, empty database `name` on the server at `server` (an address of any
+/// database there), after dropping one of that name; returns the new one's address.
+/// For throw-away databases: benchmarks and tests.
+pub fn make_database(server: &str, name: &str) -> Result<String, StoreError> {
+    let config = connect_config(server)?;
+    let place = place(&config);
+    let fail = |e: postgres::Error| StoreError::Unavailable(format!("PostgreSQL at {place}: {e}"));
+    off_async(|| {
+        let mut admin = config.connect(NoTls).map_err(fail)?;
+        for statement in [
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{name}\""),
+        ] {
+            admin.batch_execute(&statement).map_err(fail)?;
+        }
+        Ok::<(), StoreError>(())
+    })?;
+    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+/// Drops database `name` on the server at `server`, closing its connections.
+pub fn drop_database(server: &str, name: &str) -> Result<(), StoreError> {
+    let config = connect_config(server)?;
+    off_async(|| {
+        let mut admin = config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    })
+}
+
 /// Runs blocking database work where blocking is allowed. The client blocks on a
 /// runtime of its own, which tokio forbids on a thread driving async tasks (a command
 /// run inside the CLI's runtime, an async handler): there the thread first leaves the
