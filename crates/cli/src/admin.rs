@@ -50,7 +50,7 @@ pub fn init_primary(
 
 pub async fn init_satellite(dir: &DataDir, out: &Output, args: SatelliteArgs) -> Result<ExitCode> {
     let options = SatelliteOptions {
-        primary_url: args.primary,
+        primary_url: args.primary.join(","),
         sync_key: args.sync_key,
         site_id: args.site_id,
         name: args.name,
@@ -83,6 +83,44 @@ pub async fn init_satellite(dir: &DataDir, out: &Output, args: SatelliteArgs) ->
                 &format!("\nauthorisation code (shown once; it unlocks `settings set`): {code}");
         }
         text + "\nnext: `sitesync sync` for one round, or `sitesync serve` to stay in sync"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn migrate(dir: &DataDir, out: &Output, to: &str, replace: bool) -> Result<ExitCode> {
+    let bar = if out.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "moving {bar:40} {human_pos}/{human_len} rows, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let copied = init::migrate_to_postgres(dir, to, replace, &progress)?;
+    bar.finish_and_clear();
+    let rows: serde_json::Map<String, serde_json::Value> = copied
+        .iter()
+        .map(|(t, n)| (t.to_string(), (*n).into()))
+        .collect();
+    out.print(&json!({ "database": to, "copied": rows }), || {
+        let counts: Vec<String> = copied
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        format!(
+            "moved the primary into {to} ({})
+config.toml now names it; sitesync.db is left as it was
+next: `sitesync serve` (and more processes with `serve --listen ADDR`)",
+            counts.join(", ")
+        )
     });
     Ok(ExitCode::SUCCESS)
 }

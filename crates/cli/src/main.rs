@@ -102,6 +102,19 @@ enum Command {
     /// Back the primary up into a new folder, while it serves: its database (one
     /// consistent snapshot), configuration, primary.key and TLS files. Keep it private:
     /// it holds the primary's secrets.
+    /// Move this primary's state from its SQLite file into a PostgreSQL database
+    /// (stop `serve` first): organisations, stores, sites and their credentials,
+    /// records, cursors, conflicts, rejections, accounts and the audit log. Satellites
+    /// keep their enrolment and go on without pulling again. config.toml then names the
+    /// database; the SQLite file is left as it was.
+    Migrate {
+        /// The database (postgres://USER@HOST:PORT/DATABASE; the password in PGPASSWORD).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Empty a target database that holds a primary already, instead of refusing.
+        #[arg(long)]
+        replace: bool,
+    },
     Backup {
         /// The folder to make (new or empty).
         dest: std::path::PathBuf,
@@ -268,9 +281,11 @@ enum Init {
 
 #[derive(Debug, Args)]
 struct SatelliteArgs {
-    /// The primary's URL, like http://primary.example:7700.
-    #[arg(long)]
-    primary: String,
+    /// The primary's URL, like http://primary.example:7700; repeat it for each process
+    /// of a primary served by several: the satellite moves to the next when one stops
+    /// answering.
+    #[arg(long, required = true)]
+    primary: Vec<String>,
     /// The organisation's sync key (`sitesync org show` on the primary prints it).
     #[arg(long)]
     sync_key: String,
@@ -778,6 +793,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(args) => run::serve(dir, args).await,
         Command::Sync => run::sync(dir, &out).await,
+        Command::Migrate { to, replace } => admin::migrate(&dir, &out, &to, replace),
         Command::Backup { dest } => admin::backup(&dir, &out, &dest),
         Command::Restore { src } => admin::restore(&dir, &out, &src),
         Command::Rejoin { sync_key } => admin::rejoin(&dir, &out, &sync_key).await,

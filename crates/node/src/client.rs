@@ -16,7 +16,7 @@ use sitesync_protocol::{
     CURSOR_HEADER, ERROR_HEADER, EnrolRequest, EnrolResponse, ErrorBody, MORE_HEADER, PullQuery,
     PullResponse, PushRequest, PushResponse, TIME_HEADER, VERSION, VERSION_HEADER, codec,
 };
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +27,9 @@ const MAX_ANSWER: usize = 256 << 20;
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// The primary's base URLs (several processes of one primary), and which one is in
+    /// use: a request that cannot reach it moves to the next for the requests after.
+    primaries: Arc<Primaries>,
     /// The site and its secret, which signs each request; `None` before enrolment.
     credential: Option<(SiteId, Arc<str>)>,
     /// How far the primary's clock is ahead of this machine's, in ms, as its last answer
@@ -41,7 +43,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the primary at `base` (like `https://10.0.0.5:7700`), trusting its
+    /// A client for the primary at `base` (like `https://10.0.0.5:7700`; several,
+    /// separated by commas, for a primary served by several processes), trusting its
     /// TLS certificate by `trust`.
     pub fn new(base: &str, trust: &Trust) -> Result<Client, NodeError> {
         // For the system's roots, reqwest builds its own TLS configuration with the
@@ -62,7 +65,7 @@ impl Client {
             .map_err(|e| NodeError::Internal(format!("cannot start the HTTP client: {e}")))?;
         Ok(Client {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            primaries: Arc::new(Primaries::new(base)),
             credential: None,
             clock_offset: Arc::default(),
             traffic: Arc::default(),
@@ -97,21 +100,31 @@ impl Client {
         )
     }
 
-    /// The primary's base URL.
+    /// The primary's base URL in use.
     pub fn base(&self) -> &str {
-        &self.base
+        self.primaries.current()
+    }
+
+    /// How many addresses the primary has (its processes).
+    pub fn addresses(&self) -> usize {
+        self.primaries.urls.len()
+    }
+
+    /// Moves to the primary's next address (after a request that did not get through).
+    pub fn next_address(&self) {
+        self.primaries.next();
     }
 
     /// Enrols this satellite with a sync key.
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, NodeError> {
-        let url = format!("{}/sync/v1/enrol", self.base);
+        let url = format!("{}/sync/v1/enrol", self.base());
         self.send(Method::POST, url, Some(request), Duration::from_secs(30))
             .await
     }
 
     /// Pushes a batch of changes.
     pub async fn push(&self, request: &PushRequest) -> Result<PushResponse, NodeError> {
-        let url = format!("{}/sync/v1/push", self.base);
+        let url = format!("{}/sync/v1/push", self.base());
         self.send(Method::POST, url, Some(request), Duration::from_secs(120))
             .await
     }
@@ -145,7 +158,7 @@ impl Client {
             params.push(("count", "true".to_string()));
         }
         let encoded: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let url = format!("{}/sync/v1/pull?{}", self.base, encoded.join("&"));
+        let url = format!("{}/sync/v1/pull?{}", self.base(), encoded.join("&"));
         let timeout = Duration::from_millis(query.wait_ms.unwrap_or(0)) + Duration::from_secs(60);
         let told = self.untold_error();
         let response = self.start::<()>(Method::GET, url, None, timeout).await?;
@@ -177,7 +190,7 @@ impl Client {
         chunk: Option<usize>,
         record: Option<&(String, String)>,
     ) -> Result<String, NodeError> {
-        let mut url = format!("{}/sync/v1/files/{}", self.base, file.to_hex());
+        let mut url = format!("{}/sync/v1/files/{}", self.base(), file.to_hex());
         if let Some(index) = chunk {
             url.push_str(&format!("/chunks/{index}"));
         }
@@ -405,7 +418,7 @@ impl Client {
         if let Some(problem) = tls_problem(&error) {
             return NodeError::Remote(format!(
                 "the primary at {} failed the TLS check: {problem}. Check the URL and the --ca or --tls-fingerprint this site was enrolled with (the primary prints its fingerprint at `sitesync init primary --self-signed` and when `sitesync serve` starts)",
-                self.base
+                self.base()
             ));
         }
         let reason = if error.is_timeout() {
@@ -415,7 +428,47 @@ impl Client {
         } else {
             error.to_string()
         };
-        NodeError::Remote(format!("cannot reach primary at {}: {reason}", self.base))
+        let tried = self.base().to_string();
+        if error.is_connect() || error.is_timeout() {
+            self.primaries.next();
+        }
+        NodeError::Remote(format!("cannot reach primary at {tried}: {reason}"))
+    }
+}
+
+/// The base URLs of a primary's processes, and the one in use.
+struct Primaries {
+    urls: Vec<String>,
+    current: AtomicUsize,
+}
+
+impl Primaries {
+    fn new(list: &str) -> Primaries {
+        let mut urls: Vec<String> = list
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if urls.is_empty() {
+            urls.push(String::new());
+        }
+        Primaries {
+            urls,
+            current: AtomicUsize::new(0),
+        }
+    }
+
+    fn current(&self) -> &str {
+        let n = self.current.load(Ordering::Relaxed) % self.urls.len();
+        &self.urls[n]
+    }
+
+    /// Moves to the next URL (the first after the last).
+    fn next(&self) {
+        if self.urls.len() > 1 {
+            let n = self.current.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::info!(primary = %self.urls[n % self.urls.len()], "trying the primary's next address");
+        }
     }
 }
 

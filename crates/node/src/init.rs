@@ -145,15 +145,7 @@ pub fn init_primary(
 /// first one's config.toml and primary.key instead: a new key would make every
 /// organisation's sync key wrong). Makes its tables.
 fn check_new_database(url: &str) -> Result<(), NodeError> {
-    let has_password = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split('@').next().filter(|_| rest.contains('@')))
-        .is_some_and(|user| user.contains(':'));
-    if has_password || url.contains("password=") {
-        return Err(NodeError::BadRequest(
-            "the database address holds a password, which config.toml would keep: give the address without it and the password in PGPASSWORD".into(),
-        ));
-    }
+    check_database_address(url)?;
     let store = sitesync_postgres::PgStore::open(url)?;
     let orgs = sitesync_store::PrimaryStorage::orgs(&store)?;
     if !orgs.is_empty() {
@@ -164,6 +156,55 @@ fn check_new_database(url: &str) -> Result<(), NodeError> {
         )));
     }
     Ok(())
+}
+
+/// Refuses a database address that holds a password (config.toml would keep it).
+fn check_database_address(url: &str) -> Result<(), NodeError> {
+    let has_password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('@').next().filter(|_| rest.contains('@')))
+        .is_some_and(|user| user.contains(':'));
+    if has_password || url.contains("password=") {
+        return Err(NodeError::BadRequest(
+            "the database address holds a password, which config.toml would keep: give the address without it and the password in PGPASSWORD".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Moves a primary's state from the SQLite file of its data folder into the PostgreSQL
+/// database at `url` and points config.toml at it (`sitesync migrate --to`). Refused
+/// while a `serve` runs on the folder, for a satellite, for a primary already in
+/// PostgreSQL, and for a target holding a primary unless `replace`. The SQLite file
+/// stays where it is, untouched. `progress` is told (rows copied, rows in all).
+pub fn migrate_to_postgres(
+    dir: &DataDir,
+    url: &str,
+    replace: bool,
+    progress: &dyn Fn(u64, u64),
+) -> Result<sitesync_postgres::Copied, NodeError> {
+    let mut config = dir.load()?;
+    if config.role != Role::Primary {
+        return Err(NodeError::BadRequest(
+            "only a primary moves to PostgreSQL; a satellite keeps its SQLite file".into(),
+        ));
+    }
+    if let Some(current) = &config.database {
+        return Err(NodeError::BadRequest(format!(
+            "this primary's state is in PostgreSQL already ({current})"
+        )));
+    }
+    if let Some(addr) = crate::running::running_address(dir) {
+        return Err(NodeError::Taken(format!(
+            "`sitesync serve` runs on this folder ({addr}): stop it first, so that nothing is written during the move"
+        )));
+    }
+    check_database_address(url)?;
+    let store = sitesync_postgres::PgStore::open(url)?;
+    let copied = sitesync_postgres::migrate_sqlite(&dir.db_path(), &store, replace, progress)?;
+    config.database = Some(url.to_string());
+    dir.save(&config)?;
+    Ok(copied)
 }
 
 /// The names a self-signed certificate is made for: those given, this machine's name,
@@ -206,15 +247,25 @@ pub async fn init_satellite(
     let (auth_code, generated) = auth_code_or_new(options.auth_code.clone())?;
     let api_token = random_hex(32)?;
     let client = Client::new(&options.primary_url, &trust)?;
-    let answer = client
-        .enrol(&EnrolRequest {
-            sync_key: options.sync_key.trim().to_string(),
-            site_id: options.site_id,
-            name: options.name.clone(),
-            stores: options.stores.clone(),
-            all_stores: options.all_stores,
-        })
-        .await?;
+    let request = EnrolRequest {
+        sync_key: options.sync_key.trim().to_string(),
+        site_id: options.site_id,
+        name: options.name.clone(),
+        stores: options.stores.clone(),
+        all_stores: options.all_stores,
+    };
+    // Each of the primary's addresses in turn, until one answers.
+    let addresses = options.primary_url.split(',').count();
+    let mut answer = client.enrol(&request).await;
+    for _ in 1..addresses {
+        match answer {
+            Err(NodeError::Remote(ref e)) if e.starts_with("cannot reach") => {
+                answer = client.enrol(&request).await;
+            }
+            _ => break,
+        }
+    }
+    let answer = answer?;
     let config = Config {
         role: Role::Satellite,
         site_id: answer.site_id,
@@ -222,7 +273,7 @@ pub async fn init_satellite(
         listen: options.listen,
         auth_code_hash: code_hash(&auth_code)?,
         api_token_hash: token_hash(&api_token),
-        primary_url: Some(client.base().to_string()),
+        primary_url: Some(sitesync_service::config::primary_urls(&options.primary_url)),
         org_id: Some(answer.org.id),
         org_name: Some(answer.org.name.clone()),
         tls_cert: None,

@@ -46,12 +46,21 @@ async fn behind(node: &Shared) -> Result<u64, NodeError> {
     Ok(answer.remaining)
 }
 
+/// Asks the primary, at each of its addresses in turn until one answers.
 async fn ask(agent: &Agent, query: &PullQuery) -> Result<PullResponse, NodeError> {
-    match tokio::time::timeout(Duration::from_secs(3), agent.client().pull(query)).await {
-        Ok(answer) => answer,
-        Err(_) => Err(NodeError::Remote(format!(
-            "cannot reach primary at {}: timed out",
-            agent.client().base()
-        ))),
+    let client = agent.client();
+    let mut failed = None;
+    for _ in 0..client.addresses() {
+        let error = match tokio::time::timeout(Duration::from_secs(3), client.pull(query)).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) => e,
+            Err(_) => {
+                let timed_out = format!("cannot reach primary at {}: timed out", client.base());
+                client.next_address();
+                NodeError::Remote(timed_out)
+            }
+        };
+        failed = Some(error);
     }
+    Err(failed.unwrap_or_else(|| NodeError::Remote("the primary has no address".into())))
 }

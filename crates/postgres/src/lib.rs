@@ -13,6 +13,8 @@
 //! - `sync`: applying pushed batches and serving pulls.
 //! - `names`, `licences`: finding things by name; licences and the site limit.
 //! - `accounts`, `audit`: the cloud account's people and the audit log.
+//! - `feed`: what the processes share besides the tables (wake-ups, nonces).
+//! - `migrate`: a SQLite primary's state moved in.
 //!
 //! # Positions in commit order
 //!
@@ -32,6 +34,7 @@ mod accounts;
 mod audit;
 mod feed;
 mod licences;
+mod migrate;
 mod names;
 mod primary;
 mod records;
@@ -50,6 +53,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use feed::{CHANNEL, PgFeed, RECHECK};
+pub use migrate::{Copied, migrate_sqlite};
 
 /// A failure inside this crate: PostgreSQL's, or one already said in storage's words.
 #[derive(Debug, Error)]

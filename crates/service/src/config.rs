@@ -322,15 +322,28 @@ impl Config {
     }
 }
 
-/// Checks a primary's URL as a person typed it.
-pub fn check_primary_url(url: &str) -> Result<(), String> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!(
-            "the primary URL {url:?} must start with http:// or https://"
-        ))
+/// Checks a primary's URL as a person typed it; several (the processes of one
+/// primary, tried in turn when one stops answering) are separated by commas.
+pub fn check_primary_url(urls: &str) -> Result<(), String> {
+    for url in urls.split(',').map(str::trim) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "the primary URL {url:?} must start with http:// or https://; separate several with commas"
+            ));
+        }
     }
+    Ok(())
+}
+
+/// A list of primary URLs as config.toml keeps it: each without a trailing slash,
+/// separated by commas.
+pub fn primary_urls(typed: &str) -> String {
+    let urls: Vec<&str> = typed
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .collect();
+    urls.join(",")
 }
 
 /// Checks an address to listen on as a person typed it: `HOST:PORT`, the port from 0

@@ -175,7 +175,7 @@ fn change(config: &mut Config, key: &str, value: &str) -> Result<String, Service
     match key {
         "primary-url" if config.role == Role::Satellite => {
             check_primary_url(value).map_err(ServiceError::Input)?;
-            config.primary_url = Some(value.trim_end_matches('/').to_string());
+            config.primary_url = Some(crate::config::primary_urls(value));
         }
         "primary-url" => {
             return Err(ServiceError::Input("the primary has no primary-url".into()));

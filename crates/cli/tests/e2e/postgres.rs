@@ -78,9 +78,12 @@ fn two_processes_serve_one_primary_in_postgres() {
     second.serve();
     assert_ne!(first.addr(), second.addr());
 
-    // One satellite follows each process.
+    // One satellite follows each process; the second is given an address where nothing
+    // answers first, and enrols (and syncs) through the next.
     let mut a = cluster.satellite("site-a", &first, &key, &["--all-stores"]);
-    let mut b = cluster.satellite_via("site-b", &second.url(), &key, &["--all-stores"]);
+    let dead = format!("http://127.0.0.1:{}", crate::harness::dead_port());
+    let extra = ["--primary", &second.url(), "--all-stores"];
+    let mut b = cluster.satellite_via("site-b", &dead, &key, &extra);
     a.serve();
     b.serve();
     in_sync(&a);
@@ -116,6 +119,7 @@ fn two_processes_serve_one_primary_in_postgres() {
     // A revoked site is refused by the other process within a second, without it
     // being told.
     b.stop();
+    b.set("primary-url", &second.url()).ok();
     first.cli(&["site", "revoke", "site-b"]).ok();
     std::thread::sleep(Duration::from_millis(1_100));
     let refused = b.cli(&["sync"]).fails();
@@ -125,4 +129,65 @@ fn two_processes_serve_one_primary_in_postgres() {
     );
     a.stop();
     second.stop();
+}
+
+/// `migrate --to` moves a SQLite primary into PostgreSQL: the satellite goes on with it
+/// without enrolling again, pulling again or giving back what it holds, and writes flow
+/// both ways after.
+#[test]
+fn a_sqlite_primary_moves_into_postgres_and_its_satellites_go_on() {
+    let db = Database::new();
+    let cluster = Cluster::new();
+    let mut primary = cluster.primary();
+    let key = cluster.org(&primary, "Acme");
+    primary.org = Some("Acme".into());
+    primary
+        .cli(&["store", "create", "--org", "Acme", "North"])
+        .ok();
+    let a = cluster.satellite("site-a", &primary, &key, &["--all-stores"]);
+    for i in 0..50 {
+        a.put(
+            "stock",
+            &format!("s{i}"),
+            &format!(r#"{{"qty":{i}}}"#),
+            Some("North"),
+        );
+    }
+    primary.put("notes", "from-primary", r#"{"v":1}"#, None);
+    a.sync();
+
+    // Refused while serving; then moved.
+    let refused = primary.cli(&["migrate", "--to", &db.url]).fails();
+    assert!(refused.contains("stop it first"), "{refused}");
+    let old = primary.addr();
+    primary.stop();
+    let moved = primary.cli(&["--json", "migrate", "--to", &db.url]).json();
+    assert_eq!(moved["copied"]["records"], 51, "{moved}");
+    assert_eq!(moved["copied"]["sites"], 1, "{moved}");
+    // A second move into the same database is refused, naming --replace.
+    let again = primary.cli(&["migrate", "--to", &db.url]).fails();
+    assert!(again.contains("already"), "{again}");
+
+    primary.set("listen", &old.to_string()).ok();
+    primary.serve();
+    let digest_p = primary.cli(&["--json", "digest", "--org", "Acme"]).json();
+    let digest_a = a.cli(&["--json", "digest"]).json();
+    assert_eq!(
+        digest_a["stores"], digest_p["stores"],
+        "{digest_a} / {digest_p}"
+    );
+
+    // The satellite goes on where it was: nothing pulled again, nothing given back.
+    let report = a.sync();
+    assert_eq!(report["pulled"], 0, "{report}");
+    assert_eq!(report["pushed"], 0, "{report}");
+    a.put("stock", "after", r#"{"qty":7}"#, Some("North"));
+    primary.put("notes", "after-move", r#"{"v":2}"#, None);
+    let report = a.sync();
+    assert_eq!(report["pushed"], 1, "{report}");
+    // The primary's new record, and the satellite's own change numbered by the primary.
+    assert_eq!(report["pulled"], 2, "{report}");
+    assert!(primary.get("stock", "after").is_some());
+    assert!(a.get("notes", "after-move").is_some());
+    primary.stop();
 }
