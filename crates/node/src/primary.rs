@@ -289,21 +289,16 @@ pub(crate) async fn authenticate(
         .is_some_and(|(_, secret)| stamp.verify(signature, secret, method.as_str(), target));
     // The nonce is spent only by a correctly signed request, so a forger cannot use
     // up a site's nonces.
-    // The nonce log may ask the database (several processes share it): off the
-    // async threads.
-    let admitted = match &known {
-        Some((site, _)) if !site.revoked && signed => {
-            blocking(node, move |node| {
-                Ok(node
-                    .fresh
-                    .admit(stamp.site, stamp.nonce, stamp.time, now_ms()))
-            })
-            .await?
-        }
-        _ => false,
-    };
     match known {
-        Some((site, _)) if admitted => Ok(site),
+        Some((site, _))
+            if !site.revoked
+                && signed
+                && node
+                    .fresh
+                    .admit(stamp.site, stamp.nonce, stamp.time, now_ms()) =>
+        {
+            Ok(site)
+        }
         _ => Err(node
             .failed_attempt("sync request", peer.ip(), Some(id))
             .await),

@@ -82,7 +82,8 @@ impl NonceLog for Freshness {
 
 /// The nonces of a primary served by several processes: this process's memory first
 /// (a replay to the same process is refused without a query), then the table every
-/// process shares.
+/// process shares (a blocking query: `PgStore` leaves the async runtime's duty for it,
+/// so `admit` stays callable from a request's task, as the in-memory one is).
 pub struct SharedNonces {
     local: Freshness,
     store: sitesync_postgres::PgStore,
