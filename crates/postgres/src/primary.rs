@@ -11,10 +11,11 @@ use crate::records::Head;
 use crate::sync::{apply_group, pull_page, restricted_collections, routed_after};
 use crate::{Error, PgStore, Tx, id, licences, sql};
 use sitesync_core::{Assignment, Licence, OrgId, SiteId, StoreId, validate};
-use sitesync_protocol::{SiteConfig, StoreRef};
+use sitesync_protocol::SiteConfig;
 use sitesync_store::names::check_free;
 use sitesync_store::{
-    Contact, Org, PrimaryStorage, PulledPage, PushBatch, PushOutcome, SiteRow, StoreError, StoreRow,
+    Contact, Org, PrimaryStorage, PulledPage, PushBatch, PushOutcome, SiteRow, StoreError,
+    StoreRow, site_config,
 };
 use std::collections::BTreeSet;
 
@@ -462,23 +463,12 @@ impl PrimaryStorage for PgStore {
 
     fn site_config(&self, site: &SiteRow) -> Result<SiteConfig, StoreError> {
         self.read(|tx| {
-            let stores = org_stores(tx, site.org)?
-                .into_iter()
-                .filter(|s| site.assignment.routes(Some(s.id)))
-                .map(|s| StoreRef {
-                    id: s.id,
-                    name: s.name,
-                })
-                .collect();
-            let mut restricted: Vec<String> =
-                restricted_collections(tx, site.org)?.into_iter().collect();
-            restricted.sort();
-            Ok(SiteConfig {
-                assignment_version: site.assignment_version,
-                all_stores: site.assignment.all_stores,
+            let stores = org_stores(tx, site.org)?;
+            Ok(site_config(
+                site,
                 stores,
-                restricted,
-            })
+                restricted_collections(tx, site.org)?,
+            ))
         })
     }
 

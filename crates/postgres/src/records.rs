@@ -3,13 +3,11 @@
 
 use crate::{Error, PgStore, Tx, id, sql};
 use postgres::Row;
-use sha2::{Digest, Sha256};
-use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, StoreId, validate};
+use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, validate};
 use sitesync_store::{
-    ConflictRow, ListQuery, LocalWrite, RejectionRow, SiteStorage, StoreDigest, StoreError,
-    StoredRecord,
+    ConflictRow, Digests, ListQuery, LocalWrite, RejectionRow, SiteStorage, StoreDigest,
+    StoreError, StoredRecord,
 };
-use std::collections::BTreeMap;
 
 /// The `head` row, locked until the transaction ends: every transaction that numbers
 /// changes takes it first (see the crate's documentation).
@@ -93,7 +91,7 @@ impl SiteStorage for PgStore {
 
     fn digest(&self, org: OrgId) -> Result<Vec<StoreDigest>, StoreError> {
         self.read(|tx| {
-            let mut stores: BTreeMap<Option<StoreId>, (u64, Sha256)> = BTreeMap::new();
+            let mut digests = Digests::default();
             // In pages by key, so an organisation of millions of records is never held
             // in memory at once.
             let mut after = (String::new(), String::new());
@@ -108,24 +106,10 @@ impl SiteStorage for PgStore {
                 after = (last.get(1), last.get(2));
                 for row in &rows {
                     let store = row.get::<_, Option<i64>>(0).map(id);
-                    let (count, hash) = stores.entry(store).or_default();
-                    *count += 1;
-                    let (collection, record_id, state): (&str, &str, &[u8]) =
-                        (row.get(1), row.get(2), row.get(3));
-                    for part in [collection.as_bytes(), record_id.as_bytes(), state] {
-                        hash.update((part.len() as u64).to_le_bytes());
-                        hash.update(part);
-                    }
+                    digests.add(store, row.get(1), row.get(2), row.get(3));
                 }
             }
-            Ok(stores
-                .into_iter()
-                .map(|(store, (records, hash))| StoreDigest {
-                    store,
-                    records,
-                    digest: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-                })
-                .collect())
+            Ok(digests.finish())
         })
     }
 

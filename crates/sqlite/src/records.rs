@@ -4,13 +4,11 @@
 use crate::journal::{Setting, meta_u64, set_meta};
 use crate::{Error, SqliteStore, id, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
-use sha2::{Digest, Sha256};
-use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, StoreId, validate};
+use sitesync_core::{Clock, FieldVersion, OrgId, RecordState, SiteId, validate};
 use sitesync_store::{
-    ConflictRow, ListQuery, LocalWrite, MAX_AHEAD_MS, RejectionRow, SiteStorage, StoreDigest,
-    StoreError, StoredRecord,
+    ConflictRow, Digests, ListQuery, LocalWrite, MAX_AHEAD_MS, RejectionRow, SiteStorage,
+    StoreDigest, StoreError, StoredRecord,
 };
-use std::collections::BTreeMap;
 
 impl SiteStorage for SqliteStore {
     /// One record, deleted or not; `None` if this site has never seen it.
@@ -101,27 +99,14 @@ impl SiteStorage for SqliteStore {
                 "SELECT store, collection, id, state FROM records WHERE org = ?1 ORDER BY collection, id",
             )?;
             let mut rows = stmt.query(params![sql(org)])?;
-            let mut stores: BTreeMap<Option<StoreId>, (u64, Sha256)> = BTreeMap::new();
+            let mut digests = Digests::default();
             while let Some(row) = rows.next()? {
                 let store = row.get::<_, Option<i64>>(0)?.map(id);
-                let (count, hash) = stores.entry(store).or_default();
-                *count += 1;
-                // Each part is length-prefixed, so no two records hash alike by accident.
                 let (collection, record_id, state): (String, String, Vec<u8>) =
                     (row.get(1)?, row.get(2)?, row.get(3)?);
-                for part in [collection.as_bytes(), record_id.as_bytes(), &state] {
-                    hash.update((part.len() as u64).to_le_bytes());
-                    hash.update(part);
-                }
+                digests.add(store, &collection, &record_id, &state);
             }
-            Ok(stores
-                .into_iter()
-                .map(|(store, (records, hash))| StoreDigest {
-                    store,
-                    records,
-                    digest: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-                })
-                .collect())
+            Ok(digests.finish())
         })
     }
 

@@ -53,8 +53,8 @@ pub use prepare::{
 };
 pub use shared::{ChangeFeed, CredentialCache, LocalFeed, NonceLog};
 pub use values::{
-    Backfill, ConflictRow, Contact, Cursor, ListQuery, LocalWrite, Org, PulledPage, RejectionRow,
-    SiteRow, StoreDigest, StoreRow, StoredRecord, SyncNotes, SyncState,
+    Backfill, ConflictRow, Contact, Cursor, Digests, ListQuery, LocalWrite, Org, PulledPage,
+    RejectionRow, SiteRow, StoreDigest, StoreRow, StoredRecord, SyncNotes, SyncState, site_config,
 };
 
 use sitesync_core::{Assignment, Licence, OrgId, SiteId, StoreId};

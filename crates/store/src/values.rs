@@ -266,3 +266,61 @@ pub struct SyncNotes {
     /// The last failure, with when it happened (ms since the epoch).
     pub last_error: Option<(String, u64)>,
 }
+
+/// The digests of what a site holds, built record by record in key order (collection,
+/// then id, by bytes): every backend hashes the same way, so two sites' digests are
+/// equal exactly when they hold the same records.
+#[derive(Default)]
+pub struct Digests(std::collections::BTreeMap<Option<StoreId>, (u64, sha2::Sha256)>);
+
+impl Digests {
+    /// Adds one record (records must come in key order).
+    pub fn add(&mut self, store: Option<StoreId>, collection: &str, id: &str, state: &[u8]) {
+        use sha2::Digest;
+        let (count, hash) = self.0.entry(store).or_default();
+        *count += 1;
+        // Each part is length-prefixed, so no two records hash alike by accident.
+        for part in [collection.as_bytes(), id.as_bytes(), state] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+    }
+
+    /// A digest per store, in store order.
+    pub fn finish(self) -> Vec<StoreDigest> {
+        use sha2::Digest;
+        self.0
+            .into_iter()
+            .map(|(store, (records, hash))| StoreDigest {
+                store,
+                records,
+                digest: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            })
+            .collect()
+    }
+}
+
+/// What a site holds and may write, as it is told in every pull: the stores of its
+/// organisation it is assigned, and the collections restricted to the primary.
+pub fn site_config(
+    site: &SiteRow,
+    org_stores: Vec<StoreRow>,
+    restricted: std::collections::HashSet<String>,
+) -> sitesync_protocol::SiteConfig {
+    let stores = org_stores
+        .into_iter()
+        .filter(|s| site.assignment.routes(Some(s.id)))
+        .map(|s| sitesync_protocol::StoreRef {
+            id: s.id,
+            name: s.name,
+        })
+        .collect();
+    let mut restricted: Vec<String> = restricted.into_iter().collect();
+    restricted.sort();
+    sitesync_protocol::SiteConfig {
+        assignment_version: site.assignment_version,
+        all_stores: site.assignment.all_stores,
+        stores,
+        restricted,
+    }
+}
