@@ -112,7 +112,12 @@ impl IntoResponse for NodeError {
         let pending = matches!(self, NodeError::Service(ServiceError::FilePending { .. }));
         let error = if !kind.tells_caller() && !pending {
             tracing::error!(error = %self, "request failed");
-            "the server failed to handle the request; its log says why".to_string()
+            if kind == ErrorKind::Unavailable {
+                "the server cannot reach its database for now (its log says why); retry in a while"
+            } else {
+                "the server failed to handle the request; its log says why"
+            }
+            .to_string()
         } else {
             if matches!(kind, ErrorKind::DiskFull | ErrorKind::ReadOnly) {
                 tracing::error!(error = %self, "a write failed");

@@ -281,27 +281,29 @@ pub(crate) async fn authenticate(
                     .await;
                 return Err(NodeError::UnknownSite(id));
             }
-            Err(_) => None,
+            // The database is unreachable: no verdict on the credentials.
+            Err(e) => return Err(e.into()),
         },
     };
-    let signed = known
-        .as_ref()
-        .is_some_and(|(_, secret)| stamp.verify(signature, secret, method.as_str(), target));
+    let valid = known.filter(|(site, secret)| {
+        !site.revoked && stamp.verify(signature, secret, method.as_str(), target)
+    });
+    let Some((site, _)) = valid else {
+        return Err(node
+            .failed_attempt("sync request", peer.ip(), Some(id))
+            .await);
+    };
     // The nonce is spent only by a correctly signed request, so a forger cannot use
     // up a site's nonces.
-    match known {
-        Some((site, _))
-            if !site.revoked
-                && signed
-                && node
-                    .fresh
-                    .admit(stamp.site, stamp.nonce, stamp.time, now_ms()) =>
-        {
-            Ok(site)
-        }
-        _ => Err(node
+    match node
+        .fresh
+        .admit(stamp.site, stamp.nonce, stamp.time, now_ms())
+    {
+        Ok(true) => Ok(site),
+        Ok(false) => Err(node
             .failed_attempt("sync request", peer.ip(), Some(id))
             .await),
+        Err(e) => Err(e.into()),
     }
 }
 

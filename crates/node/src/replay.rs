@@ -10,7 +10,7 @@
 //! estimates of the primary's clock.
 
 use sitesync_core::SiteId;
-use sitesync_store::NonceLog;
+use sitesync_store::{NonceLog, StoreError};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
@@ -56,7 +56,14 @@ impl Freshness {
 }
 
 impl NonceLog for Freshness {
-    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> bool {
+    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> Result<bool, StoreError> {
+        Ok(self.remember(site, nonce, time, now))
+    }
+}
+
+impl Freshness {
+    /// Whether the nonce is new and its time within the window; remembers it.
+    fn remember(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> bool {
         let earliest = now
             .saturating_sub(WINDOW_MS)
             .max(self.started_at.saturating_sub(START_SLACK_MS));
@@ -97,17 +104,11 @@ impl SharedNonces {
 }
 
 impl NonceLog for SharedNonces {
-    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> bool {
-        if !self.local.admit(site, nonce, time, now) {
-            return false;
+    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> Result<bool, StoreError> {
+        if !self.local.remember(site, nonce, time, now) {
+            return Ok(false);
         }
-        match self.store.admit_nonce(site, nonce, time, now, WINDOW_MS) {
-            Ok(admitted) => admitted,
-            Err(e) => {
-                tracing::warn!("cannot check a request's nonce with the other processes: {e}");
-                false
-            }
-        }
+        self.store.admit_nonce(site, nonce, time, now, WINDOW_MS)
     }
 }
 
@@ -120,38 +121,38 @@ mod tests {
     #[test]
     fn a_request_is_served_once() {
         let fresh = Freshness::new(START);
-        assert!(fresh.admit(2, 1, START + 10, START + 20));
-        assert!(!fresh.admit(2, 1, START + 10, START + 30), "replayed");
+        assert!(fresh.remember(2, 1, START + 10, START + 20));
+        assert!(!fresh.remember(2, 1, START + 10, START + 30), "replayed");
         assert!(
-            fresh.admit(3, 1, START + 10, START + 30),
+            fresh.remember(3, 1, START + 10, START + 30),
             "another site's nonce"
         );
-        assert!(fresh.admit(2, 2, START + 11, START + 30));
+        assert!(fresh.remember(2, 2, START + 11, START + 30));
     }
 
     #[test]
     fn old_future_and_pre_start_requests_are_refused() {
         let fresh = Freshness::new(START);
         let now = START + 10 * WINDOW_MS;
-        assert!(!fresh.admit(2, 1, now - WINDOW_MS - 1, now));
-        assert!(!fresh.admit(2, 2, now + WINDOW_MS + 1, now));
-        assert!(fresh.admit(2, 3, now - WINDOW_MS + 1, now));
+        assert!(!fresh.remember(2, 1, now - WINDOW_MS - 1, now));
+        assert!(!fresh.remember(2, 2, now + WINDOW_MS + 1, now));
+        assert!(fresh.remember(2, 3, now - WINDOW_MS + 1, now));
         let restarted = Freshness::new(START);
-        assert!(!restarted.admit(2, 4, START - START_SLACK_MS - 1, START + 5));
-        assert!(restarted.admit(2, 5, START - START_SLACK_MS + 1, START + 5));
+        assert!(!restarted.remember(2, 4, START - START_SLACK_MS - 1, START + 5));
+        assert!(restarted.remember(2, 5, START - START_SLACK_MS + 1, START + 5));
     }
 
     #[test]
     fn nonces_are_forgotten_once_their_time_is_out_of_the_window() {
         let fresh = Freshness::new(START);
         for nonce in 0..1_000 {
-            assert!(fresh.admit(2, nonce, START + nonce, START + nonce));
+            assert!(fresh.remember(2, nonce, START + nonce, START + nonce));
         }
         assert_eq!(fresh.remembered(), 1_000);
         let later = START + 1_000 + WINDOW_MS;
-        assert!(fresh.admit(2, 5_000, later, later));
+        assert!(fresh.remember(2, 5_000, later, later));
         assert_eq!(fresh.remembered(), 1);
         // Forgotten, but the time check still refuses a replay of an old one.
-        assert!(!fresh.admit(2, 10, START + 10, later));
+        assert!(!fresh.remember(2, 10, START + 10, later));
     }
 }

@@ -3,7 +3,7 @@
 //! must be shared between them (a table, a notification channel), and that version
 //! takes the in-memory one's place without the code around it changing.
 
-use crate::SiteRow;
+use crate::{SiteRow, StoreError};
 use sitesync_core::SiteId;
 use tokio::sync::watch;
 
@@ -40,8 +40,10 @@ impl ChangeFeed for LocalFeed {
 pub trait NonceLog: Send + Sync {
     /// Whether a request of `site` made at `time` with `nonce` may be served at `now`
     /// (all ms since the epoch); remembers the nonce. A request outside the window of
-    /// accepted times, or whose nonce was seen, is refused.
-    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> bool;
+    /// accepted times, or whose nonce was seen, is refused. An error says the nonces
+    /// could not be checked (their database is unreachable), which is no verdict on
+    /// the request.
+    fn admit(&self, site: SiteId, nonce: u64, time: u64, now: u64) -> Result<bool, StoreError>;
 }
 
 /// Sites whose requests were checked lately, with their derived secrets, so a signed

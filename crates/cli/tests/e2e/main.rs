@@ -24,6 +24,7 @@ mod mail;
 mod names;
 mod portal;
 mod postgres;
+mod postgres_faults;
 mod proxy;
 mod restart;
 mod restore;

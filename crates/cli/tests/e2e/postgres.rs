@@ -4,6 +4,8 @@
 use crate::harness::{Cluster, Node, WAIT, eventually};
 use postgres::NoTls;
 use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The server the tests make their databases on.
@@ -40,6 +42,162 @@ impl Drop for Database {
             let _ = admin.batch_execute(&drop);
         }
     }
+}
+
+/// A throw-away PostgreSQL server of one test's own (`initdb` in a temporary folder, on
+/// a free port), for what must not touch the shared one: stopping it like a crash and
+/// starting it again. Its programs are found in `SITESYNC_TEST_PG_BIN`, Debian's
+/// `/usr/lib/postgresql/*/bin`, or the `PATH`; as root they run as the user `postgres`.
+pub struct Server {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let bin = pg_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("sitesync-pg-")
+            .tempdir()
+            .expect("a temporary folder");
+        let port = crate::harness::dead_port();
+        let server = Server { dir, bin, port };
+        if as_root() {
+            run(Command::new("chown")
+                .arg("postgres:")
+                .arg(server.dir.path()));
+        }
+        let data = server.data();
+        server.pg(
+            "initdb",
+            &["-A", "trust", "-U", "postgres", "--no-sync", "-D", &data],
+        );
+        server.up();
+        server
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Makes database `name` on this server; returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        let mut admin = postgres::Client::connect(&self.url(), NoTls).expect("connect");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("a database is made");
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Stops the server the way a crash does (no checkpoint, every connection cut),
+    /// waits `down`, and starts it again; it recovers from its write-ahead log.
+    pub fn crash_and_restart(&self, down: Duration) {
+        self.crash();
+        std::thread::sleep(down);
+        self.up();
+    }
+
+    /// Stops the server the way a crash does.
+    pub fn crash(&self) {
+        self.pg("pg_ctl", &["-D", &self.data(), "-m", "immediate", "stop"]);
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn up(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        let log = log.to_string_lossy();
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").to_string_lossy().into_owned()
+    }
+
+    /// Runs one of PostgreSQL's programs (as `postgres` when this is root).
+    fn pg(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut command = if as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        run(command.args(args));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let data = self.data();
+        let exe = self.bin.join("pg_ctl");
+        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
+        let _ = if as_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&exe).args(args).output()
+        };
+    }
+}
+
+fn as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// Where `initdb` and `pg_ctl` are.
+fn pg_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("SITESYNC_TEST_PG_BIN") {
+        return PathBuf::from(bin);
+    }
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    debian.sort();
+    // An empty path runs the programs from the `PATH`.
+    debian.pop().unwrap_or_default()
+}
+
+#[track_caller]
+fn run(command: &mut Command) {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (is PostgreSQL installed?)"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Waits until a satellite says it is in sync (its first pull done, on the long poll).
@@ -190,4 +348,30 @@ fn a_sqlite_primary_moves_into_postgres_and_its_satellites_go_on() {
     assert!(primary.get("stock", "after").is_some());
     assert!(a.get("notes", "after-move").is_some());
     primary.stop();
+}
+
+/// While PostgreSQL is down a satellite's requests fail as "unavailable, retry", not as
+/// wrong credentials: however often it tries, its address is not locked out, and it
+/// syncs as soon as the database is back.
+#[test]
+fn a_database_outage_is_not_taken_for_wrong_credentials() {
+    let server = Server::start();
+    let database = server.database("sitesync");
+    let cluster = Cluster::new();
+    let primary = cluster.primary_with(&["--database", &database], &[]);
+    let key = cluster.org(&primary, "Acme");
+    let site = cluster.satellite("site-a", &primary, &key, &["--all-stores"]);
+    site.sync();
+
+    server.crash();
+    // More tries than the failures an address may have before it is refused.
+    for _ in 0..25 {
+        let failed = site.cli(&["sync"]).fails();
+        assert!(failed.contains("cannot reach its database"), "{failed}");
+        assert!(!failed.contains("credentials"), "{failed}");
+    }
+    server.up();
+    site.put("notes", "back", r#"{"v":1}"#, None);
+    let report = site.sync();
+    assert_eq!(report["pushed"], 1, "{report}");
 }

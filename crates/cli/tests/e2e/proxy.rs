@@ -7,7 +7,7 @@
 //! The seed is printed; `SITESYNC_FAULT_SEED=N cargo test -p sitesync --test e2e --
 //! proxy::` replays the same plan of faults (the threads' timing still varies).
 
-use crate::harness::{Cluster, Node, http};
+use crate::harness::{Cluster, Node, Response, try_http};
 use crate::invariants::{Holds, Ledger, Site, converged, fault_seed};
 use serde_json::json;
 use sitesync_sim::Rng;
@@ -242,17 +242,51 @@ fn close(a: &TcpStream, b: &TcpStream) {
 const FAULTY_FOR: Duration = Duration::from_secs(8);
 
 /// One writer: a site, the address of its local API, the stores it may write.
-struct Writer {
-    name: String,
-    addr: SocketAddr,
-    stores: Vec<Option<&'static str>>,
+pub struct Writer {
+    pub name: String,
+    /// Its local API; a primary served by several processes has several, and a request
+    /// that gets no answer (or a 5xx) is sent again to the next until one succeeds.
+    pub addrs: Vec<SocketAddr>,
+    pub stores: Vec<Option<&'static str>>,
     /// `?org=` on the primary.
-    org: Option<String>,
+    pub org: Option<String>,
+}
+
+/// How long a writer with several addresses goes on sending a request again.
+const RESEND_FOR: Duration = Duration::from_secs(60);
+
+impl Writer {
+    /// Sends a request until it is answered: at once when this writer has one address
+    /// (whatever the answer), else again to the next address after no answer or a 5xx.
+    /// Returns the answer and whether an earlier attempt failed (so it may have been
+    /// applied before this one).
+    fn send(&self, method: &str, path: &str, body: Option<&[u8]>) -> (Response, bool) {
+        let headers = [("Content-Type", "application/json")];
+        let until = Instant::now() + RESEND_FOR;
+        let mut failed = false;
+        for addr in self.addrs.iter().cycle() {
+            match try_http(*addr, method, path, &headers, body) {
+                Ok(r) if r.status < 500 || self.addrs.len() == 1 => return (r, failed),
+                Err(e) if self.addrs.len() == 1 => panic!("{}: {e}", self.name),
+                other if Instant::now() > until => {
+                    panic!(
+                        "{}: {method} {path} failed for {RESEND_FOR:?}: {other:?}",
+                        self.name
+                    )
+                }
+                _ => {
+                    failed = true;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        unreachable!("addresses cycle for ever")
+    }
 }
 
 /// Writes through a site's local API until `deadline`: new records, rewrites and deletes
 /// of its own records, each noted in the ledger once answered 200.
-fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
+pub fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
     let mut rng = Rng::new(seed);
     let mut mine: Vec<(String, u64)> = Vec::new(); // live own records and their version
     let mut n = 0u64;
@@ -263,13 +297,10 @@ fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
         if roll < 10 && !mine.is_empty() {
             let (id, _) = mine.swap_remove(rng.below(mine.len() as u64) as usize);
             let q = org.map(|o| format!("?{o}")).unwrap_or_default();
-            let r = http(
-                writer.addr,
-                "DELETE",
-                &format!("/api/v1/notes/{id}{q}"),
-                None,
-            );
-            assert_eq!(r.status, 200, "{}: delete {id}: {r:?}", writer.name);
+            let (r, resent) = writer.send("DELETE", &format!("/api/v1/notes/{id}{q}"), None);
+            // Sent again after no answer, the first may have deleted it already.
+            let gone = r.status == 200 || (resent && r.status == 404);
+            assert!(gone, "{}: delete {id}: {r:?}", writer.name);
             ledger.delete(&writer.name, "notes", &id);
             continue;
         }
@@ -293,12 +324,7 @@ fn write_until(writer: &Writer, seed: u64, deadline: Instant, ledger: &Ledger) {
             None => {}
         }
         let path = format!("/api/v1/notes/{id}?{}", query.join("&"));
-        let r = http(
-            writer.addr,
-            "PUT",
-            &path,
-            Some(fields.to_string().as_bytes()),
-        );
+        let (r, _) = writer.send("PUT", &path, Some(fields.to_string().as_bytes()));
         assert_eq!(r.status, 200, "{}: put {id}: {r:?}", writer.name);
         let record = r.json();
         ledger.put(&writer.name, "notes", &id, record["store"].as_str(), fields);
@@ -355,14 +381,14 @@ fn satellites_syncing_through_a_faulty_network_lose_nothing_and_converge() {
         .iter()
         .map(|(node, holds)| Writer {
             name: node.name.clone(),
-            addr: node.addr(),
+            addrs: vec![node.addr()],
             stores: stores_of(holds),
             org: None,
         })
         .collect();
     writers.push(Writer {
         name: "primary".into(),
-        addr: primary.addr(),
+        addrs: vec![primary.addr()],
         stores: stores_of(&Holds::All),
         org: Some("Acme".into()),
     });

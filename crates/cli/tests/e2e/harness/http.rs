@@ -53,8 +53,20 @@ pub fn http_with(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Response {
+    try_http(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`http_with`] that says why no answer came (nothing listening, the connection cut)
+/// instead of panicking: for a client that tries another server.
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Response, String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
@@ -80,12 +92,12 @@ pub fn http_with(
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             // A reset after the answer arrived (the server closed with body unread).
             Err(_) if !raw.is_empty() => break,
-            Err(e) => panic!("{method} {path}: reading the answer failed: {e}"),
+            Err(e) => return Err(format!("{method} {path}: reading the answer failed: {e}")),
         }
     }
     let _ = sender.join();
-    parse_response(&raw).unwrap_or_else(|| {
-        panic!(
+    parse_response(&raw).ok_or_else(|| {
+        format!(
             "{method} {path}: not an HTTP answer: {:?}",
             String::from_utf8_lossy(&raw)
         )

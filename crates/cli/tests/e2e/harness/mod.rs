@@ -18,7 +18,7 @@ mod http;
 
 pub use bulk::{bulk_fields, bulk_id, fill, fill_with, head, outbox_len, pull_cursor};
 pub use command::{Guard, Out, enrol, eventually, sitesync, sitesync_env, terminate};
-pub use http::{Response, dead_port, http, http_with};
+pub use http::{Response, dead_port, http, http_with, try_http};
 
 use serde_json::Value;
 use std::cell::RefCell;
