@@ -42,7 +42,7 @@ mod schema;
 mod sync;
 
 use postgres::types::ToSql;
-use postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement};
+use postgres::{Client, Config, NoTls, Row, Statement};
 use sitesync_core::InvalidInput;
 use sitesync_store::StoreError;
 #[cfg(doc)]
@@ -130,29 +130,40 @@ impl PgStore {
         self.transaction(Kind::Read, f)
     }
 
+    /// Runs `f`, which sends one statement: atomic and on one snapshot by itself, so
+    /// it needs no transaction around it (and no round trips to open and close one).
+    fn statement<T>(&self, f: impl FnOnce(&mut Tx) -> Result<T, Error>) -> Result<T, StoreError> {
+        self.transaction(Kind::Statement, f)
+    }
+
     fn transaction<T>(
         &self,
         kind: Kind,
         f: impl FnOnce(&mut Tx) -> Result<T, Error>,
     ) -> Result<T, StoreError> {
         self.run(|conn| {
-            let mut builder = conn.client.build_transaction();
-            if kind == Kind::Read {
-                builder = builder
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true);
+            let begin = kind.begin();
+            if let Some(begin) = begin {
+                conn.client.batch_execute(begin)?;
             }
-            let tx = builder.start()?;
-            let mut tx = Tx {
-                tx,
+            let result = f(&mut Tx {
+                client: &mut conn.client,
                 statements: &mut conn.statements,
-            };
-            if kind == Kind::Recoverable {
-                tx.execute("SET LOCAL synchronous_commit TO OFF", &[])?;
+            });
+            if begin.is_none() {
+                return result;
             }
-            let value = f(&mut tx)?;
-            tx.tx.commit()?;
-            Ok(value)
+            match result {
+                Ok(value) => {
+                    conn.client.batch_execute("COMMIT")?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    // A connection left inside a transaction is not given to anyone.
+                    conn.broken = conn.client.batch_execute("ROLLBACK").is_err();
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -197,11 +208,29 @@ impl PgStore {
     }
 }
 
+/// How a unit of work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// One statement, without a transaction around it.
+    Statement,
+    /// A read-only transaction on one snapshot.
     Read,
+    /// A transaction whose commit waits for the disk.
     Durable,
+    /// A transaction whose commit does not wait for the disk.
     Recoverable,
+}
+
+impl Kind {
+    /// What opens its transaction, settings included (one round trip).
+    fn begin(self) -> Option<&'static str> {
+        match self {
+            Kind::Statement => None,
+            Kind::Read => Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+            Kind::Durable => Some("BEGIN"),
+            Kind::Recoverable => Some("BEGIN; SET LOCAL synchronous_commit TO OFF"),
+        }
+    }
 }
 
 /// The connection settings of `url`, with the password from `PGPASSWORD` when it
@@ -222,6 +251,16 @@ pub(crate) fn connect_config(url: &str) -> Result<Config, StoreError> {
         config.connect_timeout(Duration::from_secs(5));
     }
     config.application_name("sitesync");
+    // Its queries read by key, or in sequence order up to a limit. On statistics not
+    // yet updated after a bulk load, the planner may pick a bitmap scan for a pull
+    // page, which reads the whole rest of the table and sorts it for each page (48 ms
+    // instead of 1 ms a page of 5,000 records at 200,000; docs/design.md).
+    let options = config.get_options().map(str::to_string);
+    let options = match options {
+        Some(o) if !o.is_empty() => format!("{o} -c enable_bitmapscan=off"),
+        _ => "-c enable_bitmapscan=off".to_string(),
+    };
+    config.options(&options);
     Ok(config)
 }
 
@@ -293,11 +332,14 @@ fn place(config: &Config) -> String {
 struct Conn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// Whether it may be in a state the next user must not inherit.
+    broken: bool,
 }
 
-/// A transaction, preparing each statement once per connection.
+/// A connection inside a unit of work (see `Kind`), preparing each statement once per
+/// connection.
 pub(crate) struct Tx<'a> {
-    tx: postgres::Transaction<'a>,
+    client: &'a mut Client,
     statements: &'a mut HashMap<&'static str, Statement>,
 }
 
@@ -309,7 +351,7 @@ impl Tx<'_> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.tx.prepare(sql)?;
+        let statement = self.client.prepare(sql)?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -317,7 +359,7 @@ impl Tx<'_> {
     /// The rows of a statement, prepared once per connection.
     pub(crate) fn query(&mut self, sql: &'static str, params: &Params) -> Result<Vec<Row>, Error> {
         let statement = self.prepared(sql)?;
-        Ok(self.tx.query(&statement, params)?)
+        Ok(self.client.query(&statement, params)?)
     }
 
     /// The one row of a statement, or none.
@@ -327,24 +369,24 @@ impl Tx<'_> {
         params: &Params,
     ) -> Result<Option<Row>, Error> {
         let statement = self.prepared(sql)?;
-        Ok(self.tx.query_opt(&statement, params)?)
+        Ok(self.client.query_opt(&statement, params)?)
     }
 
     /// The one row of a statement.
     pub(crate) fn query_one(&mut self, sql: &'static str, params: &Params) -> Result<Row, Error> {
         let statement = self.prepared(sql)?;
-        Ok(self.tx.query_one(&statement, params)?)
+        Ok(self.client.query_one(&statement, params)?)
     }
 
     /// Runs a statement; returns how many rows it changed.
     pub(crate) fn execute(&mut self, sql: &'static str, params: &Params) -> Result<u64, Error> {
         let statement = self.prepared(sql)?;
-        Ok(self.tx.execute(&statement, params)?)
+        Ok(self.client.execute(&statement, params)?)
     }
 
     /// Runs a statement built at run time (not kept prepared).
     pub(crate) fn execute_text(&mut self, sql: &str, params: &Params) -> Result<u64, Error> {
-        Ok(self.tx.execute(sql, params)?)
+        Ok(self.client.execute(sql, params)?)
     }
 }
 
@@ -408,13 +450,14 @@ impl Pool {
         Ok(Conn {
             client: self.config.connect(NoTls)?,
             statements: HashMap::new(),
+            broken: false,
         })
     }
 
     /// Gives a connection back; a closed one is dropped.
     fn put(&self, conn: Conn) {
         let mut state = self.lock();
-        if conn.client.is_closed() {
+        if conn.client.is_closed() || conn.broken {
             state.open -= 1;
         } else {
             state.idle.push(conn);

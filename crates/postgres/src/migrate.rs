@@ -213,7 +213,7 @@ pub fn migrate_sqlite(
         Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
     };
     let head = (meta("seq")?, meta("hlc")?, meta("incarnation")?);
-    target.write(|tx| {
+    let copied = target.write(|tx| {
         empty_or_replace(tx, replace)?;
         let mut done = 0u64;
         let mut copied = Copied::new();
@@ -243,7 +243,10 @@ pub fn migrate_sqlite(
             &[&head.0, &head.1, &head.2],
         )?;
         Ok(copied)
-    })
+    })?;
+    // The planner's statistics, now rather than at autovacuum's next round.
+    target.statement(|tx| tx.execute_text("ANALYZE", &[]))?;
+    Ok(copied)
 }
 
 /// Refuses a target holding a primary, or empties it when `replace`.

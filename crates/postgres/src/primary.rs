@@ -527,21 +527,11 @@ impl PrimaryStorage for PgStore {
         cursor: u64,
         limit: usize,
     ) -> Result<PulledPage, StoreError> {
-        self.read(|tx| {
-            let (records, next, more) = pull_page(tx, org, assignment, only, cursor, limit)?;
-            let head = tx.query_one("SELECT seq, incarnation FROM head", &[])?;
-            Ok(PulledPage {
-                records,
-                next,
-                more,
-                head: id(head.get(0)),
-                incarnation: id(head.get(1)),
-            })
-        })
+        self.statement(|tx| pull_page(tx, org, assignment, only, cursor, limit))
     }
 
     fn incarnation(&self) -> Result<u64, StoreError> {
-        self.read(|tx| {
+        self.statement(|tx| {
             Ok(id(tx
                 .query_one("SELECT incarnation FROM head", &[])?
                 .get(0)))

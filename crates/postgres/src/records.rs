@@ -229,7 +229,7 @@ impl SiteStorage for PgStore {
     }
 
     fn head(&self) -> Result<u64, StoreError> {
-        self.read(|tx| Ok(id(tx.query_one("SELECT seq FROM head", &[])?.get(0))))
+        self.statement(|tx| Ok(id(tx.query_one("SELECT seq FROM head", &[])?.get(0))))
     }
 
     fn collections(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError> {

@@ -16,7 +16,9 @@ use sitesync_core::{
 };
 use sitesync_protocol::{PulledRecord, PushResponse, RejectedChange};
 use sitesync_store::names::describe_store;
-use sitesync_store::{Encoded, PreparedPush, PushBatch, PushOutcome, StoreError, check_rights};
+use sitesync_store::{
+    Encoded, PreparedPush, PulledPage, PushBatch, PushOutcome, StoreError, check_rights,
+};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A record's key: organisation, collection, id.
@@ -79,12 +81,9 @@ pub(crate) fn apply_group(
     batches: &[PushBatch],
     now_ms: u64,
 ) -> Result<Vec<Result<PushOutcome, Error>>, Error> {
-    let mut head = Head::lock(tx)?;
+    let head = Head::lock(tx)?;
     let went_back_ms = head.incarnation / 1_000_000;
-    let rights = batches
-        .iter()
-        .map(|batch| rights(tx, batch))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rights = rights(tx, batches)?;
     // A batch of a site that is not there fails alone.
     let mut run = |careful| -> Result<_, Error> {
         let start = Group {
@@ -103,8 +102,6 @@ pub(crate) fn apply_group(
         None => run(true)?.ok_or_else(|| StoreError::Unavailable("a push group failed".into()))?,
     };
     write_group(tx, &group, now_ms)?;
-    (head.seq, head.clock) = (group.seq, group.clock);
-    head.save(tx)?;
     Ok(outcomes)
 }
 
@@ -169,29 +166,39 @@ fn load_named(
         .collect())
 }
 
-/// What the batch's site may write, in one query (`None`: no such site).
-fn rights(tx: &mut Tx, batch: &PushBatch) -> Result<Option<Rights>, Error> {
-    let row = tx.query_opt(
-        "SELECT push_acked, all_stores,
-                    ARRAY(SELECT store FROM site_stores WHERE site = $1),
-                    ARRAY(SELECT collection FROM restricted WHERE org = $2),
-                    ARRAY(SELECT id FROM stores WHERE org = $2)
-               FROM sites WHERE id = $1",
-        &[&i64::from(batch.site), &sql(batch.org)],
+/// What each batch's site may write, in one query for the whole group (`None`: no such
+/// site), read after the head is locked so that it sees every commit before.
+fn rights(tx: &mut Tx, batches: &[PushBatch]) -> Result<Vec<Option<Rights>>, Error> {
+    let sites: Vec<i64> = batches.iter().map(|b| i64::from(b.site)).collect();
+    let orgs: Vec<i64> = batches.iter().map(|b| sql(b.org)).collect();
+    let rows = tx.query(
+        "SELECT k.n, s.push_acked, s.all_stores,
+                ARRAY(SELECT store FROM site_stores WHERE site = k.site),
+                ARRAY(SELECT collection FROM restricted WHERE org = k.org),
+                ARRAY(SELECT id FROM stores WHERE org = k.org)
+           FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS k(site, org, n)
+           JOIN sites s ON s.id = k.site",
+        &[&sites, &orgs],
     )?;
-    let Some(row) = row else { return Ok(None) };
-    let stores: Vec<i64> = row.get(2);
-    let restricted: Vec<String> = row.get(3);
-    let org_stores: Vec<i64> = row.get(4);
-    Ok(Some(Rights {
-        acked: id(row.get(0)),
-        writable: Assignment {
-            all_stores: row.get(1),
-            stores: stores.into_iter().map(id).collect(),
-        },
-        restricted: restricted.into_iter().collect(),
-        stores: org_stores.into_iter().map(id).collect(),
-    }))
+    let mut rights: Vec<Option<Rights>> = batches.iter().map(|_| None).collect();
+    for row in rows {
+        let n = usize::try_from(row.get::<_, i64>(0) - 1).unwrap_or(usize::MAX);
+        let stores: Vec<i64> = row.get(3);
+        let restricted: Vec<String> = row.get(4);
+        let org_stores: Vec<i64> = row.get(5);
+        if let Some(slot) = rights.get_mut(n) {
+            *slot = Some(Rights {
+                acked: id(row.get(1)),
+                writable: Assignment {
+                    all_stores: row.get(2),
+                    stores: stores.into_iter().map(id).collect(),
+                },
+                restricted: restricted.into_iter().collect(),
+                stores: org_stores.into_iter().map(id).collect(),
+            });
+        }
+    }
+    Ok(rights)
 }
 
 /// One batch's work on the group.
@@ -359,9 +366,9 @@ impl Work<'_> {
     }
 }
 
-/// Writes what a group changed: one statement per table, from arrays.
+/// Writes what a group changed, from arrays: its rejections and conflicts, when it
+/// has any, then its records, the sites' acknowledgements and the head in one statement.
 fn write_group(tx: &mut Tx, group: &Group, now_ms: u64) -> Result<(), Error> {
-    write_records(tx, group)?;
     if !group.rejections.is_empty() {
         let r = &group.rejections;
         tx.execute(
@@ -402,21 +409,12 @@ fn write_group(tx: &mut Tx, group: &Group, now_ms: u64) -> Result<(), Error> {
             ],
         )?;
     }
-    let (sites, acked): (Vec<i64>, Vec<i64>) = group
-        .acked
-        .iter()
-        .map(|(site, acked)| (i64::from(*site), sql(*acked)))
-        .unzip();
-    tx.execute(
-        "UPDATE sites SET push_acked = GREATEST(push_acked, v.acked), last_contact = $3
-           FROM unnest($1::BIGINT[], $2::BIGINT[]) AS v(id, acked) WHERE sites.id = v.id",
-        &[&sites, &acked, &sql(now_ms)],
-    )?;
-    Ok(())
+    write_records(tx, group, now_ms)
 }
 
-/// Writes the records a group changed (those with a new sequence), each once.
-fn write_records(tx: &mut Tx, group: &Group) -> Result<(), Error> {
+/// Writes the records a group changed (those with a new sequence, each once), what each
+/// site has had acknowledged, and the head: one round trip.
+fn write_records(tx: &mut Tx, group: &Group, now_ms: u64) -> Result<(), Error> {
     let mut columns = RecordColumns::default();
     for ((org, collection, record_id), (held, seq)) in &group.records {
         let Some(seq) = seq else { continue };
@@ -435,16 +433,26 @@ fn write_records(tx: &mut Tx, group: &Group) -> Result<(), Error> {
         columns.files.push(names_files(&bytes));
         columns.states.push(bytes);
     }
-    if columns.orgs.is_empty() {
-        return Ok(());
-    }
+    let (sites, acked): (Vec<i64>, Vec<i64>) = group
+        .acked
+        .iter()
+        .map(|(site, acked)| (i64::from(*site), sql(*acked)))
+        .unzip();
     tx.execute(
-        "INSERT INTO records (org, collection, id, store, deleted, seq, state, files)
-         SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BOOLEAN[],
-                              $6::BIGINT[], $7::BYTEA[], $8::BOOLEAN[])
-         ON CONFLICT (org, collection, id) DO UPDATE
-         SET store = excluded.store, deleted = excluded.deleted, seq = excluded.seq,
-             state = excluded.state, files = excluded.files",
+        "WITH written AS (
+              INSERT INTO records (org, collection, id, store, deleted, seq, state, files)
+              SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[],
+                                   $5::BOOLEAN[], $6::BIGINT[], $7::BYTEA[], $8::BOOLEAN[])
+              ON CONFLICT (org, collection, id) DO UPDATE
+              SET store = excluded.store, deleted = excluded.deleted, seq = excluded.seq,
+                  state = excluded.state, files = excluded.files
+              RETURNING 1),
+         acked AS (
+              UPDATE sites SET push_acked = GREATEST(push_acked, v.acked), last_contact = $11
+                FROM unnest($9::BIGINT[], $10::BIGINT[]) AS v(id, acked)
+               WHERE sites.id = v.id
+              RETURNING 1)
+         UPDATE head SET seq = $12, hlc = $13",
         &[
             &columns.orgs,
             &columns.collections,
@@ -454,6 +462,11 @@ fn write_records(tx: &mut Tx, group: &Group) -> Result<(), Error> {
             &columns.seqs,
             &columns.states,
             &columns.files,
+            &sites,
+            &acked,
+            &sql(now_ms),
+            &sql(group.seq),
+            &sql(group.clock.last()),
         ],
     )?;
     Ok(())
@@ -493,7 +506,7 @@ fn routing(assignment: &Assignment, only: Option<&BTreeSet<StoreId>>) -> (Option
     }
 }
 
-/// One page of the records routed to a site after `cursor` (see the trait), and the
+/// One page of the records routed to a site after `cursor` (see the trait), with the
 /// cursor after it: the last record's sequence, or, when nothing more is routed, the
 /// head read in the same snapshot (everything up to it is here).
 pub(crate) fn pull_page(
@@ -503,40 +516,56 @@ pub(crate) fn pull_page(
     only: Option<&BTreeSet<StoreId>>,
     cursor: u64,
     limit: usize,
-) -> Result<(Vec<PulledRecord>, u64, bool), Error> {
+) -> Result<PulledPage, Error> {
     let (stores, wide) = routing(assignment, only);
     let take = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+    // One statement, so one snapshot: the head it reads covers every record it reads.
+    // The head row comes alone when no record follows the cursor.
     let rows = tx.query(
-        "SELECT seq, collection, id, state FROM records
-          WHERE org = $1 AND seq > $2
-            AND ($3::BIGINT[] IS NULL OR store = ANY($3) OR ($4 AND store IS NULL))
-          ORDER BY seq LIMIT $5",
+        "SELECT h.seq, h.incarnation, r.seq, r.collection, r.id, r.state
+           FROM head h
+           LEFT JOIN LATERAL (
+                SELECT seq, collection, id, state FROM records
+                 WHERE org = $1 AND seq > $2
+                   AND ($3::BIGINT[] IS NULL OR store = ANY($3) OR ($4 AND store IS NULL))
+                 ORDER BY seq LIMIT $5) r ON true",
         &[&sql(org), &sql(cursor), &stores, &wide, &take],
     )?;
-    let more = rows.len() > limit;
-    let mut records = Vec::with_capacity(rows.len().min(limit));
-    for row in rows.into_iter().take(limit) {
-        let record_id: String = row.get(2);
+    // In sequence order whatever order the join gave (already sorted: a linear check).
+    let mut rows = rows;
+    rows.sort_by_key(|row| row.get::<_, Option<i64>>(2));
+    let Some(first) = rows.first() else {
+        return Err(StoreError::Corrupt("the head row is missing".into()).into());
+    };
+    let (head, incarnation) = (id(first.get(0)), id(first.get(1)));
+    let found = rows.len() - usize::from(first.get::<_, Option<i64>>(2).is_none());
+    let more = found > limit;
+    let mut records = Vec::with_capacity(found.min(limit));
+    for row in rows.into_iter().take(found.min(limit)) {
+        let record_id: String = row.get(4);
         let corrupt =
             |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("record {record_id:?}: {e}"));
-        let bytes: Vec<u8> = row.get(3);
+        let bytes: Vec<u8> = row.get(5);
         let text = String::from_utf8(bytes).map_err(|e| corrupt(&e))?;
         let state = RawValue::from_string(text).map_err(|e| corrupt(&e))?;
         records.push(PulledRecord {
-            seq: id(row.get(0)),
-            collection: row.get(1),
+            seq: id(row.get(2)),
+            collection: row.get(3),
             state,
             id: record_id,
         });
     }
     let next = match records.last() {
         Some(last) if more => last.seq,
-        _ => {
-            let head: i64 = tx.query_one("SELECT seq FROM head", &[])?.get(0);
-            id(head).max(cursor)
-        }
+        _ => head.max(cursor),
     };
-    Ok((records, next, more))
+    Ok(PulledPage {
+        records,
+        next,
+        more,
+        head,
+        incarnation,
+    })
 }
 
 /// How many records routed to a site changed after `cursor`.
